@@ -1,0 +1,1 @@
+//! CFAR threshold from the statistics of the averaged periodogram.

@@ -1,0 +1,1 @@
+//! Noise-floor estimation robust to occupied spectrum.

@@ -1,0 +1,1 @@
+//! Fusion of per-frame detections from many receivers into signals with stable ids.

@@ -1,0 +1,12 @@
+//! # sdrhub-hardware
+//!
+//! Every IQ source sdrhub can read (the simulated scene today; SoapySDR devices, KiwiSDR
+//! receivers and recordings later) sits behind one blocking trait, [`IqSource`], and is driven
+//! by [`acquisition::Acquisition`] on a dedicated OS thread with a bounded hand-off to DSP.
+#![warn(missing_docs)]
+
+pub mod acquisition;
+pub mod sim;
+pub mod source;
+
+pub use source::{IqBlock, IqSource, ReadOutcome, ReceiverInfo, SourceError, SourceKind};

@@ -1,0 +1,1 @@
+//! The simulated scene: receivers and transmitters on a map, with true propagation.

@@ -1,0 +1,1 @@
+//! sdrhub gateway.
