@@ -1,1 +1,26 @@
-//! sdrhub gateway.
+//! # sdrhub
+//!
+//! The gateway of sdrhub: configuration, the live pipeline from IQ sources to events, the event
+//! hub, the REST API, WebSocket sessions and the embedded dashboard. The signal processing lives
+//! in `sdrhub-dsp` and the IQ sources in `sdrhub-hardware`; this crate wires them together.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let mut config = sdrhub::config::Config::default();
+//! config.server.bind = "127.0.0.1:0".into();
+//! let server = sdrhub::server::RunningServer::start(config)?;
+//! println!("dashboard at http://{}/", server.addr);
+//! server.stop().await
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod events;
+pub mod hub;
+pub mod pipeline;
+pub mod server;
+pub mod web;
+pub mod ws;

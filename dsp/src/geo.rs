@@ -82,7 +82,11 @@ impl LocalFrame {
     /// East and North coordinates of `point`, m.
     pub fn to_enu(&self, point: GeoPoint) -> [f64; 2] {
         let p = point.to_ecef();
-        let d = [p[0] - self.origin_ecef[0], p[1] - self.origin_ecef[1], p[2] - self.origin_ecef[2]];
+        let d = [
+            p[0] - self.origin_ecef[0],
+            p[1] - self.origin_ecef[1],
+            p[2] - self.origin_ecef[2],
+        ];
         [dot(d, self.east), dot(d, self.north)]
     }
 
@@ -91,15 +95,13 @@ impl LocalFrame {
     pub fn to_geo(&self, enu: [f64; 2]) -> GeoPoint {
         // Metres per degree at the origin seed the iteration and scale its steps.
         let lat0 = self.origin.lat_deg.to_radians();
-        let m_per_deg_lat = WGS84_A * (1.0 - WGS84_E2)
-            / (1.0 - WGS84_E2 * lat0.sin().powi(2)).powf(1.5)
+        let m_per_deg_lat = WGS84_A * (1.0 - WGS84_E2) / (1.0 - WGS84_E2 * lat0.sin().powi(2)).powf(1.5)
             * std::f64::consts::PI
             / 180.0;
-        let m_per_deg_lon = (WGS84_A / (1.0 - WGS84_E2 * lat0.sin().powi(2)).sqrt()
-            * lat0.cos()
-            * std::f64::consts::PI
-            / 180.0)
-            .max(1e-6);
+        let m_per_deg_lon =
+            (WGS84_A / (1.0 - WGS84_E2 * lat0.sin().powi(2)).sqrt() * lat0.cos() * std::f64::consts::PI
+                / 180.0)
+                .max(1e-6);
         let mut guess = GeoPoint::new(
             self.origin.lat_deg + enu[1] / m_per_deg_lat,
             self.origin.lon_deg + enu[0] / m_per_deg_lon,
@@ -137,7 +139,10 @@ mod tests {
         let frame = LocalFrame::new(GeoPoint::new(48.85, 2.35));
         for &(e, n) in &[(0.0, 0.0), (1000.0, -2500.0), (150e3, 120e3), (-200e3, 30e3)] {
             let back = frame.to_enu(frame.to_geo([e, n]));
-            assert!((back[0] - e).abs() < 1e-3 && (back[1] - n).abs() < 1e-3, "{e},{n} -> {back:?}");
+            assert!(
+                (back[0] - e).abs() < 1e-3 && (back[1] - n).abs() < 1e-3,
+                "{e},{n} -> {back:?}"
+            );
         }
     }
 
@@ -154,6 +159,10 @@ mod tests {
         let (a, b) = (frame.offset(30.0, 12_000.0), frame.offset(250.0, 9_000.0));
         let (pa, pb) = (frame.to_enu(a), frame.to_enu(b));
         let plane = ((pa[0] - pb[0]).powi(2) + (pa[1] - pb[1]).powi(2)).sqrt();
-        assert!((plane - a.distance_m(b)).abs() < 0.5, "{plane} vs {}", a.distance_m(b));
+        assert!(
+            (plane - a.distance_m(b)).abs() < 0.5,
+            "{plane} vs {}",
+            a.distance_m(b)
+        );
     }
 }

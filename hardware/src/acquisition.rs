@@ -163,7 +163,14 @@ impl Acquisition {
             .spawn(move || worker.run(builder.as_mut()))
             // Invariant: thread creation only fails when the OS is out of resources at start-up.
             .expect("cannot spawn acquisition thread");
-        Self { info, stats, blocks: block_rx, recycle: recycle_tx, stop, thread: Some(thread) }
+        Self {
+            info,
+            stats,
+            blocks: block_rx,
+            recycle: recycle_tx,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     /// The receiver's static description.

@@ -1,0 +1,523 @@
+//! The typed configuration, loaded in layers: built-in defaults, then a TOML file, then
+//! `SDRHUB_*` environment variables, then command-line flags; validated once at start-up.
+
+use crate::hub::{HubConfig, SlowClientPolicy};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use sdrhub_dsp::detect::DetectorConfig;
+use sdrhub_dsp::spectrum::SpectrumConfig;
+use sdrhub_dsp::tracker::TrackerConfig;
+use sdrhub_dsp::window::WindowKind;
+use sdrhub_hardware::acquisition::AcquisitionConfig;
+use sdrhub_hardware::sim::SceneConfig;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Duration;
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file, variable or flag could not be read into the typed config.
+    #[error("{0}")]
+    Load(#[from] Box<figment::Error>),
+    /// Values that parse but cannot work; every message names its key.
+    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP and WebSocket serving.
+    pub server: ServerConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Spectrum and detection.
+    pub dsp: DspConfig,
+    /// Signal tracking.
+    pub tracker: TrackerSettings,
+    /// Localization.
+    pub localization: LocalizationConfig,
+    /// Acquisition workers.
+    pub acquisition: AcquisitionSettings,
+    /// The simulated scene (the embedded default source).
+    pub simulation: SceneConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on (`host:port`; port 0 picks a free port).
+    pub bind: String,
+    /// Seconds between server WebSocket pings.
+    pub heartbeat_interval_s: f64,
+    /// Seconds without a pong (or any frame) after which a client is closed.
+    pub heartbeat_timeout_s: f64,
+    /// Messages that may wait for one client before the slow-client policy applies.
+    pub client_queue: usize,
+    /// `close`: close a client that cannot keep up with code 1013.
+    pub slow_client_policy: SlowClientPolicy,
+    /// Seconds a single write to a client may take before the client is considered dead.
+    pub send_timeout_s: f64,
+    /// Largest client message accepted, bytes.
+    pub max_message_bytes: usize,
+    /// Seconds between periodic `services:health` broadcasts.
+    pub health_interval_s: f64,
+    /// Seconds between periodic `websdrs:status` broadcasts.
+    pub status_interval_s: f64,
+    /// Localizations kept for the snapshot and REST.
+    pub recent_localizations: usize,
+    /// Seconds to let connections close cleanly at shutdown.
+    pub shutdown_grace_s: f64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            heartbeat_interval_s: 30.0,
+            heartbeat_timeout_s: 90.0,
+            client_queue: 256,
+            slow_client_policy: SlowClientPolicy::Close,
+            send_timeout_s: 10.0,
+            max_message_bytes: 64 * 1024,
+            health_interval_s: 10.0,
+            status_interval_s: 5.0,
+            recent_localizations: 100,
+            shutdown_grace_s: 5.0,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `human` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `sdrhub=debug,actix_web=warn`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            level: "info".into(),
+        }
+    }
+}
+
+/// `[dsp]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DspConfig {
+    /// FFT length (power of two).
+    pub fft_size: usize,
+    /// Frames averaged per spectrum.
+    pub averages: usize,
+    /// `rectangular`, `hann`, `blackman-harris` or `flat-top`.
+    pub window: String,
+    /// False-alarm probability per bin per spectrum.
+    pub pfa: f64,
+    /// Over-threshold runs this close (bins) merge.
+    pub merge_gap_bins: usize,
+    /// Bins added on each side of a detection when measuring its power.
+    pub guard_bins: usize,
+    /// Bins per noise-floor reference segment.
+    pub noise_segment_bins: usize,
+}
+
+impl Default for DspConfig {
+    fn default() -> Self {
+        let d = DetectorConfig::default();
+        let s = SpectrumConfig::default();
+        Self {
+            fft_size: s.fft_size,
+            averages: s.averages,
+            window: "blackman-harris".into(),
+            pfa: d.pfa,
+            merge_gap_bins: d.merge_gap_bins,
+            guard_bins: d.guard_bins,
+            noise_segment_bins: d.noise_segment_bins,
+        }
+    }
+}
+
+impl DspConfig {
+    /// The spectrum settings.
+    pub fn spectrum(&self) -> SpectrumConfig {
+        SpectrumConfig {
+            fft_size: self.fft_size,
+            averages: self.averages,
+            window: self.window.parse().unwrap_or(WindowKind::BlackmanHarris),
+        }
+    }
+
+    /// The detector settings.
+    pub fn detector(&self) -> DetectorConfig {
+        DetectorConfig {
+            pfa: self.pfa,
+            merge_gap_bins: self.merge_gap_bins,
+            guard_bins: self.guard_bins,
+            noise_segment_bins: self.noise_segment_bins,
+        }
+    }
+}
+
+/// `[tracker]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrackerSettings {
+    /// Frequency slack when matching detections to signals, Hz.
+    pub frequency_tolerance_hz: f64,
+    /// Spectra that must contain a signal before it is reported.
+    pub confirm_detections: u32,
+    /// Seconds without a detection after which a signal is lost.
+    pub lost_after_s: f64,
+    /// Frequency move that counts as a change, Hz.
+    pub change_frequency_hz: f64,
+    /// SNR change that counts as a change, dB.
+    pub change_snr_db: f64,
+    /// Relative bandwidth change that counts as a change.
+    pub change_bandwidth_ratio: f64,
+    /// Minimum seconds between updates of one signal.
+    pub min_update_interval_s: f64,
+    /// Power measurements averaged per receiver.
+    pub power_window: usize,
+}
+
+impl Default for TrackerSettings {
+    fn default() -> Self {
+        let t = TrackerConfig::default();
+        Self {
+            frequency_tolerance_hz: t.frequency_tolerance_hz,
+            confirm_detections: t.confirm_detections,
+            lost_after_s: t.lost_after_ns as f64 / 1e9,
+            change_frequency_hz: t.change_frequency_hz,
+            change_snr_db: t.change_snr_db,
+            change_bandwidth_ratio: t.change_bandwidth_ratio,
+            min_update_interval_s: t.min_update_interval_ns as f64 / 1e9,
+            power_window: t.power_window,
+        }
+    }
+}
+
+impl TrackerSettings {
+    /// The tracker's own config.
+    pub fn tracker(&self) -> TrackerConfig {
+        TrackerConfig {
+            frequency_tolerance_hz: self.frequency_tolerance_hz,
+            confirm_detections: self.confirm_detections,
+            lost_after_ns: (self.lost_after_s * 1e9) as i64,
+            change_frequency_hz: self.change_frequency_hz,
+            change_snr_db: self.change_snr_db,
+            change_bandwidth_ratio: self.change_bandwidth_ratio,
+            min_update_interval_ns: (self.min_update_interval_s * 1e9) as i64,
+            power_window: self.power_window,
+        }
+    }
+}
+
+/// `[localization]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalizationConfig {
+    /// Locate signals at all.
+    pub enabled: bool,
+    /// Receivers that must see a signal before it is located (at least 3).
+    pub min_receivers: usize,
+    /// Power measurements each receiver must have averaged first.
+    pub min_power_samples: usize,
+    /// Seconds between localizations of one signal.
+    pub interval_s: f64,
+    /// Path-loss exponent n of the log-distance model (2 = free space).
+    pub path_loss_exponent: f64,
+    /// Reference distance d0 of the model, m.
+    pub ref_distance_m: f64,
+}
+
+impl Default for LocalizationConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            min_receivers: 3,
+            min_power_samples: 8,
+            interval_s: 2.0,
+            path_loss_exponent: 2.0,
+            ref_distance_m: 1.0,
+        }
+    }
+}
+
+/// `[acquisition]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AcquisitionSettings {
+    /// Blocks that may wait for DSP before new ones are dropped (and counted).
+    pub queue_blocks: usize,
+    /// First wait before reopening a failed receiver, s.
+    pub backoff_initial_s: f64,
+    /// Cap of the doubling reopen wait, s.
+    pub backoff_max_s: f64,
+    /// A receiver with no samples for this long is reported offline, s.
+    pub offline_after_s: f64,
+}
+
+impl Default for AcquisitionSettings {
+    fn default() -> Self {
+        let a = AcquisitionConfig::default();
+        Self {
+            queue_blocks: a.queue_blocks,
+            backoff_initial_s: a.backoff_initial.as_secs_f64(),
+            backoff_max_s: a.backoff_max.as_secs_f64(),
+            offline_after_s: 2.0,
+        }
+    }
+}
+
+impl AcquisitionSettings {
+    /// The worker's own config.
+    pub fn acquisition(&self) -> AcquisitionConfig {
+        AcquisitionConfig {
+            queue_blocks: self.queue_blocks,
+            backoff_initial: Duration::from_secs_f64(self.backoff_initial_s),
+            backoff_max: Duration::from_secs_f64(self.backoff_max_s),
+            ..AcquisitionConfig::default()
+        }
+    }
+}
+
+impl Config {
+    /// Loads the layers: defaults, `file` (if given), `SDRHUB_*` variables (nested keys split
+    /// by `__`, e.g. `SDRHUB_SERVER__BIND`), then `overrides` (from flags), and validates.
+    pub fn load(file: Option<&Path>, overrides: Figment) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::Invalid(vec![format!(
+                    "config file {} does not exist or is not a file",
+                    path.display()
+                )]));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("SDRHUB_").ignore(&["config"]).split("__"))
+            .merge(overrides)
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value; the error lists every problem, each naming its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, message: String| {
+            if !ok {
+                problems.push(message);
+            }
+        };
+        let s = &self.server;
+        check(
+            s.bind.parse::<std::net::SocketAddr>().is_ok(),
+            format!(
+                "server.bind = {:?}: must be an IP address and port such as 127.0.0.1:8080",
+                s.bind
+            ),
+        );
+        check(
+            s.heartbeat_interval_s > 0.0 && s.heartbeat_interval_s <= 3600.0,
+            format!(
+                "server.heartbeat_interval_s = {}: must be in (0, 3600]",
+                s.heartbeat_interval_s
+            ),
+        );
+        check(
+            s.heartbeat_timeout_s > s.heartbeat_interval_s,
+            format!(
+                "server.heartbeat_timeout_s = {}: must be longer than server.heartbeat_interval_s ({})",
+                s.heartbeat_timeout_s, s.heartbeat_interval_s
+            ),
+        );
+        check(
+            (1..=1_000_000).contains(&s.client_queue),
+            format!("server.client_queue = {}: must be in 1..=1000000", s.client_queue),
+        );
+        check(
+            s.send_timeout_s > 0.0 && s.send_timeout_s <= 600.0,
+            format!(
+                "server.send_timeout_s = {}: must be in (0, 600]",
+                s.send_timeout_s
+            ),
+        );
+        check(
+            (256..=16 * 1024 * 1024).contains(&s.max_message_bytes),
+            format!(
+                "server.max_message_bytes = {}: must be in 256..=16777216",
+                s.max_message_bytes
+            ),
+        );
+        for (key, value) in [
+            ("server.health_interval_s", s.health_interval_s),
+            ("server.status_interval_s", s.status_interval_s),
+        ] {
+            check(
+                value >= 0.1 && value <= 3600.0,
+                format!("{key} = {value}: must be in [0.1, 3600]"),
+            );
+        }
+        check(
+            s.shutdown_grace_s >= 0.0 && s.shutdown_grace_s <= 300.0,
+            format!(
+                "server.shutdown_grace_s = {}: must be in [0, 300]",
+                s.shutdown_grace_s
+            ),
+        );
+        check(
+            self.log.level.parse::<tracing_subscriber::EnvFilter>().is_ok(),
+            format!(
+                "log.level = {:?}: not a valid filter (try info, debug, sdrhub=debug)",
+                self.log.level
+            ),
+        );
+        let d = &self.dsp;
+        check(
+            d.fft_size.is_power_of_two() && (64..=1 << 20).contains(&d.fft_size),
+            format!(
+                "dsp.fft_size = {}: must be a power of two in 64..=1048576",
+                d.fft_size
+            ),
+        );
+        check(
+            (1..=4096).contains(&d.averages),
+            format!("dsp.averages = {}: must be in 1..=4096", d.averages),
+        );
+        check(
+            d.window.parse::<WindowKind>().is_ok(),
+            format!(
+                "dsp.window = {:?}: must be rectangular, hann, blackman-harris or flat-top",
+                d.window
+            ),
+        );
+        check(
+            d.pfa > 0.0 && d.pfa < 0.1,
+            format!("dsp.pfa = {}: must be in (0, 0.1)", d.pfa),
+        );
+        check(
+            d.noise_segment_bins >= 16 && d.noise_segment_bins <= d.fft_size,
+            format!(
+                "dsp.noise_segment_bins = {}: must be in 16..=dsp.fft_size",
+                d.noise_segment_bins
+            ),
+        );
+        let t = &self.tracker;
+        check(
+            t.frequency_tolerance_hz >= 0.0,
+            format!(
+                "tracker.frequency_tolerance_hz = {}: must be >= 0",
+                t.frequency_tolerance_hz
+            ),
+        );
+        check(
+            t.lost_after_s > 0.0,
+            format!("tracker.lost_after_s = {}: must be > 0", t.lost_after_s),
+        );
+        check(
+            t.confirm_detections >= 1,
+            format!(
+                "tracker.confirm_detections = {}: must be >= 1",
+                t.confirm_detections
+            ),
+        );
+        check(
+            (2..=4096).contains(&t.power_window),
+            format!("tracker.power_window = {}: must be in 2..=4096", t.power_window),
+        );
+        let l = &self.localization;
+        check(
+            l.min_receivers >= 3,
+            format!(
+                "localization.min_receivers = {}: must be >= 3 (three unknowns)",
+                l.min_receivers
+            ),
+        );
+        check(
+            l.min_power_samples >= 2 && l.min_power_samples <= t.power_window,
+            format!(
+                "localization.min_power_samples = {}: must be in 2..=tracker.power_window ({})",
+                l.min_power_samples, t.power_window
+            ),
+        );
+        check(
+            l.path_loss_exponent >= 1.0 && l.path_loss_exponent <= 6.0,
+            format!(
+                "localization.path_loss_exponent = {}: must be in [1, 6]",
+                l.path_loss_exponent
+            ),
+        );
+        check(
+            l.ref_distance_m > 0.0,
+            format!("localization.ref_distance_m = {}: must be > 0", l.ref_distance_m),
+        );
+        check(
+            l.interval_s > 0.0,
+            format!("localization.interval_s = {}: must be > 0", l.interval_s),
+        );
+        let a = &self.acquisition;
+        check(
+            (1..=4096).contains(&a.queue_blocks),
+            format!(
+                "acquisition.queue_blocks = {}: must be in 1..=4096",
+                a.queue_blocks
+            ),
+        );
+        check(
+            a.backoff_initial_s > 0.0 && a.backoff_max_s >= a.backoff_initial_s,
+            format!(
+                "acquisition.backoff_initial_s = {} / backoff_max_s = {}: need 0 < initial <= max",
+                a.backoff_initial_s, a.backoff_max_s
+            ),
+        );
+        check(
+            a.offline_after_s > 0.0,
+            format!("acquisition.offline_after_s = {}: must be > 0", a.offline_after_s),
+        );
+        if let Err(errors) = self.simulation.validate() {
+            problems.extend(errors.into_iter().map(|e| e.to_string()));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// The hub's settings.
+    pub fn hub(&self) -> HubConfig {
+        HubConfig {
+            client_queue: self.server.client_queue,
+            slow_client_policy: self.server.slow_client_policy,
+            recent_localizations: self.server.recent_localizations,
+        }
+    }
+
+    /// The configuration as TOML (for `sdrhub config`).
+    pub fn to_toml(&self) -> String {
+        // Invariant: every field is TOML-representable (no maps with non-string keys).
+        toml::to_string_pretty(self).expect("config serializes to TOML")
+    }
+}

@@ -1,0 +1,456 @@
+//! Everything that travels on the wire, in one place.
+//!
+//! [`Event`] is the single source of truth for event names and payload fields: the WebSocket
+//! envelope, the snapshot and the REST endpoints all serialize these types, so a field cannot
+//! be spelled two ways.
+
+use serde::{Serialize, Serializer};
+
+/// A point in time, ns since the Unix epoch; serialized as RFC 3339 UTC with milliseconds and a
+/// `Z` suffix (`2026-11-22T10:00:00.123Z`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The current wall-clock time.
+    pub fn now() -> Self {
+        Timestamp(sdrhub_hardware::acquisition::now_ns())
+    }
+
+    /// The RFC 3339 text.
+    pub fn to_rfc3339(self) -> String {
+        let secs = self.0.div_euclid(1_000_000_000);
+        let nanos = self.0.rem_euclid(1_000_000_000) as u32;
+        chrono::DateTime::from_timestamp(secs, nanos)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_rfc3339())
+    }
+}
+
+/// The four broadcast topics a client can subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Topic {
+    /// `services:health`
+    ServicesHealth,
+    /// `websdrs:status`
+    WebsdrsStatus,
+    /// `signals:detected`
+    SignalsDetected,
+    /// `localizations:updated`
+    LocalizationsUpdated,
+}
+
+impl Topic {
+    /// Every topic, in wire order.
+    pub const ALL: [Topic; 4] = [
+        Topic::ServicesHealth,
+        Topic::WebsdrsStatus,
+        Topic::SignalsDetected,
+        Topic::LocalizationsUpdated,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topic::ServicesHealth => "services:health",
+            Topic::WebsdrsStatus => "websdrs:status",
+            Topic::SignalsDetected => "signals:detected",
+            Topic::LocalizationsUpdated => "localizations:updated",
+        }
+    }
+
+    /// The topic with this wire name.
+    pub fn parse(name: &str) -> Option<Topic> {
+        Topic::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+/// A set of topics, as a bit mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TopicSet(u8);
+
+impl TopicSet {
+    /// No topic.
+    pub const NONE: TopicSet = TopicSet(0);
+    /// All four topics.
+    pub const ALL: TopicSet = TopicSet(0b1111);
+
+    fn bit(topic: Topic) -> u8 {
+        1 << (topic as u8)
+    }
+
+    /// Whether `topic` is in the set.
+    pub fn contains(self, topic: Topic) -> bool {
+        self.0 & Self::bit(topic) != 0
+    }
+
+    /// The set with `topic` added.
+    pub fn with(self, topic: Topic) -> Self {
+        TopicSet(self.0 | Self::bit(topic))
+    }
+
+    /// The set with `topic` removed.
+    pub fn without(self, topic: Topic) -> Self {
+        TopicSet(self.0 & !Self::bit(topic))
+    }
+
+    /// The topics in the set, in wire order.
+    pub fn topics(self) -> impl Iterator<Item = Topic> {
+        Topic::ALL.into_iter().filter(move |t| self.contains(*t))
+    }
+}
+
+impl FromIterator<Topic> for TopicSet {
+    fn from_iter<I: IntoIterator<Item = Topic>>(iter: I) -> Self {
+        iter.into_iter().fold(TopicSet::NONE, TopicSet::with)
+    }
+}
+
+/// Health of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// Working as intended.
+    Healthy,
+    /// Working, with a problem a user should know about.
+    Degraded,
+    /// Not working.
+    Unhealthy,
+}
+
+/// One service's health.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceHealth {
+    /// `gateway`, `dsp`, `localization` or `acquisition:<receiver id>`.
+    pub name: String,
+    /// Current status.
+    pub status: HealthStatus,
+    /// What is going on, in words.
+    pub detail: String,
+    /// When `status` last changed.
+    pub since: Timestamp,
+}
+
+/// Payload of `services:health`: every service, and the worst status among them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthReport {
+    /// The worst status of any service.
+    pub status: HealthStatus,
+    /// Every service, gateway first.
+    pub services: Vec<ServiceHealth>,
+}
+
+/// Receiver status as users see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReceiverStatus {
+    /// Streaming normally.
+    Online,
+    /// Streaming, with losses or without GPS time it should have.
+    Degraded,
+    /// Not streaming.
+    Offline,
+}
+
+/// One receiver in `websdrs:status`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WebsdrStatus {
+    /// Receiver id (the `websdr_id` of signals).
+    pub id: String,
+    /// Human-readable name.
+    pub name: String,
+    /// `simulated`, `soapy`, `kiwisdr` or `file`.
+    pub kind: sdrhub_hardware::SourceKind,
+    /// Current status.
+    pub status: ReceiverStatus,
+    /// Round-trip time of the last status probe, ms; `null` for receivers that have none.
+    pub response_time_ms: Option<f64>,
+    /// Antenna latitude, degrees; `null` when unknown.
+    pub latitude: Option<f64>,
+    /// Antenna longitude, degrees; `null` when unknown.
+    pub longitude: Option<f64>,
+    /// Centre frequency, Hz.
+    pub frequency_hz: f64,
+    /// Sample rate, Hz.
+    pub sample_rate_hz: f64,
+    /// When the last block of samples arrived; `null` before the first.
+    pub last_seen: Option<Timestamp>,
+    /// Samples lost since start (DSP behind, or lost by the source).
+    pub samples_dropped: u64,
+    /// Whether sample times are GPS-disciplined.
+    pub gps_locked: bool,
+    /// Why the receiver is degraded or offline; `null` when all is well.
+    pub detail: Option<String>,
+}
+
+/// Payload of `websdrs:status`: every receiver.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WebsdrsReport {
+    /// Every configured receiver.
+    pub websdrs: Vec<WebsdrStatus>,
+}
+
+/// Lifecycle state of a signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignalState {
+    /// First report.
+    New,
+    /// A material change (frequency, bandwidth, SNR, receivers).
+    Update,
+    /// No receiver sees it any more.
+    Lost,
+}
+
+/// Payload of `signals:detected`: one signal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SignalReport {
+    /// Stable id (`sig-<n>`).
+    pub signal_id: String,
+    /// What happened.
+    pub state: SignalState,
+    /// Centre frequency, Hz.
+    pub frequency_hz: f64,
+    /// Centre frequency, MHz.
+    pub frequency_mhz: f64,
+    /// Occupied bandwidth, Hz.
+    pub bandwidth_hz: f64,
+    /// Per-bin SNR at the best receiver, dB.
+    pub snr_db: f64,
+    /// Total signal power at the best receiver (noise removed), dBFS.
+    pub power_dbfs: f64,
+    /// Peak bin power at the best receiver, dBFS.
+    pub peak_power_dbfs: f64,
+    /// The receiver with the best SNR.
+    pub websdr_id: String,
+    /// Every receiver that sees the signal.
+    pub receivers: Vec<String>,
+    /// When the signal was first detected.
+    pub first_seen: Timestamp,
+    /// Time of the measurement this report describes.
+    pub timestamp: Timestamp,
+}
+
+/// How a position was computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalizationMethod {
+    /// Received power (RSSI) with a log-distance path-loss model.
+    Power,
+    /// Time differences of arrival between GPS-timed receivers.
+    Tdoa,
+}
+
+/// An error ellipse.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct EllipseReport {
+    /// Semi-major axis, m.
+    pub semi_major_m: f64,
+    /// Semi-minor axis, m.
+    pub semi_minor_m: f64,
+    /// Direction of the major axis, degrees clockwise from North, in [0, 180).
+    pub orientation_deg: f64,
+}
+
+/// Payload of `localizations:updated`: one position estimate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LocalizationReport {
+    /// The signal located.
+    pub signal_id: String,
+    /// Estimated latitude, degrees.
+    pub latitude: f64,
+    /// Estimated longitude, degrees.
+    pub longitude: f64,
+    /// Radius around the estimate that holds the transmitter with 68 % probability, m.
+    pub uncertainty_m: f64,
+    /// Consistency of the measurements with the model, 0..1 (see the README).
+    pub confidence: f64,
+    /// The method used.
+    pub method: LocalizationMethod,
+    /// The 68 % error ellipse.
+    pub ellipse: EllipseReport,
+    /// The receivers whose measurements were used.
+    pub receivers: Vec<String>,
+    /// Centre frequency of the signal, Hz.
+    pub frequency_hz: f64,
+    /// When the estimate was made.
+    pub timestamp: Timestamp,
+}
+
+/// The active signals (REST `/api/v1/signals`, and inside the snapshot).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SignalList {
+    /// Active signals, by frequency.
+    pub signals: Vec<SignalReport>,
+}
+
+/// The recent localizations (REST `/api/v1/localizations`, and inside the snapshot).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LocalizationList {
+    /// The newest estimate of each recently located signal, newest first.
+    pub localizations: Vec<LocalizationReport>,
+}
+
+/// Payload of `snapshot`: the current state of all four topics.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    /// Current health.
+    #[serde(rename = "services:health")]
+    pub services_health: HealthReport,
+    /// Current receivers.
+    #[serde(rename = "websdrs:status")]
+    pub websdrs_status: WebsdrsReport,
+    /// Active signals.
+    #[serde(rename = "signals:detected")]
+    pub signals_detected: SignalList,
+    /// Recent localizations.
+    #[serde(rename = "localizations:updated")]
+    pub localizations_updated: LocalizationList,
+}
+
+/// Payload of `pong`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pong {
+    /// The server's clock when it answered.
+    pub server_time: Timestamp,
+}
+
+/// Payload of `error`: what was wrong with a client message. The connection stays open.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorReport {
+    /// Machine-readable code: `bad_json`, `bad_message`, `unknown_event`, `unknown_topic`,
+    /// `unsupported_frame`.
+    pub code: &'static str,
+    /// What was wrong, for humans.
+    pub message: String,
+}
+
+/// Payload of `subscriptions`: the client's topics after a `subscribe` or `unsubscribe`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SubscriptionsReport {
+    /// Topics now subscribed, in wire order.
+    pub events: Vec<&'static str>,
+}
+
+/// Every message the server sends. The variant name on the wire is the `event` field and the
+/// payload is the `data` field of the envelope.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", content = "data")]
+pub enum Event {
+    /// Health of every service.
+    #[serde(rename = "services:health")]
+    ServicesHealth(HealthReport),
+    /// Status of every receiver.
+    #[serde(rename = "websdrs:status")]
+    WebsdrsStatus(WebsdrsReport),
+    /// One signal appeared, changed or was lost.
+    #[serde(rename = "signals:detected")]
+    SignalsDetected(SignalReport),
+    /// One signal was located.
+    #[serde(rename = "localizations:updated")]
+    LocalizationsUpdated(LocalizationReport),
+    /// The state of all topics, sent first on every connection.
+    #[serde(rename = "snapshot")]
+    Snapshot(Box<Snapshot>),
+    /// Answer to a client `ping`.
+    #[serde(rename = "pong")]
+    Pong(Pong),
+    /// A client message was rejected.
+    #[serde(rename = "error")]
+    Error(ErrorReport),
+    /// The client's subscriptions changed.
+    #[serde(rename = "subscriptions")]
+    Subscriptions(SubscriptionsReport),
+}
+
+impl Event {
+    /// The broadcast topic of this event; `None` for per-client messages.
+    pub fn topic(&self) -> Option<Topic> {
+        match self {
+            Event::ServicesHealth(_) => Some(Topic::ServicesHealth),
+            Event::WebsdrsStatus(_) => Some(Topic::WebsdrsStatus),
+            Event::SignalsDetected(_) => Some(Topic::SignalsDetected),
+            Event::LocalizationsUpdated(_) => Some(Topic::LocalizationsUpdated),
+            _ => None,
+        }
+    }
+
+    /// The wire name of this event.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Snapshot(_) => "snapshot",
+            Event::Pong(_) => "pong",
+            Event::Error(_) => "error",
+            Event::Subscriptions(_) => "subscriptions",
+            // Invariant: every other variant is a broadcast topic.
+            other => other.topic().map(Topic::as_str).unwrap_or("unknown"),
+        }
+    }
+}
+
+/// The server-to-client envelope: `{"event", "data", "timestamp", "seq"}`.
+#[derive(Debug, Serialize)]
+pub struct Envelope<'a> {
+    /// The event and its data.
+    #[serde(flatten)]
+    pub event: &'a Event,
+    /// When the envelope was made.
+    pub timestamp: Timestamp,
+    /// Strictly increasing per server.
+    pub seq: u64,
+}
+
+impl Envelope<'_> {
+    /// The JSON text of the envelope.
+    pub fn to_json(&self) -> String {
+        // Invariant: every payload is plain data (strings, numbers, vectors) that serde_json
+        // always serializes; non-finite floats become `null` rather than failing.
+        serde_json::to_string(self).expect("event payloads always serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_has_event_data_timestamp_and_seq() {
+        let event = Event::Pong(Pong {
+            server_time: Timestamp(1_700_000_000_123_000_000),
+        });
+        let json = Envelope {
+            event: &event,
+            timestamp: Timestamp(1_700_000_000_123_456_789),
+            seq: 7,
+        }
+        .to_json();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["event"], "pong");
+        assert_eq!(v["data"]["server_time"], "2023-11-14T22:13:20.123Z");
+        assert_eq!(v["timestamp"], "2023-11-14T22:13:20.123Z");
+        assert_eq!(v["seq"], 7);
+        assert_eq!(v.as_object().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn topic_names_round_trip() {
+        for topic in Topic::ALL {
+            assert_eq!(Topic::parse(topic.as_str()), Some(topic));
+        }
+        assert_eq!(Topic::parse("signals"), None);
+        let set: TopicSet = [Topic::SignalsDetected, Topic::ServicesHealth]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            set.topics().collect::<Vec<_>>(),
+            vec![Topic::ServicesHealth, Topic::SignalsDetected]
+        );
+        assert!(!set.without(Topic::ServicesHealth).contains(Topic::ServicesHealth));
+    }
+}

@@ -1,0 +1,466 @@
+//! The event hub: one task owns the current state of every topic, numbers every message, and
+//! fans serialized events out to the connected clients.
+//!
+//! Everyone else holds a cheap, cloneable [`Hub`] handle that talks to the task over a bounded
+//! channel. The task never awaits a client: each client has its own bounded queue, filled with
+//! `try_send`; a client whose queue is full is handled by the configured
+//! [`SlowClientPolicy`], so one stalled browser can never delay the others. Every event is
+//! serialized once, and the same reference-counted bytes are queued for every subscriber.
+//!
+//! Per-client replies (the snapshot, `pong`, `error`, `subscriptions`) are numbered and queued
+//! by the same task, which is what makes `seq` strictly increasing on every connection.
+
+use crate::events::{
+    Envelope, Event, HealthReport, HealthStatus, LocalizationList, LocalizationReport, SignalList,
+    SignalReport, SignalState, Snapshot, SubscriptionsReport, Timestamp, TopicSet, WebsdrsReport,
+};
+use bytestring::ByteString;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Commands that may wait for the hub task; beyond this, publishers wait (back-pressure).
+const COMMAND_QUEUE: usize = 4096;
+
+/// What happens to a client whose queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SlowClientPolicy {
+    /// Close the connection with code 1013 ("try again later") and a reason. The client
+    /// reconnects and gets a fresh snapshot, so it never silently misses an event.
+    Close,
+}
+
+/// Tunables of the hub (config keys under `server`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HubConfig {
+    /// Messages that may wait for one client.
+    pub client_queue: usize,
+    /// What to do when that queue is full.
+    pub slow_client_policy: SlowClientPolicy,
+    /// Localizations kept for the snapshot and REST.
+    pub recent_localizations: usize,
+}
+
+/// Why the hub closed a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kick {
+    /// WebSocket close code.
+    pub code: u16,
+    /// Close reason for the client.
+    pub reason: String,
+}
+
+/// One serialized message on its way to a client.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// Index of the event kind in [`EVENT_NAMES`], for the per-event counters.
+    pub kind: usize,
+    /// The JSON text.
+    pub text: ByteString,
+}
+
+/// Wire names of every server event, in counter order.
+pub const EVENT_NAMES: [&str; 8] = [
+    "services:health",
+    "websdrs:status",
+    "signals:detected",
+    "localizations:updated",
+    "snapshot",
+    "pong",
+    "error",
+    "subscriptions",
+];
+
+fn kind_index(event: &Event) -> usize {
+    EVENT_NAMES.iter().position(|n| *n == event.name()).unwrap_or(0)
+}
+
+/// Counters shared by the hub and the sessions.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Messages written to a client's socket, per event kind.
+    pub sent: [AtomicU64; 8],
+    /// Bytes written to clients.
+    pub bytes_sent: AtomicU64,
+    /// Messages not delivered because a client's queue was full.
+    pub dropped: AtomicU64,
+    /// Clients closed by the slow-client policy.
+    pub slow_clients_closed: AtomicU64,
+}
+
+impl Counters {
+    /// Records a message written to a socket.
+    pub fn record_sent(&self, message: &Outgoing) {
+        self.sent[message.kind].fetch_add(1, Ordering::Relaxed);
+        self.bytes_sent
+            .fetch_add(message.text.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// A client's end of its registration with the hub.
+#[derive(Debug)]
+pub struct Connection {
+    /// The hub's id for this client.
+    pub id: u64,
+    /// Messages to send, the snapshot first.
+    pub queue: mpsc::Receiver<Outgoing>,
+    /// Fires if the hub closes the client (slow-client policy).
+    pub kicked: oneshot::Receiver<Kick>,
+}
+
+/// `/api/v1/ws/stats`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WsStats {
+    /// Clients connected now.
+    pub connections: usize,
+    /// Clients connected since start.
+    pub connections_total: u64,
+    /// Messages written to clients, per event.
+    pub messages_sent: BTreeMap<&'static str, u64>,
+    /// Bytes written to clients.
+    pub bytes_sent: u64,
+    /// Messages not delivered because a client's queue was full.
+    pub messages_dropped: u64,
+    /// Clients closed because they could not keep up.
+    pub slow_clients_closed: u64,
+    /// Messages waiting in client queues now, summed.
+    pub queued: usize,
+    /// The latest `seq` issued.
+    pub seq: u64,
+}
+
+enum Command {
+    Publish(Event),
+    Connect {
+        topics: TopicSet,
+        reply: oneshot::Sender<Connection>,
+    },
+    Disconnect(u64),
+    SetTopics {
+        client: u64,
+        topics: TopicSet,
+    },
+    Reply {
+        client: u64,
+        event: Event,
+    },
+    Snapshot(oneshot::Sender<Snapshot>),
+    Stats(oneshot::Sender<WsStats>),
+}
+
+/// A handle on the hub task. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Hub {
+    commands: mpsc::Sender<Command>,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Command::Publish(_) => "Publish",
+            Command::Connect { .. } => "Connect",
+            Command::Disconnect(_) => "Disconnect",
+            Command::SetTopics { .. } => "SetTopics",
+            Command::Reply { .. } => "Reply",
+            Command::Snapshot(_) => "Snapshot",
+            Command::Stats(_) => "Stats",
+        })
+    }
+}
+
+impl Hub {
+    /// Starts the hub task on the current tokio runtime. It ends when every handle is dropped.
+    ///
+    /// # Panics
+    /// If `config.client_queue` is 0.
+    pub fn spawn(config: HubConfig, initial: Snapshot) -> Hub {
+        assert!(config.client_queue > 0, "client_queue must be at least 1");
+        let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
+        let counters = Arc::new(Counters::default());
+        let state = HubState::new(config, initial, counters.clone());
+        tokio::spawn(state.run(rx));
+        Hub { commands, counters }
+    }
+
+    /// The counters the sessions update.
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    async fn send(&self, command: Command) {
+        // The hub task only ends when every handle is gone, so this cannot fail while `self`
+        // exists; during shutdown a lost command is harmless.
+        let _ = self.commands.send(command).await;
+    }
+
+    /// Publishes a broadcast event: updates the topic's state and sends it to subscribers.
+    pub async fn publish(&self, event: Event) {
+        self.send(Command::Publish(event)).await;
+    }
+
+    /// Publishes from a non-async thread, waiting for room in the hub's queue.
+    pub fn publish_blocking(&self, event: Event) {
+        let _ = self.commands.blocking_send(Command::Publish(event));
+    }
+
+    /// Registers a client subscribed to `topics`. Its queue starts with the snapshot.
+    pub async fn connect(&self, topics: TopicSet) -> Option<Connection> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Connect { topics, reply }).await;
+        rx.await.ok()
+    }
+
+    /// Unregisters a client.
+    pub async fn disconnect(&self, client: u64) {
+        self.send(Command::Disconnect(client)).await;
+    }
+
+    /// Replaces a client's topics and queues a `subscriptions` acknowledgement.
+    pub async fn set_topics(&self, client: u64, topics: TopicSet) {
+        self.send(Command::SetTopics { client, topics }).await;
+    }
+
+    /// Queues a per-client message (`pong`, `error`) in order with the broadcasts.
+    pub async fn reply(&self, client: u64, event: Event) {
+        self.send(Command::Reply { client, event }).await;
+    }
+
+    /// The current state of all topics.
+    pub async fn snapshot(&self) -> Option<Snapshot> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Snapshot(reply)).await;
+        rx.await.ok()
+    }
+
+    /// Connection and delivery statistics.
+    pub async fn stats(&self) -> Option<WsStats> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Stats(reply)).await;
+        rx.await.ok()
+    }
+}
+
+struct Client {
+    id: u64,
+    topics: TopicSet,
+    queue: mpsc::Sender<Outgoing>,
+    kick: Option<oneshot::Sender<Kick>>,
+}
+
+struct HubState {
+    config: HubConfig,
+    counters: Arc<Counters>,
+    seq: u64,
+    next_client: u64,
+    connections_total: u64,
+    clients: Vec<Client>,
+    health: HealthReport,
+    websdrs: WebsdrsReport,
+    signals: BTreeMap<String, SignalReport>,
+    localizations: VecDeque<LocalizationReport>,
+}
+
+impl HubState {
+    fn new(config: HubConfig, initial: Snapshot, counters: Arc<Counters>) -> Self {
+        let mut state = Self {
+            config,
+            counters,
+            seq: 0,
+            next_client: 1,
+            connections_total: 0,
+            clients: Vec::new(),
+            health: initial.services_health,
+            websdrs: initial.websdrs_status,
+            signals: BTreeMap::new(),
+            localizations: VecDeque::new(),
+        };
+        for signal in initial.signals_detected.signals {
+            state.signals.insert(signal.signal_id.clone(), signal);
+        }
+        state
+            .localizations
+            .extend(initial.localizations_updated.localizations);
+        state
+    }
+
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        while let Some(command) = commands.recv().await {
+            match command {
+                Command::Publish(event) => self.publish(event),
+                Command::Connect { topics, reply } => self.connect(topics, reply),
+                Command::Disconnect(id) => self.clients.retain(|c| c.id != id),
+                Command::SetTopics { client, topics } => {
+                    if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
+                        c.topics = topics;
+                    }
+                    let ack = SubscriptionsReport {
+                        events: topics.topics().map(|t| t.as_str()).collect(),
+                    };
+                    self.reply(client, &Event::Subscriptions(ack));
+                }
+                Command::Reply { client, event } => self.reply(client, &event),
+                Command::Snapshot(reply) => {
+                    let _ = reply.send(self.snapshot());
+                }
+                Command::Stats(reply) => {
+                    let _ = reply.send(self.stats());
+                }
+            }
+        }
+    }
+
+    fn envelope(&mut self, event: &Event) -> Outgoing {
+        self.seq += 1;
+        let text = Envelope {
+            event,
+            timestamp: Timestamp::now(),
+            seq: self.seq,
+        }
+        .to_json();
+        Outgoing {
+            kind: kind_index(event),
+            text: ByteString::from(text),
+        }
+    }
+
+    fn publish(&mut self, event: Event) {
+        let Some(topic) = event.topic() else {
+            tracing::warn!(event = event.name(), "ignored: not a broadcast event");
+            return;
+        };
+        match &event {
+            Event::ServicesHealth(report) => self.health = report.clone(),
+            Event::WebsdrsStatus(report) => self.websdrs = report.clone(),
+            Event::SignalsDetected(signal) => {
+                if signal.state == SignalState::Lost {
+                    self.signals.remove(&signal.signal_id);
+                } else {
+                    self.signals.insert(signal.signal_id.clone(), signal.clone());
+                }
+            }
+            Event::LocalizationsUpdated(fix) => {
+                self.localizations.retain(|l| l.signal_id != fix.signal_id);
+                self.localizations.push_front(fix.clone());
+                self.localizations.truncate(self.config.recent_localizations);
+            }
+            _ => {}
+        }
+        let message = self.envelope(&event);
+        let mut index = 0;
+        while index < self.clients.len() {
+            let client = &mut self.clients[index];
+            if client.topics.contains(topic) && !self.deliver(index, message.clone()) {
+                self.clients.swap_remove(index);
+                continue;
+            }
+            index += 1;
+        }
+    }
+
+    /// Queues `message` for client `index`; false if the client must be removed.
+    fn deliver(&mut self, index: usize, message: Outgoing) -> bool {
+        let client = &mut self.clients[index];
+        match client.queue.try_send(message) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                match self.config.slow_client_policy {
+                    SlowClientPolicy::Close => {
+                        self.counters.slow_clients_closed.fetch_add(1, Ordering::Relaxed);
+                        let queued = self.config.client_queue;
+                        tracing::info!(client = client.id, queued, "closing a client that cannot keep up");
+                        if let Some(kick) = client.kick.take() {
+                            let reason = format!("slow consumer: {queued} messages queued");
+                            let _ = kick.send(Kick { code: 1013, reason });
+                        }
+                        false
+                    }
+                }
+            }
+        }
+    }
+
+    fn reply(&mut self, client: u64, event: &Event) {
+        if let Some(index) = self.clients.iter().position(|c| c.id == client) {
+            let message = self.envelope(event);
+            if !self.deliver(index, message) {
+                self.clients.swap_remove(index);
+            }
+        }
+    }
+
+    fn connect(&mut self, topics: TopicSet, reply: oneshot::Sender<Connection>) {
+        let id = self.next_client;
+        self.next_client += 1;
+        let (queue_tx, queue) = mpsc::channel(self.config.client_queue);
+        let (kick_tx, kicked) = oneshot::channel();
+        let snapshot = self.envelope(&Event::Snapshot(Box::new(self.snapshot())));
+        // Invariant: the queue was just created with room for at least one message.
+        queue_tx
+            .try_send(snapshot)
+            .expect("a new queue has room for the snapshot");
+        if reply.send(Connection { id, queue, kicked }).is_ok() {
+            self.connections_total += 1;
+            self.clients.push(Client {
+                id,
+                topics,
+                queue: queue_tx,
+                kick: Some(kick_tx),
+            });
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let mut signals: Vec<SignalReport> = self.signals.values().cloned().collect();
+        signals.sort_by(|a, b| a.frequency_hz.total_cmp(&b.frequency_hz));
+        Snapshot {
+            services_health: self.health.clone(),
+            websdrs_status: self.websdrs.clone(),
+            signals_detected: SignalList { signals },
+            localizations_updated: LocalizationList {
+                localizations: self.localizations.iter().cloned().collect(),
+            },
+        }
+    }
+
+    fn stats(&self) -> WsStats {
+        WsStats {
+            connections: self.clients.len(),
+            connections_total: self.connections_total,
+            messages_sent: EVENT_NAMES
+                .iter()
+                .zip(&self.counters.sent)
+                .map(|(name, n)| (*name, n.load(Ordering::Relaxed)))
+                .collect(),
+            bytes_sent: self.counters.bytes_sent.load(Ordering::Relaxed),
+            messages_dropped: self.counters.dropped.load(Ordering::Relaxed),
+            slow_clients_closed: self.counters.slow_clients_closed.load(Ordering::Relaxed),
+            queued: self
+                .clients
+                .iter()
+                .map(|c| c.queue.max_capacity() - c.queue.capacity())
+                .sum(),
+            seq: self.seq,
+        }
+    }
+}
+
+/// An empty state: every topic known but with nothing to report yet.
+pub fn empty_snapshot() -> Snapshot {
+    Snapshot {
+        services_health: HealthReport {
+            status: HealthStatus::Healthy,
+            services: Vec::new(),
+        },
+        websdrs_status: WebsdrsReport { websdrs: Vec::new() },
+        signals_detected: SignalList { signals: Vec::new() },
+        localizations_updated: LocalizationList {
+            localizations: Vec::new(),
+        },
+    }
+}

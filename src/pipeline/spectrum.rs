@@ -1,0 +1,76 @@
+//! Per-receiver DSP: IQ blocks in, per-spectrum detections out.
+
+use sdrhub_dsp::detect::{Detection, Detector, DetectorConfig};
+use sdrhub_dsp::spectrum::{SpectrumConfig, Welch};
+use sdrhub_hardware::IqBlock;
+
+/// Detections of one averaged spectrum of one receiver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpectrumDetections {
+    /// Receiver index.
+    pub receiver: usize,
+    /// Time of the first sample of the spectrum, ns since the epoch.
+    pub time_ns: i64,
+    /// Whether that time is GPS-disciplined.
+    pub gps_locked: bool,
+    /// What was found.
+    pub detections: Vec<Detection>,
+}
+
+/// The Welch spectrum and detector of one receiver, fed block by block.
+#[derive(Debug)]
+pub struct ReceiverDsp {
+    receiver: usize,
+    welch: Welch,
+    detector: Detector,
+    /// Sample index (since the last reset) of the first sample of the current block.
+    block_start: u64,
+    /// Set by the first block, and after a discontinuity, so the spectrum restarts.
+    needs_reset: bool,
+    spectra: u64,
+}
+
+impl ReceiverDsp {
+    /// The DSP for receiver `receiver`.
+    pub fn new(receiver: usize, spectrum: &SpectrumConfig, detector: &DetectorConfig) -> Self {
+        Self {
+            receiver,
+            welch: Welch::new(spectrum),
+            detector: Detector::new(spectrum, detector),
+            block_start: 0,
+            needs_reset: true,
+            spectra: 0,
+        }
+    }
+
+    /// Spectra computed so far.
+    pub fn spectra(&self) -> u64 {
+        self.spectra
+    }
+
+    /// Processes one block, calling `on_spectrum` for every completed spectrum.
+    pub fn process(&mut self, block: &IqBlock, mut on_spectrum: impl FnMut(SpectrumDetections)) {
+        if block.discontinuity || self.needs_reset {
+            // Frames must not straddle lost samples: their average would mix two moments.
+            self.welch.reset();
+            self.block_start = 0;
+            self.needs_reset = false;
+        }
+        let (receiver, block_start) = (self.receiver, self.block_start);
+        let detector = &mut self.detector;
+        let spectra = &mut self.spectra;
+        self.welch.push(&block.samples, |psd, first_sample| {
+            let mut detections = Vec::new();
+            detector.detect(psd, block.center_hz, block.sample_rate_hz, &mut detections);
+            *spectra += 1;
+            let offset = first_sample as i64 - block_start as i64;
+            on_spectrum(SpectrumDetections {
+                receiver,
+                time_ns: block.sample_time_ns(offset),
+                gps_locked: block.gps_locked,
+                detections,
+            });
+        });
+        self.block_start += block.samples.len() as u64;
+    }
+}

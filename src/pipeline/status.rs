@@ -1,0 +1,286 @@
+//! Receiver status and service health, derived from the live counters and published on
+//! change and periodically.
+
+use super::ReceiverHandle;
+use crate::events::{
+    Event, HealthReport, HealthStatus, ReceiverStatus, ServiceHealth, Timestamp, WebsdrStatus, WebsdrsReport,
+};
+use sdrhub_hardware::acquisition::AcquisitionState;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+/// Inputs besides the receivers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusInputs {
+    /// Current time, ns.
+    pub now_ns: i64,
+    /// Clients connected.
+    pub clients: usize,
+    /// Localization enabled.
+    pub localization_enabled: bool,
+    /// Receivers required for a localization.
+    pub min_receivers: usize,
+    /// Localizations published so far.
+    pub localizations: u64,
+    /// Why the last localization attempt failed, if it did.
+    pub last_localization_failure: Option<String>,
+}
+
+/// Per-receiver counters at the previous evaluation, to see what changed since.
+#[derive(Debug, Clone, Copy, Default)]
+struct Previous {
+    dropped: u64,
+    discontinuities: u64,
+    spectra: u64,
+}
+
+/// Turns counters into reports, remembering since when each status holds.
+#[derive(Debug)]
+pub struct StatusTracker {
+    offline_after_ns: i64,
+    since: HashMap<String, (HealthStatus, i64)>,
+    previous: Vec<Previous>,
+}
+
+impl StatusTracker {
+    /// A tracker that calls a receiver offline after `offline_after_ns` without samples.
+    pub fn new(offline_after_ns: i64) -> Self {
+        Self {
+            offline_after_ns,
+            since: HashMap::new(),
+            previous: Vec::new(),
+        }
+    }
+
+    /// Evaluates every receiver and service now.
+    pub fn evaluate(
+        &mut self,
+        receivers: &[ReceiverHandle],
+        inputs: &StatusInputs,
+    ) -> (WebsdrsReport, HealthReport) {
+        let mut previous_all = std::mem::take(&mut self.previous);
+        previous_all.resize(receivers.len(), Previous::default());
+        let now = inputs.now_ns;
+        let mut websdrs = Vec::with_capacity(receivers.len());
+        let mut services = Vec::with_capacity(receivers.len() + 3);
+        let mut dsp_problems = Vec::new();
+        let mut streaming_with_position = 0;
+        let mut streaming = 0;
+        for (receiver, previous) in receivers.iter().zip(previous_all.iter_mut()) {
+            let acq = &receiver.acquisition;
+            let dropped = acq.samples_dropped.load(Ordering::Relaxed);
+            let discontinuities = acq.discontinuities.load(Ordering::Relaxed);
+            let spectra = receiver.dsp.spectra.load(Ordering::Relaxed);
+            let last_block = acq.last_block_ns.load(Ordering::Acquire);
+            let silent_ns = if last_block > 0 {
+                now - last_block
+            } else {
+                now - acq.state_since_ns()
+            };
+            let new_drops = dropped.saturating_sub(previous.dropped);
+            let new_gaps = discontinuities.saturating_sub(previous.discontinuities);
+            let (status, health, detail) = match acq.state() {
+                AcquisitionState::Starting => (
+                    ReceiverStatus::Offline,
+                    HealthStatus::Degraded,
+                    Some("starting".to_string()),
+                ),
+                AcquisitionState::Offline => (
+                    ReceiverStatus::Offline,
+                    HealthStatus::Unhealthy,
+                    Some(acq.last_error().unwrap_or_else(|| "offline".into())),
+                ),
+                AcquisitionState::Ended => (
+                    ReceiverStatus::Offline,
+                    HealthStatus::Unhealthy,
+                    Some("source ended".to_string()),
+                ),
+                AcquisitionState::Online if silent_ns > self.offline_after_ns => (
+                    ReceiverStatus::Offline,
+                    HealthStatus::Unhealthy,
+                    Some(format!("no samples for {:.1} s", silent_ns as f64 / 1e9)),
+                ),
+                AcquisitionState::Online if new_drops > 0 => (
+                    ReceiverStatus::Degraded,
+                    HealthStatus::Degraded,
+                    Some(format!("{new_drops} samples dropped recently: DSP is behind")),
+                ),
+                AcquisitionState::Online if new_gaps > 0 => (
+                    ReceiverStatus::Degraded,
+                    HealthStatus::Degraded,
+                    Some(format!("{new_gaps} gaps in the sample stream recently")),
+                ),
+                AcquisitionState::Online => (ReceiverStatus::Online, HealthStatus::Healthy, None),
+            };
+            if status != ReceiverStatus::Offline {
+                streaming += 1;
+                if receiver.info.position.is_some() {
+                    streaming_with_position += 1;
+                }
+                if new_drops > 0 {
+                    dsp_problems.push(format!("{} dropped {new_drops} samples", receiver.info.id));
+                } else if spectra == previous.spectra && last_block > 0 {
+                    dsp_problems.push(format!("{} produced no spectrum", receiver.info.id));
+                }
+            }
+            *previous = Previous {
+                dropped,
+                discontinuities,
+                spectra,
+            };
+            let service = format!("acquisition:{}", receiver.info.id);
+            let since = self.since(&service, health, now);
+            services.push(ServiceHealth {
+                name: service,
+                status: health,
+                detail: detail.clone().unwrap_or_else(|| {
+                    format!(
+                        "streaming {:.3} MHz at {:.0} kS/s",
+                        receiver.info.center_hz / 1e6,
+                        receiver.info.sample_rate_hz / 1e3
+                    )
+                }),
+                since,
+            });
+            websdrs.push(WebsdrStatus {
+                id: receiver.info.id.to_string(),
+                name: receiver.info.name.clone(),
+                kind: receiver.info.kind,
+                status,
+                response_time_ms: None,
+                latitude: receiver.info.position.map(|p| p.lat_deg),
+                longitude: receiver.info.position.map(|p| p.lon_deg),
+                frequency_hz: receiver.info.center_hz,
+                sample_rate_hz: receiver.info.sample_rate_hz,
+                last_seen: (last_block > 0).then_some(Timestamp(last_block)),
+                samples_dropped: dropped,
+                gps_locked: acq.gps_locked.load(Ordering::Relaxed),
+                detail,
+            });
+        }
+
+        self.previous = previous_all;
+        let mut head = Vec::with_capacity(3);
+        let gateway_since = self.since("gateway", HealthStatus::Healthy, now);
+        head.push(ServiceHealth {
+            name: "gateway".into(),
+            status: HealthStatus::Healthy,
+            detail: format!("serving {} WebSocket client(s)", inputs.clients),
+            since: gateway_since,
+        });
+        let (dsp_status, dsp_detail) = if streaming == 0 {
+            (HealthStatus::Unhealthy, "no receiver is streaming".to_string())
+        } else if dsp_problems.is_empty() {
+            (
+                HealthStatus::Healthy,
+                format!("processing {streaming} receiver(s)"),
+            )
+        } else {
+            (HealthStatus::Degraded, dsp_problems.join("; "))
+        };
+        head.push(ServiceHealth {
+            name: "dsp".into(),
+            status: dsp_status,
+            detail: dsp_detail,
+            since: self.since("dsp", dsp_status, now),
+        });
+        let (loc_status, loc_detail) = if !inputs.localization_enabled {
+            (HealthStatus::Healthy, "disabled in the configuration".to_string())
+        } else if streaming_with_position < inputs.min_receivers {
+            (
+                HealthStatus::Degraded,
+                format!(
+                    "{streaming_with_position} receiver(s) with a known position streaming; {} needed",
+                    inputs.min_receivers
+                ),
+            )
+        } else {
+            let mut detail = format!("power method; {} localization(s) so far", inputs.localizations);
+            if let Some(failure) = &inputs.last_localization_failure {
+                detail.push_str(&format!("; last unsolvable: {failure}"));
+            }
+            (HealthStatus::Healthy, detail)
+        };
+        head.push(ServiceHealth {
+            name: "localization".into(),
+            status: loc_status,
+            detail: loc_detail,
+            since: self.since("localization", loc_status, now),
+        });
+        head.extend(services);
+        let overall = head
+            .iter()
+            .map(|s| s.status)
+            .max()
+            .unwrap_or(HealthStatus::Healthy);
+        (
+            WebsdrsReport { websdrs },
+            HealthReport {
+                status: overall,
+                services: head,
+            },
+        )
+    }
+
+    fn since(&mut self, service: &str, status: HealthStatus, now: i64) -> Timestamp {
+        let entry = self.since.entry(service.to_string()).or_insert((status, now));
+        if entry.0 != status {
+            *entry = (status, now);
+        }
+        Timestamp(entry.1)
+    }
+}
+
+/// Whether two receiver reports differ in something a user would call a change (status,
+/// GPS lock, drops, detail), ignoring the ever-moving `last_seen`.
+pub fn websdrs_changed(a: &WebsdrsReport, b: &WebsdrsReport) -> bool {
+    a.websdrs.len() != b.websdrs.len()
+        || a.websdrs.iter().zip(&b.websdrs).any(|(x, y)| {
+            x.status != y.status
+                || x.gps_locked != y.gps_locked
+                || x.samples_dropped != y.samples_dropped
+                || x.detail != y.detail
+        })
+}
+
+/// Whether two health reports differ in any service's status.
+pub fn health_changed(a: &HealthReport, b: &HealthReport) -> bool {
+    a.status != b.status
+        || a.services.len() != b.services.len()
+        || a.services
+            .iter()
+            .zip(&b.services)
+            .any(|(x, y)| x.name != y.name || x.status != y.status)
+}
+
+/// Publishes both reports on change and every `health_interval_ns` / `status_interval_ns`.
+pub fn due_events(
+    websdrs: WebsdrsReport,
+    health: HealthReport,
+    last: &mut Option<(WebsdrsReport, i64, HealthReport, i64)>,
+    now_ns: i64,
+    status_interval_ns: i64,
+    health_interval_ns: i64,
+) -> Vec<Event> {
+    let mut out = Vec::new();
+    match last {
+        None => {
+            out.push(Event::ServicesHealth(health.clone()));
+            out.push(Event::WebsdrsStatus(websdrs.clone()));
+            *last = Some((websdrs, now_ns, health, now_ns));
+        }
+        Some((last_w, last_w_ns, last_h, last_h_ns)) => {
+            if websdrs_changed(&websdrs, last_w) || now_ns - *last_w_ns >= status_interval_ns {
+                out.push(Event::WebsdrsStatus(websdrs.clone()));
+                *last_w = websdrs;
+                *last_w_ns = now_ns;
+            }
+            if health_changed(&health, last_h) || now_ns - *last_h_ns >= health_interval_ns {
+                out.push(Event::ServicesHealth(health.clone()));
+                *last_h = health;
+                *last_h_ns = now_ns;
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,217 @@
+//! The server: builds the hub and the pipeline, serves HTTP and WebSocket on a listener, and
+//! drains gracefully when told to shut down.
+
+use crate::config::Config;
+use crate::hub::{empty_snapshot, Hub};
+use crate::pipeline::status::{due_events, StatusInputs, StatusTracker};
+use crate::pipeline::Pipeline;
+use crate::ws::session::SessionConfig;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use anyhow::Context;
+use sdrhub_hardware::sim::Scene;
+use sdrhub_hardware::source::SourceBuilder;
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// How often receiver status and health are evaluated.
+const STATUS_TICK: Duration = Duration::from_secs(1);
+
+/// Shared by every request handler.
+#[derive(Debug)]
+pub struct AppState {
+    /// The hub.
+    pub hub: Hub,
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// Session tunables derived from the configuration.
+    pub session: SessionConfig,
+    /// Becomes `true` when the server begins shutting down.
+    pub shutdown: watch::Receiver<bool>,
+    /// When the server started.
+    pub started: Instant,
+}
+
+/// The IQ sources the configuration asks for: today, the simulated scene's receivers.
+pub fn build_sources(config: &Config) -> anyhow::Result<Vec<Box<dyn SourceBuilder>>> {
+    let scene = Scene::new(config.simulation.clone()).context("the simulated scene is invalid")?;
+    Ok(scene.builders(sdrhub_hardware::acquisition::now_ns()))
+}
+
+/// Serves on `listener` until `shutdown` completes, then closes every WebSocket with 1001,
+/// stops accepting connections, stops the pipeline and returns.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let hub = Hub::spawn(config.hub(), empty_snapshot());
+    run_with_hub(listener, config, hub, shutdown).await
+}
+
+/// [`run`] with a hub made by the caller (who can then publish into it, as tests do).
+pub async fn run_with_hub(
+    listener: TcpListener,
+    config: Config,
+    hub: Hub,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let started = Instant::now();
+    let sources = build_sources(&config)?;
+    let mut pipeline = Pipeline::start(&config, sources, hub.clone());
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+    let status_task = tokio::spawn(run_status(hub.clone(), config.clone(), pipeline_view(&pipeline)));
+    let state = web::Data::new(AppState {
+        hub: hub.clone(),
+        config: config.clone(),
+        session: SessionConfig {
+            heartbeat_interval: Duration::from_secs_f64(config.server.heartbeat_interval_s),
+            heartbeat_timeout: Duration::from_secs_f64(config.server.heartbeat_timeout_s),
+            send_timeout: Duration::from_secs_f64(config.server.send_timeout_s),
+        },
+        shutdown: shutdown_rx,
+        started,
+    });
+    let address = listener.local_addr().context("listener has no address")?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(actix_web::middleware::Compress::default())
+            .configure(crate::web::configure)
+            .configure(crate::api::configure)
+            .route("/ws/updates", web::get().to(crate::ws::upgrade))
+            .route("/ws", web::get().to(crate::ws::upgrade))
+            .default_service(web::to(not_found))
+    })
+    .workers(2)
+    .disable_signals()
+    .shutdown_timeout(config.server.shutdown_grace_s.ceil() as u64)
+    .listen(listener)
+    .context("cannot serve on the listener")?
+    .run();
+    let server_handle = server.handle();
+    tracing::info!("listening on http://{address}");
+    let server_task = tokio::spawn(server);
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    // Give sessions a moment to send their close frames before connections are torn down.
+    let grace = Duration::from_secs_f64(config.server.shutdown_grace_s);
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        match hub.stats().await {
+            Some(stats) if stats.connections > 0 => tokio::time::sleep(Duration::from_millis(20)).await,
+            _ => break,
+        }
+    }
+    server_handle.stop(true).await;
+    let _ = server_task.await;
+    status_task.abort();
+    tokio::task::spawn_blocking(move || pipeline.shutdown())
+        .await
+        .ok();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// A handle on the running server, for tests and embedding.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// The bound address.
+    pub addr: SocketAddr,
+    hub: Hub,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningServer {
+    /// Binds `config.server.bind` and serves in a background task of the current runtime.
+    pub fn start(config: Config) -> anyhow::Result<RunningServer> {
+        config.validate()?;
+        let listener = TcpListener::bind(&config.server.bind)
+            .with_context(|| format!("cannot listen on {} (server.bind)", config.server.bind))?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let hub = Hub::spawn(config.hub(), empty_snapshot());
+        let task = tokio::spawn(run_with_hub(listener, config, hub.clone(), async move {
+            let _ = stopped.await;
+        }));
+        Ok(RunningServer {
+            addr,
+            hub,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// The server's hub.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// Shuts down gracefully and waits for the server to finish.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await?
+    }
+}
+
+async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    HttpResponse::NotFound()
+        .json(serde_json::json!({"code": "not_found", "message": format!("no route for {}", req.path())}))
+}
+
+/// What the status task reads from the pipeline.
+struct PipelineView {
+    receivers: Vec<crate::pipeline::ReceiverHandle>,
+    fusion: Box<dyn Fn() -> crate::pipeline::fusion::FusionStats + Send>,
+}
+
+fn pipeline_view(pipeline: &Pipeline) -> PipelineView {
+    PipelineView {
+        receivers: pipeline.receivers().to_vec(),
+        fusion: Box::new({
+            let stats = pipeline.fusion_stats_handle();
+            move || stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        }),
+    }
+}
+
+async fn run_status(hub: Hub, config: Arc<Config>, view: PipelineView) {
+    let mut tracker = StatusTracker::new((config.acquisition.offline_after_s * 1e9) as i64);
+    let mut last = None;
+    let mut tick = tokio::time::interval(STATUS_TICK);
+    loop {
+        tick.tick().await;
+        let fusion = (view.fusion)();
+        let clients = hub.stats().await.map_or(0, |s| s.connections);
+        let now_ns = sdrhub_hardware::acquisition::now_ns();
+        let inputs = StatusInputs {
+            now_ns,
+            clients,
+            localization_enabled: config.localization.enabled,
+            min_receivers: config.localization.min_receivers,
+            localizations: fusion.localizations,
+            last_localization_failure: fusion.last_failure,
+        };
+        let (websdrs, health) = tracker.evaluate(&view.receivers, &inputs);
+        let events = due_events(
+            websdrs,
+            health,
+            &mut last,
+            now_ns,
+            (config.server.status_interval_s * 1e9) as i64,
+            (config.server.health_interval_s * 1e9) as i64,
+        );
+        for event in events {
+            hub.publish(event).await;
+        }
+    }
+}
