@@ -243,9 +243,11 @@ pub struct LocalizationConfig {
     pub min_power_samples: usize,
     /// Seconds between localizations of one signal.
     pub interval_s: f64,
-    /// Path-loss exponent n of the log-distance model (2 = free space).
-    pub path_loss_exponent: f64,
-    /// Reference distance d0 of the model, m.
+    /// Path-loss exponent n of the log-distance model (2 = free space). Unset: the simulated
+    /// scene's own model when the receivers are simulated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_loss_exponent: Option<f64>,
+    /// Reference distance d0 of the model, m (powers closer than this are not extrapolated).
     pub ref_distance_m: f64,
 }
 
@@ -256,7 +258,7 @@ impl Default for LocalizationConfig {
             min_receivers: 3,
             min_power_samples: 8,
             interval_s: 2.0,
-            path_loss_exponent: 2.0,
+            path_loss_exponent: None,
             ref_distance_m: 1.0,
         }
     }
@@ -376,7 +378,7 @@ impl Config {
             ("server.status_interval_s", s.status_interval_s),
         ] {
             check(
-                value >= 0.1 && value <= 3600.0,
+                (0.1..=3600.0).contains(&value),
                 format!("{key} = {value}: must be in [0.1, 3600]"),
             );
         }
@@ -462,13 +464,12 @@ impl Config {
                 l.min_power_samples, t.power_window
             ),
         );
-        check(
-            l.path_loss_exponent >= 1.0 && l.path_loss_exponent <= 6.0,
-            format!(
-                "localization.path_loss_exponent = {}: must be in [1, 6]",
-                l.path_loss_exponent
-            ),
-        );
+        if let Some(n) = l.path_loss_exponent {
+            check(
+                (1.0..=6.0).contains(&n),
+                format!("localization.path_loss_exponent = {n}: must be in [1, 6]"),
+            );
+        }
         check(
             l.ref_distance_m > 0.0,
             format!("localization.ref_distance_m = {}: must be > 0", l.ref_distance_m),
@@ -504,6 +505,14 @@ impl Config {
         } else {
             Err(ConfigError::Invalid(problems))
         }
+    }
+
+    /// The path-loss exponent localization uses: the configured one, or else the simulated
+    /// scene's (the simulated scene is the only source today).
+    pub fn path_loss_exponent(&self) -> f64 {
+        self.localization
+            .path_loss_exponent
+            .unwrap_or_else(|| self.simulation.path_loss.exponent())
     }
 
     /// The hub's settings.

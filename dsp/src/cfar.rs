@@ -19,8 +19,11 @@
 //! and Pfa = 1e-3 (T = 6.9), `s` = 5 % costs a factor 1.06 and a 5 % low bias a factor 1.4;
 //! larger K makes the tail steeper, so the same errors cost more per unit of error but the
 //! estimate, pooling K times more looks, is proportionally tighter. The noise estimator is
-//! therefore built to be unbiased in clean noise and to pool a few hundred bins; the tests in
-//! [`crate::detect`] measure the resulting rate.
+//! therefore built to be unbiased in clean noise and to pool a few hundred bins (5.5 % rms
+//! error at K = 1, 1.9 % at K = 8, under 0.5 % bias). Measured through Welch and the detector
+//! on pure noise at Pfa = 1e-3 (N = 4096, 2 Mi bins, see [`crate::detect`]'s tests), the rate
+//! is 0.93e-3 (K = 1) and 0.96e-3 (K = 8): the variance's excess is slightly outweighed by the
+//! bin under test sitting in its own reference, which lifts the floor under a noise peak.
 
 /// P(Poisson(lambda) <= m), summed in the log domain so that neither `exp(-lambda)` nor
 /// `lambda^i / i!` overflows or underflows for large K.

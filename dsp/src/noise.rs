@@ -15,23 +15,24 @@
 //! 3. A segment's *seed* is the lowest coarse level within [`SEED_RADIUS_SEGMENTS`] segments:
 //!    a wide signal lifts the coarse level of every segment it covers, but not the seed of any
 //!    segment with free spectrum nearby.
-//! 4. The *level* of a segment is the censored mean of the smoothed bins of the segment and its
-//!    two neighbours: bins above `c` times the level are discarded as signal, and the mean of
+//! 4. The *level* of a segment is the censored mean of the smoothed bins within
+//!    [`REFERENCE_RADIUS_SEGMENTS`] segments of it: bins above `c` times the level are discarded as signal, and the mean of
 //!    the rest is divided by `E[X | X < c]` to undo the censoring. It is a fixed point, found by
 //!    iterating up from the seed: the map is non-decreasing, so from below it stops at the
 //!    lowest fixed point, the noise one, instead of climbing to a signal's level.
-//! 5. Segments whose window has too few bins below the cutoff (covered by a signal) take the
-//!    level interpolated between the nearest valid segments, and the per-bin floor is the level
-//!    interpolated linearly between segment centres.
+//! 5. Each level is placed at the mean position of the bins it was measured on (on a linear
+//!    slope, exactly where the floor equals it), segments whose reference has too few bins
+//!    below the cutoff (covered by a signal) take the level interpolated between the nearest
+//!    valid ones, and the per-bin floor is interpolated linearly between the placed levels.
 //!
 //! In clean noise the estimate is unbiased to within 1 % and about as tight as the plain mean
-//! of three segments; how its residual error affects the false-alarm rate is discussed in
+//! of its reference bins; how its residual error affects the false-alarm rate is discussed in
 //! [`crate::cfar`].
 
 use crate::cfar::{gamma_isf, gamma_ppf, gamma_truncated_mean};
 use crate::window::WindowKind;
 
-/// Width of the smoothing box, bins (odd, so that it is centred). Wide enough for ~8 times
+/// Width of the smoothing box, bins (odd, so that it is centred). Wide enough for ~6.5 times
 /// K looks per smoothed bin with the default window, narrow enough (a quarter of the default
 /// segment) that gaps between signals survive and a curved floor is not flattened.
 pub const SMOOTHING_BINS: usize = 17;
@@ -44,13 +45,13 @@ pub const SMOOTHING_BINS: usize = 17;
 pub const SEED_RADIUS_SEGMENTS: usize = 4;
 
 /// Segments either side of a segment whose bins form its reference. Five segments of the
-/// default 64 bins hold 320 bins: enough for a 1.5 % (K = 8) to 5 % (K = 1) standard error,
+/// default 64 bins hold 320 bins: enough for a 2 % (K = 8) to 5.5 % (K = 1) standard error,
 /// while a 10 dB slope across a 4096-bin band changes by under 1 dB across them (and the
 /// box mean of a smooth slope is its centre value to 0.01 dB).
 pub const REFERENCE_RADIUS_SEGMENTS: usize = 2;
 
 /// Probability that a smoothed noise bin lies above the censoring cutoff. At 1 % the cutoff
-/// (2.1 times the floor at K = 1, 1.3 at K = 8 with Blackman-Harris) discards smoothed signals
+/// (2.2 times the floor at K = 1, 1.35 at K = 8 with Blackman-Harris) discards smoothed signals
 /// a few dB up, while the correction for the discarded noise tail is small (about 1 %), so the
 /// Gamma approximation of the smoothed noise it relies on costs well under 1 % of bias.
 const CENSOR_TAIL: f64 = 0.01;
@@ -328,11 +329,12 @@ mod tests {
 
     /// Clean flat noise, N = 4096, 64-bin segments, 40 spectra: the floor's mean over all bins
     /// and spectra is within 1 % of the truth (unbiased), and its per-bin rms error is under
-    /// 8 % at K = 1 and 3 % at K = 8 (the plain mean of 192 bins would give 7.2 % and 2.6 %).
+    /// 7 % at K = 1 and 2.5 % at K = 8 (the plain mean of the 320 reference bins would give
+    /// 5.6 % and 2.0 %).
     #[test]
     fn unbiased_and_tight_in_clean_noise() {
         let n = 4096;
-        for (k, max_rms) in [(1usize, 0.08), (8, 0.03)] {
+        for (k, max_rms) in [(1usize, 0.07), (8, 0.025)] {
             let mut rng = SmallRng::seed_from_u64(11 + k as u64);
             let mut est = NoiseFloor::new(n, k, WindowKind::Rectangular, 64);
             let truth = vec![2e-5; n];
@@ -358,7 +360,7 @@ mod tests {
     /// estimate is within 1 dB of the true floor at every bin, under the signals too. At K = 1
     /// a bin scatters as much as its mean, and the references under a wide signal or beside the
     /// band edge hold only ~100 free bins (10 % standard error): the rms error stays under
-    /// 0.35 dB, 98 % of bins are within 1 dB and all within 2 dB.
+    /// 0.45 dB, 98 % of bins are within 1 dB and all within 2 dB.
     #[test]
     fn follows_slope_under_occupancy() {
         let n = 4096;
@@ -383,7 +385,7 @@ mod tests {
                 *m *= 1.0 + 10f64.powf(db / 10.0);
             }
         }
-        for (k, max_worst, max_outside) in [(1usize, 2.0, 0.02), (8, 1.0, 0.0)] {
+        for (k, max_rms, max_worst, max_outside) in [(1usize, 0.45, 2.0, 0.02), (8, 0.2, 1.0, 0.0)] {
             let mut rng = SmallRng::seed_from_u64(21 + k as u64);
             let mut est = NoiseFloor::new(n, k, WindowKind::Rectangular, 64);
             let (mut worst, mut sum_sq, mut outside, mut count) = (0.0f64, 0.0, 0, 0);
@@ -402,7 +404,10 @@ mod tests {
                 "K={k}: floor error rms {rms:.3} dB, worst {worst:.3} dB, {:.2} % of bins over 1 dB",
                 100.0 * outside
             );
-            assert!(rms < 0.35 && worst < max_worst && outside <= max_outside, "K={k}");
+            assert!(
+                rms < max_rms && worst < max_worst && outside <= max_outside,
+                "K={k}"
+            );
         }
     }
 

@@ -51,14 +51,17 @@ pub struct Fusion {
 }
 
 impl Fusion {
-    /// Fusion over `receivers` (indexed as in [`SpectrumDetections::receiver`]).
+    /// Fusion over `receivers` (indexed as in [`SpectrumDetections::receiver`]), locating with a
+    /// log-distance model of exponent `path_loss_exponent` (see
+    /// [`crate::config::Config::path_loss_exponent`]).
     pub fn new(
         receivers: Vec<ReceiverMeta>,
         tracker: TrackerConfig,
         localization: LocalizationConfig,
+        path_loss_exponent: f64,
     ) -> Self {
         let model = PathLossModel {
-            exponent: localization.path_loss_exponent,
+            exponent: path_loss_exponent,
             ref_distance_m: localization.ref_distance_m,
         };
         Self {

@@ -102,7 +102,12 @@ impl Pipeline {
                 position: r.info.position,
             })
             .collect();
-        let fusion = Fusion::new(metas, config.tracker.tracker(), config.localization.clone());
+        let fusion = Fusion::new(
+            metas,
+            config.tracker.tracker(),
+            config.localization.clone(),
+            config.path_loss_exponent(),
+        );
         let fusion_stats = Arc::new(Mutex::new(fusion::FusionStats::default()));
         tokio::spawn(run_fusion(fusion, spectra_rx, hub, fusion_stats.clone()));
         Pipeline {

@@ -18,6 +18,14 @@ pub const MAX_BLOCK_SAMPLES: usize = 1 << 22;
 /// Most receivers a scene may hold: each one costs an acquisition thread and real-time CPU.
 pub const MAX_RECEIVERS: usize = 64;
 
+/// Shortest schedule period, s: each on-window is handled separately per block, so a period
+/// far below a block's duration would cost CPU for no visible effect.
+pub const MIN_SCHEDULE_PERIOD_S: f64 = 0.001;
+
+/// Narrowest FM channel, Hz: the voice-like message needs a few hundred Hz of audio and as much
+/// deviation to look like FM.
+pub const MIN_FM_BANDWIDTH_HZ: f64 = 1000.0;
+
 /// The simulated scene (`[simulation]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -145,7 +153,7 @@ const DEFAULT_CENTER: (f64, f64) = (48.8566, 2.3522);
 impl Default for SceneConfig {
     /// Five receivers on a 15 km ring around Paris listening at 145 MHz +- 512 kHz, and inside
     /// the ring an always-on interfering carrier, a repeater user talking 20 s of every 30 s, and
-    /// 0.3 s data bursts every 4 s. Every signal is at least 25 dB over the noise per bin of a
+    /// 0.3 s data bursts every 2 s. Every signal is at least 25 dB over the noise per bin of a
     /// 4096-point Blackman-Harris FFT at every receiver (see `default_scene_is_visible_...`).
     fn default() -> Self {
         let frame = LocalFrame::new(GeoPoint::new(DEFAULT_CENTER.0, DEFAULT_CENTER.1));
@@ -208,7 +216,7 @@ impl Default for SceneConfig {
                     power_dbm: 30.0,
                     kind: SignalKind::Bursts,
                     schedule: Some(ScheduleConfig {
-                        period_s: 4.0,
+                        period_s: 2.0,
                         on_s: 0.3,
                         offset_s: 1.0,
                     }),
@@ -413,6 +421,16 @@ impl SceneConfig {
                         format!("{key}.bandwidth_hz"),
                         format!("must be > 0 for kind {:?} (got {})", tx.kind, tx.bandwidth_hz),
                     );
+                    if tx.kind == SignalKind::Fm {
+                        check(
+                            tx.bandwidth_hz >= MIN_FM_BANDWIDTH_HZ,
+                            format!("{key}.bandwidth_hz"),
+                            format!(
+                                "must be >= {MIN_FM_BANDWIDTH_HZ} for kind fm (got {})",
+                                tx.bandwidth_hz
+                            ),
+                        );
+                    }
                     tx.bandwidth_hz.max(0.0)
                 }
             };
@@ -428,9 +446,9 @@ impl SceneConfig {
             );
             if let Some(s) = tx.schedule {
                 check(
-                    positive(s.period_s),
+                    s.period_s.is_finite() && s.period_s >= MIN_SCHEDULE_PERIOD_S,
                     format!("{key}.schedule.period_s"),
-                    format!("must be > 0 (got {})", s.period_s),
+                    format!("must be >= {MIN_SCHEDULE_PERIOD_S} (got {})", s.period_s),
                 );
                 check(
                     positive(s.on_s),

@@ -41,7 +41,7 @@ mod tests;
 
 pub use config::{
     SceneConfig, ScheduleConfig, SignalKind, SimReceiverConfig, TransmitterConfig, MAX_BLOCK_SAMPLES,
-    MAX_RECEIVERS,
+    MAX_RECEIVERS, MIN_FM_BANDWIDTH_HZ, MIN_SCHEDULE_PERIOD_S,
 };
 pub use error::{ConfigProblem, SceneError};
 pub use generator::ReceiverGenerator;

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it, from a bare Debian machine:
+#   1. installs what it needs (Chromium for the browser test, the npm test client),
+#   2. the gate: cargo fmt --check, cargo clippy -D warnings on every target,
+#   3. every Rust test (unit, integration against the real server, doc tests),
+#   4. the dashboard in real headless Chromium against a real sdrhub on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n==> %s\n' "$*"; }
+
+missing=""
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+command -v npm >/dev/null || missing="$missing npm"
+command -v curl >/dev/null || missing="$missing curl"
+if [ -n "$missing" ]; then
+  say "installing$missing (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq $missing >/dev/null
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  say "installing the browser test client (npm ci)"
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy --workspace --all-targets --all-features -- -D warnings"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+say "cargo test --workspace"
+cargo test --workspace
+
+say "dashboard in headless Chromium"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+log=$(mktemp)
+target/debug/sdrhub --bind "127.0.0.1:$port" >"$log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; rm -f "$log"' EXIT
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+(cd tests/browser && SDRHUB_URL="http://127.0.0.1:$port" npm test)
+kill -TERM $server
+wait $server || { echo "sdrhub did not exit cleanly on SIGTERM"; cat "$log"; exit 1; }
+trap - EXIT
+rm -f "$log"
+say "all tests passed"
