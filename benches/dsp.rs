@@ -4,6 +4,8 @@
 //!   what one receiver costs the hub.
 //! - `welch`: the Welch stage alone (window, FFT, |X|^2 accumulation, reordering), to see how
 //!   much of the pipeline the FFT work is and how much the noise floor and detection add.
+//! - `rustfft`: the raw in-place forward FFT of the same sizes over the same K frames: the
+//!   floor nothing built on an FFT can beat.
 //!
 //! The input is noise with a few tones, so that the detector has some runs to measure.
 
@@ -83,5 +85,26 @@ fn bench(c: &mut Criterion) {
     spectrum_only.finish();
 }
 
-criterion_group!(benches, bench);
+fn raw_fft(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rustfft");
+    for fft_size in FFT_SIZES {
+        let fft = rustfft::FftPlanner::<f32>::new().plan_fft_forward(fft_size);
+        let mut scratch = vec![Complex32::new(0.0, 0.0); fft.get_inplace_scratch_len()];
+        let input = scene(fft_size);
+        let mut buffer = input.clone();
+        group.throughput(Throughput::Elements(input.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(fft_size), &input, |b, input| {
+            b.iter(|| {
+                buffer.copy_from_slice(input);
+                for frame in buffer.chunks_exact_mut(fft_size) {
+                    fft.process_with_scratch(frame, &mut scratch);
+                }
+                black_box(&buffer);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, raw_fft);
 criterion_main!(benches);

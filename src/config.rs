@@ -197,6 +197,8 @@ pub struct TrackerSettings {
     pub min_update_interval_s: f64,
     /// Power measurements averaged per receiver.
     pub power_window: usize,
+    /// Detections this far (dB) below a strong neighbour are its sidelobes; 0 disables.
+    pub sidelobe_rejection_db: f64,
 }
 
 impl Default for TrackerSettings {
@@ -211,6 +213,7 @@ impl Default for TrackerSettings {
             change_bandwidth_ratio: t.change_bandwidth_ratio,
             min_update_interval_s: t.min_update_interval_ns as f64 / 1e9,
             power_window: t.power_window,
+            sidelobe_rejection_db: t.sidelobe_rejection_db,
         }
     }
 }
@@ -227,6 +230,7 @@ impl TrackerSettings {
             change_bandwidth_ratio: self.change_bandwidth_ratio,
             min_update_interval_ns: (self.min_update_interval_s * 1e9) as i64,
             power_window: self.power_window,
+            sidelobe_rejection_db: self.sidelobe_rejection_db,
         }
     }
 }
@@ -443,6 +447,13 @@ impl Config {
             format!(
                 "tracker.confirm_detections = {}: must be >= 1",
                 t.confirm_detections
+            ),
+        );
+        check(
+            (0.0..=100.0).contains(&t.sidelobe_rejection_db),
+            format!(
+                "tracker.sidelobe_rejection_db = {}: must be in [0, 100]",
+                t.sidelobe_rejection_db
             ),
         );
         check(

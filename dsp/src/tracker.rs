@@ -36,6 +36,12 @@ pub struct TrackerConfig {
     pub min_update_interval_ns: i64,
     /// Power measurements kept per receiver per track for averaging.
     pub power_window: usize,
+    /// A detection this many dB (or more) below a stronger signal's peak, and within one and a
+    /// half of that signal's bandwidths of its edges, is that signal's spectral skirt or
+    /// sidelobe (digital modulations have them 13-30 dB down), not a signal of its own. 0
+    /// disables the rule (a weak signal right next to a strong one is then reported, and so are
+    /// the strong one's sidelobes).
+    pub sidelobe_rejection_db: f64,
 }
 
 impl Default for TrackerConfig {
@@ -49,6 +55,7 @@ impl Default for TrackerConfig {
             change_bandwidth_ratio: 0.25,
             min_update_interval_ns: 1_000_000_000,
             power_window: 32,
+            sidelobe_rejection_db: 20.0,
         }
     }
 }
@@ -276,8 +283,8 @@ pub struct Tracker {
     config: TrackerConfig,
     tracks: Vec<Track>,
     next_id: u64,
-    /// Per detection of the current spectrum: the index of the track it joins.
-    assignment: Vec<Option<usize>>,
+    /// Indices of the current spectrum's detections, strongest first.
+    order: Vec<usize>,
     merged: Vec<(usize, Merged)>,
 }
 
@@ -288,7 +295,7 @@ impl Tracker {
             config,
             tracks: Vec::new(),
             next_id: 1,
-            assignment: Vec::new(),
+            order: Vec::new(),
             merged: Vec::new(),
         }
     }
@@ -318,9 +325,16 @@ impl Tracker {
         events: &mut Vec<TrackEvent>,
     ) {
         let tol = self.config.frequency_tolerance_hz;
-        self.assignment.clear();
         self.merged.clear();
-        for d in detections {
+        // Strongest first, so a signal's main lobe claims its track before its sidelobes.
+        let mut order = std::mem::take(&mut self.order);
+        order.clear();
+        order.extend(0..detections.len());
+        order.sort_by(|&a, &b| detections[b].peak_dbfs.total_cmp(&detections[a].peak_dbfs));
+        for d in order.iter().map(|&i| &detections[i]) {
+            if self.is_skirt(receiver, d) || self.merged_skirt(d) {
+                continue;
+            }
             let (lo, hi) = (
                 d.frequency_hz - d.bandwidth_hz / 2.0 - tol,
                 d.frequency_hz + d.bandwidth_hz / 2.0 + tol,
@@ -370,6 +384,7 @@ impl Tracker {
                 }
             }
         }
+        self.order = order;
         let window = self.config.power_window.max(2);
         for (index, merged) in std::mem::take(&mut self.merged) {
             let track = &mut self.tracks[index];
@@ -387,6 +402,43 @@ impl Tracker {
             self.report(index, time_ns, events);
         }
         self.expire(time_ns, events);
+    }
+
+    /// Whether `d` is the sidelobe or skirt of a much stronger track (see
+    /// [`TrackerConfig::sidelobe_rejection_db`]).
+    fn is_skirt(&self, receiver: usize, d: &Detection) -> bool {
+        let rejection = self.config.sidelobe_rejection_db;
+        if rejection <= 0.0 {
+            return false;
+        }
+        let tol = self.config.frequency_tolerance_hz;
+        self.tracks.iter().any(|t| {
+            let Some(best) = t.best() else { return false };
+            // Compare levels as this receiver sees them when it sees the track at all.
+            let peak = t
+                .observations
+                .iter()
+                .find(|o| o.receiver == receiver)
+                .unwrap_or(best)
+                .peak_dbfs;
+            let (lo, hi) = t.span();
+            let reach = 1.5 * best.bandwidth_hz + tol;
+            let beside = d.frequency_hz >= lo - reach && d.frequency_hz <= hi + reach;
+            let overlaps = d.frequency_hz + d.bandwidth_hz / 2.0 + tol >= lo
+                && d.frequency_hz - d.bandwidth_hz / 2.0 - tol <= hi;
+            beside && !overlaps && peak - d.peak_dbfs >= rejection
+        })
+    }
+
+    /// Whether `d` is the skirt of a stronger detection of this same spectrum that opened a new
+    /// track (on the first spectrum of a signal, its track has no observation yet).
+    fn merged_skirt(&self, d: &Detection) -> bool {
+        let rejection = self.config.sidelobe_rejection_db;
+        rejection > 0.0
+            && self.merged.iter().any(|(_, m)| {
+                let reach = m.bandwidth_hz / 2.0 + 1.5 * m.bandwidth_hz + self.config.frequency_tolerance_hz;
+                (d.frequency_hz - m.frequency_hz).abs() <= reach && m.peak_dbfs - d.peak_dbfs >= rejection
+            })
     }
 
     /// Forgets receivers that stopped seeing a track and reports tracks no receiver sees any
@@ -578,6 +630,38 @@ mod tests {
         assert!((1..=3).contains(&updates), "{:?}", kinds(&events));
         assert!(events.last().unwrap().summary.snr_db > 27.0);
         assert!(t > 0);
+    }
+
+    #[test]
+    fn the_sidelobes_of_a_strong_digital_signal_are_not_separate_signals() {
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        let mut events = Vec::new();
+        let main = |f: f64| Detection {
+            peak_dbfs: -50.0,
+            ..det(f, 8_000.0, 40.0)
+        };
+        let lobe = |f: f64, snr: f64| Detection {
+            peak_dbfs: -90.0 + snr,
+            ..det(f, 300.0, snr)
+        };
+        for frame in 0..30 {
+            // Sidelobes first in the list: order must not matter.
+            let frame_dets = [
+                lobe(144.7866e6, 6.0),
+                lobe(144.8063e6, 14.0),
+                main(144.8e6),
+                lobe(144.8131e6, 6.0),
+            ];
+            tracker.update(0, frame * FRAME_NS, &frame_dets, &mut events);
+        }
+        assert_eq!(kinds(&events), vec![TrackEventKind::New], "{events:?}");
+        assert!((events[0].summary.frequency_hz - 144.8e6).abs() < 1.0);
+        // A weak signal well away from the strong one is still its own signal.
+        for frame in 30..40 {
+            let frame_dets = [main(144.8e6), lobe(144.85e6, 8.0)];
+            tracker.update(0, frame * FRAME_NS, &frame_dets, &mut events);
+        }
+        assert_eq!(kinds(&events), vec![TrackEventKind::New, TrackEventKind::New]);
     }
 
     #[test]
