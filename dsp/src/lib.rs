@@ -39,7 +39,9 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod cfar;
+pub mod convert;
 pub mod detect;
 pub mod geo;
 pub mod locate;
