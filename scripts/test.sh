@@ -13,11 +13,27 @@ missing=""
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
 command -v npm >/dev/null || missing="$missing npm"
 command -v curl >/dev/null || missing="$missing curl"
+# SoapySDR (build with --features soapy) and the Red Pitaya driver the hardware tests stream through.
+command -v pkg-config >/dev/null || missing="$missing pkg-config"
+[ -f /usr/include/SoapySDR/Device.h ] || missing="$missing libsoapysdr-dev"
+dpkg -s soapysdr-module-redpitaya >/dev/null 2>&1 || missing="$missing soapysdr-module-redpitaya"
 if [ -n "$missing" ]; then
   say "installing$missing (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq $missing >/dev/null
+fi
+if ! python3 -c 'import sigmf' 2>/dev/null; then
+  # The official SigMF validator, which tests/recording.rs runs on `sdrhub record`'s output.
+  say "installing the python sigmf package (pip)"
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq python3-pip >/dev/null
+  fi
+  # Debian's own python refuses system-wide installs unless told (PEP 668).
+  python3 -m pip install --quiet sigmf 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages sigmf
 fi
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
   say "installing the browser test client (npm ci)"
@@ -30,8 +46,8 @@ cargo fmt --all -- --check
 say "cargo clippy --workspace --all-targets --all-features -- -D warnings"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
-say "cargo test --workspace"
-cargo test --workspace
+say "cargo test --workspace --all-features"
+cargo test --workspace --all-features
 
 say "dashboard in headless Chromium"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

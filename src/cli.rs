@@ -1,9 +1,11 @@
-//! The command line: `sdrhub [serve]` (the default) and `sdrhub config`.
+//! The command line: `sdrhub [serve]` (the default), `sdrhub config`, and the tools
+//! `sdrhub detect` and `sdrhub record`.
 
 use crate::config::{Config, ConfigError, LogFormat};
 use clap::{Args, Parser, Subcommand};
 use figment::providers::Serialized;
 use figment::Figment;
+use sdrhub_dsp::convert::SampleFormat;
 use std::path::PathBuf;
 
 /// sdrhub: radio receivers in, a live and trustworthy picture of the spectrum out.
@@ -25,6 +27,191 @@ pub enum Command {
     Serve,
     /// Print the effective configuration (defaults, file, environment and flags merged) as TOML.
     Config,
+    /// Run the detector over a recording and print one JSON line per signal found.
+    Detect(DetectArgs),
+    /// Record a receiver to SigMF, with the signals it detects written as annotations.
+    Record(RecordArgs),
+}
+
+/// Detector settings shared by `detect` and `record`; each overrides its `[dsp]` key.
+#[derive(Debug, Clone, Args)]
+pub struct DetectorArgs {
+    /// FFT size, a power of two in 64..=1048576 (dsp.fft_size).
+    #[arg(long)]
+    pub fft_size: Option<usize>,
+    /// Frames averaged per spectrum (dsp.averages).
+    #[arg(long)]
+    pub averages: Option<usize>,
+    /// Window: rectangular, hann, blackman-harris or flat-top (dsp.window).
+    #[arg(long)]
+    pub window: Option<String>,
+    /// False-alarm probability per bin per spectrum, in (0, 0.1) (dsp.pfa).
+    #[arg(long)]
+    pub pfa: Option<f64>,
+    /// A signal not detected for this many seconds has ended [default: 0.5 s or three spectra,
+    /// whichever is longer].
+    #[arg(long, value_name = "SECONDS")]
+    pub max_gap: Option<f64>,
+    /// Threads for the detector [default: every core].
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl DetectorArgs {
+    /// Applies these flags to `config` (the last layer) and validates the result.
+    pub fn apply(&self, config: &mut Config) -> Result<(), ConfigError> {
+        let d = &mut config.dsp;
+        if let Some(fft_size) = self.fft_size {
+            d.fft_size = fft_size;
+        }
+        if let Some(averages) = self.averages {
+            d.averages = averages;
+        }
+        if let Some(window) = &self.window {
+            d.window = window.clone();
+        }
+        if let Some(pfa) = self.pfa {
+            d.pfa = pfa;
+        }
+        // The noise-floor segment cannot be wider than the spectrum; a small FFT narrows it.
+        d.noise_segment_bins = d.noise_segment_bins.min(d.fft_size);
+        let mut problems = Vec::new();
+        if let Some(gap) = self.max_gap {
+            if !(gap.is_finite() && gap > 0.0) {
+                problems.push(format!("--max-gap {gap}: must be a number of seconds > 0"));
+            }
+        }
+        if self.threads == Some(0) {
+            problems.push("--threads 0: must be at least 1".into());
+        }
+        match config.validate() {
+            Ok(()) if problems.is_empty() => Ok(()),
+            Ok(()) => Err(ConfigError::Invalid(problems)),
+            Err(ConfigError::Invalid(more)) => {
+                problems.extend(more);
+                Err(ConfigError::Invalid(problems))
+            }
+            Err(other) => Err(other),
+        }
+    }
+}
+
+/// `sdrhub detect FILE`
+#[derive(Debug, Clone, Args)]
+pub struct DetectArgs {
+    /// The recording: a SigMF recording (its base name, .sigmf-meta or .sigmf-data file), or a
+    /// raw IQ file with --rate and --format.
+    pub file: PathBuf,
+    /// Sample rate of a raw file, Hz (e.g. 2.4e6).
+    #[arg(long, value_name = "HZ")]
+    pub rate: Option<f64>,
+    /// Sample format of a raw file.
+    #[arg(long, value_enum)]
+    pub format: Option<RawFormat>,
+    /// Centre frequency of a raw file, Hz [default: 0, i.e. baseband]; for a SigMF recording it
+    /// replaces the recorded core:frequency.
+    #[arg(long, value_name = "HZ", allow_negative_numbers = true)]
+    pub center_freq: Option<f64>,
+    /// Read a truncated file (not a whole number of samples) up to its last whole sample
+    /// instead of refusing it.
+    #[arg(long)]
+    pub allow_truncated: bool,
+    /// Detector settings.
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+}
+
+/// Sample formats of raw IQ files (interleaved I, Q).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RawFormat {
+    /// Unsigned 8-bit (RTL-SDR).
+    #[value(alias = "cu8_le")]
+    Cu8,
+    /// Signed 8-bit (HackRF).
+    #[value(alias = "ci8")]
+    Cs8,
+    /// Signed 16-bit little-endian.
+    #[value(alias = "ci16_le")]
+    Cs16le,
+    /// Signed 16-bit big-endian.
+    #[value(alias = "ci16_be")]
+    Cs16be,
+    /// 32-bit float little-endian.
+    #[value(alias = "cf32_le")]
+    Cf32le,
+    /// 32-bit float big-endian.
+    #[value(alias = "cf32_be")]
+    Cf32be,
+}
+
+impl From<RawFormat> for SampleFormat {
+    fn from(format: RawFormat) -> Self {
+        match format {
+            RawFormat::Cu8 => SampleFormat::Cu8,
+            RawFormat::Cs8 => SampleFormat::Cs8,
+            RawFormat::Cs16le => SampleFormat::Cs16Le,
+            RawFormat::Cs16be => SampleFormat::Cs16Be,
+            RawFormat::Cf32le => SampleFormat::Cf32Le,
+            RawFormat::Cf32be => SampleFormat::Cf32Be,
+        }
+    }
+}
+
+/// `sdrhub record`
+#[derive(Debug, Clone, Args)]
+pub struct RecordArgs {
+    /// Id of the receiver to record [default: the first one].
+    #[arg(long)]
+    pub receiver: Option<String>,
+    /// Seconds to record.
+    #[arg(long)]
+    pub seconds: f64,
+    /// Where to write: PATH.sigmf-meta and PATH.sigmf-data.
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+    /// Sample format of the dataset.
+    #[arg(long, value_enum, default_value = "cf32_le")]
+    pub format: RecordFormat,
+    /// Generate the samples as fast as possible instead of in real time (simulated receivers).
+    #[arg(long)]
+    pub fast: bool,
+    /// Overwrite an existing recording.
+    #[arg(long)]
+    pub force: bool,
+    /// core:description of the recording [default: which receiver, and how it was recorded].
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Detector settings (for the annotations).
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+}
+
+/// SigMF datatypes `sdrhub record` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecordFormat {
+    /// 32-bit float little-endian (exact).
+    #[value(name = "cf32_le")]
+    Cf32Le,
+    /// Signed 16-bit little-endian (half the size; clips above full scale).
+    #[value(name = "ci16_le")]
+    Ci16Le,
+    /// Signed 8-bit (a quarter of the size; about 48 dB of dynamic range).
+    #[value(name = "ci8")]
+    Ci8,
+    /// Unsigned 8-bit, RTL-SDR style.
+    #[value(name = "cu8")]
+    Cu8,
+}
+
+impl From<RecordFormat> for SampleFormat {
+    fn from(format: RecordFormat) -> Self {
+        match format {
+            RecordFormat::Cf32Le => SampleFormat::Cf32Le,
+            RecordFormat::Ci16Le => SampleFormat::Cs16Le,
+            RecordFormat::Ci8 => SampleFormat::Cs8,
+            RecordFormat::Cu8 => SampleFormat::Cu8,
+        }
+    }
 }
 
 /// Flags that override the configuration (the last layer).

@@ -10,6 +10,7 @@ use sdrhub_dsp::tracker::TrackerConfig;
 use sdrhub_dsp::window::WindowKind;
 use sdrhub_hardware::acquisition::AcquisitionConfig;
 use sdrhub_hardware::sim::SceneConfig;
+use sdrhub_hardware::soapy::SoapyReceiverConfig;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;
@@ -43,6 +44,25 @@ pub struct Config {
     pub acquisition: AcquisitionSettings,
     /// The simulated scene (the embedded default source).
     pub simulation: SceneConfig,
+    /// Hardware and remote receivers (`[[receivers]]`).
+    pub receivers: Vec<ReceiverConfig>,
+}
+
+/// One configured receiver, by kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ReceiverConfig {
+    /// A local device through SoapySDR (needs a build with `--features soapy`).
+    Soapy(SoapyReceiverConfig),
+}
+
+impl ReceiverConfig {
+    /// The receiver's id.
+    pub fn id(&self) -> &str {
+        match self {
+            ReceiverConfig::Soapy(c) => &c.id,
+        }
+    }
 }
 
 /// `[server]`
@@ -508,9 +528,69 @@ impl Config {
             a.offline_after_s > 0.0,
             format!("acquisition.offline_after_s = {}: must be > 0", a.offline_after_s),
         );
-        if let Err(errors) = self.simulation.validate() {
-            problems.extend(errors.into_iter().map(|e| e.to_string()));
+        if self.simulation_enabled() {
+            if let Err(errors) = self.simulation.validate() {
+                for error in errors {
+                    check(false, error.to_string());
+                }
+            }
         }
+        let mut ids: Vec<String> = if self.simulation_enabled() {
+            self.simulation
+                .resolved_receivers()
+                .into_iter()
+                .map(|r| r.id)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for (index, receiver) in self.receivers.iter().enumerate() {
+            let key = format!("receivers[{index}]");
+            let id = receiver.id();
+            check(!id.trim().is_empty(), format!("{key}.id: must not be empty"));
+            check(
+                !ids.iter().any(|other| other == id),
+                format!("{key}.id = {id:?}: already used by another receiver"),
+            );
+            ids.push(id.to_string());
+            match receiver {
+                ReceiverConfig::Soapy(soapy) => {
+                    check(
+                        cfg!(feature = "soapy"),
+                        format!(
+                            "{key} (kind = \"soapy\", id {id:?}): this sdrhub was built without SoapySDR support; \
+                             rebuild with `cargo build --release --features soapy`"
+                        ),
+                    );
+                    check(
+                        !soapy.args.trim().is_empty(),
+                        format!("{key}.args: must name a device, e.g. \"driver=rtlsdr\""),
+                    );
+                    check(
+                        soapy.frequency_hz.is_finite() && soapy.frequency_hz > 0.0,
+                        format!("{key}.frequency_hz = {}: must be > 0", soapy.frequency_hz),
+                    );
+                    check(
+                        soapy.sample_rate_hz.is_finite() && soapy.sample_rate_hz > 0.0,
+                        format!("{key}.sample_rate_hz = {}: must be > 0", soapy.sample_rate_hz),
+                    );
+                    check(
+                        soapy.latitude.is_some() == soapy.longitude.is_some(),
+                        format!("{key}: give both latitude and longitude, or neither"),
+                    );
+                    if let (Some(lat), Some(lon)) = (soapy.latitude, soapy.longitude) {
+                        check(
+                            sdrhub_dsp::geo::GeoPoint::new(lat, lon).is_valid(),
+                            format!("{key}: latitude {lat} / longitude {lon} out of range"),
+                        );
+                    }
+                }
+            }
+        }
+        check(
+            !ids.is_empty(),
+            "no receivers: configure [[receivers]] or enable [simulation]".to_string(),
+        );
         if problems.is_empty() {
             Ok(())
         } else {
@@ -518,12 +598,22 @@ impl Config {
         }
     }
 
-    /// The path-loss exponent localization uses: the configured one, or else the simulated
-    /// scene's (the simulated scene is the only source today).
+    /// Whether the simulated scene runs: as configured, or else only when no `[[receivers]]`
+    /// are configured.
+    pub fn simulation_enabled(&self) -> bool {
+        self.simulation.enabled.unwrap_or(self.receivers.is_empty())
+    }
+
+    /// The path-loss exponent localization uses: the configured one; else the simulated
+    /// scene's when only simulated receivers run; else 2 (free space).
     pub fn path_loss_exponent(&self) -> f64 {
-        self.localization
-            .path_loss_exponent
-            .unwrap_or_else(|| self.simulation.path_loss.exponent())
+        self.localization.path_loss_exponent.unwrap_or_else(|| {
+            if self.simulation_enabled() && self.receivers.is_empty() {
+                self.simulation.path_loss.exponent()
+            } else {
+                2.0
+            }
+        })
     }
 
     /// The hub's settings.
@@ -539,5 +629,98 @@ impl Config {
     pub fn to_toml(&self) -> String {
         // Invariant: every field is TOML-representable (no maps with non-string keys).
         toml::to_string_pretty(self).expect("config serializes to TOML")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn soapy(id: &str) -> ReceiverConfig {
+        ReceiverConfig::Soapy(SoapyReceiverConfig {
+            id: id.into(),
+            name: String::new(),
+            args: "driver=rtlsdr".into(),
+            channel: 0,
+            frequency_hz: 145e6,
+            sample_rate_hz: 1.024e6,
+            bandwidth_hz: 0.0,
+            gain: Default::default(),
+            antenna: String::new(),
+            ppm: 0.0,
+            format: Default::default(),
+            latitude: Some(48.9),
+            longitude: Some(2.3),
+        })
+    }
+
+    fn problems(config: &Config) -> Vec<String> {
+        match config.validate() {
+            Ok(()) => Vec::new(),
+            Err(ConfigError::Invalid(problems)) => problems,
+            Err(other) => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn configured_hardware_replaces_the_simulated_scene_unless_asked_for() {
+        let mut config = Config::default();
+        assert!(config.simulation_enabled());
+        config.receivers.push(soapy("roof"));
+        assert!(
+            !config.simulation_enabled(),
+            "real and simulated receivers never mix by accident"
+        );
+        assert_eq!(config.path_loss_exponent(), 2.0);
+        config.simulation.enabled = Some(true);
+        assert!(config.simulation_enabled());
+    }
+
+    #[test]
+    fn receiver_problems_name_the_receiver_and_key() {
+        let mut config = Config::default();
+        config.simulation.enabled = Some(true);
+        config.receivers.push(soapy("rx1"));
+        let found = problems(&config);
+        assert!(
+            found.iter().any(|p| p.starts_with("receivers[0].id = \"rx1\"")),
+            "{found:?}"
+        );
+        if !cfg!(feature = "soapy") {
+            assert!(found.iter().any(|p| p.contains("--features soapy")), "{found:?}");
+        }
+        let mut config = Config::default();
+        let ReceiverConfig::Soapy(mut bad) = soapy("roof");
+        bad.sample_rate_hz = 0.0;
+        bad.longitude = None;
+        config.receivers.push(ReceiverConfig::Soapy(bad));
+        let found = problems(&config);
+        assert!(
+            found.iter().any(|p| p.starts_with("receivers[0].sample_rate_hz")),
+            "{found:?}"
+        );
+        assert!(
+            found.iter().any(|p| p.contains("latitude and longitude")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_receiver_list_parses_from_toml() {
+        let text = r#"
+            [[receivers]]
+            kind = "soapy"
+            id = "roof"
+            args = "driver=rtlsdr,serial=00000001"
+            frequency_hz = 145e6
+            sample_rate_hz = 2.4e6
+            gain = { LNA = 20.0 }
+        "#;
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(text))
+            .extract()
+            .unwrap();
+        assert_eq!(config.receivers.len(), 1);
+        assert_eq!(config.receivers[0].id(), "roof");
     }
 }

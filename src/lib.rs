@@ -22,5 +22,6 @@ pub mod events;
 pub mod hub;
 pub mod pipeline;
 pub mod server;
+pub mod tools;
 pub mod web;
 pub mod ws;

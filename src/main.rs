@@ -1,5 +1,5 @@
 //! The `sdrhub` binary: parses the command line, sets up logging, and runs the server until
-//! SIGINT or SIGTERM.
+//! SIGINT or SIGTERM, or runs one of the tools (`detect`, `record`).
 
 use clap::Parser;
 use sdrhub::cli::{Cli, Command};
@@ -8,19 +8,43 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match cli.global.load_config() {
+    let mut config = match cli.global.load_config() {
         Ok(config) => config,
         Err(error) => {
             eprintln!("sdrhub: {error}");
             return ExitCode::from(2);
         }
     };
-    match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    // The tools' detector flags are the last configuration layer.
+    let flags = match &command {
+        Command::Detect(args) => args.detector.apply(&mut config),
+        Command::Record(args) => args.detector.apply(&mut config),
+        Command::Serve | Command::Config => Ok(()),
+    };
+    if let Err(error) = flags {
+        eprintln!("sdrhub: {error}");
+        return ExitCode::from(2);
+    }
+    match command {
         Command::Config => {
             print!("{}", config.to_toml());
             ExitCode::SUCCESS
         }
         Command::Serve => serve(config),
+        Command::Detect(args) => tool("detect", sdrhub::tools::detect::run(&args, &config)),
+        Command::Record(args) => tool("record", sdrhub::tools::record::run(&args, &config)),
+    }
+}
+
+/// The exit of a tool: 0, or 1 with the error (and its causes) on stderr.
+fn tool(name: &str, result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("sdrhub {name}: error: {error:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

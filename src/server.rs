@@ -34,10 +34,39 @@ pub struct AppState {
     pub started: Instant,
 }
 
-/// The IQ sources the configuration asks for: today, the simulated scene's receivers.
+/// The IQ sources the configuration asks for: the simulated scene's receivers (when enabled)
+/// and every `[[receivers]]` entry.
 pub fn build_sources(config: &Config) -> anyhow::Result<Vec<Box<dyn SourceBuilder>>> {
-    let scene = Scene::new(config.simulation.clone()).context("the simulated scene is invalid")?;
-    Ok(scene.builders(sdrhub_hardware::acquisition::now_ns()))
+    let mut sources = Vec::new();
+    if config.simulation_enabled() {
+        let scene = Scene::new(config.simulation.clone()).context("the simulated scene is invalid")?;
+        sources.extend(scene.builders(sdrhub_hardware::acquisition::now_ns()));
+    }
+    for (index, receiver) in config.receivers.iter().enumerate() {
+        sources.push(
+            build_receiver(receiver).with_context(|| format!("receivers[{index}] ({})", receiver.id()))?,
+        );
+    }
+    Ok(sources)
+}
+
+#[cfg(feature = "soapy")]
+fn build_receiver(receiver: &crate::config::ReceiverConfig) -> anyhow::Result<Box<dyn SourceBuilder>> {
+    match receiver {
+        crate::config::ReceiverConfig::Soapy(soapy) => Ok(Box::new(
+            sdrhub_hardware::soapy::SoapyBuilder::new(soapy.clone())?,
+        )),
+    }
+}
+
+#[cfg(not(feature = "soapy"))]
+fn build_receiver(receiver: &crate::config::ReceiverConfig) -> anyhow::Result<Box<dyn SourceBuilder>> {
+    // Validation refuses these configurations first; this is the same message for callers
+    // that skip validation.
+    anyhow::bail!(
+        "receiver {:?} needs a build with `--features soapy`",
+        receiver.id()
+    )
 }
 
 /// Serves on `listener` until `shutdown` completes, then closes every WebSocket with 1001,

@@ -6,7 +6,10 @@
 #![warn(missing_docs)]
 
 pub mod acquisition;
+pub mod emulator;
+pub mod recording;
 pub mod sim;
+pub mod soapy;
 pub mod source;
 
 pub use source::{IqBlock, IqSource, ReadOutcome, ReceiverInfo, SourceError, SourceKind};

@@ -95,6 +95,11 @@ impl StatusTracker {
                     HealthStatus::Unhealthy,
                     Some("source ended".to_string()),
                 ),
+                AcquisitionState::Online if last_block == 0 && silent_ns <= self.offline_after_ns => (
+                    ReceiverStatus::Degraded,
+                    HealthStatus::Degraded,
+                    Some("opened; waiting for the first samples".to_string()),
+                ),
                 AcquisitionState::Online if silent_ns > self.offline_after_ns => (
                     ReceiverStatus::Offline,
                     HealthStatus::Unhealthy,

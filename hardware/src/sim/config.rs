@@ -30,6 +30,11 @@ pub const MIN_FM_BANDWIDTH_HZ: f64 = 1000.0;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SceneConfig {
+    /// Whether the gateway runs the scene at all. Unset: yes when no hardware or remote
+    /// receivers (`[[receivers]]`) are configured, so real and simulated receivers never mix
+    /// by accident.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
     /// Seed of everything random: noise, FM voice tones, burst data. Same seed, same samples.
     pub seed: u64,
     /// Nominal centre frequency every receiver is tuned to, Hz.
@@ -167,6 +172,7 @@ impl Default for SceneConfig {
         let (fm_lat, fm_lon) = at(200.0, 9_000.0);
         let (burst_lat, burst_lon) = at(300.0, 4_000.0);
         Self {
+            enabled: None,
             seed: 1,
             center_frequency_hz: 145.0e6,
             sample_rate_hz: 1.024e6,

@@ -1,0 +1,226 @@
+//! `sdrhub record`: one receiver of the configured source (today the simulated scene) to a
+//! SigMF recording, with the signals detected in it written as annotations.
+//!
+//! The samples go through the source's real [`IqSource`] in real time (a paced simulated
+//! receiver releases each block when its last sample is due), or with `--fast` through the
+//! scene's unpaced generator, as fast as it can compute them. While recording, the samples
+//! also go through [`SignalFinder`], the detection `sdrhub detect` runs; each signal it finds
+//! becomes one annotation, and is printed as one JSON line on stdout (the format of
+//! `sdrhub detect`).
+//!
+//! The metadata is valid from the first moment (it is rewritten atomically at the end with the
+//! annotations): an interrupted recording keeps its samples. If the source skips samples (it
+//! fell behind real time), a new capture segment starts where it resumed, with its own
+//! `core:datetime`.
+
+use super::detect::{default_threads, LinePrinter, SignalFinder, SignalRecord};
+use crate::cli::RecordArgs;
+use crate::config::Config;
+use anyhow::{bail, Context};
+use sdrhub_dsp::convert::SampleFormat;
+use sdrhub_hardware::acquisition::now_ns;
+use sdrhub_hardware::recording::{Annotation, Capture, RecordingMeta, SigmfWriter};
+use sdrhub_hardware::sim::{ReceiverGenerator, Scene};
+use sdrhub_hardware::source::SourceBuilder;
+use sdrhub_hardware::{IqBlock, IqSource, ReadOutcome, ReceiverInfo, SourceError};
+use std::time::{Duration, Instant};
+
+/// Longest a source may go without delivering a sample before the recording is abandoned: a
+/// live receiver that stalls this long is broken, and waiting longer only hides it.
+const STALL_LIMIT: Duration = Duration::from_secs(10);
+
+/// Longest wait in one read, so that a stall is noticed promptly.
+const READ_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Longest recording, s: one day of samples is already terabytes at typical rates.
+const MAX_SECONDS: f64 = 86_400.0;
+
+/// A generator as an unpaced source: every read returns the next block at once.
+struct Unpaced {
+    generator: ReceiverGenerator,
+    block_samples: usize,
+}
+
+impl IqSource for Unpaced {
+    fn read(&mut self, block: &mut IqBlock, _timeout: Duration) -> Result<ReadOutcome, SourceError> {
+        self.generator.fill(block, self.block_samples);
+        Ok(ReadOutcome::Block)
+    }
+}
+
+/// `sdrhub record`: `config` already holds the detector flags.
+pub fn run(args: &RecordArgs, config: &Config) -> anyhow::Result<()> {
+    if !(args.seconds.is_finite() && args.seconds > 0.0 && args.seconds <= MAX_SECONDS) {
+        bail!("--seconds {}: must be in (0, {MAX_SECONDS}]", args.seconds);
+    }
+    let scene = Scene::new(config.simulation.clone()).context("cannot build the simulated scene")?;
+    let rx = match &args.receiver {
+        None => 0,
+        Some(id) => scene.receiver_index(id).with_context(|| {
+            let ids: Vec<&str> = scene.receivers().iter().map(|r| &*r.id).collect();
+            format!(
+                "--receiver {id}: no such receiver; the receivers are {}",
+                ids.join(", ")
+            )
+        })?,
+    };
+    let epoch_ns = now_ns();
+    let info = scene.receiver_info(rx);
+    let mut source: Box<dyn IqSource> = if args.fast {
+        Box::new(Unpaced {
+            generator: scene.generator(rx, epoch_ns),
+            block_samples: scene.config().block_samples,
+        })
+    } else {
+        scene
+            .builder(rx, epoch_ns)
+            .open()
+            .with_context(|| format!("cannot open receiver {}", info.id))?
+    };
+    let how = if args.fast {
+        "generated unpaced (--fast)"
+    } else {
+        "recorded in real time"
+    };
+    let receiver = scene.receivers()[rx].clone();
+    let hw = format!(
+        "sdrhub simulated scene (seed {}), receiver {} ({})",
+        scene.config().seed,
+        info.id,
+        receiver.name
+    );
+    let description = args.description.clone().unwrap_or_else(|| {
+        format!(
+            "{} s of receiver {} of the sdrhub simulated scene, {how}; annotations: the signals sdrhub detected",
+            args.seconds, info.id
+        )
+    });
+    record(args, config, &info, source.as_mut(), hw, description)
+}
+
+/// Records `source` (described by `info`) as `args` asks.
+fn record(
+    args: &RecordArgs,
+    config: &Config,
+    info: &ReceiverInfo,
+    source: &mut dyn IqSource,
+    hw: String,
+    description: String,
+) -> anyhow::Result<()> {
+    let format = SampleFormat::from(args.format);
+    let rate = info.sample_rate_hz;
+    let total = (args.seconds * rate).round().max(1.0) as u64;
+    let mut meta = RecordingMeta::new(format, rate, info.center_hz);
+    meta.recorder = Some(format!("sdrhub {}", env!("CARGO_PKG_VERSION")));
+    meta.hw = Some(hw);
+    meta.description = Some(description);
+    meta.position = info.position;
+    let mut writer = SigmfWriter::create(&args.out, meta, args.force)?;
+    let threads = args.detector.threads.unwrap_or_else(default_threads);
+    let mut finder = SignalFinder::new(config, args.detector.max_gap, threads, info.center_hz, rate)?;
+    let mut signals: Vec<SignalRecord> = Vec::new();
+    let bar = super::progress_bar(total, "samples");
+    eprintln!(
+        "sdrhub record: {} s of {} ({:.6} MHz, {rate} S/s) to {}",
+        args.seconds,
+        info.id,
+        info.center_hz / 1e6,
+        writer.data_path().display()
+    );
+    let started = Instant::now();
+    let mut block = IqBlock::with_capacity(0);
+    let mut last_data = Instant::now();
+    while writer.samples() < total {
+        match source.read(&mut block, READ_TIMEOUT) {
+            Ok(ReadOutcome::Block) => last_data = Instant::now(),
+            Ok(ReadOutcome::Timeout) => {
+                if last_data.elapsed() > STALL_LIMIT {
+                    bail!("{}: no samples for {} s", info.id, STALL_LIMIT.as_secs());
+                }
+                continue;
+            }
+            Ok(ReadOutcome::End) => {
+                eprintln!(
+                    "sdrhub record: warning: {} ended after {} samples",
+                    info.id,
+                    writer.samples()
+                );
+                break;
+            }
+            Err(error) => bail!("{}: {error}", info.id),
+        }
+        let index = writer.samples();
+        if index == 0 {
+            writer.meta_mut().captures[0].time_ns = Some(block.time_ns);
+        } else if block.discontinuity {
+            eprintln!(
+                "sdrhub record: warning: {} skipped samples; a new capture segment starts at sample {index}",
+                info.id
+            );
+            writer.meta_mut().captures.push(Capture {
+                sample_start: index,
+                frequency_hz: Some(block.center_hz),
+                time_ns: Some(block.time_ns),
+            });
+            finder.restart_at(index);
+        }
+        let take = block.samples.len().min((total - index) as usize);
+        let samples = &block.samples[..take];
+        writer.write(samples)?;
+        finder.push(samples);
+        signals.extend(finder.take_finished());
+        bar.inc(take as u64);
+    }
+    bar.finish_and_clear();
+    let written = writer.samples();
+    signals.extend(finder.finish());
+    signals.sort_by_key(|s| (s.start_sample, s.id));
+    let generator = format!("sdrhub {}", env!("CARGO_PKG_VERSION"));
+    writer.meta_mut().annotations = signals.iter().map(|s| annotation(s, rate, &generator)).collect();
+    let start_time_ns = writer.meta_mut().start_time_ns();
+    let (meta_path, data_path) = (writer.meta_path().to_path_buf(), writer.data_path().to_path_buf());
+    writer.finish()?;
+
+    let mut printer = LinePrinter::new(rate, start_time_ns);
+    for signal in &signals {
+        printer.print(signal)?;
+    }
+    eprintln!(
+        "sdrhub record: {written} samples ({:.3} s) in {:.3} s to {} and {}; {} signal(s) annotated",
+        written as f64 / rate,
+        started.elapsed().as_secs_f64(),
+        meta_path.display(),
+        data_path.display(),
+        signals.len()
+    );
+    Ok(())
+}
+
+/// The SigMF annotation of one signal: its time span, and its occupied band (at least one bin
+/// wide, so that a carrier's edges differ).
+fn annotation(signal: &SignalRecord, sample_rate_hz: f64, generator: &str) -> Annotation {
+    let half = signal.bandwidth_hz / 2.0;
+    Annotation {
+        sample_start: signal.start_sample,
+        sample_count: signal.end_sample - signal.start_sample,
+        freq_lower_edge_hz: signal.frequency_hz - half,
+        freq_upper_edge_hz: signal.frequency_hz + half,
+        // At most 20 characters, as SigMF recommends: "sig-12 145.1125 MHz".
+        label: Some(format!(
+            "{} {:.4} MHz",
+            crate::pipeline::fusion::signal_id(signal.id),
+            signal.frequency_hz / 1e6
+        )),
+        comment: Some(format!(
+            "{:.1} Hz at {:.1} Hz; SNR {:.1} dB, power {:.1} dBFS, peak {:.1} dBFS; {:.3} s from {:.3} s",
+            signal.bandwidth_hz,
+            signal.frequency_hz,
+            signal.snr_db,
+            signal.power_dbfs,
+            signal.peak_power_dbfs,
+            (signal.end_sample - signal.start_sample) as f64 / sample_rate_hz,
+            signal.start_sample as f64 / sample_rate_hz
+        )),
+        generator: Some(generator.to_string()),
+    }
+}
