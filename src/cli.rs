@@ -31,6 +31,8 @@ pub enum Command {
     Detect(DetectArgs),
     /// Record a receiver to SigMF, with the signals it detects written as annotations.
     Record(RecordArgs),
+    /// List the SoapySDR devices found, with frequency ranges, sample rates, gains, antennas.
+    Devices(crate::tools::devices::DevicesArgs),
 }
 
 /// Detector settings shared by `detect` and `record`; each overrides its `[dsp]` key.

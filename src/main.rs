@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     let flags = match &command {
         Command::Detect(args) => args.detector.apply(&mut config),
         Command::Record(args) => args.detector.apply(&mut config),
-        Command::Serve | Command::Config => Ok(()),
+        Command::Serve | Command::Config | Command::Devices(_) => Ok(()),
     };
     if let Err(error) = flags {
         eprintln!("sdrhub: {error}");
@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         Command::Serve => serve(config),
         Command::Detect(args) => tool("detect", sdrhub::tools::detect::run(&args, &config)),
         Command::Record(args) => tool("record", sdrhub::tools::record::run(&args, &config)),
+        Command::Devices(args) => tool("devices", sdrhub::tools::devices::run(&args)),
     }
 }
 

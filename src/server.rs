@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// How often receiver status and health are evaluated.
-const STATUS_TICK: Duration = Duration::from_secs(1);
+const STATUS_TICK: Duration = Duration::from_millis(250);
 
 /// Shared by every request handler.
 #[derive(Debug)]

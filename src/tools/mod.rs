@@ -1,11 +1,12 @@
-//! Command-line tools over recordings: `sdrhub detect` (the detector over a file) and
-//! `sdrhub record` (a receiver to SigMF, with its detections as annotations).
+//! Command-line tools: `sdrhub detect` (the detector over a file), `sdrhub record` (a receiver
+//! to SigMF, with its detections as annotations) and `sdrhub devices` (SoapySDR devices).
 //!
 //! Both run the same offline detection ([`detect::SignalFinder`]): the live pipeline's Welch
 //! spectrum, CFAR detector and tracker, fed from a file or a source as fast as it can go, and
 //! report one [`detect::SignalRecord`] per transmission.
 
 pub mod detect;
+pub mod devices;
 pub mod record;
 
 use std::io::IsTerminal;
