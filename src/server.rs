@@ -50,8 +50,9 @@ pub fn build_sources(config: &Config) -> anyhow::Result<Vec<Box<dyn SourceBuilde
     Ok(sources)
 }
 
+/// The source of one `[[receivers]]` entry.
 #[cfg(feature = "soapy")]
-fn build_receiver(receiver: &crate::config::ReceiverConfig) -> anyhow::Result<Box<dyn SourceBuilder>> {
+pub fn build_receiver(receiver: &crate::config::ReceiverConfig) -> anyhow::Result<Box<dyn SourceBuilder>> {
     match receiver {
         crate::config::ReceiverConfig::Soapy(soapy) => Ok(Box::new(
             sdrhub_hardware::soapy::SoapyBuilder::new(soapy.clone())?,
@@ -59,8 +60,9 @@ fn build_receiver(receiver: &crate::config::ReceiverConfig) -> anyhow::Result<Bo
     }
 }
 
+/// The source of one `[[receivers]]` entry.
 #[cfg(not(feature = "soapy"))]
-fn build_receiver(receiver: &crate::config::ReceiverConfig) -> anyhow::Result<Box<dyn SourceBuilder>> {
+pub fn build_receiver(receiver: &crate::config::ReceiverConfig) -> anyhow::Result<Box<dyn SourceBuilder>> {
     // Validation refuses these configurations first; this is the same message for callers
     // that skip validation.
     anyhow::bail!(

@@ -164,3 +164,67 @@ fn sdrhub_devices_lists_the_emulated_device() {
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("redpitaya"));
 }
+
+#[test]
+fn sdrhub_records_a_soapysdr_receiver_and_detect_finds_its_tone() {
+    let scene = Scene {
+        tones: vec![Tone {
+            offset_hz: TONE_OFFSET_HZ,
+            amplitude: 0.3,
+        }],
+        noise_rms: 0.01,
+        seed: 3,
+    };
+    let emulator = RedPitayaEmulator::start(EmulatorConfig { port: 0, scene }).expect("emulator");
+    let dir = std::env::temp_dir().join(format!("sdrhub-soapy-record-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config_path = dir.join("sdrhub.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "[[receivers]]\nkind = \"soapy\"\nid = \"pitaya\"\nargs = \"{}\"\nfrequency_hz = {CENTER_HZ}\nsample_rate_hz = {RATE_HZ}\n",
+            emulator.device_args()
+        ),
+    )
+    .unwrap();
+    let out = dir.join("pitaya");
+    let sdrhub = env!("CARGO_BIN_EXE_sdrhub");
+    let config_arg = config_path.to_str().unwrap();
+    let record = std::process::Command::new(sdrhub)
+        .args([
+            "--config",
+            config_arg,
+            "record",
+            "--seconds",
+            "1.5",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        record.status.success(),
+        "{}",
+        String::from_utf8_lossy(&record.stderr)
+    );
+    let detect = std::process::Command::new(sdrhub)
+        .args(["detect", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        detect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&detect.stderr)
+    );
+    let bin_hz = RATE_HZ / 4096.0;
+    let found = String::from_utf8_lossy(&detect.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .any(|s| (s["frequency_hz"].as_f64().unwrap_or(0.0) - (CENTER_HZ + TONE_OFFSET_HZ)).abs() <= bin_hz);
+    assert!(
+        found,
+        "the emulated tone in the recording: {}",
+        String::from_utf8_lossy(&detect.stdout)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

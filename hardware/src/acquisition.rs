@@ -29,7 +29,7 @@ impl Default for AcquisitionConfig {
             queue_blocks: 16,
             read_timeout: Duration::from_millis(200),
             backoff_initial: Duration::from_millis(500),
-            backoff_max: Duration::from_secs(30),
+            backoff_max: Duration::from_secs(10),
         }
     }
 }

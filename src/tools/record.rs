@@ -1,4 +1,5 @@
-//! `sdrhub record`: one receiver of the configured source (today the simulated scene) to a
+//! `sdrhub record`: one receiver of the configured sources (the simulated scene or a
+//! `[[receivers]]` device) to a
 //! SigMF recording, with the signals detected in it written as annotations.
 //!
 //! The samples go through the source's real [`IqSource`] in real time (a paced simulated
@@ -52,6 +53,33 @@ impl IqSource for Unpaced {
 pub fn run(args: &RecordArgs, config: &Config) -> anyhow::Result<()> {
     if !(args.seconds.is_finite() && args.seconds > 0.0 && args.seconds <= MAX_SECONDS) {
         bail!("--seconds {}: must be in (0, {MAX_SECONDS}]", args.seconds);
+    }
+    // A configured hardware receiver: by id, or the first one when the scene is off.
+    let configured = config.receivers.iter().find(|r| match &args.receiver {
+        Some(id) => r.id() == id,
+        None => !config.simulation_enabled(),
+    });
+    if let Some(receiver) = configured {
+        if args.fast {
+            bail!(
+                "--fast generates the simulated scene; receiver {} is real hardware",
+                receiver.id()
+            );
+        }
+        let mut builder = crate::server::build_receiver(receiver)?;
+        let info = builder.info();
+        let mut source = builder
+            .open()
+            .with_context(|| format!("cannot open receiver {}", info.id))?;
+        let crate::config::ReceiverConfig::Soapy(soapy) = receiver;
+        let hw = format!("SoapySDR {}", soapy.args);
+        let description = args.description.clone().unwrap_or_else(|| {
+            format!(
+                "{} s of receiver {} ({hw}), recorded in real time; annotations: the signals sdrhub detected",
+                args.seconds, info.id
+            )
+        });
+        return record(args, config, &info, source.as_mut(), hw, description);
     }
     let scene = Scene::new(config.simulation.clone()).context("cannot build the simulated scene")?;
     let rx = match &args.receiver {
