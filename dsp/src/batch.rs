@@ -37,23 +37,20 @@ pub fn detect_all(
     threads: usize,
 ) -> Vec<SpectrumResult> {
     let per_spectrum = spectrum.fft_size * spectrum.averages;
-    // Built once and cloned for each share: the detector's window tables cost milliseconds.
-    let (welch, det) = (Welch::new(spectrum), Detector::new(spectrum, detector));
-    run_shares(samples.len() / per_spectrum, threads, |range| {
-        let share = &samples[range.start * per_spectrum..range.end * per_spectrum];
-        let (mut welch, mut det) = (welch.clone(), det.clone());
-        let offset = (range.start * per_spectrum) as u64;
-        let mut out = Vec::with_capacity(range.len());
-        welch.push(share, |psd, first_sample| {
-            let mut detections = Vec::new();
-            det.detect(psd, center_hz, sample_rate_hz, &mut detections);
-            out.push(SpectrumResult {
-                first_sample: offset + first_sample,
-                detections,
-            });
-        });
-        out
-    })
+    detect_shares(
+        samples.len() / per_spectrum,
+        center_hz,
+        sample_rate_hz,
+        spectrum,
+        detector,
+        threads,
+        |welch, range, on_psd| {
+            welch.push(
+                &samples[range.start * per_spectrum..range.end * per_spectrum],
+                on_psd,
+            )
+        },
+    )
 }
 
 /// [`detect_all`] straight from raw interleaved samples in `format`, with the conversion fused
@@ -74,13 +71,40 @@ pub fn detect_all_bytes(
 ) -> Vec<SpectrumResult> {
     let per_spectrum = spectrum.fft_size * spectrum.averages;
     let bytes_per_spectrum = per_spectrum * format.bytes_per_sample();
+    detect_shares(
+        bytes.len() / bytes_per_spectrum,
+        center_hz,
+        sample_rate_hz,
+        spectrum,
+        detector,
+        threads,
+        |welch, range, on_psd| {
+            let share = &bytes[range.start * bytes_per_spectrum..range.end * bytes_per_spectrum];
+            welch.push_bytes(format, share, on_psd);
+        },
+    )
+}
+
+/// The work shared by [`detect_all`] and [`detect_all_bytes`]: one Welch and detector per share
+/// (built once and cloned: the detector's window tables cost milliseconds), `feed` pushes the
+/// share's input, and every spectrum's detections are numbered from the start of the input.
+#[allow(clippy::too_many_arguments)]
+fn detect_shares(
+    spectra: usize,
+    center_hz: f64,
+    sample_rate_hz: f64,
+    spectrum: &SpectrumConfig,
+    detector: &DetectorConfig,
+    threads: usize,
+    feed: impl Fn(&mut Welch, std::ops::Range<usize>, &mut dyn FnMut(&[f32], u64)) + Sync,
+) -> Vec<SpectrumResult> {
+    let per_spectrum = spectrum.fft_size * spectrum.averages;
     let (welch, det) = (Welch::new(spectrum), Detector::new(spectrum, detector));
-    run_shares(bytes.len() / bytes_per_spectrum, threads, |range| {
-        let share = &bytes[range.start * bytes_per_spectrum..range.end * bytes_per_spectrum];
+    run_shares(spectra, threads, |range| {
         let (mut welch, mut det) = (welch.clone(), det.clone());
         let offset = (range.start * per_spectrum) as u64;
         let mut out = Vec::with_capacity(range.len());
-        welch.push_bytes(format, share, |psd, first_sample| {
+        feed(&mut welch, range, &mut |psd, first_sample| {
             let mut detections = Vec::new();
             det.detect(psd, center_hz, sample_rate_hz, &mut detections);
             out.push(SpectrumResult {
