@@ -21,6 +21,11 @@ pub struct AcquisitionConfig {
     pub backoff_initial: Duration,
     /// Cap of the doubling reopen wait.
     pub backoff_max: Duration,
+    /// First wait after the receiver refused us ([`SourceError::Refused`]: busy, bad password,
+    /// down): a receiver that says "not now" must not be hammered.
+    pub refused_backoff_initial: Duration,
+    /// Cap of the doubling wait after refusals.
+    pub refused_backoff_max: Duration,
 }
 
 impl Default for AcquisitionConfig {
@@ -30,6 +35,8 @@ impl Default for AcquisitionConfig {
             read_timeout: Duration::from_millis(200),
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(10),
+            refused_backoff_initial: Duration::from_secs(30),
+            refused_backoff_max: Duration::from_secs(300),
         }
     }
 }
@@ -80,6 +87,7 @@ pub struct ReceiverStats {
     /// Whether the last block's time was GPS-disciplined.
     pub gps_locked: AtomicBool,
     last_error: Mutex<Option<String>>,
+    info: Mutex<Option<ReceiverInfo>>,
 }
 
 impl Default for ReceiverStats {
@@ -95,6 +103,7 @@ impl Default for ReceiverStats {
             last_block_ns: AtomicI64::new(0),
             gps_locked: AtomicBool::new(false),
             last_error: Mutex::new(None),
+            info: Mutex::new(None),
         }
     }
 }
@@ -114,6 +123,16 @@ impl ReceiverStats {
     pub fn last_error(&self) -> Option<String> {
         // A poisoned lock only means a reporter panicked mid-update; the string is still whole.
         self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The receiver's description as of its last successful open: a remote receiver tells its
+    /// position, name and real sample rate only once connected.
+    pub fn info(&self) -> Option<ReceiverInfo> {
+        self.info.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_info(&self, info: ReceiverInfo) {
+        *self.info.lock().unwrap_or_else(|e| e.into_inner()) = Some(info);
     }
 
     fn set_state(&self, state: AcquisitionState) {
@@ -147,6 +166,7 @@ impl Acquisition {
         assert!(config.queue_blocks > 0, "queue_blocks must be at least 1");
         let info = builder.info();
         let stats = Arc::new(ReceiverStats::default());
+        stats.set_info(info.clone());
         let (block_tx, block_rx) = bounded(config.queue_blocks);
         // Room for every block that can be in flight, so recycling never blocks.
         let (recycle_tx, recycle_rx) = bounded(config.queue_blocks + 4);
@@ -223,19 +243,30 @@ impl Worker {
 
     fn run(self, builder: &mut dyn SourceBuilder) {
         let mut backoff = self.config.backoff_initial;
+        let mut refused_backoff = self.config.refused_backoff_initial;
         while !self.stopping() {
             let mut source = match builder.open() {
                 Ok(source) => source,
                 Err(error) => {
-                    tracing::warn!(%error, retry_in = ?backoff, "source failed to open");
                     self.stats.set_error(&error);
                     self.stats.set_state(AcquisitionState::Offline);
-                    self.sleep(backoff);
-                    backoff = (backoff * 2).min(self.config.backoff_max);
+                    let wait = if matches!(error, SourceError::Refused(_)) {
+                        let wait = jittered(refused_backoff);
+                        refused_backoff = (refused_backoff * 2).min(self.config.refused_backoff_max);
+                        wait
+                    } else {
+                        let wait = jittered(backoff);
+                        backoff = (backoff * 2).min(self.config.backoff_max);
+                        wait
+                    };
+                    tracing::warn!(%error, retry_in = ?wait, "source failed to open");
+                    self.sleep(wait);
                     continue;
                 }
             };
+            refused_backoff = self.config.refused_backoff_initial;
             self.stats.opens.fetch_add(1, Ordering::Relaxed);
+            self.stats.set_info(builder.info());
             self.stats.set_state(AcquisitionState::Online);
             let opened_at = Instant::now();
             match self.stream(source.as_mut()) {
@@ -248,7 +279,12 @@ impl Worker {
                     if opened_at.elapsed() > self.config.backoff_max {
                         backoff = self.config.backoff_initial;
                     }
-                    self.sleep(backoff);
+                    let wait = if matches!(error, SourceError::Refused(_)) {
+                        jittered(refused_backoff)
+                    } else {
+                        jittered(backoff)
+                    };
+                    self.sleep(wait);
                     backoff = (backoff * 2).min(self.config.backoff_max);
                 }
             }
@@ -305,6 +341,14 @@ impl Worker {
             std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
         }
     }
+}
+
+/// `wait` scaled by a random factor in [0.5, 1]: receivers that failed together (a network
+/// outage, a restarted server) do not all come back in the same instant.
+fn jittered(wait: Duration) -> Duration {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(now_ns() as u64);
+    wait.mul_f64(rng.random_range(0.5..=1.0))
 }
 
 /// Wall-clock time, ns since the Unix epoch.

@@ -7,6 +7,7 @@
 
 pub mod acquisition;
 pub mod emulator;
+pub mod kiwi;
 pub mod recording;
 pub mod sim;
 pub mod soapy;

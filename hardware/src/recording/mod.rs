@@ -9,6 +9,9 @@
 //! - [`RecordingBuilder`] replays a recording as an [`crate::IqSource`] of kind
 //!   [`crate::SourceKind::File`], paced in real time or as fast as it reads.
 //!
+//! - [`KiwiWav`] / [`KiwiWavWriter`]: the `kiwirecorder --kiwi-wav` format (IQ frames with their
+//!   GPS stamps), and [`KiwiWavBuilder`] to replay one as a source.
+//!
 //! Datatypes: `cf32_le`, `cf32_be`, `ci16_le`, `ci16_be`, `ci8` and `cu8` (complex, one
 //! channel).
 //!
@@ -35,6 +38,7 @@
 
 mod datatype;
 mod error;
+mod kiwi_wav;
 mod meta;
 mod reader;
 mod source;
@@ -44,6 +48,9 @@ mod writer;
 
 pub use datatype::{datatype_name, encode, parse_datatype, SUPPORTED as SUPPORTED_DATATYPES};
 pub use error::RecordingError;
+pub use kiwi_wav::{
+    FrameIndex, GpsStamp, KiwiWav, KiwiWavBuilder, KiwiWavInfo, KiwiWavReader, KiwiWavSource, KiwiWavWriter,
+};
 pub use meta::{format_datetime, parse_datetime_ns, Annotation, Capture, RecordingMeta, SIGMF_VERSION};
 pub use reader::{
     looks_like_sigmf, sigmf_base, with_extension, Recording, RecordingReader, Truncation, DATA_EXTENSION,
