@@ -33,6 +33,36 @@ pub enum Command {
     Record(RecordArgs),
     /// List the SoapySDR devices found, with frequency ranges, sample rates, gains, antennas.
     Devices(crate::tools::devices::DevicesArgs),
+    /// Serve the simulated scene's receivers as emulated KiwiSDRs on loopback and print the
+    /// configuration that connects sdrhub to them.
+    Simulate(SimulateArgs),
+}
+
+/// `sdrhub simulate`
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    /// Emulate KiwiSDR receivers (one per receiver of the scene).
+    #[arg(long)]
+    pub kiwi: bool,
+    /// Port of the first receiver; the others follow (0: any free ports).
+    #[arg(long, default_value_t = 8073)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: String,
+    /// Use the configuration's [simulation] scene instead of the built-in HF scene (five
+    /// receivers across France at 10 MHz).
+    #[arg(long)]
+    pub from_config: bool,
+    /// Require this password.
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Answer every client "too busy".
+    #[arg(long)]
+    pub busy: bool,
+    /// Receivers without a GPS fix.
+    #[arg(long)]
+    pub no_gps: bool,
 }
 
 /// Detector settings shared by `detect` and `record`; each overrides its `[dsp]` key.
@@ -168,7 +198,7 @@ pub struct RecordArgs {
     /// Seconds to record.
     #[arg(long)]
     pub seconds: f64,
-    /// Where to write: PATH.sigmf-meta and PATH.sigmf-data.
+    /// Where to write: PATH.sigmf-meta and PATH.sigmf-data (PATH.wav for --format kiwi-wav).
     #[arg(long, value_name = "PATH")]
     pub out: PathBuf,
     /// Sample format of the dataset.
@@ -203,15 +233,21 @@ pub enum RecordFormat {
     /// Unsigned 8-bit, RTL-SDR style.
     #[value(name = "cu8")]
     Cu8,
+    /// Kiwi WAV (`kiwirecorder --kiwi-wav`): 16-bit IQ frames of 512 samples, each with its GPS
+    /// time, written to PATH (`.wav` added when missing). Annotations go to stdout only.
+    #[value(name = "kiwi-wav")]
+    KiwiWav,
 }
 
-impl From<RecordFormat> for SampleFormat {
-    fn from(format: RecordFormat) -> Self {
-        match format {
-            RecordFormat::Cf32Le => SampleFormat::Cf32Le,
-            RecordFormat::Ci16Le => SampleFormat::Cs16Le,
-            RecordFormat::Ci8 => SampleFormat::Cs8,
-            RecordFormat::Cu8 => SampleFormat::Cu8,
+impl RecordFormat {
+    /// The SigMF datatype, `None` for Kiwi WAV.
+    pub fn sigmf(self) -> Option<SampleFormat> {
+        match self {
+            RecordFormat::Cf32Le => Some(SampleFormat::Cf32Le),
+            RecordFormat::Ci16Le => Some(SampleFormat::Cs16Le),
+            RecordFormat::Ci8 => Some(SampleFormat::Cs8),
+            RecordFormat::Cu8 => Some(SampleFormat::Cu8),
+            RecordFormat::KiwiWav => None,
         }
     }
 }

@@ -54,6 +54,8 @@ pub struct Config {
 pub enum ReceiverConfig {
     /// A local device through SoapySDR (needs a build with `--features soapy`).
     Soapy(SoapyReceiverConfig),
+    /// A remote KiwiSDR web receiver (IQ with GPS timestamps).
+    Kiwisdr(KiwiReceiverConfig),
 }
 
 impl ReceiverConfig {
@@ -61,7 +63,84 @@ impl ReceiverConfig {
     pub fn id(&self) -> &str {
         match self {
             ReceiverConfig::Soapy(c) => &c.id,
+            ReceiverConfig::Kiwisdr(c) => &c.id,
         }
+    }
+}
+
+/// One KiwiSDR channel (`[[receivers]]` with `kind = "kiwisdr"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KiwiReceiverConfig {
+    /// Stable id, unique among receivers.
+    pub id: String,
+    /// Human-readable name; empty: the receiver's own name.
+    #[serde(default)]
+    pub name: String,
+    /// `kiwi://host:port` or `http://host:port` (port 8073 when omitted).
+    pub url: String,
+    /// Password; empty for public receivers.
+    #[serde(default)]
+    pub password: String,
+    /// Centre frequency, Hz (0-30 MHz).
+    pub frequency_hz: f64,
+    /// Antenna latitude, degrees; unset: the receiver's own (`rx_gps`).
+    #[serde(default)]
+    pub latitude: Option<f64>,
+    /// Antenna longitude, degrees.
+    #[serde(default)]
+    pub longitude: Option<f64>,
+    /// The name shown in the receiver's user list.
+    #[serde(default = "default_kiwi_user")]
+    pub user: String,
+    /// Manual gain, dB (AGC stays off so powers compare).
+    #[serde(default = "default_kiwi_gain")]
+    pub gain_db: u32,
+    /// FFT size for this receiver's spectrum: a 12 kHz channel needs a shorter FFT than
+    /// `[dsp]` uses for MHz-wide receivers. Default 1024 (11.7 Hz bins).
+    #[serde(default = "default_kiwi_fft")]
+    pub fft_size: usize,
+    /// Frames averaged per spectrum. Default 4 (one spectrum every 0.34 s).
+    #[serde(default = "default_kiwi_averages")]
+    pub averages: usize,
+    /// Seconds between `GET /status` probes (liveness, response time, users).
+    #[serde(default = "default_kiwi_probe")]
+    pub status_probe_interval_s: f64,
+}
+
+fn default_kiwi_user() -> String {
+    "sdrhub".into()
+}
+fn default_kiwi_gain() -> u32 {
+    50
+}
+fn default_kiwi_fft() -> usize {
+    1024
+}
+fn default_kiwi_averages() -> usize {
+    4
+}
+fn default_kiwi_probe() -> f64 {
+    5.0
+}
+
+impl KiwiReceiverConfig {
+    /// The client's configuration.
+    ///
+    /// # Errors
+    /// When the URL does not parse (validation reports it first).
+    pub fn client(&self) -> Result<sdrhub_hardware::kiwi::KiwiConfig, String> {
+        let url = self.url.parse()?;
+        let mut config = sdrhub_hardware::kiwi::KiwiConfig::new(self.id.clone(), url, self.frequency_hz);
+        config.name = self.name.clone();
+        config.password = self.password.clone();
+        config.user = self.user.clone();
+        config.manual_gain_db = self.gain_db;
+        config.position = match (self.latitude, self.longitude) {
+            (Some(lat), Some(lon)) => Some(sdrhub_dsp::geo::GeoPoint::new(lat, lon)),
+            _ => None,
+        };
+        Ok(config)
     }
 }
 
@@ -300,6 +379,10 @@ pub struct AcquisitionSettings {
     pub backoff_max_s: f64,
     /// A receiver with no samples for this long is reported offline, s.
     pub offline_after_s: f64,
+    /// First wait after a receiver refused us (busy, bad password, down), s.
+    pub refused_backoff_initial_s: f64,
+    /// Cap of the doubling wait after refusals, s.
+    pub refused_backoff_max_s: f64,
 }
 
 impl Default for AcquisitionSettings {
@@ -310,6 +393,8 @@ impl Default for AcquisitionSettings {
             backoff_initial_s: a.backoff_initial.as_secs_f64(),
             backoff_max_s: a.backoff_max.as_secs_f64(),
             offline_after_s: 2.0,
+            refused_backoff_initial_s: a.refused_backoff_initial.as_secs_f64(),
+            refused_backoff_max_s: a.refused_backoff_max.as_secs_f64(),
         }
     }
 }
@@ -321,6 +406,8 @@ impl AcquisitionSettings {
             queue_blocks: self.queue_blocks,
             backoff_initial: Duration::from_secs_f64(self.backoff_initial_s),
             backoff_max: Duration::from_secs_f64(self.backoff_max_s),
+            refused_backoff_initial: Duration::from_secs_f64(self.refused_backoff_initial_s),
+            refused_backoff_max: Duration::from_secs_f64(self.refused_backoff_max_s),
             ..AcquisitionConfig::default()
         }
     }
@@ -525,6 +612,15 @@ impl Config {
             ),
         );
         check(
+            a.refused_backoff_initial_s > 0.0
+                && a.refused_backoff_max_s >= a.refused_backoff_initial_s
+                && a.refused_backoff_max_s <= 86_400.0,
+            format!(
+                "acquisition.refused_backoff_initial_s = {} / refused_backoff_max_s = {}: need 0 < initial <= max <= 86400",
+                a.refused_backoff_initial_s, a.refused_backoff_max_s
+            ),
+        );
+        check(
             a.offline_after_s > 0.0,
             format!("acquisition.offline_after_s = {}: must be > 0", a.offline_after_s),
         );
@@ -554,6 +650,54 @@ impl Config {
             );
             ids.push(id.to_string());
             match receiver {
+                ReceiverConfig::Kiwisdr(kiwi) => {
+                    if let Err(problem) = kiwi.url.parse::<sdrhub_hardware::kiwi::KiwiUrl>() {
+                        check(false, format!("{key}.url = {problem}"));
+                    }
+                    check(
+                        kiwi.frequency_hz.is_finite() && (0.0..=30e6).contains(&kiwi.frequency_hz),
+                        format!(
+                            "{key}.frequency_hz = {}: a KiwiSDR tunes 0..=30000000 Hz",
+                            kiwi.frequency_hz
+                        ),
+                    );
+                    check(
+                        kiwi.latitude.is_some() == kiwi.longitude.is_some(),
+                        format!("{key}: give both latitude and longitude, or neither (the receiver's own position is used then)"),
+                    );
+                    if let (Some(lat), Some(lon)) = (kiwi.latitude, kiwi.longitude) {
+                        check(
+                            sdrhub_dsp::geo::GeoPoint::new(lat, lon).is_valid(),
+                            format!("{key}: latitude {lat} / longitude {lon} out of range"),
+                        );
+                    }
+                    check(
+                        kiwi.fft_size.is_power_of_two() && (64..=65_536).contains(&kiwi.fft_size),
+                        format!("{key}.fft_size = {}: must be a power of two in 64..=65536", kiwi.fft_size),
+                    );
+                    check(
+                        kiwi.fft_size >= self.dsp.noise_segment_bins,
+                        format!(
+                            "{key}.fft_size = {}: must be at least dsp.noise_segment_bins ({})",
+                            kiwi.fft_size, self.dsp.noise_segment_bins
+                        ),
+                    );
+                    check(
+                        (1..=4096).contains(&kiwi.averages),
+                        format!("{key}.averages = {}: must be in 1..=4096", kiwi.averages),
+                    );
+                    check(
+                        kiwi.gain_db <= 120,
+                        format!("{key}.gain_db = {}: must be in 0..=120", kiwi.gain_db),
+                    );
+                    check(
+                        (0.5..=3600.0).contains(&kiwi.status_probe_interval_s),
+                        format!(
+                            "{key}.status_probe_interval_s = {}: must be in [0.5, 3600]",
+                            kiwi.status_probe_interval_s
+                        ),
+                    );
+                }
                 ReceiverConfig::Soapy(soapy) => {
                     check(
                         cfg!(feature = "soapy"),
@@ -690,7 +834,9 @@ mod tests {
             assert!(found.iter().any(|p| p.contains("--features soapy")), "{found:?}");
         }
         let mut config = Config::default();
-        let ReceiverConfig::Soapy(mut bad) = soapy("roof");
+        let ReceiverConfig::Soapy(mut bad) = soapy("roof") else {
+            unreachable!("soapy() makes a SoapySDR receiver")
+        };
         bad.sample_rate_hz = 0.0;
         bad.longitude = None;
         config.receivers.push(ReceiverConfig::Soapy(bad));
@@ -703,6 +849,45 @@ mod tests {
             found.iter().any(|p| p.contains("latitude and longitude")),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn kiwisdr_receivers_parse_and_bad_values_are_named() {
+        let text = r#"
+            [[receivers]]
+            kind = "kiwisdr"
+            id = "kiwi-brest"
+            url = "kiwi://kiwi.example.org:8073"
+            frequency_hz = 10e6
+
+            [[receivers]]
+            kind = "kiwisdr"
+            id = "kiwi-bad"
+            url = "ftp://nowhere"
+            frequency_hz = 45e6
+            latitude = 48.0
+            fft_size = 1000
+        "#;
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(text))
+            .extract()
+            .unwrap();
+        let ReceiverConfig::Kiwisdr(good) = &config.receivers[0] else {
+            panic!("not a KiwiSDR receiver")
+        };
+        let client = good.client().unwrap();
+        assert_eq!((client.url.host.as_str(), client.url.port), ("kiwi.example.org", 8073));
+        assert_eq!((good.fft_size, good.averages, good.gain_db), (1024, 4, 50));
+        let found = problems(&config);
+        for key in [
+            "receivers[1].url",
+            "receivers[1].frequency_hz",
+            "receivers[1]: give both latitude",
+            "receivers[1].fft_size",
+        ] {
+            assert!(found.iter().any(|p| p.starts_with(key)), "{key} not in {found:?}");
+        }
+        assert!(!found.iter().any(|p| p.starts_with("receivers[0]")), "{found:?}");
     }
 
     #[test]

@@ -187,6 +187,40 @@ pub struct WebsdrStatus {
     pub gps_locked: bool,
     /// Why the receiver is degraded or offline; `null` when all is well.
     pub detail: Option<String>,
+    /// Channels in use on a remote receiver (its status page); `null` when unknown.
+    pub users: Option<u32>,
+    /// Channels of a remote receiver; `null` when unknown.
+    pub users_max: Option<u32>,
+    /// Seconds since the receiver's last GPS solution; `null` without a fix or without GPS.
+    pub gps_fix_age_s: Option<f64>,
+    /// The last error seen (a refusal, a lost connection, a malformed frame), kept after it
+    /// cleared; `null` when there never was one.
+    pub last_error: Option<String>,
+    /// Link counters of a remote receiver; `null` for local ones.
+    pub link: Option<LinkReport>,
+}
+
+/// Counters of the link to a remote receiver, since start.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LinkReport {
+    /// Connection attempts.
+    pub attempts: u64,
+    /// Sessions that reached streaming.
+    pub sessions: u64,
+    /// IQ frames received.
+    pub frames: u64,
+    /// Frames lost (sequence gaps).
+    pub frames_lost: u64,
+    /// Frames flagged with an ADC overflow.
+    pub adc_overflows: u64,
+    /// Frames that could not be parsed.
+    pub malformed_frames: u64,
+    /// Text frames (a protocol violation).
+    pub text_frames: u64,
+    /// Frames over the size limit.
+    pub oversized_frames: u64,
+    /// Sample rate measured from GPS, Hz; `null` before it is measured.
+    pub measured_rate_hz: Option<f64>,
 }
 
 /// Payload of `websdrs:status`: every receiver.

@@ -1,15 +1,15 @@
 //! The server: builds the hub and the pipeline, serves HTTP and WebSocket on a listener, and
 //! drains gracefully when told to shut down.
 
-use crate::config::Config;
+use crate::config::{Config, ReceiverConfig};
 use crate::hub::{empty_snapshot, Hub};
+use crate::pipeline::probe::{run_probe, RemoteReceiver};
 use crate::pipeline::status::{due_events, StatusInputs, StatusTracker};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, ReceiverSource};
 use crate::ws::session::SessionConfig;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
 use sdrhub_hardware::sim::Scene;
-use sdrhub_hardware::source::SourceBuilder;
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -36,39 +36,64 @@ pub struct AppState {
 
 /// The IQ sources the configuration asks for: the simulated scene's receivers (when enabled)
 /// and every `[[receivers]]` entry.
-pub fn build_sources(config: &Config) -> anyhow::Result<Vec<Box<dyn SourceBuilder>>> {
+pub fn build_sources(config: &Config) -> anyhow::Result<Vec<ReceiverSource>> {
     let mut sources = Vec::new();
     if config.simulation_enabled() {
         let scene = Scene::new(config.simulation.clone()).context("the simulated scene is invalid")?;
-        sources.extend(scene.builders(sdrhub_hardware::acquisition::now_ns()));
+        sources.extend(
+            scene
+                .builders(sdrhub_hardware::acquisition::now_ns())
+                .into_iter()
+                .map(ReceiverSource::plain),
+        );
     }
     for (index, receiver) in config.receivers.iter().enumerate() {
         sources.push(
-            build_receiver(receiver).with_context(|| format!("receivers[{index}] ({})", receiver.id()))?,
+            build_receiver(receiver, config)
+                .with_context(|| format!("receivers[{index}] ({})", receiver.id()))?,
         );
     }
     Ok(sources)
 }
 
 /// The source of one `[[receivers]]` entry.
-#[cfg(feature = "soapy")]
-pub fn build_receiver(receiver: &crate::config::ReceiverConfig) -> anyhow::Result<Box<dyn SourceBuilder>> {
+pub fn build_receiver(receiver: &ReceiverConfig, config: &Config) -> anyhow::Result<ReceiverSource> {
     match receiver {
-        crate::config::ReceiverConfig::Soapy(soapy) => Ok(Box::new(
-            sdrhub_hardware::soapy::SoapyBuilder::new(soapy.clone())?,
-        )),
+        ReceiverConfig::Kiwisdr(kiwi) => {
+            let client = kiwi.client().map_err(anyhow::Error::msg)?;
+            let status_url = client.url.status_url();
+            let builder = sdrhub_hardware::kiwi::KiwiBuilder::new(client)?;
+            let remote = Arc::new(RemoteReceiver::new(
+                builder.link(),
+                status_url,
+                Duration::from_secs_f64(kiwi.status_probe_interval_s),
+            ));
+            Ok(ReceiverSource {
+                builder: Box::new(builder),
+                spectrum: Some(sdrhub_dsp::spectrum::SpectrumConfig {
+                    fft_size: kiwi.fft_size,
+                    averages: kiwi.averages,
+                    ..config.dsp.spectrum()
+                }),
+                remote: Some(remote),
+            })
+        }
+        ReceiverConfig::Soapy(soapy) => build_soapy(soapy),
     }
 }
 
-/// The source of one `[[receivers]]` entry.
+#[cfg(feature = "soapy")]
+fn build_soapy(soapy: &sdrhub_hardware::soapy::SoapyReceiverConfig) -> anyhow::Result<ReceiverSource> {
+    Ok(ReceiverSource::plain(Box::new(
+        sdrhub_hardware::soapy::SoapyBuilder::new(soapy.clone())?,
+    )))
+}
+
 #[cfg(not(feature = "soapy"))]
-pub fn build_receiver(receiver: &crate::config::ReceiverConfig) -> anyhow::Result<Box<dyn SourceBuilder>> {
+fn build_soapy(soapy: &sdrhub_hardware::soapy::SoapyReceiverConfig) -> anyhow::Result<ReceiverSource> {
     // Validation refuses these configurations first; this is the same message for callers
     // that skip validation.
-    anyhow::bail!(
-        "receiver {:?} needs a build with `--features soapy`",
-        receiver.id()
-    )
+    anyhow::bail!("receiver {:?} needs a build with `--features soapy`", soapy.id)
 }
 
 /// Serves on `listener` until `shutdown` completes, then closes every WebSocket with 1001,
@@ -96,6 +121,12 @@ pub async fn run_with_hub(
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
     let status_task = tokio::spawn(run_status(hub.clone(), config.clone(), pipeline_view(&pipeline)));
+    let probe_tasks: Vec<_> = pipeline
+        .receivers()
+        .iter()
+        .filter_map(|r| r.remote.clone())
+        .map(|remote| tokio::spawn(run_probe(remote)))
+        .collect();
     let state = web::Data::new(AppState {
         hub: hub.clone(),
         config: config.clone(),
@@ -143,6 +174,9 @@ pub async fn run_with_hub(
     server_handle.stop(true).await;
     let _ = server_task.await;
     status_task.abort();
+    for task in probe_tasks {
+        task.abort();
+    }
     tokio::task::spawn_blocking(move || pipeline.shutdown())
         .await
         .ok();

@@ -75,6 +75,13 @@ impl Fusion {
         }
     }
 
+    /// Updates receiver `receiver`'s position (a remote receiver tells it once connected).
+    pub fn set_position(&mut self, receiver: usize, position: Option<GeoPoint>) {
+        if let Some(meta) = self.receivers.get_mut(receiver) {
+            meta.position = position;
+        }
+    }
+
     /// Counters.
     pub fn stats(&self) -> &FusionStats {
         &self.stats

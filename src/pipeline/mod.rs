@@ -7,12 +7,15 @@
 //! ```
 
 pub mod fusion;
+pub mod probe;
 pub mod spectrum;
 pub mod status;
 
 use crate::config::Config;
 use crate::hub::Hub;
 use fusion::{Fusion, ReceiverMeta};
+use probe::RemoteReceiver;
+use sdrhub_dsp::spectrum::SpectrumConfig;
 use sdrhub_hardware::acquisition::{Acquisition, ReceiverStats};
 use sdrhub_hardware::source::SourceBuilder;
 use sdrhub_hardware::ReceiverInfo;
@@ -44,12 +47,52 @@ pub struct DspStats {
 /// Everything the status task needs to know about one receiver.
 #[derive(Debug, Clone)]
 pub struct ReceiverHandle {
-    /// Static description.
+    /// Description at start (see [`ReceiverHandle::current_info`] for what it told since).
     pub info: ReceiverInfo,
     /// Acquisition counters.
     pub acquisition: Arc<ReceiverStats>,
     /// DSP counters.
     pub dsp: Arc<DspStats>,
+    /// Link and probe state of a remote receiver.
+    pub remote: Option<Arc<RemoteReceiver>>,
+}
+
+impl ReceiverHandle {
+    /// The description as of the receiver's last successful open (a remote receiver's
+    /// position, name and real rate), else the one at start.
+    pub fn current_info(&self) -> ReceiverInfo {
+        self.acquisition.info().unwrap_or_else(|| self.info.clone())
+    }
+}
+
+/// One receiver to run: its source, and what differs from the defaults for it.
+pub struct ReceiverSource {
+    /// Opens the stream.
+    pub builder: Box<dyn SourceBuilder>,
+    /// Spectrum settings replacing `[dsp]`'s (a 12 kHz remote channel needs a shorter FFT).
+    pub spectrum: Option<SpectrumConfig>,
+    /// Link and probe state, for remote receivers.
+    pub remote: Option<Arc<RemoteReceiver>>,
+}
+
+impl ReceiverSource {
+    /// A source with the `[dsp]` settings and nothing remote.
+    pub fn plain(builder: Box<dyn SourceBuilder>) -> Self {
+        Self {
+            builder,
+            spectrum: None,
+            remote: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ReceiverSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceiverSource")
+            .field("receiver", &self.builder.info().id)
+            .field("spectrum", &self.spectrum)
+            .finish()
+    }
 }
 
 /// The running pipeline. Dropping it stops every thread.
@@ -65,21 +108,23 @@ pub struct Pipeline {
 impl Pipeline {
     /// Starts acquisition and DSP threads for every source, and the fusion task on the
     /// current tokio runtime.
-    pub fn start(config: &Config, sources: Vec<Box<dyn SourceBuilder>>, hub: Hub) -> Pipeline {
+    pub fn start(config: &Config, sources: Vec<ReceiverSource>, hub: Hub) -> Pipeline {
         let stop = Arc::new(AtomicBool::new(false));
         let (spectra_tx, spectra_rx) = mpsc::channel(SPECTRUM_QUEUE);
         let mut receivers = Vec::new();
         let mut acquisitions = Vec::new();
         let mut dsp_threads = Vec::new();
         for (index, source) in sources.into_iter().enumerate() {
-            let acquisition = Arc::new(Acquisition::spawn(source, config.acquisition.acquisition()));
+            let spectrum = source.spectrum.unwrap_or_else(|| config.dsp.spectrum());
+            let acquisition = Arc::new(Acquisition::spawn(source.builder, config.acquisition.acquisition()));
             let dsp_stats = Arc::new(DspStats::default());
             receivers.push(ReceiverHandle {
                 info: acquisition.info().clone(),
                 acquisition: acquisition.stats().clone(),
                 dsp: dsp_stats.clone(),
+                remote: source.remote,
             });
-            let dsp = ReceiverDsp::new(index, &config.dsp.spectrum(), &config.dsp.detector());
+            let dsp = ReceiverDsp::new(index, &spectrum, &config.dsp.detector());
             let worker = DspWorker {
                 acquisition: acquisition.clone(),
                 dsp,
@@ -109,7 +154,8 @@ impl Pipeline {
             config.path_loss_exponent(),
         );
         let fusion_stats = Arc::new(Mutex::new(fusion::FusionStats::default()));
-        tokio::spawn(run_fusion(fusion, spectra_rx, hub, fusion_stats.clone()));
+        let stats = receivers.iter().map(|r| r.acquisition.clone()).collect();
+        tokio::spawn(run_fusion(fusion, spectra_rx, hub, fusion_stats.clone(), stats));
         Pipeline {
             receivers,
             acquisitions,
@@ -191,6 +237,7 @@ async fn run_fusion(
     mut spectra: mpsc::Receiver<SpectrumDetections>,
     hub: Hub,
     stats: Arc<Mutex<fusion::FusionStats>>,
+    receivers: Vec<Arc<ReceiverStats>>,
 ) {
     let mut tick = tokio::time::interval(FUSION_TICK);
     let mut events = Vec::new();
@@ -201,6 +248,12 @@ async fn run_fusion(
                 fusion.ingest(&spectrum, &mut events);
             }
             _ = tick.tick() => {
+                // Remote receivers tell their position when they connect.
+                for (index, receiver) in receivers.iter().enumerate() {
+                    if let Some(info) = receiver.info() {
+                        fusion.set_position(index, info.position);
+                    }
+                }
                 fusion.tick(sdrhub_hardware::acquisition::now_ns(), &mut events);
                 *stats.lock().unwrap_or_else(|e| e.into_inner()) = fusion.stats().clone();
             }

@@ -1,11 +1,14 @@
 //! Receiver status and service health, derived from the live counters and published on
 //! change and periodically.
 
+use super::probe::{ProbeResult, RemoteReceiver};
 use super::ReceiverHandle;
 use crate::events::{
     Event, HealthReport, HealthStatus, ReceiverStatus, ServiceHealth, Timestamp, WebsdrStatus, WebsdrsReport,
 };
+use crate::events::LinkReport;
 use sdrhub_hardware::acquisition::AcquisitionState;
+use sdrhub_hardware::kiwi::gps::MAX_FIX_AGE_S;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
@@ -32,6 +35,50 @@ struct Previous {
     dropped: u64,
     discontinuities: u64,
     spectra: u64,
+    overflows: u64,
+    malformed: u64,
+}
+
+/// A remote receiver whose status page takes longer than this to answer is called slow: the
+/// link is congested or the receiver overloaded, and its samples may start to stall.
+const SLOW_RESPONSE_MS: f64 = 1500.0;
+/// Probe failures in a row before the receiver is called degraded (one can be a hiccup).
+const PROBE_FAILURES_DEGRADED: u32 = 2;
+
+/// Why a streaming remote receiver is degraded, if it is.
+fn remote_problem(
+    remote: &RemoteReceiver,
+    probe: &ProbeResult,
+    new_overflows: u64,
+    new_malformed: u64,
+) -> Option<String> {
+    let link = &remote.link;
+    if probe.failures >= PROBE_FAILURES_DEGRADED {
+        return Some(probe.error.clone().unwrap_or_else(|| "status page unreachable".into()));
+    }
+    if let Some(ms) = probe.response_time_ms.filter(|&ms| ms > SLOW_RESPONSE_MS) {
+        return Some(format!("slow: the status page took {ms:.0} ms"));
+    }
+    if probe.page.as_ref().is_some_and(|p| p.offline) {
+        return Some("the receiver's status page says it is offline".into());
+    }
+    match link.fix_age() {
+        None => return Some("no GPS fix: sample times are not GPS-disciplined (no TDOA)".into()),
+        Some(age) if age > MAX_FIX_AGE_S => {
+            return Some(format!("GPS fix is {age} s old: sample times are not GPS-disciplined"))
+        }
+        Some(_) if !link.gps_locked.load(Ordering::Relaxed) => {
+            return Some("GPS: measuring the sample rate between fresh solutions".into())
+        }
+        Some(_) => {}
+    }
+    if new_overflows > 0 {
+        return Some(format!("ADC overflow in {new_overflows} frame(s) recently: reduce the gain"));
+    }
+    if new_malformed > 0 {
+        return Some(format!("{new_malformed} malformed frame(s) recently"));
+    }
+    None
 }
 
 /// Turns counters into reports, remembering since when each status holds.
@@ -67,7 +114,16 @@ impl StatusTracker {
         let mut streaming_with_position = 0;
         let mut streaming = 0;
         for (receiver, previous) in receivers.iter().zip(previous_all.iter_mut()) {
+            let info = receiver.current_info();
             let acq = &receiver.acquisition;
+            let remote = receiver.remote.as_deref();
+            let probe = remote.map(|r| r.probe());
+            let overflows = remote.map_or(0, |r| r.link.adc_overflows.load(Ordering::Relaxed));
+            let malformed = remote.map_or(0, |r| {
+                r.link.malformed_frames.load(Ordering::Relaxed)
+                    + r.link.text_frames.load(Ordering::Relaxed)
+                    + r.link.oversized_frames.load(Ordering::Relaxed)
+            });
             let dropped = acq.samples_dropped.load(Ordering::Relaxed);
             let discontinuities = acq.discontinuities.load(Ordering::Relaxed);
             let spectra = receiver.dsp.spectra.load(Ordering::Relaxed);
@@ -115,11 +171,21 @@ impl StatusTracker {
                     HealthStatus::Degraded,
                     Some(format!("{new_gaps} gaps in the sample stream recently")),
                 ),
-                AcquisitionState::Online => (ReceiverStatus::Online, HealthStatus::Healthy, None),
+                AcquisitionState::Online => match remote.zip(probe.as_ref()).and_then(|(r, p)| {
+                    remote_problem(
+                        r,
+                        p,
+                        overflows.saturating_sub(previous.overflows),
+                        malformed.saturating_sub(previous.malformed),
+                    )
+                }) {
+                    Some(problem) => (ReceiverStatus::Degraded, HealthStatus::Degraded, Some(problem)),
+                    None => (ReceiverStatus::Online, HealthStatus::Healthy, None),
+                },
             };
             if status != ReceiverStatus::Offline {
                 streaming += 1;
-                if receiver.info.position.is_some() {
+                if info.position.is_some() {
                     streaming_with_position += 1;
                 }
                 if new_drops > 0 {
@@ -132,6 +198,8 @@ impl StatusTracker {
                 dropped,
                 discontinuities,
                 spectra,
+                overflows,
+                malformed,
             };
             let service = format!("acquisition:{}", receiver.info.id);
             let since = self.since(&service, health, now);
@@ -140,27 +208,38 @@ impl StatusTracker {
                 status: health,
                 detail: detail.clone().unwrap_or_else(|| {
                     format!(
-                        "streaming {:.3} MHz at {:.0} kS/s",
-                        receiver.info.center_hz / 1e6,
-                        receiver.info.sample_rate_hz / 1e3
+                        "streaming {:.3} MHz at {:.3} kS/s",
+                        info.center_hz / 1e6,
+                        info.sample_rate_hz / 1e3
                     )
                 }),
                 since,
             });
+            let page = probe.as_ref().and_then(|p| p.page.as_ref());
             websdrs.push(WebsdrStatus {
-                id: receiver.info.id.to_string(),
-                name: receiver.info.name.clone(),
-                kind: receiver.info.kind,
+                id: info.id.to_string(),
+                name: info.name.clone(),
+                kind: info.kind,
                 status,
-                response_time_ms: None,
-                latitude: receiver.info.position.map(|p| p.lat_deg),
-                longitude: receiver.info.position.map(|p| p.lon_deg),
-                frequency_hz: receiver.info.center_hz,
-                sample_rate_hz: receiver.info.sample_rate_hz,
+                response_time_ms: probe.as_ref().and_then(|p| p.response_time_ms),
+                latitude: info.position.map(|p| p.lat_deg),
+                longitude: info.position.map(|p| p.lon_deg),
+                frequency_hz: info.center_hz,
+                sample_rate_hz: info.sample_rate_hz,
                 last_seen: (last_block > 0).then_some(Timestamp(last_block)),
                 samples_dropped: dropped,
-                gps_locked: acq.gps_locked.load(Ordering::Relaxed),
+                gps_locked: acq.gps_locked.load(Ordering::Relaxed) && acq.state() == AcquisitionState::Online,
                 detail,
+                users: page.and_then(|p| p.users),
+                users_max: page
+                    .and_then(|p| p.users_max)
+                    .or_else(|| remote.map(|r| r.link.channels.load(Ordering::Relaxed)).filter(|&n| n > 0)),
+                gps_fix_age_s: remote.and_then(|r| r.link.fix_age()).map(f64::from),
+                last_error: acq
+                    .last_error()
+                    .or_else(|| remote.and_then(|r| r.link.last_problem()))
+                    .or_else(|| probe.as_ref().and_then(|p| p.error.clone())),
+                link: remote.map(|r| link_report(&r.link)),
             });
         }
 
@@ -233,6 +312,21 @@ impl StatusTracker {
             *entry = (status, now);
         }
         Timestamp(entry.1)
+    }
+}
+
+fn link_report(link: &sdrhub_hardware::kiwi::KiwiLink) -> LinkReport {
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    LinkReport {
+        attempts: count(&link.attempts),
+        sessions: count(&link.sessions),
+        frames: count(&link.frames),
+        frames_lost: count(&link.frames_lost),
+        adc_overflows: count(&link.adc_overflows),
+        malformed_frames: count(&link.malformed_frames),
+        text_frames: count(&link.text_frames),
+        oversized_frames: count(&link.oversized_frames),
+        measured_rate_hz: link.measured_rate_hz(),
     }
 }
 

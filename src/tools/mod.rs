@@ -1,5 +1,6 @@
 //! Command-line tools: `sdrhub detect` (the detector over a file), `sdrhub record` (a receiver
-//! to SigMF, with its detections as annotations) and `sdrhub devices` (SoapySDR devices).
+//! to SigMF or Kiwi WAV, with its detections as annotations), `sdrhub devices` (SoapySDR devices)
+//! and `sdrhub simulate` (the simulated scene served as emulated KiwiSDRs).
 //!
 //! Both run the same offline detection ([`detect::SignalFinder`]): the live pipeline's Welch
 //! spectrum, CFAR detector and tracker, fed from a file or a source as fast as it can go, and
@@ -8,6 +9,7 @@
 pub mod detect;
 pub mod devices;
 pub mod record;
+pub mod simulate;
 
 use std::io::IsTerminal;
 

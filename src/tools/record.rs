@@ -18,9 +18,8 @@ use super::detect::{default_threads, LinePrinter, SignalFinder, SignalRecord};
 use crate::cli::RecordArgs;
 use crate::config::Config;
 use anyhow::{bail, Context};
-use sdrhub_dsp::convert::SampleFormat;
 use sdrhub_hardware::acquisition::now_ns;
-use sdrhub_hardware::recording::{Annotation, Capture, RecordingMeta, SigmfWriter};
+use sdrhub_hardware::recording::{Annotation, Capture, KiwiWavInfo, KiwiWavWriter, RecordingMeta, SigmfWriter};
 use sdrhub_hardware::sim::{ReceiverGenerator, Scene};
 use sdrhub_hardware::source::SourceBuilder;
 use sdrhub_hardware::{IqBlock, IqSource, ReadOutcome, ReceiverInfo, SourceError};
@@ -66,13 +65,16 @@ pub fn run(args: &RecordArgs, config: &Config) -> anyhow::Result<()> {
                 receiver.id()
             );
         }
-        let mut builder = crate::server::build_receiver(receiver)?;
-        let info = builder.info();
+        let mut builder = crate::server::build_receiver(receiver, config)?.builder;
         let mut source = builder
             .open()
-            .with_context(|| format!("cannot open receiver {}", info.id))?;
-        let crate::config::ReceiverConfig::Soapy(soapy) = receiver;
-        let hw = format!("SoapySDR {}", soapy.args);
+            .with_context(|| format!("cannot open receiver {}", receiver.id()))?;
+        // Opened: a remote receiver has told its position, name and real rate by now.
+        let info = builder.info();
+        let hw = match receiver {
+            crate::config::ReceiverConfig::Soapy(soapy) => format!("SoapySDR {}", soapy.args),
+            crate::config::ReceiverConfig::Kiwisdr(kiwi) => format!("KiwiSDR {}", kiwi.url),
+        };
         let description = args.description.clone().unwrap_or_else(|| {
             format!(
                 "{} s of receiver {} ({hw}), recorded in real time; annotations: the signals sdrhub detected",
@@ -135,7 +137,9 @@ fn record(
     hw: String,
     description: String,
 ) -> anyhow::Result<()> {
-    let format = SampleFormat::from(args.format);
+    let Some(format) = args.format.sigmf() else {
+        return record_kiwi_wav(args, config, info, source);
+    };
     let rate = info.sample_rate_hz;
     let total = (args.seconds * rate).round().max(1.0) as u64;
     let mut meta = RecordingMeta::new(format, rate, info.center_hz);
@@ -219,6 +223,90 @@ fn record(
         started.elapsed().as_secs_f64(),
         meta_path.display(),
         data_path.display(),
+        signals.len()
+    );
+    Ok(())
+}
+
+/// Records `source` to a Kiwi WAV file, printing the signals it detects.
+fn record_kiwi_wav(
+    args: &RecordArgs,
+    config: &Config,
+    info: &ReceiverInfo,
+    source: &mut dyn IqSource,
+) -> anyhow::Result<()> {
+    let path = if args.out.extension().is_some() {
+        args.out.clone()
+    } else {
+        args.out.with_extension("wav")
+    };
+    if path.exists() && !args.force {
+        bail!("{} exists; pass --force to overwrite it", path.display());
+    }
+    let rate = info.sample_rate_hz;
+    let total = (args.seconds * rate).round().max(1.0) as u64;
+    let wav_info = KiwiWavInfo {
+        receiver_id: info.id.to_string(),
+        name: info.name.clone(),
+        latitude: info.position.map(|p| p.lat_deg),
+        longitude: info.position.map(|p| p.lon_deg),
+        center_hz: info.center_hz,
+        sample_rate_hz: rate,
+        start_ns: Some(now_ns()),
+    };
+    let mut writer = KiwiWavWriter::create(&path, rate, Some(&wav_info))?;
+    let threads = args.detector.threads.unwrap_or_else(default_threads);
+    let mut finder = SignalFinder::new(config, args.detector.max_gap, threads, info.center_hz, rate)?;
+    let mut signals: Vec<SignalRecord> = Vec::new();
+    eprintln!(
+        "sdrhub record: {} s of {} ({:.6} MHz, {rate:.6} S/s) to {} (Kiwi WAV)",
+        args.seconds,
+        info.id,
+        info.center_hz / 1e6,
+        path.display()
+    );
+    let mut block = IqBlock::with_capacity(0);
+    let mut last_data = Instant::now();
+    let (mut written, mut locked, mut first_time) = (0u64, 0u64, None);
+    while written < total {
+        match source.read(&mut block, READ_TIMEOUT) {
+            Ok(ReadOutcome::Block) => last_data = Instant::now(),
+            Ok(ReadOutcome::Timeout) => {
+                if last_data.elapsed() > STALL_LIMIT {
+                    bail!("{}: no samples for {} s", info.id, STALL_LIMIT.as_secs());
+                }
+                continue;
+            }
+            Ok(ReadOutcome::End) => break,
+            Err(error) => bail!("{}: {error}", info.id),
+        }
+        if block.discontinuity && written > 0 {
+            finder.restart_at(written);
+        }
+        first_time.get_or_insert(block.time_ns);
+        let take = block.samples.len().min((total - written) as usize);
+        block.samples.truncate(take);
+        writer.write_block(&block)?;
+        finder.push(&block.samples);
+        signals.extend(finder.take_finished());
+        written += take as u64;
+        if block.gps_locked {
+            locked += take as u64;
+        }
+    }
+    let frames = writer.frames();
+    writer.finish()?;
+    signals.extend(finder.finish());
+    signals.sort_by_key(|s| (s.start_sample, s.id));
+    let mut printer = LinePrinter::new(rate, first_time);
+    for signal in &signals {
+        printer.print(signal)?;
+    }
+    eprintln!(
+        "sdrhub record: {written} samples ({:.3} s, {:.0} % GPS-timed) in {frames} frames to {}; {} signal(s)",
+        written as f64 / rate,
+        100.0 * locked as f64 / written.max(1) as f64,
+        path.display(),
         signals.len()
     );
     Ok(())

@@ -1,0 +1,125 @@
+//! `sdrhub simulate --kiwi`: serves every receiver of a simulated scene as an emulated KiwiSDR
+//! on loopback, and prints the `[[receivers]]` entries that connect sdrhub to them.
+//!
+//! Each receiver gets its own port (base, base + 1, ...), as separate KiwiSDRs would have.
+//! Every emulated receiver shares the scene epoch, so their signals carry the true propagation
+//! delays between transmitters and receivers, with GPS timestamps from the scene clock: the
+//! remote path, TDOA included, can be run end to end with no network.
+
+use crate::cli::SimulateArgs;
+use crate::config::Config;
+use anyhow::{bail, Context};
+use sdrhub_hardware::acquisition::now_ns;
+use sdrhub_hardware::kiwi::{hf_scene, Admission, GpsMode, KiwiEmulator, KiwiEmulatorConfig};
+use sdrhub_hardware::sim::Scene;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// ADC clock errors given to the emulated receivers in turn, ppm: real KiwiSDRs differ by a
+/// few ppm, which the client must measure from GPS rather than trust the announced rate.
+const CLOCK_PPM: [f64; 5] = [-3.1, 1.7, 0.4, -1.2, 2.6];
+
+/// The emulators for `args`, started.
+///
+/// # Errors
+/// When the scene is invalid or a port cannot be bound.
+pub fn start(args: &SimulateArgs, config: &Config) -> anyhow::Result<(Scene, Vec<KiwiEmulator>)> {
+    if !args.kiwi {
+        bail!("name what to emulate: --kiwi (KiwiSDR receivers) is the one kind so far");
+    }
+    let scene_config = if args.from_config {
+        config.simulation.clone()
+    } else {
+        hf_scene()
+    };
+    let scene = Scene::new(scene_config).context("the simulated scene is invalid")?;
+    let bind: IpAddr = args.bind.parse().with_context(|| format!("--bind {:?}: not an IP address", args.bind))?;
+    let epoch = now_ns();
+    let mut emulators = Vec::new();
+    for (index, _) in scene.receivers().iter().enumerate() {
+        let port = if args.port == 0 {
+            0
+        } else {
+            args.port
+                .checked_add(index as u16)
+                .context("--port: the receivers' ports run past 65535")?
+        };
+        let mut emulator = KiwiEmulatorConfig::new(scene.clone(), index, epoch);
+        emulator.bind = SocketAddr::new(bind, port);
+        emulator.password = args.password.clone();
+        emulator.clock_ppm = CLOCK_PPM[index % CLOCK_PPM.len()];
+        emulator.reported_rate_error_ppm = 0.5;
+        if args.busy {
+            emulator.admission = Admission::Busy;
+        }
+        if args.no_gps {
+            emulator.gps = GpsMode::NoFix;
+        }
+        emulators.push(
+            KiwiEmulator::start(emulator).with_context(|| format!("cannot listen on {bind}:{port}"))?,
+        );
+    }
+    Ok((scene, emulators))
+}
+
+/// The `[[receivers]]` entries that connect sdrhub to `emulators`.
+pub fn receivers_toml(scene: &Scene, emulators: &[KiwiEmulator], password: Option<&str>) -> String {
+    let mut out = String::from("[simulation]\nenabled = false\n");
+    for (receiver, emulator) in scene.receivers().iter().zip(emulators) {
+        out.push_str(&format!(
+            "\n[[receivers]]\nkind = \"kiwisdr\"\nid = \"{}\"\nurl = \"{}\"\nfrequency_hz = {:.1}\n",
+            receiver.id,
+            emulator.url(),
+            scene.config().center_frequency_hz
+        ));
+        if let Some(password) = password {
+            out.push_str(&format!("password = {password:?}\n"));
+        }
+    }
+    out
+}
+
+/// `sdrhub simulate`: runs until SIGINT or SIGTERM.
+pub fn run(args: &SimulateArgs, config: &Config) -> anyhow::Result<()> {
+    let (scene, emulators) = start(args, config)?;
+    for (receiver, emulator) in scene.receivers().iter().zip(&emulators) {
+        eprintln!(
+            "sdrhub simulate: {} ({}) at {} as an emulated KiwiSDR, ADC clock {:+.1} ppm",
+            receiver.id,
+            receiver.name,
+            emulator.url(),
+            emulator.config().clock_ppm
+        );
+    }
+    eprintln!("sdrhub simulate: connect sdrhub with this configuration (also on stdout):");
+    print!("{}", receivers_toml(&scene, &emulators, args.password.as_deref()));
+    use std::io::Write;
+    std::io::stdout().flush().ok();
+    let stop = Arc::new(AtomicBool::new(false));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the signal watcher")?;
+    {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            runtime.block_on(async {
+                let mut terminate =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = async { match terminate.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+                }
+            });
+            stop.store(true, Ordering::Release);
+        });
+    }
+    while !stop.load(Ordering::Acquire) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("sdrhub simulate: stopping");
+    drop(emulators);
+    Ok(())
+}

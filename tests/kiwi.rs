@@ -1,0 +1,209 @@
+//! The remote-receiver path as a user runs it: sdrhub configured with KiwiSDR receivers by URL,
+//! connected over real WebSockets to emulated KiwiSDRs serving the simulated HF scene, watched
+//! through sdrhub's own WebSocket. The emulators are stopped, restarted, made busy and
+//! password-protected, and `websdrs:status` must tell the truth each time.
+
+mod common;
+
+use common::{connect, next_json, Ws};
+use sdrhub::config::{Config, KiwiReceiverConfig, ReceiverConfig};
+use sdrhub_hardware::acquisition::now_ns;
+use sdrhub_hardware::kiwi::{hf_scene, Admission, KiwiEmulator, KiwiEmulatorConfig};
+use sdrhub_hardware::sim::Scene;
+use serde_json::Value;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+fn kiwi_receiver(id: &str, url: String) -> ReceiverConfig {
+    ReceiverConfig::Kiwisdr(KiwiReceiverConfig {
+        id: id.into(),
+        name: String::new(),
+        url,
+        password: String::new(),
+        frequency_hz: hf_scene().center_frequency_hz,
+        latitude: None,
+        longitude: None,
+        user: "sdrhub-test".into(),
+        gain_db: 50,
+        fft_size: 1024,
+        averages: 4,
+        status_probe_interval_s: 1.0,
+    })
+}
+
+fn config(receivers: Vec<ReceiverConfig>) -> Config {
+    let mut config = Config::default();
+    config.server.bind = "127.0.0.1:0".into();
+    config.server.status_interval_s = 0.5;
+    config.server.health_interval_s = 0.5;
+    config.localization.interval_s = 1.0;
+    config.receivers = receivers;
+    config
+}
+
+fn emulators(scene: &Scene, count: usize) -> Vec<KiwiEmulator> {
+    let epoch = now_ns();
+    (0..count)
+        .map(|rx| {
+            let mut config = KiwiEmulatorConfig::new(scene.clone(), rx, epoch);
+            config.clock_ppm = [-3.1, 1.7, 0.4, -1.2, 2.6][rx % 5];
+            config.reported_rate_error_ppm = 0.5;
+            KiwiEmulator::start(config).expect("emulator starts")
+        })
+        .collect()
+}
+
+/// Reads messages until `predicate` holds for one, within `limit`; returns that message and
+/// how long it took.
+async fn wait_for(
+    ws: &mut Ws,
+    limit: Duration,
+    what: &str,
+    predicate: impl Fn(&Value) -> bool,
+) -> (Value, Duration) {
+    let started = Instant::now();
+    let deadline = started + limit;
+    loop {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .unwrap_or_else(|| panic!("no {what} within {limit:?}"));
+        let message = next_json(ws, left)
+            .await
+            .unwrap_or_else(|| panic!("no {what} within {limit:?}"));
+        if predicate(&message) {
+            return (message, started.elapsed());
+        }
+    }
+}
+
+fn receiver<'a>(message: &'a Value, id: &str) -> Option<&'a Value> {
+    if message["event"] != "websdrs:status" {
+        return None;
+    }
+    message["data"]["websdrs"].as_array()?.iter().find(|r| r["id"] == id)
+}
+
+fn status_is(message: &Value, id: &str, status: &str) -> bool {
+    receiver(message, id).is_some_and(|r| r["status"] == status)
+}
+
+/// Acceptance 1: detections at the right frequency, and `online` with a numeric
+/// `response_time_ms`, from KiwiSDR receivers configured by URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kiwisdr_receivers_stream_detect_and_report_online() {
+    let scene = Scene::new(hf_scene()).unwrap();
+    let kiwis = emulators(&scene, 3);
+    let ids: Vec<String> = scene.receivers()[..3].iter().map(|r| r.id.to_string()).collect();
+    let receivers = ids
+        .iter()
+        .zip(&kiwis)
+        .map(|(id, kiwi)| kiwi_receiver(id, kiwi.url()))
+        .collect();
+    let server = common::start(config(receivers));
+    let mut ws = connect(&server, "/ws").await;
+
+    // The carrier of the HF scene, within one 11.7 Hz bin.
+    let carrier = scene.transmitters()[0].frequency_hz;
+    let bin = scene.config().sample_rate_hz / 1024.0;
+    let (signal, took) = wait_for(&mut ws, Duration::from_secs(20), "the carrier", |m| {
+        m["event"] == "signals:detected" && (m["data"]["frequency_hz"].as_f64().unwrap_or(0.0) - carrier).abs() <= bin
+    })
+    .await;
+    eprintln!("carrier detected after {took:?}: {}", signal["data"]);
+
+    let (status, took) = wait_for(&mut ws, Duration::from_secs(20), "all receivers online", |m| {
+        ids.iter().all(|id| status_is(m, id, "online"))
+    })
+    .await;
+    eprintln!("all online after a further {took:?}");
+    for (id, truth) in ids.iter().zip(scene.receivers()) {
+        let r = receiver(&status, id).unwrap();
+        assert_eq!(r["kind"], "kiwisdr");
+        assert!(r["response_time_ms"].as_f64().is_some_and(|ms| ms > 0.0 && ms < 1500.0), "{r}");
+        assert_eq!(r["gps_locked"], true, "{r}");
+        assert!(r["gps_fix_age_s"].as_f64().is_some_and(|age| age < 60.0), "{r}");
+        assert_eq!(r["users_max"], 4);
+        assert!(r["users"].as_u64().is_some_and(|u| u >= 1), "{r}");
+        // The position came from the receiver's load_cfg, not the configuration.
+        let lat = r["latitude"].as_f64().unwrap();
+        let lon = r["longitude"].as_f64().unwrap();
+        assert!((lat - truth.position.lat_deg).abs() < 1e-5 && (lon - truth.position.lon_deg).abs() < 1e-5);
+        let rate = r["link"]["measured_rate_hz"].as_f64().unwrap();
+        assert!((rate - sdrhub_hardware::kiwi::KIWI_RATE_HZ).abs() < 0.1, "{rate}");
+        assert_eq!(r["detail"], Value::Null);
+    }
+    server.stop().await.unwrap();
+}
+
+/// Acceptance 3: a receiver that goes away is offline within 5 s, and online and streaming
+/// again within 10 s of coming back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiwisdr_that_stops_goes_offline_and_comes_back_online() {
+    let scene = Scene::new(hf_scene()).unwrap();
+    let mut kiwis = emulators(&scene, 1);
+    let server = common::start(config(vec![kiwi_receiver("kiwi", kiwis[0].url())]));
+    let mut ws = connect(&server, "/ws?events=websdrs:status").await;
+    wait_for(&mut ws, Duration::from_secs(20), "online", |m| status_is(m, "kiwi", "online")).await;
+
+    kiwis[0].stop();
+    let (offline, took) = wait_for(&mut ws, Duration::from_secs(5), "offline within 5 s", |m| {
+        status_is(m, "kiwi", "offline")
+    })
+    .await;
+    eprintln!("offline {took:?} after the stop: {}", receiver(&offline, "kiwi").unwrap()["detail"]);
+
+    kiwis[0].restart().unwrap();
+    let (online, took) = wait_for(&mut ws, Duration::from_secs(10), "online within 10 s of restart", |m| {
+        status_is(m, "kiwi", "online")
+    })
+    .await;
+    eprintln!("online again {took:?} after the restart");
+    let r = receiver(&online, "kiwi").unwrap();
+    assert!(r["link"]["sessions"].as_u64().unwrap() >= 2);
+    assert!(r["last_error"].as_str().is_some(), "the outage is remembered: {r}");
+    // Streaming: samples keep arriving after the restart.
+    let seen = r["last_seen"].as_str().unwrap().to_string();
+    let (later, _) = wait_for(&mut ws, Duration::from_secs(3), "fresh samples", |m| {
+        receiver(m, "kiwi").is_some_and(|r| r["last_seen"].as_str().is_some_and(|s| s > seen.as_str()))
+    })
+    .await;
+    assert_eq!(receiver(&later, "kiwi").unwrap()["status"], "online");
+    server.stop().await.unwrap();
+}
+
+/// Acceptance 3: a busy receiver and one refusing the password are reported with the reason,
+/// and not hammered: over 10 s each sees at most two attempts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_and_password_refusals_show_the_reason_and_back_off() {
+    let scene = Scene::new(hf_scene()).unwrap();
+    let epoch = now_ns();
+    let mut busy = KiwiEmulatorConfig::new(scene.clone(), 0, epoch);
+    busy.admission = Admission::Busy;
+    let busy = KiwiEmulator::start(busy).unwrap();
+    let mut locked = KiwiEmulatorConfig::new(scene.clone(), 1, epoch);
+    locked.password = Some("let-me-in".into());
+    let locked = KiwiEmulator::start(locked).unwrap();
+    let server = common::start(config(vec![
+        kiwi_receiver("busy", busy.url()),
+        kiwi_receiver("locked", locked.url()),
+    ]));
+    let mut ws = connect(&server, "/ws?events=websdrs:status").await;
+    let started = Instant::now();
+    let (message, _) = wait_for(&mut ws, Duration::from_secs(5), "both refusals reported", |m| {
+        receiver(m, "busy").is_some_and(|r| r["detail"].as_str().is_some_and(|d| d.contains("too busy")))
+            && receiver(m, "locked").is_some_and(|r| r["detail"].as_str().is_some_and(|d| d.contains("password")))
+    })
+    .await;
+    for id in ["busy", "locked"] {
+        let r = receiver(&message, id).unwrap();
+        assert_eq!(r["status"], "offline", "{r}");
+        assert!(r["response_time_ms"].as_f64().is_some() || r["last_error"].is_string(), "{r}");
+    }
+    tokio::time::sleep(Duration::from_secs(10).saturating_sub(started.elapsed())).await;
+    for (name, kiwi) in [("busy", &busy), ("locked", &locked)] {
+        let attempts = kiwi.counters().auth_attempts.load(Ordering::Relaxed);
+        eprintln!("{name}: {attempts} attempt(s) in 10 s");
+        assert!((1..=2).contains(&attempts), "{name}: {attempts} attempts in 10 s");
+    }
+    server.stop().await.unwrap();
+}
