@@ -47,9 +47,9 @@ pub struct SimulateArgs {
     /// Port of the first receiver; the others follow (0: any free ports).
     #[arg(long, default_value_t = 8073)]
     pub port: u16,
-    /// Address to listen on.
+    /// IP address the emulated receivers listen on.
     #[arg(long, default_value = "127.0.0.1")]
-    pub bind: String,
+    pub address: String,
     /// Use the configuration's [simulation] scene instead of the built-in HF scene (five
     /// receivers across France at 10 MHz).
     #[arg(long)]
@@ -131,8 +131,9 @@ impl DetectorArgs {
 /// `sdrhub detect FILE`
 #[derive(Debug, Clone, Args)]
 pub struct DetectArgs {
-    /// The recording: a SigMF recording (its base name, .sigmf-meta or .sigmf-data file), or a
-    /// raw IQ file with --rate and --format.
+    /// The recording: a SigMF recording (its base name, .sigmf-meta or .sigmf-data file), a
+    /// Kiwi WAV file (`kiwirecorder --kiwi-wav`, `sdrhub record --format kiwi-wav`), or a raw
+    /// IQ file with --rate and --format.
     pub file: PathBuf,
     /// Sample rate of a raw file, Hz (e.g. 2.4e6).
     #[arg(long, value_name = "HZ")]

@@ -673,7 +673,10 @@ impl Config {
                     }
                     check(
                         kiwi.fft_size.is_power_of_two() && (64..=65_536).contains(&kiwi.fft_size),
-                        format!("{key}.fft_size = {}: must be a power of two in 64..=65536", kiwi.fft_size),
+                        format!(
+                            "{key}.fft_size = {}: must be a power of two in 64..=65536",
+                            kiwi.fft_size
+                        ),
                     );
                     check(
                         kiwi.fft_size >= self.dsp.noise_segment_bins,
@@ -876,7 +879,10 @@ mod tests {
             panic!("not a KiwiSDR receiver")
         };
         let client = good.client().unwrap();
-        assert_eq!((client.url.host.as_str(), client.url.port), ("kiwi.example.org", 8073));
+        assert_eq!(
+            (client.url.host.as_str(), client.url.port),
+            ("kiwi.example.org", 8073)
+        );
         assert_eq!((good.fft_size, good.averages, good.gain_db), (1024, 4, 50));
         let found = problems(&config);
         for key in [

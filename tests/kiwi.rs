@@ -80,7 +80,10 @@ fn receiver<'a>(message: &'a Value, id: &str) -> Option<&'a Value> {
     if message["event"] != "websdrs:status" {
         return None;
     }
-    message["data"]["websdrs"].as_array()?.iter().find(|r| r["id"] == id)
+    message["data"]["websdrs"]
+        .as_array()?
+        .iter()
+        .find(|r| r["id"] == id)
 }
 
 fn status_is(message: &Value, id: &str, status: &str) -> bool {
@@ -106,7 +109,8 @@ async fn kiwisdr_receivers_stream_detect_and_report_online() {
     let carrier = scene.transmitters()[0].frequency_hz;
     let bin = scene.config().sample_rate_hz / 1024.0;
     let (signal, took) = wait_for(&mut ws, Duration::from_secs(20), "the carrier", |m| {
-        m["event"] == "signals:detected" && (m["data"]["frequency_hz"].as_f64().unwrap_or(0.0) - carrier).abs() <= bin
+        m["event"] == "signals:detected"
+            && (m["data"]["frequency_hz"].as_f64().unwrap_or(0.0) - carrier).abs() <= bin
     })
     .await;
     eprintln!("carrier detected after {took:?}: {}", signal["data"]);
@@ -119,7 +123,12 @@ async fn kiwisdr_receivers_stream_detect_and_report_online() {
     for (id, truth) in ids.iter().zip(scene.receivers()) {
         let r = receiver(&status, id).unwrap();
         assert_eq!(r["kind"], "kiwisdr");
-        assert!(r["response_time_ms"].as_f64().is_some_and(|ms| ms > 0.0 && ms < 1500.0), "{r}");
+        assert!(
+            r["response_time_ms"]
+                .as_f64()
+                .is_some_and(|ms| ms > 0.0 && ms < 1500.0),
+            "{r}"
+        );
         assert_eq!(r["gps_locked"], true, "{r}");
         assert!(r["gps_fix_age_s"].as_f64().is_some_and(|age| age < 60.0), "{r}");
         assert_eq!(r["users_max"], 4);
@@ -143,24 +152,36 @@ async fn a_kiwisdr_that_stops_goes_offline_and_comes_back_online() {
     let mut kiwis = emulators(&scene, 1);
     let server = common::start(config(vec![kiwi_receiver("kiwi", kiwis[0].url())]));
     let mut ws = connect(&server, "/ws?events=websdrs:status").await;
-    wait_for(&mut ws, Duration::from_secs(20), "online", |m| status_is(m, "kiwi", "online")).await;
+    wait_for(&mut ws, Duration::from_secs(20), "online", |m| {
+        status_is(m, "kiwi", "online")
+    })
+    .await;
 
     kiwis[0].stop();
     let (offline, took) = wait_for(&mut ws, Duration::from_secs(5), "offline within 5 s", |m| {
         status_is(m, "kiwi", "offline")
     })
     .await;
-    eprintln!("offline {took:?} after the stop: {}", receiver(&offline, "kiwi").unwrap()["detail"]);
+    eprintln!(
+        "offline {took:?} after the stop: {}",
+        receiver(&offline, "kiwi").unwrap()["detail"]
+    );
 
     kiwis[0].restart().unwrap();
-    let (online, took) = wait_for(&mut ws, Duration::from_secs(10), "online within 10 s of restart", |m| {
-        status_is(m, "kiwi", "online")
-    })
+    let (online, took) = wait_for(
+        &mut ws,
+        Duration::from_secs(10),
+        "online within 10 s of restart",
+        |m| status_is(m, "kiwi", "online"),
+    )
     .await;
     eprintln!("online again {took:?} after the restart");
     let r = receiver(&online, "kiwi").unwrap();
     assert!(r["link"]["sessions"].as_u64().unwrap() >= 2);
-    assert!(r["last_error"].as_str().is_some(), "the outage is remembered: {r}");
+    assert!(
+        r["last_error"].as_str().is_some(),
+        "the outage is remembered: {r}"
+    );
     // Streaming: samples keep arriving after the restart.
     let seen = r["last_seen"].as_str().unwrap().to_string();
     let (later, _) = wait_for(&mut ws, Duration::from_secs(3), "fresh samples", |m| {
@@ -191,13 +212,17 @@ async fn busy_and_password_refusals_show_the_reason_and_back_off() {
     let started = Instant::now();
     let (message, _) = wait_for(&mut ws, Duration::from_secs(5), "both refusals reported", |m| {
         receiver(m, "busy").is_some_and(|r| r["detail"].as_str().is_some_and(|d| d.contains("too busy")))
-            && receiver(m, "locked").is_some_and(|r| r["detail"].as_str().is_some_and(|d| d.contains("password")))
+            && receiver(m, "locked")
+                .is_some_and(|r| r["detail"].as_str().is_some_and(|d| d.contains("password")))
     })
     .await;
     for id in ["busy", "locked"] {
         let r = receiver(&message, id).unwrap();
         assert_eq!(r["status"], "offline", "{r}");
-        assert!(r["response_time_ms"].as_f64().is_some() || r["last_error"].is_string(), "{r}");
+        assert!(
+            r["response_time_ms"].as_f64().is_some() || r["last_error"].is_string(),
+            "{r}"
+        );
     }
     tokio::time::sleep(Duration::from_secs(10).saturating_sub(started.elapsed())).await;
     for (name, kiwi) in [("busy", &busy), ("locked", &locked)] {

@@ -776,10 +776,12 @@
         const status = str(w.status) || "unknown";
         setText(c[2].firstChild, status);
         c[2].firstChild.className = `pill st-${knownStatus(status)}`;
-        setText(c[2].lastChild, str(w.detail) || "");
+        const users = num(w.users_max) !== null ? `${num(w.users) === null ? "?" : w.users}/${w.users_max} users` : "";
+        setText(c[2].lastChild, [str(w.detail), users].filter(Boolean).join(" · "));
         setText(c[3], num(w.frequency_hz) === null ? DASH : (w.frequency_hz / 1e6).toFixed(4));
-        setText(c[4], num(w.sample_rate_hz) === null ? DASH : (w.sample_rate_hz / 1e6).toFixed(3));
-        const gps = w.gps_locked === true ? "locked" : w.gps_locked === false ? "no lock" : DASH;
+        setText(c[4], num(w.sample_rate_hz) === null ? DASH : w.sample_rate_hz < 1e5 ? (w.sample_rate_hz / 1e6).toFixed(6) : (w.sample_rate_hz / 1e6).toFixed(3));
+        const fix = num(w.gps_fix_age_s) === null ? "" : ` (fix ${Math.round(w.gps_fix_age_s)} s ago)`;
+        const gps = w.gps_locked === true ? `locked${fix}` : w.gps_locked === false ? `no lock${fix}` : DASH;
         setText(c[5], gps);
         c[5].className = w.gps_locked === true ? "gps-ok" : w.gps_locked === false ? "gps-no" : "";
         setText(c[6], fmtInt(w.samples_dropped));

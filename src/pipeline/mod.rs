@@ -116,7 +116,10 @@ impl Pipeline {
         let mut dsp_threads = Vec::new();
         for (index, source) in sources.into_iter().enumerate() {
             let spectrum = source.spectrum.unwrap_or_else(|| config.dsp.spectrum());
-            let acquisition = Arc::new(Acquisition::spawn(source.builder, config.acquisition.acquisition()));
+            let acquisition = Arc::new(Acquisition::spawn(
+                source.builder,
+                config.acquisition.acquisition(),
+            ));
             let dsp_stats = Arc::new(DspStats::default());
             receivers.push(ReceiverHandle {
                 info: acquisition.info().clone(),

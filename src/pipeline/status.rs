@@ -3,10 +3,10 @@
 
 use super::probe::{ProbeResult, RemoteReceiver};
 use super::ReceiverHandle;
+use crate::events::LinkReport;
 use crate::events::{
     Event, HealthReport, HealthStatus, ReceiverStatus, ServiceHealth, Timestamp, WebsdrStatus, WebsdrsReport,
 };
-use crate::events::LinkReport;
 use sdrhub_hardware::acquisition::AcquisitionState;
 use sdrhub_hardware::kiwi::gps::MAX_FIX_AGE_S;
 use std::collections::HashMap;
@@ -54,7 +54,12 @@ fn remote_problem(
 ) -> Option<String> {
     let link = &remote.link;
     if probe.failures >= PROBE_FAILURES_DEGRADED {
-        return Some(probe.error.clone().unwrap_or_else(|| "status page unreachable".into()));
+        return Some(
+            probe
+                .error
+                .clone()
+                .unwrap_or_else(|| "status page unreachable".into()),
+        );
     }
     if let Some(ms) = probe.response_time_ms.filter(|&ms| ms > SLOW_RESPONSE_MS) {
         return Some(format!("slow: the status page took {ms:.0} ms"));
@@ -65,7 +70,9 @@ fn remote_problem(
     match link.fix_age() {
         None => return Some("no GPS fix: sample times are not GPS-disciplined (no TDOA)".into()),
         Some(age) if age > MAX_FIX_AGE_S => {
-            return Some(format!("GPS fix is {age} s old: sample times are not GPS-disciplined"))
+            return Some(format!(
+                "GPS fix is {age} s old: sample times are not GPS-disciplined"
+            ))
         }
         Some(_) if !link.gps_locked.load(Ordering::Relaxed) => {
             return Some("GPS: measuring the sample rate between fresh solutions".into())
@@ -73,7 +80,9 @@ fn remote_problem(
         Some(_) => {}
     }
     if new_overflows > 0 {
-        return Some(format!("ADC overflow in {new_overflows} frame(s) recently: reduce the gain"));
+        return Some(format!(
+            "ADC overflow in {new_overflows} frame(s) recently: reduce the gain"
+        ));
     }
     if new_malformed > 0 {
         return Some(format!("{new_malformed} malformed frame(s) recently"));
@@ -231,9 +240,11 @@ impl StatusTracker {
                 gps_locked: acq.gps_locked.load(Ordering::Relaxed) && acq.state() == AcquisitionState::Online,
                 detail,
                 users: page.and_then(|p| p.users),
-                users_max: page
-                    .and_then(|p| p.users_max)
-                    .or_else(|| remote.map(|r| r.link.channels.load(Ordering::Relaxed)).filter(|&n| n > 0)),
+                users_max: page.and_then(|p| p.users_max).or_else(|| {
+                    remote
+                        .map(|r| r.link.channels.load(Ordering::Relaxed))
+                        .filter(|&n| n > 0)
+                }),
                 gps_fix_age_s: remote.and_then(|r| r.link.fix_age()).map(f64::from),
                 last_error: acq
                     .last_error()

@@ -508,6 +508,9 @@ fn open(args: &DetectArgs, truncation: Truncation) -> anyhow::Result<Recording> 
 /// `sdrhub detect`: `config` already holds the detector flags (see
 /// [`crate::cli::DetectorArgs::apply`]).
 pub fn run(args: &DetectArgs, config: &Config) -> anyhow::Result<()> {
+    if is_kiwi_wav(&args.file) {
+        return run_kiwi_wav(args, config);
+    }
     let truncation = if args.allow_truncated {
         Truncation::IgnorePartialSample
     } else {
@@ -598,6 +601,60 @@ pub fn run(args: &DetectArgs, config: &Config) -> anyhow::Result<()> {
         "sdrhub detect: {analysed} samples ({:.3} s of signal, {spectra} spectra) in {elapsed:.3} s: {:.1} MS/s; {} signal(s)",
         analysed as f64 / sample_rate_hz,
         analysed as f64 / elapsed.max(1e-9) / 1e6,
+        printer.printed
+    );
+    Ok(())
+}
+
+/// Whether `path` is a WAV file (a Kiwi WAV recording, by its RIFF/WAVE header).
+fn is_kiwi_wav(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 12];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head[..4] == b"RIFF" && &head[8..] == b"WAVE")
+}
+
+/// `sdrhub detect` over a Kiwi WAV recording: frames in order, timed from their GPS stamps.
+fn run_kiwi_wav(args: &DetectArgs, config: &Config) -> anyhow::Result<()> {
+    use sdrhub_hardware::recording::{KiwiWav, KiwiWavBuilder};
+    use sdrhub_hardware::source::SourceBuilder;
+    let wav = KiwiWav::open(&args.file)?;
+    let mut builder = KiwiWavBuilder::new(wav);
+    if let Some(center) = args.center_freq {
+        builder = builder.center_hz(center);
+    }
+    let info = builder.info();
+    let threads = args.detector.threads.unwrap_or_else(default_threads);
+    let mut finder = SignalFinder::new(
+        config,
+        args.detector.max_gap,
+        threads,
+        info.center_hz,
+        info.sample_rate_hz,
+    )?;
+    let mut source = builder.open()?;
+    let mut block = sdrhub_hardware::IqBlock::with_capacity(512);
+    let mut printer: Option<LinePrinter> = None;
+    let mut analysed = 0u64;
+    let started = Instant::now();
+    while source.read(&mut block, std::time::Duration::ZERO)? == sdrhub_hardware::ReadOutcome::Block {
+        let printer =
+            printer.get_or_insert_with(|| LinePrinter::new(info.sample_rate_hz, Some(block.time_ns)));
+        finder.push(&block.samples);
+        analysed += block.samples.len() as u64;
+        for signal in finder.take_finished() {
+            printer.print(&signal)?;
+        }
+    }
+    let mut printer = printer.unwrap_or_else(|| LinePrinter::new(info.sample_rate_hz, None));
+    for signal in finder.finish() {
+        printer.print(&signal)?;
+    }
+    eprintln!(
+        "sdrhub detect: {analysed} samples ({:.3} s of Kiwi WAV) in {:.3} s; {} signal(s)",
+        analysed as f64 / info.sample_rate_hz,
+        started.elapsed().as_secs_f64(),
         printer.printed
     );
     Ok(())

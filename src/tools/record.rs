@@ -19,7 +19,9 @@ use crate::cli::RecordArgs;
 use crate::config::Config;
 use anyhow::{bail, Context};
 use sdrhub_hardware::acquisition::now_ns;
-use sdrhub_hardware::recording::{Annotation, Capture, KiwiWavInfo, KiwiWavWriter, RecordingMeta, SigmfWriter};
+use sdrhub_hardware::recording::{
+    Annotation, Capture, KiwiWavInfo, KiwiWavWriter, RecordingMeta, SigmfWriter,
+};
 use sdrhub_hardware::sim::{ReceiverGenerator, Scene};
 use sdrhub_hardware::source::SourceBuilder;
 use sdrhub_hardware::{IqBlock, IqSource, ReadOutcome, ReceiverInfo, SourceError};

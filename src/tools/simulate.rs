@@ -35,7 +35,10 @@ pub fn start(args: &SimulateArgs, config: &Config) -> anyhow::Result<(Scene, Vec
         hf_scene()
     };
     let scene = Scene::new(scene_config).context("the simulated scene is invalid")?;
-    let bind: IpAddr = args.bind.parse().with_context(|| format!("--bind {:?}: not an IP address", args.bind))?;
+    let bind: IpAddr = args
+        .address
+        .parse()
+        .with_context(|| format!("--address {:?}: not an IP address", args.address))?;
     let epoch = now_ns();
     let mut emulators = Vec::new();
     for (index, _) in scene.receivers().iter().enumerate() {
@@ -57,9 +60,8 @@ pub fn start(args: &SimulateArgs, config: &Config) -> anyhow::Result<(Scene, Vec
         if args.no_gps {
             emulator.gps = GpsMode::NoFix;
         }
-        emulators.push(
-            KiwiEmulator::start(emulator).with_context(|| format!("cannot listen on {bind}:{port}"))?,
-        );
+        emulators
+            .push(KiwiEmulator::start(emulator).with_context(|| format!("cannot listen on {bind}:{port}"))?);
     }
     Ok((scene, emulators))
 }
