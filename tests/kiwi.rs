@@ -232,3 +232,53 @@ async fn busy_and_password_refusals_show_the_reason_and_back_off() {
     }
     server.stop().await.unwrap();
 }
+
+/// Acceptance 4 through the gateway: hostile frames are counted in `websdrs:status` and the
+/// receiver keeps streaming (or reconnects) without the server noticing anything else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_frames_are_counted_in_the_receiver_status() {
+    let scene = Scene::new(hf_scene()).unwrap();
+    let mut hostile = KiwiEmulatorConfig::new(scene.clone(), 0, now_ns());
+    hostile.faults = sdrhub_hardware::kiwi::Faults {
+        text_every: Some(6),
+        truncated_every: Some(9),
+        unknown_tag_every: Some(10),
+        drop_every: Some(15),
+        overflow_every: Some(20),
+        oversized_after: Some(50),
+    };
+    let hostile = KiwiEmulator::start(hostile).unwrap();
+    let server = common::start(config(vec![kiwi_receiver("hostile", hostile.url())]));
+    let mut ws = connect(&server, "/ws?events=websdrs:status").await;
+    let (message, took) = wait_for(&mut ws, Duration::from_secs(15), "every fault counted", |m| {
+        receiver(m, "hostile").is_some_and(|r| {
+            let link = &r["link"];
+            [
+                "malformed_frames",
+                "text_frames",
+                "oversized_frames",
+                "frames_lost",
+                "adc_overflows",
+            ]
+            .iter()
+            .all(|k| link[*k].as_u64().is_some_and(|n| n > 0))
+                && link["sessions"].as_u64().is_some_and(|n| n >= 2)
+        })
+    })
+    .await;
+    let r = receiver(&message, "hostile").unwrap();
+    eprintln!(
+        "after {took:?}: status {} ({}), link {}",
+        r["status"], r["detail"], r["link"]
+    );
+    assert!(r["last_error"].is_string(), "{r}");
+    // Still streaming: samples keep arriving.
+    let seen = r["last_seen"].as_str().unwrap().to_string();
+    wait_for(&mut ws, Duration::from_secs(5), "fresh samples", |m| {
+        receiver(m, "hostile").is_some_and(|r| r["last_seen"].as_str().is_some_and(|s| s > seen.as_str()))
+    })
+    .await;
+    let (code, _) = common::get_json(&server, "/api/v1/system/status").await;
+    assert_eq!(code, 200);
+    server.stop().await.unwrap();
+}
