@@ -36,6 +36,64 @@ pub enum Command {
     /// Serve the simulated scene's receivers as emulated KiwiSDRs on loopback and print the
     /// configuration that connects sdrhub to them.
     Simulate(SimulateArgs),
+    /// Locate a transmitter by TDOA from Kiwi WAV recordings of 3 or more receivers made at
+    /// the same time.
+    Locate(LocateArgs),
+}
+
+/// `sdrhub locate FILES...`
+#[derive(Debug, Clone, Args)]
+pub struct LocateArgs {
+    /// Kiwi WAV recordings, one per receiver (`sdrhub record --format kiwi-wav`, or
+    /// `kiwirecorder --kiwi-wav` with --position).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Frequency of the signal, Hz [default: the strongest modulated signal in the first file].
+    #[arg(long, value_name = "HZ")]
+    pub frequency: Option<f64>,
+    /// Its bandwidth, Hz [default: as detected, or a quarter of the sample rate with --frequency].
+    #[arg(long, value_name = "HZ")]
+    pub bandwidth: Option<f64>,
+    /// A receiver's position when its file has none: ID=LAT,LON (ID: its id or file name stem).
+    #[arg(long, value_name = "ID=LAT,LON")]
+    pub position: Vec<String>,
+    /// Seconds of IQ correlated per fix.
+    #[arg(long, default_value_t = 1.0)]
+    pub window: f64,
+    /// Timing error of each receiver's clock, ns.
+    #[arg(long, default_value_t = 100.0)]
+    pub timing_sigma_ns: f64,
+    /// How the signal travels: line-of-sight or great-circle (HF ground and sky waves).
+    #[arg(long, value_enum, default_value = "line-of-sight")]
+    pub propagation: PropagationArg,
+    /// The true position, LAT,LON, to print the error against.
+    #[arg(long, value_name = "LAT,LON")]
+    pub truth: Option<String>,
+    /// Draw the receivers, hyperbolas and the 68 % ellipse to this SVG file.
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--propagation`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PropagationArg {
+    /// Straight line between the antennas.
+    LineOfSight,
+    /// Along the Earth's surface.
+    GreatCircle,
+}
+
+impl PropagationArg {
+    /// The solver's model.
+    pub fn model(self) -> sdrhub_dsp::locate::tdoa::Propagation {
+        match self {
+            PropagationArg::LineOfSight => sdrhub_dsp::locate::tdoa::Propagation::LineOfSight,
+            PropagationArg::GreatCircle => sdrhub_dsp::locate::tdoa::Propagation::GreatCircle,
+        }
+    }
 }
 
 /// `sdrhub simulate`

@@ -352,6 +352,38 @@ pub struct LocalizationConfig {
     pub path_loss_exponent: Option<f64>,
     /// Reference distance d0 of the model, m (powers closer than this are not extrapolated).
     pub ref_distance_m: f64,
+    /// Locate by time differences of arrival when at least 3 receivers with GPS-disciplined
+    /// time hear a signal (else, and when TDOA finds no position, by power).
+    pub tdoa: bool,
+    /// Longest stretch of IQ correlated per TDOA localization, s (capped at 65536 samples).
+    pub tdoa_window_s: f64,
+    /// Timing error of each receiver's clock, ns (a GPS-disciplined KiwiSDR: about 100 ns),
+    /// added to the correlation's own error.
+    pub timing_sigma_ns: f64,
+    /// How signals travel, for TDOA: `line-of-sight` (straight line; VHF and up, and the
+    /// simulated scenes) or `great-circle` (along the surface: HF ground and sky waves).
+    pub propagation: PropagationSetting,
+}
+
+/// `localization.propagation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PropagationSetting {
+    /// The straight line between the antennas.
+    #[default]
+    LineOfSight,
+    /// The great circle along the Earth's surface.
+    GreatCircle,
+}
+
+impl PropagationSetting {
+    /// The solver's model.
+    pub fn model(self) -> sdrhub_dsp::locate::tdoa::Propagation {
+        match self {
+            PropagationSetting::LineOfSight => sdrhub_dsp::locate::tdoa::Propagation::LineOfSight,
+            PropagationSetting::GreatCircle => sdrhub_dsp::locate::tdoa::Propagation::GreatCircle,
+        }
+    }
 }
 
 impl Default for LocalizationConfig {
@@ -363,6 +395,10 @@ impl Default for LocalizationConfig {
             interval_s: 2.0,
             path_loss_exponent: None,
             ref_distance_m: 1.0,
+            tdoa: true,
+            tdoa_window_s: 0.5,
+            timing_sigma_ns: 100.0,
+            propagation: PropagationSetting::LineOfSight,
         }
     }
 }
@@ -591,6 +627,20 @@ impl Config {
         check(
             l.ref_distance_m > 0.0,
             format!("localization.ref_distance_m = {}: must be > 0", l.ref_distance_m),
+        );
+        check(
+            (0.01..=10.0).contains(&l.tdoa_window_s),
+            format!(
+                "localization.tdoa_window_s = {}: must be in [0.01, 10]",
+                l.tdoa_window_s
+            ),
+        );
+        check(
+            (0.0..=1e6).contains(&l.timing_sigma_ns),
+            format!(
+                "localization.timing_sigma_ns = {}: must be in [0, 1000000]",
+                l.timing_sigma_ns
+            ),
         );
         check(
             l.interval_s > 0.0,

@@ -309,12 +309,29 @@ pub struct LocalizationReport {
     pub method: LocalizationMethod,
     /// The 68 % error ellipse.
     pub ellipse: EllipseReport,
-    /// The receivers whose measurements were used.
+    /// The receivers whose measurements were used (for `tdoa`, the reference first).
     pub receivers: Vec<String>,
+    /// Receivers that heard the signal but were left out, with why: a rejected outlier, a
+    /// correlation without a usable peak, samples not GPS-timed...
+    pub excluded: Vec<Exclusion>,
+    /// Geometric dilution of precision at the estimate (dimensionless; large = poor geometry).
+    pub gdop: f64,
+    /// Why this method: for `power`, why TDOA was not used (no GPS-timed receivers, no timing
+    /// information in the signal...); `null` when the preferred method worked.
+    pub note: Option<String>,
     /// Centre frequency of the signal, Hz.
     pub frequency_hz: f64,
     /// When the estimate was made.
     pub timestamp: Timestamp,
+}
+
+/// A receiver left out of a localization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Exclusion {
+    /// Receiver id.
+    pub receiver: String,
+    /// Why.
+    pub reason: String,
 }
 
 /// The active signals (REST `/api/v1/signals`, and inside the snapshot).

@@ -20,7 +20,11 @@ fn main() -> ExitCode {
     let flags = match &command {
         Command::Detect(args) => args.detector.apply(&mut config),
         Command::Record(args) => args.detector.apply(&mut config),
-        Command::Serve | Command::Config | Command::Devices(_) | Command::Simulate(_) => Ok(()),
+        Command::Serve
+        | Command::Config
+        | Command::Devices(_)
+        | Command::Simulate(_)
+        | Command::Locate(_) => Ok(()),
     };
     if let Err(error) = flags {
         eprintln!("sdrhub: {error}");
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
         Command::Detect(args) => tool("detect", sdrhub::tools::detect::run(&args, &config)),
         Command::Record(args) => tool("record", sdrhub::tools::record::run(&args, &config)),
         Command::Devices(args) => tool("devices", sdrhub::tools::devices::run(&args)),
+        Command::Locate(args) => tool("locate", sdrhub::tools::locate::run(&args, &config)),
         Command::Simulate(args) => {
             init_logging(&config);
             tool("simulate", sdrhub::tools::simulate::run(&args, &config))

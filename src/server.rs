@@ -265,6 +265,8 @@ async fn run_status(hub: Hub, config: Arc<Config>, view: PipelineView) {
             min_receivers: config.localization.min_receivers,
             localizations: fusion.localizations,
             last_localization_failure: fusion.last_failure,
+            tdoa_localizations: fusion.tdoa_localizations,
+            last_tdoa_failure: fusion.last_tdoa_failure,
         };
         let (websdrs, health) = tracker.evaluate(&view.receivers, &inputs);
         let events = due_events(

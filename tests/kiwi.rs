@@ -282,3 +282,68 @@ async fn hostile_frames_are_counted_in_the_receiver_status() {
     assert_eq!(code, 200);
     server.stop().await.unwrap();
 }
+
+/// Issue 6, acceptance 4: the simulated scene served through emulated KiwiSDRs and consumed by
+/// sdrhub's client yields TDOA localizations of the data bursts, and the scene's true
+/// transmitter lies within the reported 68 % radius in most of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kiwisdr_network_locates_the_bursts_by_tdoa_within_the_reported_radius() {
+    let scene = Scene::new(hf_scene()).unwrap();
+    let kiwis = emulators(&scene, 5);
+    let receivers = scene
+        .receivers()
+        .iter()
+        .zip(&kiwis)
+        .map(|(r, kiwi)| kiwi_receiver(&r.id, kiwi.url()))
+        .collect();
+    let mut config = config(receivers);
+    config.localization.interval_s = 1.0;
+    let server = common::start(config);
+    let mut ws = connect(&server, "/ws?events=localizations:updated").await;
+    let bursts = &scene.transmitters()[1];
+    let mut fixes = Vec::new();
+    let started = Instant::now();
+    while fixes.len() < 12 && started.elapsed() < Duration::from_secs(40) {
+        let Some(m) = next_json(&mut ws, Duration::from_secs(5)).await else {
+            continue;
+        };
+        if m["event"] != "localizations:updated" {
+            continue;
+        }
+        let d = &m["data"];
+        eprintln!(
+            "{} {} {:.1} Hz: {:.4},{:.4} radius {:.0} m, receivers {}, note {}",
+            d["signal_id"],
+            d["method"],
+            d["frequency_hz"].as_f64().unwrap_or(0.0),
+            d["latitude"].as_f64().unwrap_or(0.0),
+            d["longitude"].as_f64().unwrap_or(0.0),
+            d["uncertainty_m"].as_f64().unwrap_or(0.0),
+            d["receivers"],
+            d["note"]
+        );
+        if d["method"] == "tdoa" && (d["frequency_hz"].as_f64().unwrap() - bursts.frequency_hz).abs() < 500.0
+        {
+            let position = sdrhub_dsp::geo::GeoPoint::new(
+                d["latitude"].as_f64().unwrap(),
+                d["longitude"].as_f64().unwrap(),
+            );
+            fixes.push((
+                position.distance_m(bursts.position),
+                d["uncertainty_m"].as_f64().unwrap(),
+            ));
+        }
+    }
+    let inside = fixes.iter().filter(|(error, radius)| error <= radius).count();
+    eprintln!(
+        "{} TDOA fixes of the bursts, {inside} with the truth inside the 68 % radius: {fixes:?}",
+        fixes.len()
+    );
+    assert!(fixes.len() >= 8, "only {} TDOA fixes", fixes.len());
+    assert!(
+        2 * inside > fixes.len(),
+        "the truth was inside the 68 % radius in only {inside} of {}",
+        fixes.len()
+    );
+    server.stop().await.unwrap();
+}

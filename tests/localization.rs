@@ -97,6 +97,7 @@ fn run(seed: u64) -> Outcome {
             ReceiverMeta {
                 id: info.id.clone(),
                 position: info.position,
+                gps_locked: false,
             }
         })
         .collect();

@@ -5,9 +5,11 @@
 //! localization accuracy tests) run exactly the same code.
 
 use super::spectrum::SpectrumDetections;
+use super::tdoa::TdoaSolution;
 use crate::config::LocalizationConfig;
 use crate::events::{
-    EllipseReport, Event, LocalizationMethod, LocalizationReport, SignalReport, SignalState, Timestamp,
+    EllipseReport, Event, Exclusion, LocalizationMethod, LocalizationReport, SignalReport, SignalState,
+    Timestamp,
 };
 use sdrhub_dsp::geo::GeoPoint;
 use sdrhub_dsp::locate::power::{locate_power, PathLossModel, PowerObservation};
@@ -22,6 +24,8 @@ pub struct ReceiverMeta {
     pub id: Arc<str>,
     /// Antenna position, if known (needed for localization).
     pub position: Option<GeoPoint>,
+    /// Whether its latest spectrum had GPS-disciplined time (needed for TDOA).
+    pub gps_locked: bool,
 }
 
 /// Counters for health reporting.
@@ -35,6 +39,10 @@ pub struct FusionStats {
     pub failed_localizations: u64,
     /// Why the last attempt failed.
     pub last_failure: Option<String>,
+    /// Localizations published by TDOA.
+    pub tdoa_localizations: u64,
+    /// Why the last TDOA attempt found no position (the power method was used, if it could).
+    pub last_tdoa_failure: Option<String>,
 }
 
 /// The tracker plus localization policy.
@@ -48,6 +56,7 @@ pub struct Fusion {
     last_located: HashMap<u64, i64>,
     track_events: Vec<TrackEvent>,
     stats: FusionStats,
+    tdoa_requests: Vec<TdoaRequest>,
 }
 
 impl Fusion {
@@ -72,6 +81,7 @@ impl Fusion {
             last_located: HashMap::new(),
             track_events: Vec::new(),
             stats: FusionStats::default(),
+            tdoa_requests: Vec::new(),
         }
     }
 
@@ -95,6 +105,9 @@ impl Fusion {
     /// Ingests one spectrum's detections; appends the resulting events to `out`.
     pub fn ingest(&mut self, spectrum: &SpectrumDetections, out: &mut Vec<Event>) {
         self.stats.spectra += 1;
+        if let Some(meta) = self.receivers.get_mut(spectrum.receiver) {
+            meta.gps_locked = spectrum.gps_locked;
+        }
         self.track_events.clear();
         self.tracker.update(
             spectrum.receiver,
@@ -134,9 +147,13 @@ impl Fusion {
     }
 
     /// Locates every confirmed signal that enough receivers have measured well enough and that
-    /// was not located within the last `interval_s`.
+    /// was not located within the last `interval_s`: by TDOA (a request for the worker, see
+    /// [`Fusion::take_tdoa_requests`]) when at least 3 receivers with GPS-disciplined time and a
+    /// known position hear it, else by power right away.
     fn locate_due(&mut self, now_ns: i64, out: &mut Vec<Event>) {
         let interval_ns = (self.localization.interval_s * 1e9) as i64;
+        let mut requests = Vec::new();
+        let mut power_fixes = Vec::new();
         for track in self.tracker.tracks() {
             let Some(id) = track.id() else { continue };
             if self
@@ -146,57 +163,226 @@ impl Fusion {
             {
                 continue;
             }
-            let mut used = Vec::new();
-            let mut observations = Vec::new();
+            let Some(summary) = track.summary() else { continue };
+            let mut power = PowerInputs::default();
+            let mut timed = Vec::new();
             for obs in track.observations() {
-                let Some(position) = self.receivers.get(obs.receiver).and_then(|r| r.position) else {
+                let Some(meta) = self.receivers.get(obs.receiver) else {
                     continue;
                 };
+                let Some(position) = meta.position else { continue };
+                if meta.gps_locked && now_ns - obs.last_seen_ns <= TDOA_MAX_AGE_NS {
+                    timed.push(TdoaCandidate {
+                        receiver: obs.receiver,
+                        id: meta.id.to_string(),
+                        position,
+                        snr_db: obs.snr_db,
+                        last_seen_ns: obs.last_seen_ns,
+                    });
+                }
                 if obs.power_count() < self.localization.min_power_samples {
                     continue;
                 }
                 if let Some((power_db, sigma_db)) = obs.mean_power_db() {
-                    observations.push(PowerObservation {
+                    power.observations.push(PowerObservation {
                         position,
                         power_db,
                         sigma_db,
                     });
-                    used.push(obs.receiver);
+                    power.used.push(obs.receiver);
                 }
             }
-            if observations.len() < self.localization.min_receivers {
+            let tdoa = self.localization.tdoa && timed.len() >= TDOA_MIN_RECEIVERS;
+            if !tdoa && power.observations.len() < self.localization.min_receivers {
                 continue;
             }
             self.last_located.insert(id, now_ns);
-            match locate_power(&observations, &self.model) {
-                Ok(fix) => {
-                    self.stats.localizations += 1;
-                    let frequency_hz = track.summary().map_or(0.0, |s| s.frequency_hz);
-                    out.push(Event::LocalizationsUpdated(LocalizationReport {
-                        signal_id: signal_id(id),
-                        latitude: fix.position.lat_deg,
-                        longitude: fix.position.lon_deg,
-                        uncertainty_m: fix.uncertainty_m,
-                        confidence: fix.confidence,
-                        method: LocalizationMethod::Power,
-                        ellipse: EllipseReport {
-                            semi_major_m: fix.ellipse.semi_major_m,
-                            semi_minor_m: fix.ellipse.semi_minor_m,
-                            orientation_deg: fix.ellipse.orientation_deg,
-                        },
-                        receivers: used.iter().map(|&i| self.receivers[i].id.to_string()).collect(),
-                        frequency_hz,
-                        timestamp: Timestamp(now_ns),
-                    }));
-                }
-                Err(error) => {
-                    tracing::debug!(signal = id, %error, "signal not located");
-                    self.stats.failed_localizations += 1;
-                    self.stats.last_failure = Some(error.to_string());
+            if tdoa {
+                // The window starts where every receiver's latest detection of it begins.
+                let start_ns = timed.iter().map(|c| c.last_seen_ns).min().unwrap_or(now_ns);
+                requests.push(TdoaRequest {
+                    signal: id,
+                    frequency_hz: summary.frequency_hz,
+                    bandwidth_hz: summary.bandwidth_hz,
+                    start_ns,
+                    requested_ns: now_ns,
+                    receivers: timed,
+                    power: (power.observations.len() >= self.localization.min_receivers).then_some(power),
+                });
+            } else {
+                power_fixes.push((id, summary.frequency_hz, power, None));
+            }
+        }
+        self.tdoa_requests.extend(requests);
+        for (id, frequency_hz, power, tdoa_failure) in power_fixes {
+            self.locate_by_power(id, frequency_hz, &power, tdoa_failure, now_ns, out);
+        }
+    }
+
+    /// TDOA work created by the last calls to [`Fusion::ingest`]: run each with
+    /// [`super::tdoa::solve`] on the receivers' snippets and hand the outcome to
+    /// [`Fusion::complete_tdoa`].
+    pub fn take_tdoa_requests(&mut self) -> Vec<TdoaRequest> {
+        std::mem::take(&mut self.tdoa_requests)
+    }
+
+    /// Publishes the outcome of a TDOA request: the TDOA fix, or (when TDOA found none) the
+    /// power fix, saying why TDOA was not used.
+    pub fn complete_tdoa(
+        &mut self,
+        request: TdoaRequest,
+        outcome: Result<TdoaSolution, String>,
+        out: &mut Vec<Event>,
+    ) {
+        let now_ns = request.requested_ns;
+        match outcome {
+            Ok(solution) => {
+                self.stats.localizations += 1;
+                self.stats.tdoa_localizations += 1;
+                let fix = &solution.fix;
+                out.push(Event::LocalizationsUpdated(LocalizationReport {
+                    signal_id: signal_id(request.signal),
+                    latitude: fix.position.lat_deg,
+                    longitude: fix.position.lon_deg,
+                    uncertainty_m: fix.uncertainty_m,
+                    confidence: fix.confidence,
+                    method: LocalizationMethod::Tdoa,
+                    ellipse: EllipseReport {
+                        semi_major_m: fix.ellipse.semi_major_m,
+                        semi_minor_m: fix.ellipse.semi_minor_m,
+                        orientation_deg: fix.ellipse.orientation_deg,
+                    },
+                    receivers: solution
+                        .used
+                        .iter()
+                        .filter(|id| !solution.excluded.iter().any(|(x, _)| x == *id))
+                        .cloned()
+                        .collect(),
+                    excluded: solution
+                        .excluded
+                        .iter()
+                        .map(|(receiver, reason)| Exclusion {
+                            receiver: receiver.clone(),
+                            reason: reason.clone(),
+                        })
+                        .collect(),
+                    gdop: fix.gdop,
+                    note: None,
+                    frequency_hz: request.frequency_hz,
+                    timestamp: Timestamp(now_ns),
+                }));
+            }
+            Err(reason) => {
+                tracing::debug!(signal = request.signal, %reason, "no TDOA position");
+                self.stats.last_tdoa_failure = Some(reason.clone());
+                match &request.power {
+                    Some(power) => self.locate_by_power(
+                        request.signal,
+                        request.frequency_hz,
+                        power,
+                        Some(reason),
+                        now_ns,
+                        out,
+                    ),
+                    None => {
+                        self.stats.failed_localizations += 1;
+                        self.stats.last_failure = Some(format!("TDOA: {reason}"));
+                    }
                 }
             }
         }
     }
+
+    fn locate_by_power(
+        &mut self,
+        id: u64,
+        frequency_hz: f64,
+        power: &PowerInputs,
+        tdoa_failure: Option<String>,
+        now_ns: i64,
+        out: &mut Vec<Event>,
+    ) {
+        match locate_power(&power.observations, &self.model) {
+            Ok(fix) => {
+                self.stats.localizations += 1;
+                out.push(Event::LocalizationsUpdated(LocalizationReport {
+                    signal_id: signal_id(id),
+                    latitude: fix.position.lat_deg,
+                    longitude: fix.position.lon_deg,
+                    uncertainty_m: fix.uncertainty_m,
+                    confidence: fix.confidence,
+                    method: LocalizationMethod::Power,
+                    ellipse: EllipseReport {
+                        semi_major_m: fix.ellipse.semi_major_m,
+                        semi_minor_m: fix.ellipse.semi_minor_m,
+                        orientation_deg: fix.ellipse.orientation_deg,
+                    },
+                    receivers: power
+                        .used
+                        .iter()
+                        .map(|&i| self.receivers[i].id.to_string())
+                        .collect(),
+                    excluded: Vec::new(),
+                    gdop: fix.gdop,
+                    note: tdoa_failure.map(|reason| format!("TDOA not used: {reason}")),
+                    frequency_hz,
+                    timestamp: Timestamp(now_ns),
+                }));
+            }
+            Err(error) => {
+                tracing::debug!(signal = id, %error, "signal not located");
+                self.stats.failed_localizations += 1;
+                self.stats.last_failure = Some(error.to_string());
+            }
+        }
+    }
+}
+
+/// Receivers a TDOA fix needs: two delays against a reference fix a 2-D position.
+pub const TDOA_MIN_RECEIVERS: usize = 3;
+/// A receiver whose latest detection of a signal is older than this is not asked for a TDOA
+/// snippet of it: the signal may have ended there.
+const TDOA_MAX_AGE_NS: i64 = 2_000_000_000;
+
+/// Power measurements for a fix.
+#[derive(Debug, Clone, Default)]
+pub struct PowerInputs {
+    observations: Vec<PowerObservation>,
+    used: Vec<usize>,
+}
+
+/// A receiver that can take part in a TDOA fix of a signal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TdoaCandidate {
+    /// Receiver index.
+    pub receiver: usize,
+    /// Wire id.
+    pub id: String,
+    /// Position.
+    pub position: GeoPoint,
+    /// Its per-bin SNR of the signal, dB.
+    pub snr_db: f64,
+    /// Start of its latest spectrum with the signal, ns.
+    pub last_seen_ns: i64,
+}
+
+/// A signal to locate by TDOA.
+#[derive(Debug, Clone)]
+pub struct TdoaRequest {
+    /// Track id.
+    pub signal: u64,
+    /// Centre frequency, Hz.
+    pub frequency_hz: f64,
+    /// Occupied bandwidth, Hz.
+    pub bandwidth_hz: f64,
+    /// Where the snippets start, ns since the epoch.
+    pub start_ns: i64,
+    /// When the localization was decided (its timestamp).
+    pub requested_ns: i64,
+    /// GPS-timed receivers that hear it.
+    pub receivers: Vec<TdoaCandidate>,
+    /// The power fallback, when enough receivers measured the power.
+    pub power: Option<PowerInputs>,
 }
 
 /// The wire id of track `id`.

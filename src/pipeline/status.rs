@@ -27,6 +27,10 @@ pub struct StatusInputs {
     pub localizations: u64,
     /// Why the last localization attempt failed, if it did.
     pub last_localization_failure: Option<String>,
+    /// Localizations published by TDOA.
+    pub tdoa_localizations: u64,
+    /// Why the last TDOA attempt found no position.
+    pub last_tdoa_failure: Option<String>,
 }
 
 /// Per-receiver counters at the previous evaluation, to see what changed since.
@@ -290,7 +294,13 @@ impl StatusTracker {
                 ),
             )
         } else {
-            let mut detail = format!("power method; {} localization(s) so far", inputs.localizations);
+            let mut detail = format!(
+                "{} localization(s) so far, {} by TDOA",
+                inputs.localizations, inputs.tdoa_localizations
+            );
+            if let Some(failure) = &inputs.last_tdoa_failure {
+                detail.push_str(&format!("; last TDOA fallback: {failure}"));
+            }
             if let Some(failure) = &inputs.last_localization_failure {
                 detail.push_str(&format!("; last unsolvable: {failure}"));
             }

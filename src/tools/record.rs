@@ -77,6 +77,14 @@ pub fn run(args: &RecordArgs, config: &Config) -> anyhow::Result<()> {
             crate::config::ReceiverConfig::Soapy(soapy) => format!("SoapySDR {}", soapy.args),
             crate::config::ReceiverConfig::Kiwisdr(kiwi) => format!("KiwiSDR {}", kiwi.url),
         };
+        // The receiver's own spectrum settings (a KiwiSDR's 12 kHz needs a short FFT).
+        let mut config = config.clone();
+        if let crate::config::ReceiverConfig::Kiwisdr(kiwi) = receiver {
+            config.dsp.fft_size = kiwi.fft_size;
+            config.dsp.averages = kiwi.averages;
+            config.dsp.noise_segment_bins = config.dsp.noise_segment_bins.min(kiwi.fft_size);
+        }
+        let config = &config;
         let description = args.description.clone().unwrap_or_else(|| {
             format!(
                 "{} s of receiver {} ({hw}), recorded in real time; annotations: the signals sdrhub detected",

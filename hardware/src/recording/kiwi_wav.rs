@@ -462,9 +462,10 @@ impl KiwiWav {
     /// Whether the stamps come from a receiver's solution cycle (the seconds-since-solution
     /// count drops somewhere), so anchors must be found, rather than every frame being fresh.
     fn has_solution_cycle(&self) -> bool {
-        self.frames
-            .windows(2)
-            .any(|w| w[1].stamp.last_gps_solution < w[0].stamp.last_gps_solution)
+        self.frames.windows(2).any(|w| {
+            let (a, b) = (w[0].stamp.last_gps_solution, w[1].stamp.last_gps_solution);
+            a != NO_GPS_FIX && b < a
+        })
     }
 
     /// Unix time (ns) the GPS week is resolved near: the recording's start from the `sdrh`
