@@ -361,6 +361,10 @@
       uncertainty_m: num(d.uncertainty_m) !== null && d.uncertainty_m >= 0 ? d.uncertainty_m : null,
       confidence: num(d.confidence),
       method: str(d.method),
+      note: str(d.note),
+      excluded: Array.isArray(d.excluded)
+        ? d.excluded.filter((x) => x && typeof x.receiver === "string").map((x) => `${x.receiver}: ${str(x.reason) || "?"}`)
+        : [],
       ellipse,
       receivers: Array.isArray(d.receivers) ? d.receivers.filter((r) => typeof r === "string") : [],
       frequency_hz: num(d.frequency_hz),
@@ -896,6 +900,7 @@
         setText(c[2], l.uncertainty_m === null ? DASH : `±${fmtInt(l.uncertainty_m)}`);
         setText(c[3], l.confidence === null ? DASH : `${Math.round(l.confidence * 100)} %`);
         setText(c[4], l.method === "tdoa" ? "TDOA" : l.method === "power" ? "Power" : l.method || DASH);
+        setAttr(c[4], "title", [l.note, ...l.excluded].filter(Boolean).join("\n"));
         const names = l.receivers.map(receiverName);
         setText(c[5], names.length === 0 ? DASH : names.length > 3 ? `${names.slice(0, 3).join(", ")} +${names.length - 3}` : names.join(", "));
         setAttr(c[5], "title", names.length > 3 ? names.join(", ") : null);

@@ -192,6 +192,10 @@ impl Fusion {
                     power.used.push(obs.receiver);
                 }
             }
+            // The receivers that heard the same transmission: within a burst's length of the
+            // latest detection (an older one is a previous transmission).
+            let newest = timed.iter().map(|c| c.last_seen_ns).max().unwrap_or(now_ns);
+            timed.retain(|c| newest - c.last_seen_ns <= TDOA_SAME_TRANSMISSION_NS);
             let tdoa = self.localization.tdoa && timed.len() >= TDOA_MIN_RECEIVERS;
             if !tdoa && power.observations.len() < self.localization.min_receivers {
                 continue;
@@ -343,6 +347,10 @@ pub const TDOA_MIN_RECEIVERS: usize = 3;
 /// A receiver whose latest detection of a signal is older than this is not asked for a TDOA
 /// snippet of it: the signal may have ended there.
 const TDOA_MAX_AGE_NS: i64 = 2_000_000_000;
+
+/// Detections of a signal at different receivers this close in time belong to the same
+/// transmission (propagation across a continent takes under 20 ms; spectra last up to 0.35 s).
+const TDOA_SAME_TRANSMISSION_NS: i64 = 400_000_000;
 
 /// Power measurements for a fix.
 #[derive(Debug, Clone, Default)]
