@@ -12,7 +12,9 @@
 //! - [`cfar`]: the detection threshold that gives a chosen false-alarm probability per bin.
 //! - [`detect`]: bins over threshold grouped into [`detect::Detection`]s.
 //! - [`tracker`]: per-frame detections from many receivers fused into signals with stable ids.
-//! - [`geo`] and [`locate`]: positions, and transmitter localization from received power.
+//! - [`delay`]: the delay between two receivers' copies of a signal, with its variance.
+//! - [`geo`] and [`locate`]: positions, and transmitter localization from received power or
+//!   from time differences of arrival.
 //!
 //! ```
 //! use num_complex::Complex32;
@@ -42,6 +44,7 @@
 pub mod batch;
 pub mod cfar;
 pub mod convert;
+pub mod delay;
 pub mod detect;
 pub mod geo;
 pub mod locate;

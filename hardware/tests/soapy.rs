@@ -55,6 +55,7 @@ fn acquisition_config(queue_blocks: usize) -> AcquisitionConfig {
         read_timeout: Duration::from_millis(100),
         backoff_initial: Duration::from_millis(200),
         backoff_max: Duration::from_secs(1),
+        ..AcquisitionConfig::default()
     }
 }
 

@@ -115,7 +115,7 @@ impl SnippetRing {
 
     /// Appends a block.
     pub fn push(&self, block: &IqBlock) {
-        if block.samples.is_empty() || !(block.sample_rate_hz > 0.0) {
+        if block.samples.is_empty() || block.sample_rate_hz.is_nan() || block.sample_rate_hz <= 0.0 {
             return;
         }
         let mut ring = self.lock();

@@ -1,12 +1,17 @@
 //! Transmitter localization.
 //!
-//! Version 1 locates a transmitter from the power it is received with at three or more
-//! receivers ([`locate_power`]), which needs no common time base between receivers. Every fix
-//! carries an uncertainty meant to be taken literally: its 68 % circle and ellipse hold the true
-//! position in 68 % of fixes when the path-loss model and the per-receiver sigmas are right,
-//! and [`PowerFix::confidence`] says how well the measurements agree with that model.
+//! A transmitter is located from the power it is received with at three or more receivers
+//! ([`locate_power`]), which needs no common time base between receivers, or, for receivers
+//! sharing a clock, from the differences of its arrival times ([`locate_tdoa`], with the delays
+//! from [`crate::delay`]), which is far more precise. Every fix carries an uncertainty meant to
+//! be taken literally: its 68 % circle and ellipse hold the true position in 68 % of fixes when
+//! the model and the per-receiver sigmas are right, and the fix's `confidence` (a chi-square
+//! p-value) says how well the measurements agree with that model.
 //!
 //! - [`power`]: the log-distance model, the solver and the Cramer-Rao bound.
+//! - [`tdoa`]: time differences of arrival: Chan's closed form, a Levenberg-Marquardt fit on
+//!   the ellipsoid that works from regional to continental scale, outlier rejection, the
+//!   Cramer-Rao bound.
 //! - [`ellipse`]: error ellipses and the circle that holds a given probability.
 //!
 //! ```
@@ -35,9 +40,11 @@
 mod chi2;
 pub mod ellipse;
 pub mod power;
+pub mod tdoa;
 
 pub use ellipse::{error_ellipse, radius_containing, Ellipse, ONE_SIGMA_PROBABILITY};
 pub use power::{locate_power, power_crlb, Alternative, PathLossModel, PowerFix, PowerObservation};
+pub use tdoa::{locate_tdoa, tdoa_crlb, Propagation, TdoaConfig, TdoaFix, TdoaReceiver};
 
 /// Why a position could not be computed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
