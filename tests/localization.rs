@@ -86,8 +86,11 @@ fn run(seed: u64) -> Outcome {
         fft_size: 1024,
         ..DspConfig::default()
     };
+    // The power method under test: TDOA (which the GPS-timed simulated receivers would get)
+    // is off.
     let localization = LocalizationConfig {
         interval_s: 0.25,
+        tdoa: false,
         ..LocalizationConfig::default()
     };
     let receivers = scene.receivers().len();
