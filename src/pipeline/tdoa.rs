@@ -128,8 +128,12 @@ pub fn solve(
     if estimates.len() < 2 {
         // Usually every pair fails the same way (a carrier has no timing information): say it
         // once.
-        let mut reasons: Vec<&str> = excluded.iter().map(|(_, e)| e.as_str()).collect();
-        reasons.dedup();
+        let mut reasons: Vec<&str> = Vec::new();
+        for (_, reason) in &excluded {
+            if !reasons.contains(&reason.as_str()) {
+                reasons.push(reason);
+            }
+        }
         return Err(format!(
             "{} of {} receivers gave a delay against {}: {}",
             estimates.len(),
