@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{connect, next_json, Ws};
+use common::{connect, next_json, wait_for};
 use sdrhub::config::{Config, KiwiReceiverConfig, ReceiverConfig};
 use sdrhub_hardware::acquisition::now_ns;
 use sdrhub_hardware::kiwi::{hf_scene, Admission, KiwiEmulator, KiwiEmulatorConfig};
@@ -51,29 +51,6 @@ fn emulators(scene: &Scene, count: usize) -> Vec<KiwiEmulator> {
             KiwiEmulator::start(config).expect("emulator starts")
         })
         .collect()
-}
-
-/// Reads messages until `predicate` holds for one, within `limit`; returns that message and
-/// how long it took.
-async fn wait_for(
-    ws: &mut Ws,
-    limit: Duration,
-    what: &str,
-    predicate: impl Fn(&Value) -> bool,
-) -> (Value, Duration) {
-    let started = Instant::now();
-    let deadline = started + limit;
-    loop {
-        let left = deadline
-            .checked_duration_since(Instant::now())
-            .unwrap_or_else(|| panic!("no {what} within {limit:?}"));
-        let message = next_json(ws, left)
-            .await
-            .unwrap_or_else(|| panic!("no {what} within {limit:?}"));
-        if predicate(&message) {
-            return (message, started.elapsed());
-        }
-    }
 }
 
 fn receiver<'a>(message: &'a Value, id: &str) -> Option<&'a Value> {

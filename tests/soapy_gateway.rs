@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{connect, next_json, Ws};
+use common::{connect, wait_for};
 use sdrhub::config::{Config, ReceiverConfig};
 use sdrhub_hardware::emulator::{EmulatorConfig, RedPitayaEmulator, Scene, Tone};
 use sdrhub_hardware::soapy::SoapyReceiverConfig;
@@ -40,23 +40,6 @@ fn config(device_args: String) -> Config {
         longitude: Some(4.5),
     }));
     config
-}
-
-/// Reads messages until `predicate` holds for one, within `limit`; returns when it did.
-async fn wait_for(ws: &mut Ws, limit: Duration, what: &str, predicate: impl Fn(&Value) -> bool) -> Duration {
-    let started = Instant::now();
-    let deadline = started + limit;
-    loop {
-        let left = deadline
-            .checked_duration_since(Instant::now())
-            .unwrap_or_else(|| panic!("no {what} within {limit:?}"));
-        let message = next_json(ws, left)
-            .await
-            .unwrap_or_else(|| panic!("no {what} within {limit:?}"));
-        if predicate(&message) {
-            return started.elapsed();
-        }
-    }
 }
 
 fn receiver_status(message: &Value) -> Option<&str> {
@@ -105,7 +88,7 @@ async fn a_soapysdr_receiver_streams_detects_and_survives_being_unplugged() {
 
     // Unplug: offline within 2 s, and the signal is reported lost.
     emulator.stop();
-    let offline = wait_for(&mut ws, Duration::from_secs(2), "receiver offline", |m| {
+    let (_, offline) = wait_for(&mut ws, Duration::from_secs(2), "receiver offline", |m| {
         receiver_status(m) == Some("offline")
     })
     .await;

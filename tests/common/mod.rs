@@ -124,3 +124,26 @@ pub fn keys(value: &Value) -> Vec<String> {
     keys.sort();
     keys
 }
+
+/// Reads messages until `predicate` holds for one, within `limit` (panicking with `what`
+/// otherwise); returns that message and how long it took.
+pub async fn wait_for(
+    ws: &mut Ws,
+    limit: Duration,
+    what: &str,
+    mut predicate: impl FnMut(&Value) -> bool,
+) -> (Value, Duration) {
+    let started = std::time::Instant::now();
+    let deadline = started + limit;
+    loop {
+        let left = deadline
+            .checked_duration_since(std::time::Instant::now())
+            .unwrap_or_else(|| panic!("no {what} within {limit:?}"));
+        let message = next_json(ws, left)
+            .await
+            .unwrap_or_else(|| panic!("no {what} within {limit:?}"));
+        if predicate(&message) {
+            return (message, started.elapsed());
+        }
+    }
+}
