@@ -156,8 +156,13 @@ pub struct ServerConfig {
     pub heartbeat_timeout_s: f64,
     /// Messages that may wait for one client before the slow-client policy applies.
     pub client_queue: usize,
-    /// `close`: close a client that cannot keep up with code 1013.
+    /// `close`: close a client that cannot keep up with code 1013; `resync`: skip it ahead to a
+    /// fresh state (`resync` event) once it has drained its queue.
     pub slow_client_policy: SlowClientPolicy,
+    /// Broadcast events kept for clients that reconnect with `?since=<seq>` (0: no replay).
+    pub replay_events: usize,
+    /// Seconds those events are kept at most.
+    pub replay_age_s: f64,
     /// Seconds a single write to a client may take before the client is considered dead.
     pub send_timeout_s: f64,
     /// Largest client message accepted, bytes.
@@ -180,6 +185,8 @@ impl Default for ServerConfig {
             heartbeat_timeout_s: 90.0,
             client_queue: 256,
             slow_client_policy: SlowClientPolicy::Close,
+            replay_events: 10_000,
+            replay_age_s: 300.0,
             send_timeout_s: 10.0,
             max_message_bytes: 64 * 1024,
             health_interval_s: 10.0,
@@ -503,6 +510,17 @@ impl Config {
             ),
         );
         check(
+            s.replay_events <= 1_000_000,
+            format!(
+                "server.replay_events = {}: must be in 0..=1000000",
+                s.replay_events
+            ),
+        );
+        check(
+            s.replay_age_s > 0.0 && s.replay_age_s <= 86_400.0,
+            format!("server.replay_age_s = {}: must be in (0, 86400]", s.replay_age_s),
+        );
+        check(
             (1..=1_000_000).contains(&s.client_queue),
             format!("server.client_queue = {}: must be in 1..=1000000", s.client_queue),
         );
@@ -818,6 +836,8 @@ impl Config {
         HubConfig {
             client_queue: self.server.client_queue,
             slow_client_policy: self.server.slow_client_policy,
+            replay_events: self.server.replay_events,
+            replay_age_ns: (self.server.replay_age_s * 1e9) as i64,
             recent_localizations: self.server.recent_localizations,
         }
     }

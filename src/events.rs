@@ -418,6 +418,11 @@ pub enum Event {
     /// The client's subscriptions changed.
     #[serde(rename = "subscriptions")]
     Subscriptions(SubscriptionsReport),
+    /// The client's position in the event stream is lost (it resumed from a `seq` no longer
+    /// retained, or fell behind under the `resync` slow-client policy): a fresh state of all
+    /// topics, to replace what it holds.
+    #[serde(rename = "resync")]
+    Resync(Box<Snapshot>),
 }
 
 impl Event {
@@ -439,6 +444,7 @@ impl Event {
             Event::Pong(_) => "pong",
             Event::Error(_) => "error",
             Event::Subscriptions(_) => "subscriptions",
+            Event::Resync(_) => "resync",
             // Invariant: every other variant is a broadcast topic.
             other => other.topic().map(Topic::as_str).unwrap_or("unknown"),
         }

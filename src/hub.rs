@@ -29,8 +29,13 @@ const COMMAND_QUEUE: usize = 4096;
 #[serde(rename_all = "kebab-case")]
 pub enum SlowClientPolicy {
     /// Close the connection with code 1013 ("try again later") and a reason. The client
-    /// reconnects and gets a fresh snapshot, so it never silently misses an event.
+    /// reconnects (resuming with `?since=`, or with a fresh snapshot), so it never silently
+    /// misses an event.
     Close,
+    /// Stop queueing for the client until it has drained its queue, then send it a `resync`
+    /// (a fresh state of all topics) and carry on live: the connection stays open and the
+    /// client knows exactly that it skipped ahead.
+    Resync,
 }
 
 /// Tunables of the hub (config keys under `server`).
@@ -42,6 +47,10 @@ pub struct HubConfig {
     pub slow_client_policy: SlowClientPolicy,
     /// Localizations kept for the snapshot and REST.
     pub recent_localizations: usize,
+    /// Broadcast events retained for clients resuming with `?since=` (0: no replay).
+    pub replay_events: usize,
+    /// ... and for at most this long, ns.
+    pub replay_age_ns: i64,
 }
 
 /// Why the hub closed a client.
@@ -63,7 +72,7 @@ pub struct Outgoing {
 }
 
 /// Wire names of every server event, in counter order.
-pub const EVENT_NAMES: [&str; 8] = [
+pub const EVENT_NAMES: [&str; 9] = [
     "services:health",
     "websdrs:status",
     "signals:detected",
@@ -72,6 +81,7 @@ pub const EVENT_NAMES: [&str; 8] = [
     "pong",
     "error",
     "subscriptions",
+    "resync",
 ];
 
 fn kind_index(event: &Event) -> usize {
@@ -82,13 +92,17 @@ fn kind_index(event: &Event) -> usize {
 #[derive(Debug, Default)]
 pub struct Counters {
     /// Messages written to a client's socket, per event kind.
-    pub sent: [AtomicU64; 8],
+    pub sent: [AtomicU64; 9],
     /// Bytes written to clients.
     pub bytes_sent: AtomicU64,
     /// Messages not delivered because a client's queue was full.
     pub dropped: AtomicU64,
     /// Clients closed by the slow-client policy.
     pub slow_clients_closed: AtomicU64,
+    /// `resync`s sent (slow clients skipped ahead, or resumes from positions no longer retained).
+    pub resyncs: AtomicU64,
+    /// Connections resumed by replaying retained events.
+    pub resumes: AtomicU64,
 }
 
 impl Counters {
@@ -130,12 +144,21 @@ pub struct WsStats {
     pub queued: usize,
     /// The latest `seq` issued.
     pub seq: u64,
+    /// `resync`s sent.
+    pub resyncs: u64,
+    /// Connections resumed by replay.
+    pub resumes: u64,
+    /// Broadcast events retained for replay now.
+    pub replay_retained: usize,
+    /// The oldest `seq` a client can resume from (it gets every event after it).
+    pub replay_from_seq: u64,
 }
 
 enum Command {
     Publish(Event),
     Connect {
         topics: TopicSet,
+        since: Option<u64>,
         reply: oneshot::Sender<Connection>,
     },
     Disconnect(u64),
@@ -209,8 +232,16 @@ impl Hub {
 
     /// Registers a client subscribed to `topics`. Its queue starts with the snapshot.
     pub async fn connect(&self, topics: TopicSet) -> Option<Connection> {
+        self.resume(topics, None).await
+    }
+
+    /// Registers a client that has seen every event up to `since` (`?since=`): its queue starts
+    /// with every retained broadcast event after `since` on its topics, in order, when the hub
+    /// still holds them all; otherwise with a `resync` (a fresh snapshot). Without `since`, with
+    /// the snapshot.
+    pub async fn resume(&self, topics: TopicSet, since: Option<u64>) -> Option<Connection> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Connect { topics, reply }).await;
+        self.send(Command::Connect { topics, since, reply }).await;
         rx.await.ok()
     }
 
@@ -249,6 +280,16 @@ struct Client {
     topics: TopicSet,
     queue: mpsc::Sender<Outgoing>,
     kick: Option<oneshot::Sender<Kick>>,
+    /// Fell behind under [`SlowClientPolicy::Resync`]: nothing is queued until it drains.
+    lagging: bool,
+}
+
+/// A broadcast event kept for replay.
+struct Retained {
+    seq: u64,
+    topic: crate::events::Topic,
+    at_ns: i64,
+    message: Outgoing,
 }
 
 struct HubState {
@@ -262,6 +303,9 @@ struct HubState {
     websdrs: WebsdrsReport,
     signals: BTreeMap<String, SignalReport>,
     localizations: VecDeque<LocalizationReport>,
+    replay: VecDeque<Retained>,
+    /// The newest broadcast `seq` no longer retained (0: none dropped yet).
+    evicted_through: u64,
 }
 
 impl HubState {
@@ -277,6 +321,8 @@ impl HubState {
             websdrs: initial.websdrs_status,
             signals: BTreeMap::new(),
             localizations: VecDeque::new(),
+            replay: VecDeque::new(),
+            evicted_through: 0,
         };
         for signal in initial.signals_detected.signals {
             state.signals.insert(signal.signal_id.clone(), signal);
@@ -291,7 +337,7 @@ impl HubState {
         while let Some(command) = commands.recv().await {
             match command {
                 Command::Publish(event) => self.publish(event),
-                Command::Connect { topics, reply } => self.connect(topics, reply),
+                Command::Connect { topics, since, reply } => self.connect(topics, since, reply),
                 Command::Disconnect(id) => self.clients.retain(|c| c.id != id),
                 Command::SetTopics { client, topics } => {
                     if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
@@ -350,14 +396,62 @@ impl HubState {
             _ => {}
         }
         let message = self.envelope(&event);
+        self.retain(topic, &message);
         let mut index = 0;
         while index < self.clients.len() {
-            let client = &mut self.clients[index];
-            if client.topics.contains(topic) && !self.deliver(index, message.clone()) {
+            let client = &self.clients[index];
+            if !client.topics.contains(topic) {
+                index += 1;
+                continue;
+            }
+            if client.lagging {
+                if client.queue.capacity() < client.queue.max_capacity() {
+                    // Still draining what it was sent before it fell behind.
+                    self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    index += 1;
+                    continue;
+                }
+                // Drained: the fresh state (which includes this event) replaces what it missed.
+                let resync = self.envelope(&Event::Resync(Box::new(self.snapshot())));
+                self.counters.resyncs.fetch_add(1, Ordering::Relaxed);
+                self.clients[index].lagging = false;
+                if !self.deliver(index, resync) {
+                    self.clients.swap_remove(index);
+                    continue;
+                }
+                index += 1;
+                continue;
+            }
+            if !self.deliver(index, message.clone()) {
                 self.clients.swap_remove(index);
                 continue;
             }
             index += 1;
+        }
+    }
+
+    /// Keeps a broadcast event for replay, dropping the oldest beyond the count and age limits.
+    fn retain(&mut self, topic: crate::events::Topic, message: &Outgoing) {
+        if self.config.replay_events == 0 {
+            self.evicted_through = self.seq;
+            return;
+        }
+        let now = Timestamp::now().0;
+        self.replay.push_back(Retained {
+            seq: self.seq,
+            topic,
+            at_ns: now,
+            message: message.clone(),
+        });
+        while self.replay.len() > self.config.replay_events
+            || self
+                .replay
+                .front()
+                .is_some_and(|r| now - r.at_ns > self.config.replay_age_ns)
+        {
+            if let Some(old) = self.replay.pop_front() {
+                self.evicted_through = old.seq;
+            }
         }
     }
 
@@ -370,6 +464,13 @@ impl HubState {
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
                 match self.config.slow_client_policy {
+                    SlowClientPolicy::Resync => {
+                        if !client.lagging {
+                            tracing::info!(client = client.id, "a client fell behind; it will be resynced");
+                        }
+                        client.lagging = true;
+                        true
+                    }
                     SlowClientPolicy::Close => {
                         self.counters.slow_clients_closed.fetch_add(1, Ordering::Relaxed);
                         let queued = self.config.client_queue;
@@ -394,16 +495,48 @@ impl HubState {
         }
     }
 
-    fn connect(&mut self, topics: TopicSet, reply: oneshot::Sender<Connection>) {
+    fn connect(&mut self, topics: TopicSet, since: Option<u64>, reply: oneshot::Sender<Connection>) {
         let id = self.next_client;
         self.next_client += 1;
         let (queue_tx, queue) = mpsc::channel(self.config.client_queue);
         let (kick_tx, kicked) = oneshot::channel();
-        let snapshot = self.envelope(&Event::Snapshot(Box::new(self.snapshot())));
-        // Invariant: the queue was just created with room for at least one message.
-        queue_tx
-            .try_send(snapshot)
-            .expect("a new queue has room for the snapshot");
+        match since {
+            None => {
+                let snapshot = self.envelope(&Event::Snapshot(Box::new(self.snapshot())));
+                // Invariant: the queue was just created with room for at least one message.
+                queue_tx
+                    .try_send(snapshot)
+                    .expect("a new queue has room for the snapshot");
+            }
+            Some(since) => {
+                // Resumable when nothing after `since` has been dropped, `since` is not from
+                // the future (a server restart resets seq), and the missed events fit the queue.
+                let missed: Vec<&Retained> = self
+                    .replay
+                    .iter()
+                    .filter(|r| r.seq > since && topics.contains(r.topic))
+                    .collect();
+                if since >= self.evicted_through
+                    && since <= self.seq
+                    && missed.len() < self.config.client_queue
+                {
+                    for retained in missed {
+                        // Invariant: fewer messages than the new queue's capacity.
+                        queue_tx
+                            .try_send(retained.message.clone())
+                            .expect("the missed events fit the new queue");
+                    }
+                    self.counters.resumes.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    let resync = self.envelope(&Event::Resync(Box::new(self.snapshot())));
+                    self.counters.resyncs.fetch_add(1, Ordering::Relaxed);
+                    // Invariant: the queue was just created with room for at least one message.
+                    queue_tx
+                        .try_send(resync)
+                        .expect("a new queue has room for the resync");
+                }
+            }
+        }
         if reply.send(Connection { id, queue, kicked }).is_ok() {
             self.connections_total += 1;
             self.clients.push(Client {
@@ -411,6 +544,7 @@ impl HubState {
                 topics,
                 queue: queue_tx,
                 kick: Some(kick_tx),
+                lagging: false,
             });
         }
     }
@@ -446,6 +580,10 @@ impl HubState {
                 .map(|c| c.queue.max_capacity() - c.queue.capacity())
                 .sum(),
             seq: self.seq,
+            resyncs: self.counters.resyncs.load(Ordering::Relaxed),
+            resumes: self.counters.resumes.load(Ordering::Relaxed),
+            replay_retained: self.replay.len(),
+            replay_from_seq: self.evicted_through,
         }
     }
 }

@@ -415,6 +415,7 @@
     const d = data && typeof data === "object" ? data : {};
     switch (event) {
       case "snapshot":
+      case "resync": // a fresh state replacing ours (our resume position was no longer held)
         if ("services:health" in d) setHealth(d["services:health"]);
         if ("websdrs:status" in d) setWebsdrs(d["websdrs:status"] && d["websdrs:status"].websdrs);
         if ("signals:detected" in d) setSignals(d["signals:detected"] && d["signals:detected"].signals);
@@ -497,7 +498,7 @@
     S.attempts++;
     let sock;
     try {
-      sock = new WebSocket(CFG.wsUrl);
+      sock = new WebSocket(resumeUrl());
     } catch (err) {
       S.lastClose = `cannot open: ${err && err.message ? err.message : err}`;
       onFailure();
@@ -540,6 +541,19 @@
       onFailure();
     };
     updateConnection();
+  }
+
+  // After the first connection, reconnect with ?since=<last seq>: the server replays what was
+  // missed (or sends a resync with a fresh state when it no longer holds it).
+  function resumeUrl() {
+    if (S.lastSeq === null) return CFG.wsUrl;
+    try {
+      const u = new URL(CFG.wsUrl);
+      u.searchParams.set("since", String(S.lastSeq));
+      return u.href;
+    } catch (_) {
+      return CFG.wsUrl;
+    }
   }
 
   function onMessage(raw) {

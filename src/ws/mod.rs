@@ -1,4 +1,5 @@
-//! The WebSocket endpoint: `GET /ws/updates` (alias `/ws`), `?events=a,b` for the initial topics.
+//! The WebSocket endpoint: `GET /ws/updates` (alias `/ws`), `?events=a,b` for the initial topics,
+//! `?since=<seq>` to resume after a disconnect.
 
 pub mod protocol;
 pub mod session;
@@ -20,8 +21,16 @@ pub async fn upgrade(
                 .json(serde_json::json!({"code": "unknown_topic", "message": message})))
         }
     };
+    let since = match resume_position(req.query_string()) {
+        Ok(since) => since,
+        Err(message) => {
+            return Ok(
+                HttpResponse::BadRequest().json(serde_json::json!({"code": "bad_since", "message": message}))
+            )
+        }
+    };
     let (response, session, stream) = actix_ws::handle(&req, body)?;
-    let Some(connection) = state.hub.connect(topics).await else {
+    let Some(connection) = state.hub.resume(topics, since).await else {
         // The hub is gone: the server is shutting down.
         actix_web::rt::spawn(session.close(Some(actix_ws::CloseCode::Away.into())));
         return Ok(response);
@@ -41,6 +50,20 @@ pub async fn upgrade(
         state.shutdown.clone(),
     ));
     Ok(response)
+}
+
+/// The `seq` named by `?since=N`: the last event the client saw before reconnecting.
+fn resume_position(query: &str) -> Result<Option<u64>, String> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == "since")
+        .map(|(_, value)| {
+            value.parse::<u64>().map_err(|_| {
+                format!("since={value:?}: must be the seq of the last event received (0 or more)")
+            })
+        })
+        .transpose()
 }
 
 /// The topics named by `?events=a,b`; all four without the parameter.
@@ -80,5 +103,13 @@ mod tests {
         );
         assert_eq!(initial_topics("events="), Ok(TopicSet::NONE));
         assert!(initial_topics("events=signals").unwrap_err().contains("signals"));
+    }
+
+    #[test]
+    fn since_query_is_a_seq() {
+        assert_eq!(resume_position(""), Ok(None));
+        assert_eq!(resume_position("events=x&since=42"), Ok(Some(42)));
+        assert!(resume_position("since=-1").is_err());
+        assert!(resume_position("since=abc").is_err());
     }
 }
