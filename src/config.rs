@@ -46,6 +46,39 @@ pub struct Config {
     pub simulation: SceneConfig,
     /// Hardware and remote receivers (`[[receivers]]`).
     pub receivers: Vec<ReceiverConfig>,
+    /// Who may connect (off by default).
+    pub auth: AuthConfig,
+}
+
+/// `[auth]`: tokens, JWTs and origins for the WebSocket and REST.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Require a token on `/ws` and `/api/*` (the dashboard page and `/healthz` stay open).
+    pub enabled: bool,
+    /// Static bearer tokens (`[[auth.tokens]]`).
+    pub tokens: Vec<TokenConfig>,
+    /// Secret of HS256 JWTs (claims: `exp` required, `nbf`, `events`, `admin`); empty: no JWTs.
+    pub jwt_hs256_secret: String,
+    /// Browser origins allowed (`https://ops.example.org`); empty: any. Requests without an
+    /// `Origin` header (scripts) are not affected.
+    pub allowed_origins: Vec<String>,
+}
+
+/// One static token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who it is for (logs and stats; never the token itself).
+    pub name: String,
+    /// The secret (at least 16 characters).
+    pub token: String,
+    /// Topics it may receive; unset: all.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    /// May publish (`POST /api/v1/publish`).
+    #[serde(default)]
+    pub admin: bool,
 }
 
 /// One configured receiver, by kind.
@@ -163,6 +196,13 @@ pub struct ServerConfig {
     pub replay_events: usize,
     /// Seconds those events are kept at most.
     pub replay_age_s: f64,
+    /// WebSocket connections held at most; beyond, upgrades get HTTP 503.
+    pub max_connections: usize,
+    /// Client messages per second a connection may send on average; faster for longer than
+    /// the burst closes it with 1008.
+    pub client_messages_per_s: f64,
+    /// Client messages a connection may send in a burst.
+    pub client_message_burst: f64,
     /// Seconds a single write to a client may take before the client is considered dead.
     pub send_timeout_s: f64,
     /// Largest client message accepted, bytes.
@@ -187,6 +227,9 @@ impl Default for ServerConfig {
             slow_client_policy: SlowClientPolicy::Close,
             replay_events: 10_000,
             replay_age_s: 300.0,
+            max_connections: 20_000,
+            client_messages_per_s: 20.0,
+            client_message_burst: 40.0,
             send_timeout_s: 10.0,
             max_message_bytes: 64 * 1024,
             health_interval_s: 10.0,
@@ -510,6 +553,27 @@ impl Config {
             ),
         );
         check(
+            (1..=1_000_000).contains(&s.max_connections),
+            format!(
+                "server.max_connections = {}: must be in 1..=1000000",
+                s.max_connections
+            ),
+        );
+        check(
+            s.client_messages_per_s > 0.0 && s.client_messages_per_s <= 100_000.0,
+            format!(
+                "server.client_messages_per_s = {}: must be in (0, 100000]",
+                s.client_messages_per_s
+            ),
+        );
+        check(
+            s.client_message_burst >= 1.0 && s.client_message_burst <= 1_000_000.0,
+            format!(
+                "server.client_message_burst = {}: must be in [1, 1000000]",
+                s.client_message_burst
+            ),
+        );
+        check(
             s.replay_events <= 1_000_000,
             format!(
                 "server.replay_events = {}: must be in 0..=1000000",
@@ -806,6 +870,31 @@ impl Config {
             !ids.is_empty(),
             "no receivers: configure [[receivers]] or enable [simulation]".to_string(),
         );
+        let auth = &self.auth;
+        check(
+            !auth.enabled || !auth.tokens.is_empty() || !auth.jwt_hs256_secret.is_empty(),
+            "auth.enabled = true: configure [[auth.tokens]] or auth.jwt_hs256_secret, or nobody can connect"
+                .into(),
+        );
+        check(
+            auth.jwt_hs256_secret.is_empty() || auth.jwt_hs256_secret.len() >= 32,
+            "auth.jwt_hs256_secret: must be at least 32 characters".into(),
+        );
+        for (i, token) in auth.tokens.iter().enumerate() {
+            check(
+                token.token.len() >= 16,
+                format!(
+                    "auth.tokens[{i}] ({}).token: must be at least 16 characters",
+                    token.name
+                ),
+            );
+            for name in token.events.iter().flatten() {
+                check(
+                    crate::events::Topic::parse(name).is_some(),
+                    format!("auth.tokens[{i}] ({}).events: unknown topic {name:?}", token.name),
+                );
+            }
+        }
         if problems.is_empty() {
             Ok(())
         } else {

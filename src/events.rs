@@ -4,7 +4,7 @@
 //! envelope, the snapshot and the REST endpoints all serialize these types, so a field cannot
 //! be spelled two ways.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A point in time, ns since the Unix epoch; serialized as RFC 3339 UTC with milliseconds and a
 /// `Z` suffix (`2026-11-22T10:00:00.123Z`).
@@ -30,6 +30,17 @@ impl Timestamp {
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let time = chrono::DateTime::parse_from_rfc3339(&text)
+            .map_err(|e| serde::de::Error::custom(format!("{text:?} is not an RFC 3339 time: {e}")))?;
+        time.timestamp_nanos_opt()
+            .map(Timestamp)
+            .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is out of range")))
     }
 }
 
@@ -113,7 +124,7 @@ impl FromIterator<Topic> for TopicSet {
 }
 
 /// Health of a service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HealthStatus {
     /// Working as intended.
@@ -125,7 +136,7 @@ pub enum HealthStatus {
 }
 
 /// One service's health.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceHealth {
     /// `gateway`, `dsp`, `localization` or `acquisition:<receiver id>`.
     pub name: String,
@@ -138,7 +149,7 @@ pub struct ServiceHealth {
 }
 
 /// Payload of `services:health`: every service, and the worst status among them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HealthReport {
     /// The worst status of any service.
     pub status: HealthStatus,
@@ -147,7 +158,7 @@ pub struct HealthReport {
 }
 
 /// Receiver status as users see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReceiverStatus {
     /// Streaming normally.
@@ -159,7 +170,7 @@ pub enum ReceiverStatus {
 }
 
 /// One receiver in `websdrs:status`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebsdrStatus {
     /// Receiver id (the `websdr_id` of signals).
     pub id: String,
@@ -201,7 +212,7 @@ pub struct WebsdrStatus {
 }
 
 /// Counters of the link to a remote receiver, since start.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LinkReport {
     /// Connection attempts.
     pub attempts: u64,
@@ -224,14 +235,14 @@ pub struct LinkReport {
 }
 
 /// Payload of `websdrs:status`: every receiver.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebsdrsReport {
     /// Every configured receiver.
     pub websdrs: Vec<WebsdrStatus>,
 }
 
 /// Lifecycle state of a signal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SignalState {
     /// First report.
@@ -243,7 +254,7 @@ pub enum SignalState {
 }
 
 /// Payload of `signals:detected`: one signal.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignalReport {
     /// Stable id (`sig-<n>`).
     pub signal_id: String,
@@ -272,7 +283,7 @@ pub struct SignalReport {
 }
 
 /// How a position was computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LocalizationMethod {
     /// Received power (RSSI) with a log-distance path-loss model.
@@ -282,7 +293,7 @@ pub enum LocalizationMethod {
 }
 
 /// An error ellipse.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EllipseReport {
     /// Semi-major axis, m.
     pub semi_major_m: f64,
@@ -293,7 +304,7 @@ pub struct EllipseReport {
 }
 
 /// Payload of `localizations:updated`: one position estimate.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LocalizationReport {
     /// The signal located.
     pub signal_id: String,
@@ -326,7 +337,7 @@ pub struct LocalizationReport {
 }
 
 /// A receiver left out of a localization.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exclusion {
     /// Receiver id.
     pub receiver: String,
@@ -423,6 +434,36 @@ pub enum Event {
     /// topics, to replace what it holds.
     #[serde(rename = "resync")]
     Resync(Box<Snapshot>),
+}
+
+/// A broadcast event as an external producer sends it to `POST /api/v1/publish`: the same
+/// `{"event", "data"}` shape as on the WebSocket, for the four broadcast topics only.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "event", content = "data", deny_unknown_fields)]
+pub enum Published {
+    /// `services:health`
+    #[serde(rename = "services:health")]
+    ServicesHealth(HealthReport),
+    /// `websdrs:status`
+    #[serde(rename = "websdrs:status")]
+    WebsdrsStatus(WebsdrsReport),
+    /// `signals:detected`
+    #[serde(rename = "signals:detected")]
+    SignalsDetected(SignalReport),
+    /// `localizations:updated`
+    #[serde(rename = "localizations:updated")]
+    LocalizationsUpdated(LocalizationReport),
+}
+
+impl From<Published> for Event {
+    fn from(published: Published) -> Event {
+        match published {
+            Published::ServicesHealth(d) => Event::ServicesHealth(d),
+            Published::WebsdrsStatus(d) => Event::WebsdrsStatus(d),
+            Published::SignalsDetected(d) => Event::SignalsDetected(d),
+            Published::LocalizationsUpdated(d) => Event::LocalizationsUpdated(d),
+        }
+    }
 }
 
 impl Event {

@@ -32,6 +32,10 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// When the server started.
     pub started: Instant,
+    /// Access control.
+    pub auth: crate::auth::Authenticator,
+    /// WebSocket sessions open now (for `server.max_connections`).
+    pub live_sessions: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The IQ sources the configuration asks for: the simulated scene's receivers (when enabled)
@@ -134,14 +138,19 @@ pub async fn run_with_hub(
             heartbeat_interval: Duration::from_secs_f64(config.server.heartbeat_interval_s),
             heartbeat_timeout: Duration::from_secs_f64(config.server.heartbeat_timeout_s),
             send_timeout: Duration::from_secs_f64(config.server.send_timeout_s),
+            messages_per_s: config.server.client_messages_per_s,
+            message_burst: config.server.client_message_burst,
         },
         shutdown: shutdown_rx,
         started,
+        auth: crate::auth::Authenticator::new(&config.auth),
+        live_sessions: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
     });
     let address = listener.local_addr().context("listener has no address")?;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .wrap(actix_web::middleware::from_fn(crate::api::guard))
             .wrap(actix_web::middleware::Compress::default())
             .configure(crate::web::configure)
             .configure(crate::api::configure)

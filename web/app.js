@@ -42,6 +42,10 @@
     overrides.push(ok ? `WebSocket URL overridden: ${wsUrl}` : `Ignored invalid ?ws= override (must be ws:/wss: on ${window.location.hostname})`);
   }
 
+  // With [auth] on, open the page as /#token=<token>: the fragment never reaches the server's
+  // logs; the token goes to the WebSocket as a subprotocol and to REST as a bearer header.
+  const TOKEN = new URLSearchParams(window.location.hash.replace(/^#/, "")).get("token") || params.get("token") || null;
+
   const BACKOFF_BASE_MS = numParam("backoff_ms", 1000, 10, 60000);
   const CFG = Object.freeze({
     wsUrl,
@@ -498,7 +502,7 @@
     S.attempts++;
     let sock;
     try {
-      sock = new WebSocket(resumeUrl());
+      sock = TOKEN ? new WebSocket(resumeUrl(), ["sdrhub", `bearer.${TOKEN}`]) : new WebSocket(resumeUrl());
     } catch (err) {
       S.lastClose = `cannot open: ${err && err.message ? err.message : err}`;
       onFailure();
@@ -642,7 +646,9 @@
     const ctl = new AbortController();
     const t = setTimeout(() => ctl.abort(), CFG.restTimeoutMs);
     try {
-      const r = await fetch(path, { signal: ctl.signal, cache: "no-store", headers: { Accept: "application/json" } });
+      const headers = { Accept: "application/json" };
+      if (TOKEN) headers.Authorization = `Bearer ${TOKEN}`;
+      const r = await fetch(path, { signal: ctl.signal, cache: "no-store", headers });
       if (!r.ok) throw new Error(`HTTP ${r.status}`);
       return await r.json();
     } finally {

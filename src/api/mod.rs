@@ -12,7 +12,49 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/websdrs", web::get().to(websdrs))
         .route("/api/v1/signals", web::get().to(signals))
         .route("/api/v1/localizations", web::get().to(localizations))
-        .route("/api/v1/ws/stats", web::get().to(ws_stats));
+        .route("/api/v1/ws/stats", web::get().to(ws_stats))
+        .route("/api/v1/publish", web::post().to(publish));
+}
+
+/// Access control for `/api/*`: the origin allow-list, then the token, then the topic the
+/// endpoint serves (the `services:health` topic for system status). `/healthz`, the dashboard
+/// and everything else pass; the WebSocket upgrade checks its own.
+pub async fn guard(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody + 'static>, actix_web::Error> {
+    use crate::events::Topic;
+    if !req.path().starts_with("/api/") {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let topic = match req.path() {
+        "/api/v1/system/status" => Some(Topic::ServicesHealth),
+        "/api/v1/websdrs" => Some(Topic::WebsdrsStatus),
+        "/api/v1/signals" => Some(Topic::SignalsDetected),
+        "/api/v1/localizations" => Some(Topic::LocalizationsUpdated),
+        _ => None,
+    };
+    let decision = state
+        .auth
+        .check_origin(req.request())
+        .and_then(|()| state.auth.authenticate(req.request()))
+        .and_then(|access| match topic {
+            Some(topic) if !access.topics.contains(topic) => Err(crate::auth::Denied::Forbidden(format!(
+                "your token does not allow {}",
+                topic.as_str()
+            ))),
+            _ => Ok(access),
+        });
+    match decision {
+        Ok(access) => {
+            actix_web::HttpMessage::extensions_mut(&req).insert(access);
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(denied) => Ok(req.into_response(denied.response()).map_into_right_body()),
+    }
 }
 
 fn unavailable() -> HttpResponse {
@@ -79,4 +121,60 @@ async fn ws_stats(state: web::Data<AppState>) -> HttpResponse {
         Some(stats) => HttpResponse::Ok().json(stats),
         None => unavailable(),
     }
+}
+
+/// Events accepted by one `POST /api/v1/publish` (a JSON array is a batch).
+const MAX_PUBLISH_BATCH: usize = 10_000;
+
+/// `POST /api/v1/publish`: external producers and load tests inject broadcast events, one
+/// `{"event", "data"}` object or an array of them. Needs `[auth]` on and an admin token (a
+/// static token with `admin = true`, or a JWT with `"admin": true`).
+async fn publish(req: actix_web::HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let access = actix_web::HttpMessage::extensions(&req)
+        .get::<crate::auth::Access>()
+        .copied();
+    if !state.config.auth.enabled {
+        return crate::auth::Denied::Forbidden(
+            "publishing needs [auth] enabled and an admin token; it is off on an open server".into(),
+        )
+        .response();
+    }
+    if !access.is_some_and(|a| a.admin) {
+        return crate::auth::Denied::Forbidden("publishing needs an admin token".into()).response();
+    }
+    let events: Vec<crate::events::Published> = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(serde_json::Value::Array(items)) if items.len() > MAX_PUBLISH_BATCH => {
+            return HttpResponse::PayloadTooLarge().json(serde_json::json!({
+                "code": "batch_too_large",
+                "message": format!("at most {MAX_PUBLISH_BATCH} events per request"),
+            }))
+        }
+        Ok(serde_json::Value::Array(items)) => {
+            match items
+                .into_iter()
+                .map(serde_json::from_value)
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(events) => events,
+                Err(error) => return bad_event(&error),
+            }
+        }
+        Ok(item) => match serde_json::from_value(item) {
+            Ok(event) => vec![event],
+            Err(error) => return bad_event(&error),
+        },
+        Err(error) => return bad_event(&error),
+    };
+    let count = events.len();
+    for event in events {
+        state.hub.publish(event.into()).await;
+    }
+    HttpResponse::Accepted().json(serde_json::json!({"published": count}))
+}
+
+fn bad_event(error: &serde_json::Error) -> HttpResponse {
+    HttpResponse::BadRequest().json(serde_json::json!({
+        "code": "bad_event",
+        "message": format!("not a broadcast event ({{\"event\": \"signals:detected\", \"data\": {{...}}}}): {error}"),
+    }))
 }

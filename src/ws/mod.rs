@@ -14,13 +14,38 @@ pub async fn upgrade(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    if let Err(denied) = state.auth.check_origin(&req) {
+        return Ok(denied.response());
+    }
+    let access = match state.auth.authenticate(&req) {
+        Ok(access) => access,
+        Err(denied) => {
+            tracing::info!(peer = ?req.peer_addr(), "WebSocket upgrade refused: not authenticated");
+            return Ok(denied.response());
+        }
+    };
     let topics = match initial_topics(req.query_string()) {
+        // Without ?events=, everything the token allows.
+        Ok(topics) if topics == TopicSet::ALL && !has_events_parameter(req.query_string()) => access.topics,
         Ok(topics) => topics,
         Err(message) => {
             return Ok(HttpResponse::BadRequest()
                 .json(serde_json::json!({"code": "unknown_topic", "message": message})))
         }
     };
+    if let Some(topic) = topics.topics().find(|t| !access.topics.contains(*t)) {
+        return Ok(
+            crate::auth::Denied::Forbidden(format!("your token does not allow {}", topic.as_str()))
+                .response(),
+        );
+    }
+    let max = state.config.server.max_connections;
+    if state.live_sessions.load(std::sync::atomic::Ordering::Acquire) >= max {
+        return Ok(HttpResponse::ServiceUnavailable().insert_header(("Retry-After", "5")).json(serde_json::json!({
+            "code": "too_many_connections",
+            "message": format!("the server holds its limit of {max} connections (server.max_connections); retry later"),
+        })));
+    }
     let since = match resume_position(req.query_string()) {
         Ok(since) => since,
         Err(message) => {
@@ -29,9 +54,22 @@ pub async fn upgrade(
             )
         }
     };
-    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let (mut response, session, stream) = actix_ws::handle(&req, body)?;
+    // Browsers that pass their token as a subprotocol must get one of theirs back.
+    if crate::auth::offered_subprotocols(&req).any(|p| p == crate::auth::SUBPROTOCOL) {
+        response.headers_mut().insert(
+            actix_web::http::header::SEC_WEBSOCKET_PROTOCOL,
+            actix_web::http::header::HeaderValue::from_static(crate::auth::SUBPROTOCOL),
+        );
+    }
+    state
+        .live_sessions
+        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     let Some(connection) = state.hub.resume(topics, since).await else {
         // The hub is gone: the server is shutting down.
+        state
+            .live_sessions
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
         actix_web::rt::spawn(session.close(Some(actix_ws::CloseCode::Away.into())));
         return Ok(response);
     };
@@ -43,13 +81,23 @@ pub async fn upgrade(
     actix_web::rt::spawn(session::run(
         session,
         stream,
-        state.hub.clone(),
-        connection,
-        topics,
-        state.session,
-        state.shutdown.clone(),
+        session::SessionSetup {
+            hub: state.hub.clone(),
+            connection,
+            topics,
+            allowed: access.topics,
+            config: state.session,
+            shutdown: state.shutdown.clone(),
+            live_sessions: state.live_sessions.clone(),
+        },
     ));
     Ok(response)
+}
+
+fn has_events_parameter(query: &str) -> bool {
+    query
+        .split('&')
+        .any(|pair| pair == "events" || pair.starts_with("events="))
 }
 
 /// The `seq` named by `?since=N`: the last event the client saw before reconnecting.

@@ -18,6 +18,52 @@ pub struct SessionConfig {
     pub heartbeat_timeout: Duration,
     /// Longest a single write may take.
     pub send_timeout: Duration,
+    /// Client messages per second allowed on average (token bucket refill rate).
+    pub messages_per_s: f64,
+    /// Client messages allowed in a burst (token bucket size).
+    pub message_burst: f64,
+}
+
+/// A token bucket: a client that sends faster than its rate for longer than its burst is
+/// abusing the server and is closed with 1008.
+#[derive(Debug)]
+struct RateLimit {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    last: Instant,
+}
+
+impl RateLimit {
+    fn new(rate: f64, burst: f64) -> Self {
+        Self {
+            tokens: burst,
+            rate,
+            burst,
+            last: Instant::now(),
+        }
+    }
+
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Decrements the live-session count when the session ends, however it ends.
+struct SessionSlot(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// How a session ended, for the log.
@@ -29,18 +75,41 @@ enum End {
     HeartbeatTimeout,
     SendFailed,
     Shutdown,
+    RateLimited,
+}
+
+/// Everything a session needs besides its socket.
+#[derive(Debug)]
+pub struct SessionSetup {
+    /// The hub.
+    pub hub: Hub,
+    /// Its registration with the hub.
+    pub connection: Connection,
+    /// Topics subscribed at the start.
+    pub topics: TopicSet,
+    /// Topics its credentials allow.
+    pub allowed: TopicSet,
+    /// Tunables.
+    pub config: SessionConfig,
+    /// Becomes true at shutdown.
+    pub shutdown: watch::Receiver<bool>,
+    /// Sessions open now; this one is counted in it and leaves it when it ends.
+    pub live_sessions: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Runs the session until the client leaves, the hub closes it, or the server shuts down.
-pub async fn run(
-    mut session: Session,
-    mut stream: AggregatedMessageStream,
-    hub: Hub,
-    connection: Connection,
-    mut topics: TopicSet,
-    config: SessionConfig,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn run(mut session: Session, mut stream: AggregatedMessageStream, setup: SessionSetup) {
+    let SessionSetup {
+        hub,
+        connection,
+        mut topics,
+        allowed,
+        config,
+        mut shutdown,
+        live_sessions,
+    } = setup;
+    let _slot = SessionSlot(live_sessions);
+    let mut rate = RateLimit::new(config.messages_per_s, config.message_burst);
     let Connection {
         id,
         mut queue,
@@ -81,9 +150,16 @@ pub async fn run(
             }
             frame = stream.recv() => {
                 last_heard = Instant::now();
+                if matches!(frame, Some(Ok(AggregatedMessage::Text(_) | AggregatedMessage::Binary(_)))) && !rate.allow() {
+                    close_reason = Some(CloseReason {
+                        code: CloseCode::Policy,
+                        description: Some(format!("message rate over {} per second", config.messages_per_s)),
+                    });
+                    break End::RateLimited;
+                }
                 match frame {
                     Some(Ok(AggregatedMessage::Text(text))) => {
-                        handle_text(&hub, id, &mut topics, &text).await;
+                        handle_text(&hub, id, &mut topics, allowed, &text).await;
                     }
                     Some(Ok(AggregatedMessage::Binary(_))) => {
                         let error = crate::events::ErrorReport {
@@ -129,7 +205,7 @@ pub async fn run(
     }
 }
 
-async fn handle_text(hub: &Hub, id: u64, topics: &mut TopicSet, text: &str) {
+async fn handle_text(hub: &Hub, id: u64, topics: &mut TopicSet, allowed: TopicSet, text: &str) {
     match protocol::parse(text) {
         Ok(ClientMessage::Ping) => {
             hub.reply(
@@ -141,6 +217,14 @@ async fn handle_text(hub: &Hub, id: u64, topics: &mut TopicSet, text: &str) {
             .await;
         }
         Ok(ClientMessage::Subscribe(list)) => {
+            if let Some(topic) = list.iter().find(|t| !allowed.contains(**t)) {
+                let error = crate::events::ErrorReport {
+                    code: "forbidden_topic",
+                    message: format!("your token does not allow {}", topic.as_str()),
+                };
+                hub.reply(id, Event::Error(error)).await;
+                return;
+            }
             *topics = list.into_iter().fold(*topics, TopicSet::with);
             hub.set_topics(id, *topics).await;
         }

@@ -1,0 +1,352 @@
+//! Access control for the WebSocket upgrade and REST: static bearer tokens and HS256 JWTs,
+//! each allowing some topics (and, for admin tokens, publishing), plus an origin allow-list.
+//!
+//! A token is read from the `Authorization: Bearer <token>` header, the `?token=` query
+//! parameter, or (for browsers, which cannot set headers on a WebSocket) a
+//! `Sec-WebSocket-Protocol` entry `bearer.<token>` offered next to `sdrhub`. Static tokens are
+//! compared by their SHA-256 digests in constant time; JWT signatures are checked by `hmac` in
+//! constant time. Tokens never reach the logs: denials log the reason only.
+
+use crate::config::AuthConfig;
+use crate::events::{Topic, TopicSet};
+use actix_web::http::header;
+use actix_web::HttpRequest;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+/// The WebSocket subprotocol sdrhub speaks, echoed when a browser offers it.
+pub const SUBPROTOCOL: &str = "sdrhub";
+/// Prefix of the subprotocol entry carrying a token.
+const SUBPROTOCOL_TOKEN_PREFIX: &str = "bearer.";
+/// Longest token accepted: a JWT with a few claims is a few hundred bytes.
+const MAX_TOKEN_BYTES: usize = 4096;
+
+/// What a client may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    /// Topics it may receive.
+    pub topics: TopicSet,
+    /// May publish events (`POST /api/v1/publish`).
+    pub admin: bool,
+}
+
+impl Access {
+    /// Everything (auth off).
+    pub const ALL: Access = Access {
+        topics: TopicSet::ALL,
+        admin: true,
+    };
+}
+
+/// Why a request is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denied {
+    /// No credentials, or bad ones: HTTP 401.
+    Unauthorized(String),
+    /// Valid credentials that do not allow this (a topic, publishing, an origin): HTTP 403.
+    Forbidden(String),
+}
+
+impl Denied {
+    /// The HTTP response.
+    pub fn response(&self) -> actix_web::HttpResponse {
+        match self {
+            Denied::Unauthorized(message) => actix_web::HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"sdrhub\""))
+                .json(serde_json::json!({"code": "unauthorized", "message": message})),
+            Denied::Forbidden(message) => actix_web::HttpResponse::Forbidden()
+                .json(serde_json::json!({"code": "forbidden", "message": message})),
+        }
+    }
+}
+
+/// Checks requests against the `[auth]` configuration.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    enabled: bool,
+    tokens: Vec<([u8; 32], Access)>,
+    jwt_secret: Option<Vec<u8>>,
+    origins: Vec<String>,
+}
+
+/// Topics from names; unknown names are a configuration error caught by validation.
+pub fn topics_from(names: Option<&[String]>) -> TopicSet {
+    match names {
+        None => TopicSet::ALL,
+        Some(names) => names.iter().filter_map(|n| Topic::parse(n)).collect(),
+    }
+}
+
+impl Authenticator {
+    /// From the validated configuration.
+    pub fn new(config: &AuthConfig) -> Self {
+        Self {
+            enabled: config.enabled,
+            tokens: config
+                .tokens
+                .iter()
+                .map(|t| {
+                    (
+                        Sha256::digest(t.token.as_bytes()).into(),
+                        Access {
+                            topics: topics_from(t.events.as_deref()),
+                            admin: t.admin,
+                        },
+                    )
+                })
+                .collect(),
+            jwt_secret: (!config.jwt_hs256_secret.is_empty())
+                .then(|| config.jwt_hs256_secret.as_bytes().to_vec()),
+            origins: config.allowed_origins.clone(),
+        }
+    }
+
+    /// Refuses a browser request from an origin not on the allow-list (requests without an
+    /// `Origin` header, from scripts, pass).
+    ///
+    /// # Errors
+    /// [`Denied::Forbidden`] naming the origin.
+    pub fn check_origin(&self, req: &HttpRequest) -> Result<(), Denied> {
+        if self.origins.is_empty() {
+            return Ok(());
+        }
+        match req
+            .headers()
+            .get(header::ORIGIN)
+            .map(|o| o.to_str().unwrap_or(""))
+        {
+            None => Ok(()),
+            Some(origin) if self.origins.iter().any(|o| o == origin) => Ok(()),
+            Some(origin) => Err(Denied::Forbidden(format!(
+                "origin {:?} is not allowed (auth.allowed_origins)",
+                origin.chars().take(200).collect::<String>()
+            ))),
+        }
+    }
+
+    /// What the request's credentials allow.
+    ///
+    /// # Errors
+    /// [`Denied::Unauthorized`] without a token or with one that is unknown, malformed,
+    /// wrongly signed or expired.
+    pub fn authenticate(&self, req: &HttpRequest) -> Result<Access, Denied> {
+        if !self.enabled {
+            return Ok(Access::ALL);
+        }
+        let token = presented_token(req).ok_or_else(|| {
+            Denied::Unauthorized(
+                "a token is required: Authorization: Bearer <token>, ?token=, or the bearer.<token> subprotocol"
+                    .into(),
+            )
+        })?;
+        self.check_token(&token, crate::events::Timestamp::now().0 / 1_000_000_000)
+    }
+
+    /// What `token` allows at Unix time `now_s`.
+    ///
+    /// # Errors
+    /// As [`Authenticator::authenticate`].
+    pub fn check_token(&self, token: &str, now_s: i64) -> Result<Access, Denied> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(Denied::Unauthorized("token too long".into()));
+        }
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        // Every configured token is compared, in constant time, whatever matches first.
+        let mut found = None;
+        for (candidate, access) in &self.tokens {
+            if constant_time_eq(candidate, &digest) {
+                found = Some(*access);
+            }
+        }
+        if let Some(access) = found {
+            return Ok(access);
+        }
+        match &self.jwt_secret {
+            Some(secret) if token.matches('.').count() == 2 => verify_jwt(token, secret, now_s),
+            _ => Err(Denied::Unauthorized("unknown token".into())),
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The token from the header, the query or the subprotocol list, in that order.
+pub fn presented_token(req: &HttpRequest) -> Option<String> {
+    if let Some(value) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Some(token) = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+        {
+            return Some(token.trim().to_string());
+        }
+    }
+    let from_query = req.query_string().split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == "token").then(|| value.replace("%2E", ".").replace("%2e", "."))
+    });
+    if from_query.is_some() {
+        return from_query;
+    }
+    offered_subprotocols(req).find_map(|p| p.strip_prefix(SUBPROTOCOL_TOKEN_PREFIX).map(str::to_string))
+}
+
+/// The subprotocols a WebSocket client offered.
+pub fn offered_subprotocols(req: &HttpRequest) -> impl Iterator<Item = &str> {
+    req.headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+}
+
+#[derive(serde::Deserialize)]
+struct JwtHeader {
+    alg: String,
+}
+
+#[derive(serde::Deserialize)]
+struct Claims {
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    #[serde(default)]
+    events: Option<Vec<String>>,
+    #[serde(default)]
+    admin: bool,
+}
+
+/// Checks an HS256 JWT: the algorithm (only HS256; `none` and others are refused), the
+/// signature in constant time, `exp` (required) and `nbf`; its `events` claim limits the topics.
+fn verify_jwt(token: &str, secret: &[u8], now_s: i64) -> Result<Access, Denied> {
+    let bad = |why: &str| Denied::Unauthorized(format!("invalid token: {why}"));
+    let mut parts = token.split('.');
+    let (Some(head), Some(body), Some(signature)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad("not a JWT"));
+    };
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header: JwtHeader = b64
+        .decode(head)
+        .ok()
+        .and_then(|h| serde_json::from_slice(&h).ok())
+        .ok_or_else(|| bad("malformed header"))?;
+    if header.alg != "HS256" {
+        return Err(bad("only HS256 is accepted"));
+    }
+    let signature = b64.decode(signature).map_err(|_| bad("malformed signature"))?;
+    // Invariant: HMAC accepts keys of any length.
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(head.as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    mac.verify_slice(&signature).map_err(|_| bad("bad signature"))?;
+    let claims: Claims = b64
+        .decode(body)
+        .ok()
+        .and_then(|c| serde_json::from_slice(&c).ok())
+        .ok_or_else(|| bad("malformed claims"))?;
+    let exp = claims.exp.ok_or_else(|| bad("no exp claim"))?;
+    if now_s >= exp {
+        return Err(bad("expired"));
+    }
+    if claims.nbf.is_some_and(|nbf| now_s < nbf) {
+        return Err(bad("not valid yet"));
+    }
+    Ok(Access {
+        topics: topics_from(claims.events.as_deref()),
+        admin: claims.admin,
+    })
+}
+
+/// Signs claims as an HS256 JWT (for tests and for operators minting tokens).
+pub fn sign_jwt(claims: &serde_json::Value, secret: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let head = b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let body = b64.encode(claims.to_string());
+    // Invariant: HMAC accepts keys of any length.
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(head.as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    let signature = b64.encode(mac.finalize().into_bytes());
+    format!("{head}.{body}.{signature}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TokenConfig;
+
+    fn authenticator() -> Authenticator {
+        Authenticator::new(&AuthConfig {
+            enabled: true,
+            tokens: vec![
+                TokenConfig {
+                    name: "viewer".into(),
+                    token: "viewer-secret".into(),
+                    events: Some(vec!["signals:detected".into()]),
+                    admin: false,
+                },
+                TokenConfig {
+                    name: "admin".into(),
+                    token: "admin-secret".into(),
+                    events: None,
+                    admin: true,
+                },
+            ],
+            jwt_hs256_secret: "jwt-key".into(),
+            allowed_origins: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn static_tokens_and_jwts_grant_what_they_say() {
+        let a = authenticator();
+        let viewer = a.check_token("viewer-secret", 0).unwrap();
+        assert_eq!(viewer.topics, [Topic::SignalsDetected].into_iter().collect());
+        assert!(!viewer.admin);
+        assert!(a.check_token("admin-secret", 0).unwrap().admin);
+        assert!(matches!(
+            a.check_token("viewer-secreT", 0),
+            Err(Denied::Unauthorized(_))
+        ));
+        let jwt = sign_jwt(
+            &serde_json::json!({"sub": "x", "exp": 2000, "events": ["websdrs:status"]}),
+            b"jwt-key",
+        );
+        let access = a.check_token(&jwt, 1000).unwrap();
+        assert_eq!(access.topics, [Topic::WebsdrsStatus].into_iter().collect());
+        assert!(matches!(a.check_token(&jwt, 2000), Err(Denied::Unauthorized(m)) if m.contains("expired")));
+        let forged = sign_jwt(&serde_json::json!({"exp": 2000, "admin": true}), b"other-key");
+        assert!(
+            matches!(a.check_token(&forged, 1000), Err(Denied::Unauthorized(m)) if m.contains("signature"))
+        );
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let none = format!(
+            "{}.{}.",
+            b64.encode(br#"{"alg":"none"}"#),
+            b64.encode(br#"{"exp":9999999999,"admin":true}"#)
+        );
+        assert!(matches!(a.check_token(&none, 1000), Err(Denied::Unauthorized(m)) if m.contains("HS256")));
+        let no_exp = sign_jwt(&serde_json::json!({"admin": true}), b"jwt-key");
+        assert!(a.check_token(&no_exp, 1000).is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, ..Default::default() })]
+        // Arbitrary text, and JWT-shaped garbage, never panics and never authenticates.
+        #[test]
+        fn token_checking_is_total(text in "\\PC{0,300}", a in "[A-Za-z0-9_-]{0,80}", b in "[A-Za-z0-9_-]{0,80}", c in "[A-Za-z0-9_-]{0,80}") {
+            let auth = authenticator();
+            proptest::prop_assert!(auth.check_token(&text, 1000).is_err() || text == "viewer-secret" || text == "admin-secret");
+            let jwt_shaped = format!("{a}.{b}.{c}");
+            proptest::prop_assert!(auth.check_token(&jwt_shaped, 1000).is_err());
+        }
+    }
+}

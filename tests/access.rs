@@ -1,0 +1,296 @@
+//! Who may connect, and the limits that protect everyone else: tokens (header, query,
+//! subprotocol), HS256 JWTs, per-token topics, the origin allow-list, the connection limit and
+//! the client message rate — against the real server with real clients.
+
+mod common;
+
+use common::{next_json, start, test_config};
+use futures_util::SinkExt;
+use sdrhub::config::{Config, TokenConfig};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
+
+const WAIT: Duration = Duration::from_secs(5);
+const SECRET: &str = "a-jwt-secret-of-at-least-32-characters!";
+
+fn secured() -> Config {
+    let mut config = test_config();
+    config.auth.enabled = true;
+    config.auth.jwt_hs256_secret = SECRET.into();
+    config.auth.allowed_origins = vec!["https://ops.example.org".into()];
+    config.auth.tokens = vec![
+        TokenConfig {
+            name: "viewer".into(),
+            token: "viewer-token-0123456789".into(),
+            events: Some(vec!["signals:detected".into(), "services:health".into()]),
+            admin: false,
+        },
+        TokenConfig {
+            name: "ops".into(),
+            token: "ops-token-0123456789abc".into(),
+            events: None,
+            admin: true,
+        },
+    ];
+    config
+}
+
+/// The HTTP status of a WebSocket upgrade attempt (101 when it connects).
+async fn upgrade_status(addr: std::net::SocketAddr, path: &str, headers: &[(&str, &str)]) -> u16 {
+    let mut request = format!("ws://{addr}{path}").into_client_request().unwrap();
+    for (name, value) in headers {
+        let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+        request
+            .headers_mut()
+            .insert(name, HeaderValue::from_str(value).unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((_, response)) => response.status().as_u16(),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("unexpected error: {other}"),
+    }
+}
+
+async fn rest_status(addr: std::net::SocketAddr, path: &str, token: Option<&str>) -> u16 {
+    let client = reqwest::Client::new();
+    let mut request = client.get(format!("http://{addr}{path}"));
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_topics_and_origins_decide_who_connects() {
+    let server = start(secured());
+    let addr = server.addr;
+    // No token, a wrong one: 401 on the upgrade and on REST.
+    assert_eq!(upgrade_status(addr, "/ws", &[]).await, 401);
+    assert_eq!(
+        upgrade_status(addr, "/ws?token=nope-nope-nope-nope", &[]).await,
+        401
+    );
+    assert_eq!(rest_status(addr, "/api/v1/signals", None).await, 401);
+    assert_eq!(rest_status(addr, "/api/v1/signals", Some("nope")).await, 401);
+    // The dashboard page and the liveness probe stay open.
+    assert_eq!(rest_status(addr, "/healthz", None).await, 200);
+    assert_eq!(rest_status(addr, "/", None).await, 200);
+    // The viewer token, three ways.
+    let viewer = "viewer-token-0123456789";
+    assert_eq!(
+        upgrade_status(addr, "/ws", &[("Authorization", &format!("Bearer {viewer}"))]).await,
+        101
+    );
+    assert_eq!(
+        upgrade_status(addr, &format!("/ws?token={viewer}"), &[]).await,
+        101
+    );
+    let protocols = format!("sdrhub, bearer.{viewer}");
+    assert_eq!(
+        upgrade_status(addr, "/ws", &[("Sec-WebSocket-Protocol", &protocols)]).await,
+        101
+    );
+    // ... but not for a topic it does not have: 403 on the upgrade and on REST.
+    assert_eq!(
+        upgrade_status(addr, &format!("/ws?token={viewer}&events=websdrs:status"), &[]).await,
+        403
+    );
+    assert_eq!(rest_status(addr, "/api/v1/websdrs", Some(viewer)).await, 403);
+    assert_eq!(rest_status(addr, "/api/v1/signals", Some(viewer)).await, 200);
+    // A subscribe to a forbidden topic later is refused in-band; the connection survives.
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token={viewer}"))
+        .await
+        .unwrap();
+    let snapshot = next_json(&mut ws, WAIT).await.unwrap();
+    assert_eq!(snapshot["event"], "snapshot");
+    ws.send(Message::Text(
+        r#"{"event":"subscribe","data":{"events":["localizations:updated"]}}"#.into(),
+    ))
+    .await
+    .unwrap();
+    loop {
+        let m = next_json(&mut ws, WAIT).await.expect("an answer");
+        if m["event"] == "error" {
+            assert_eq!(m["data"]["code"], "forbidden_topic", "{m}");
+            break;
+        }
+        assert_ne!(m["event"], "localizations:updated");
+    }
+    ws.send(Message::Text(r#"{"event":"ping"}"#.into()))
+        .await
+        .unwrap();
+    // JWTs: valid, expired, wrongly signed, alg none.
+    let now = chrono::Utc::now().timestamp();
+    let good = sdrhub::auth::sign_jwt(
+        &serde_json::json!({"sub": "map", "exp": now + 60}),
+        SECRET.as_bytes(),
+    );
+    assert_eq!(upgrade_status(addr, &format!("/ws?token={good}"), &[]).await, 101);
+    assert_eq!(rest_status(addr, "/api/v1/websdrs", Some(&good)).await, 200);
+    let expired = sdrhub::auth::sign_jwt(&serde_json::json!({"exp": now - 1}), SECRET.as_bytes());
+    assert_eq!(
+        upgrade_status(addr, &format!("/ws?token={expired}"), &[]).await,
+        401
+    );
+    let forged = sdrhub::auth::sign_jwt(
+        &serde_json::json!({"exp": now + 60}),
+        b"someone-elses-secret-32-chars-long!!",
+    );
+    assert_eq!(rest_status(addr, "/api/v1/signals", Some(&forged)).await, 401);
+    // Origins: the allowed one passes, another is refused, none (a script) passes.
+    let ops = "ops-token-0123456789abc";
+    let auth = format!("Bearer {ops}");
+    assert_eq!(
+        upgrade_status(
+            addr,
+            "/ws",
+            &[("Authorization", &auth), ("Origin", "https://ops.example.org")]
+        )
+        .await,
+        101
+    );
+    assert_eq!(
+        upgrade_status(
+            addr,
+            "/ws",
+            &[("Authorization", &auth), ("Origin", "https://evil.example.com")]
+        )
+        .await,
+        403
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_off_lets_everyone_in() {
+    let server = start(test_config());
+    assert_eq!(upgrade_status(server.addr, "/ws", &[]).await, 101);
+    assert_eq!(rest_status(server.addr, "/api/v1/websdrs", None).await, 200);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_max_connections_the_upgrade_gets_503() {
+    let mut config = test_config();
+    config.server.max_connections = 2;
+    let server = start(config);
+    let url = format!("ws://{}/ws", server.addr);
+    let (mut a, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let (_b, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    assert_eq!(upgrade_status(server.addr, "/ws", &[]).await, 503);
+    // A slot frees when a client leaves.
+    a.close(None).await.unwrap();
+    drop(a);
+    let mut admitted = false;
+    for _ in 0..50 {
+        if upgrade_status(server.addr, "/ws", &[]).await == 101 {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(admitted, "the freed slot was not reused");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_flooding_messages_is_closed_with_1008_and_others_are_unaffected() {
+    let mut config = test_config();
+    config.server.client_messages_per_s = 10.0;
+    config.server.client_message_burst = 20.0;
+    let server = start(config);
+    let url = format!("ws://{}/ws", server.addr);
+    let (mut flood, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let (mut calm, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    for _ in 0..200 {
+        if flood
+            .send(Message::Text(r#"{"event":"ping"}"#.into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let mut code = None;
+    while let Ok(Some(frame)) = tokio::time::timeout(WAIT, futures_util::StreamExt::next(&mut flood)).await {
+        match frame {
+            Ok(Message::Close(Some(close))) => {
+                code = Some(u16::from(close.code));
+                break;
+            }
+            Ok(_) => continue,
+            Err(_) => break,
+        }
+    }
+    assert_eq!(code, Some(1008));
+    // The calm client still gets answers.
+    assert_eq!(next_json(&mut calm, WAIT).await.unwrap()["event"], "snapshot");
+    calm.send(Message::Text(r#"{"event":"ping"}"#.into()))
+        .await
+        .unwrap();
+    loop {
+        let m = next_json(&mut calm, WAIT).await.expect("pong");
+        if m["event"] == "pong" {
+            break;
+        }
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_needs_an_admin_token_and_reaches_subscribers() {
+    let event = serde_json::json!({"event": "signals:detected", "data": {
+        "signal_id": "ext-1", "state": "new", "frequency_hz": 433.92e6, "frequency_mhz": 433.92,
+        "bandwidth_hz": 25000.0, "snr_db": 18.0, "power_dbfs": -50.0, "peak_power_dbfs": -55.0,
+        "websdr_id": "remote-1", "receivers": ["remote-1"],
+        "first_seen": "2026-11-22T10:00:00.000Z", "timestamp": "2026-11-22T10:00:01.000Z"}});
+    let post = |addr: std::net::SocketAddr, token: Option<&'static str>, body: serde_json::Value| async move {
+        let mut request = reqwest::Client::new()
+            .post(format!("http://{addr}/api/v1/publish"))
+            .json(&body);
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        request.send().await.unwrap().status().as_u16()
+    };
+    // An open server does not take events from anyone.
+    let open = start(test_config());
+    assert_eq!(post(open.addr, None, event.clone()).await, 403);
+    open.stop().await.unwrap();
+
+    let server = start(secured());
+    let addr = server.addr;
+    assert_eq!(post(addr, None, event.clone()).await, 401);
+    assert_eq!(
+        post(addr, Some("viewer-token-0123456789"), event.clone()).await,
+        403
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+        "ws://{addr}/ws?token=viewer-token-0123456789&events=signals:detected"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next_json(&mut ws, WAIT).await.unwrap()["event"], "snapshot");
+    let admin = Some("ops-token-0123456789abc");
+    assert_eq!(post(addr, admin, event.clone()).await, 202);
+    loop {
+        let m = next_json(&mut ws, WAIT).await.expect("the published event");
+        if m["event"] == "signals:detected" && m["data"]["signal_id"] == "ext-1" {
+            assert_eq!(m["data"], event["data"]);
+            break;
+        }
+    }
+    // A batch, and malformed input.
+    let batch = serde_json::json!([event.clone(), event.clone()]);
+    assert_eq!(post(addr, admin, batch).await, 202);
+    assert_eq!(
+        post(addr, admin, serde_json::json!({"event": "snapshot", "data": {}})).await,
+        400
+    );
+    let mut bad = event.clone();
+    bad["data"]["frequency_hz"] = serde_json::json!("high");
+    assert_eq!(post(addr, admin, bad).await, 400);
+    server.stop().await.unwrap();
+}
