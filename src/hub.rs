@@ -69,6 +69,68 @@ pub struct Outgoing {
     pub kind: usize,
     /// The JSON text.
     pub text: ByteString,
+    /// When the envelope was made (its `timestamp`), ns since the epoch.
+    pub created_ns: i64,
+}
+
+/// Upper bounds of a latency histogram's buckets, seconds (Prometheus `le`).
+pub const LATENCY_BUCKETS_S: [f64; 12] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+/// Upper bounds of the queue-depth histogram's buckets, messages.
+pub const DEPTH_BUCKETS: [f64; 10] = [0.0, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0];
+
+/// A fixed-bucket histogram that many tasks record into without locks.
+#[derive(Debug)]
+pub struct Histogram<const N: usize> {
+    bounds: [f64; N],
+    /// Observations at or below each bound (not cumulative), then above the last.
+    counts: [AtomicU64; N],
+    over: AtomicU64,
+    /// Sum of observations, in millionths of the unit.
+    sum_micro: AtomicU64,
+}
+
+impl<const N: usize> Histogram<N> {
+    /// An empty histogram with these bucket bounds.
+    pub fn new(bounds: [f64; N]) -> Self {
+        Self {
+            bounds,
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            over: AtomicU64::new(0),
+            sum_micro: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one observation.
+    pub fn observe(&self, value: f64) {
+        match self.bounds.iter().position(|&b| value <= b) {
+            Some(i) => self.counts[i].fetch_add(1, Ordering::Relaxed),
+            None => self.over.fetch_add(1, Ordering::Relaxed),
+        };
+        self.sum_micro
+            .fetch_add((value.max(0.0) * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    /// `(bound, cumulative count)` per bucket, then the total count and the sum.
+    pub fn cumulative(&self) -> (Vec<(f64, u64)>, u64, f64) {
+        let mut running = 0;
+        let buckets = self
+            .bounds
+            .iter()
+            .zip(&self.counts)
+            .map(|(&b, c)| {
+                running += c.load(Ordering::Relaxed);
+                (b, running)
+            })
+            .collect();
+        let total = running + self.over.load(Ordering::Relaxed);
+        (
+            buckets,
+            total,
+            self.sum_micro.load(Ordering::Relaxed) as f64 / 1e6,
+        )
+    }
 }
 
 /// Wire names of every server event, in counter order.
@@ -89,7 +151,7 @@ fn kind_index(event: &Event) -> usize {
 }
 
 /// Counters shared by the hub and the sessions.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Counters {
     /// Messages written to a client's socket, per event kind.
     pub sent: [AtomicU64; 9],
@@ -103,11 +165,32 @@ pub struct Counters {
     pub resyncs: AtomicU64,
     /// Connections resumed by replaying retained events.
     pub resumes: AtomicU64,
+    /// Event creation (envelope) to the end of its write to a client, seconds.
+    pub fanout_latency: Histogram<12>,
+    /// A client's queue depth when a message is queued for it.
+    pub queue_depth: Histogram<10>,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            sent: Default::default(),
+            bytes_sent: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            slow_clients_closed: AtomicU64::new(0),
+            resyncs: AtomicU64::new(0),
+            resumes: AtomicU64::new(0),
+            fanout_latency: Histogram::new(LATENCY_BUCKETS_S),
+            queue_depth: Histogram::new(DEPTH_BUCKETS),
+        }
+    }
 }
 
 impl Counters {
     /// Records a message written to a socket.
     pub fn record_sent(&self, message: &Outgoing) {
+        let latency_ns = Timestamp::now().0 - message.created_ns;
+        self.fanout_latency.observe(latency_ns as f64 * 1e-9);
         self.sent[message.kind].fetch_add(1, Ordering::Relaxed);
         self.bytes_sent
             .fetch_add(message.text.len() as u64, Ordering::Relaxed);
@@ -361,14 +444,16 @@ impl HubState {
 
     fn envelope(&mut self, event: &Event) -> Outgoing {
         self.seq += 1;
+        let now = Timestamp::now();
         let text = Envelope {
             event,
-            timestamp: Timestamp::now(),
+            timestamp: now,
             seq: self.seq,
         }
         .to_json();
         Outgoing {
             kind: kind_index(event),
+            created_ns: now.0,
             text: ByteString::from(text),
         }
     }
@@ -458,6 +543,8 @@ impl HubState {
     /// Queues `message` for client `index`; false if the client must be removed.
     fn deliver(&mut self, index: usize, message: Outgoing) -> bool {
         let client = &mut self.clients[index];
+        let depth = client.queue.max_capacity() - client.queue.capacity();
+        self.counters.queue_depth.observe(depth as f64);
         match client.queue.try_send(message) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Closed(_)) => false,

@@ -36,6 +36,8 @@ pub struct AppState {
     pub auth: crate::auth::Authenticator,
     /// WebSocket sessions open now (for `server.max_connections`).
     pub live_sessions: Arc<std::sync::atomic::AtomicUsize>,
+    /// The pipeline's receivers (for `/metrics`).
+    pub receivers: Arc<Vec<crate::pipeline::ReceiverHandle>>,
 }
 
 /// The IQ sources the configuration asks for: the simulated scene's receivers (when enabled)
@@ -145,6 +147,7 @@ pub async fn run_with_hub(
         started,
         auth: crate::auth::Authenticator::new(&config.auth),
         live_sessions: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        receivers: Arc::new(pipeline.receivers().to_vec()),
     });
     let address = listener.local_addr().context("listener has no address")?;
     let server = HttpServer::new(move || {

@@ -294,3 +294,51 @@ async fn publishing_needs_an_admin_token_and_reaches_subscribers() {
     assert_eq!(post(addr, admin, bad).await, 400);
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_prometheus_text_and_count_what_happened() {
+    let server = start(test_config());
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        next_json(&mut ws, WAIT).await.expect("a message");
+    }
+    // Wait until the receivers report online.
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = reqwest::get(format!("http://{}/metrics", server.addr))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("sdrhub_receivers{status=\"online\"} 4") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+            .unwrap_or_else(|| panic!("{series} missing:\n{text}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value("sdrhub_ws_connections"), 1.0);
+    assert_eq!(value("sdrhub_receivers{status=\"online\"}"), 4.0, "{text}");
+    assert!(value("sdrhub_ws_messages_sent_total{event=\"snapshot\"}") >= 1.0);
+    assert!(value("sdrhub_ws_fanout_latency_seconds_count") >= 3.0);
+    assert!(value("sdrhub_receiver_samples_total{receiver=\"rx1\"}") > 0.0);
+    // Every sample line is `name{labels} number`, every family has HELP and TYPE.
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (series, number) = line.rsplit_once(' ').expect("name and value");
+        assert!(number.parse::<f64>().is_ok(), "{line}");
+        assert!(series.chars().next().unwrap().is_ascii_alphabetic(), "{line}");
+    }
+    assert_eq!(text.matches("# HELP").count(), text.matches("# TYPE").count());
+    server.stop().await.unwrap();
+}

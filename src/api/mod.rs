@@ -1,6 +1,8 @@
 //! REST endpoints: the dashboard's polling fallback and the way scripts read the hub. Every
 //! body is built from the same types as the events, so shapes cannot drift.
 
+pub mod metrics;
+
 use crate::server::AppState;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
@@ -13,7 +15,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/signals", web::get().to(signals))
         .route("/api/v1/localizations", web::get().to(localizations))
         .route("/api/v1/ws/stats", web::get().to(ws_stats))
-        .route("/api/v1/publish", web::post().to(publish));
+        .route("/api/v1/publish", web::post().to(publish))
+        .route("/metrics", web::get().to(metrics::metrics));
 }
 
 /// Access control for `/api/*`: the origin allow-list, then the token, then the topic the
@@ -24,7 +27,7 @@ pub async fn guard(
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody + 'static>, actix_web::Error> {
     use crate::events::Topic;
-    if !req.path().starts_with("/api/") {
+    if !req.path().starts_with("/api/") && req.path() != "/metrics" {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {

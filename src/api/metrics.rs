@@ -1,0 +1,202 @@
+//! `GET /metrics`: Prometheus text exposition of the gateway and the pipeline.
+
+use crate::hub::{Histogram, EVENT_NAMES};
+use crate::server::AppState;
+use actix_web::{web, HttpResponse};
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// A label value with `\`, `"` and newlines escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn histogram<const N: usize>(out: &mut String, name: &str, help: &str, h: &Histogram<N>) {
+    family(out, name, "histogram", help);
+    let (buckets, count, sum) = h.cumulative();
+    for (bound, n) in buckets {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}"
+    );
+}
+
+/// `GET /metrics`.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let (Some(stats), Some(snapshot)) = (state.hub.stats().await, state.hub.snapshot().await) else {
+        return HttpResponse::ServiceUnavailable().finish();
+    };
+    let counters = state.hub.counters();
+    let mut out = String::with_capacity(8192);
+    family(
+        &mut out,
+        "sdrhub_ws_connections",
+        "gauge",
+        "WebSocket clients connected now.",
+    );
+    let _ = writeln!(out, "sdrhub_ws_connections {}", stats.connections);
+    family(
+        &mut out,
+        "sdrhub_ws_connections_total",
+        "counter",
+        "WebSocket clients connected since start.",
+    );
+    let _ = writeln!(out, "sdrhub_ws_connections_total {}", stats.connections_total);
+    family(
+        &mut out,
+        "sdrhub_ws_messages_sent_total",
+        "counter",
+        "Messages written to clients, by event.",
+    );
+    for (name, sent) in EVENT_NAMES.iter().zip(&counters.sent) {
+        let _ = writeln!(
+            out,
+            "sdrhub_ws_messages_sent_total{{event=\"{name}\"}} {}",
+            sent.load(Ordering::Relaxed)
+        );
+    }
+    family(
+        &mut out,
+        "sdrhub_ws_bytes_sent_total",
+        "counter",
+        "Bytes written to clients.",
+    );
+    let _ = writeln!(out, "sdrhub_ws_bytes_sent_total {}", stats.bytes_sent);
+    family(
+        &mut out,
+        "sdrhub_ws_messages_dropped_total",
+        "counter",
+        "Messages not queued because a client's queue was full.",
+    );
+    let _ = writeln!(out, "sdrhub_ws_messages_dropped_total {}", stats.messages_dropped);
+    family(
+        &mut out,
+        "sdrhub_ws_slow_clients_closed_total",
+        "counter",
+        "Clients closed by the slow-client policy.",
+    );
+    let _ = writeln!(
+        out,
+        "sdrhub_ws_slow_clients_closed_total {}",
+        stats.slow_clients_closed
+    );
+    family(
+        &mut out,
+        "sdrhub_ws_resyncs_total",
+        "counter",
+        "resync messages sent.",
+    );
+    let _ = writeln!(out, "sdrhub_ws_resyncs_total {}", stats.resyncs);
+    family(
+        &mut out,
+        "sdrhub_ws_resumes_total",
+        "counter",
+        "Connections resumed by replay.",
+    );
+    let _ = writeln!(out, "sdrhub_ws_resumes_total {}", stats.resumes);
+    family(
+        &mut out,
+        "sdrhub_ws_queued_messages",
+        "gauge",
+        "Messages waiting in client queues now.",
+    );
+    let _ = writeln!(out, "sdrhub_ws_queued_messages {}", stats.queued);
+    family(&mut out, "sdrhub_hub_seq", "counter", "The latest seq issued.");
+    let _ = writeln!(out, "sdrhub_hub_seq {}", stats.seq);
+    histogram(
+        &mut out,
+        "sdrhub_ws_fanout_latency_seconds",
+        "Event creation to the end of its write to a client.",
+        &counters.fanout_latency,
+    );
+    histogram(
+        &mut out,
+        "sdrhub_ws_queue_depth_messages",
+        "A client's queue depth when a message is queued for it.",
+        &counters.queue_depth,
+    );
+    family(&mut out, "sdrhub_receivers", "gauge", "Receivers by status.");
+    for status in ["online", "degraded", "offline"] {
+        let n = snapshot
+            .websdrs_status
+            .websdrs
+            .iter()
+            .filter(|w| {
+                serde_json::to_value(w.status)
+                    .ok()
+                    .as_ref()
+                    .and_then(|v| v.as_str())
+                    == Some(status)
+            })
+            .count();
+        let _ = writeln!(out, "sdrhub_receivers{{status=\"{status}\"}} {n}");
+    }
+    family(
+        &mut out,
+        "sdrhub_receiver_samples_total",
+        "counter",
+        "IQ samples read, by receiver.",
+    );
+    for r in state.receivers.iter() {
+        let _ = writeln!(
+            out,
+            "sdrhub_receiver_samples_total{{receiver=\"{}\"}} {}",
+            label(&r.info.id),
+            r.acquisition.samples.load(Ordering::Relaxed)
+        );
+    }
+    family(
+        &mut out,
+        "sdrhub_receiver_samples_dropped_total",
+        "counter",
+        "IQ samples dropped because DSP was behind, by receiver.",
+    );
+    for r in state.receivers.iter() {
+        let _ = writeln!(
+            out,
+            "sdrhub_receiver_samples_dropped_total{{receiver=\"{}\"}} {}",
+            label(&r.info.id),
+            r.acquisition.samples_dropped.load(Ordering::Relaxed)
+        );
+    }
+    family(
+        &mut out,
+        "sdrhub_dsp_busy_seconds_total",
+        "counter",
+        "DSP thread time spent processing, by receiver (rate = share of a core).",
+    );
+    for r in state.receivers.iter() {
+        let _ = writeln!(
+            out,
+            "sdrhub_dsp_busy_seconds_total{{receiver=\"{}\"}} {}",
+            label(&r.info.id),
+            r.dsp.busy_ns.load(Ordering::Relaxed) as f64 * 1e-9
+        );
+    }
+    family(
+        &mut out,
+        "sdrhub_dsp_spectra_total",
+        "counter",
+        "Spectra computed, by receiver.",
+    );
+    for r in state.receivers.iter() {
+        let _ = writeln!(
+            out,
+            "sdrhub_dsp_spectra_total{{receiver=\"{}\"}} {}",
+            label(&r.info.id),
+            r.dsp.spectra.load(Ordering::Relaxed)
+        );
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(out)
+}
