@@ -153,6 +153,25 @@ mod tests {
         assert!(initial_topics("events=signals").unwrap_err().contains("signals"));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 3000, ..Default::default() })]
+        // Untrusted input: query strings and client messages never panic, and whatever parses
+        // is well-formed.
+        #[test]
+        fn query_and_message_parsers_are_total(query in "\\PC{0,200}", message in "\\PC{0,300}") {
+            let _ = initial_topics(&query);
+            let _ = resume_position(&query);
+            let _ = has_events_parameter(&query);
+            let _ = protocol::parse(&message);
+        }
+
+        #[test]
+        fn json_shaped_messages_are_total(event in "[a-z:]{0,20}", items in proptest::collection::vec("\\PC{0,20}", 0..6)) {
+            let text = serde_json::json!({"event": event, "data": {"events": items}}).to_string();
+            let _ = protocol::parse(&text);
+        }
+    }
+
     #[test]
     fn since_query_is_a_seq() {
         assert_eq!(resume_position(""), Ok(None));

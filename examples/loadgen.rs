@@ -1,0 +1,405 @@
+//! sdrhub's load generator: real WebSocket clients (tokio-tungstenite) against a running server.
+//!
+//! ```text
+//! cargo run --release --example loadgen -- fanout --clients 1000 --rate 100 --seconds 20 \
+//!     --token <admin token> --server-pid <pid>
+//! cargo run --release --example loadgen -- fanout --clients 100 --rate 100 --size 1024 --stalled 0.1 ...
+//! cargo run --release --example loadgen -- idle --clients 10000 --server-pid <pid>
+//! cargo run --release --example loadgen -- churn --cycles 100000 --server-pid <pid>
+//! ```
+//!
+//! `fanout`: opens N connections subscribed to `signals:detected` (a share of them never read),
+//! publishes events at a rate through `POST /api/v1/publish` (admin token), and reports
+//! deliveries per second, latency percentiles from publication (the publish time is carried in
+//! the event) to receipt, losses, errors, and the server's CPU and RSS (from /proc, with
+//! `--server-pid`). `idle`: holds N connections and reports server memory per connection.
+//! `churn`: connects and disconnects N times and compares RSS before and after.
+
+use futures_util::StreamExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio_tungstenite::tungstenite::Message;
+
+struct Args {
+    mode: String,
+    url: String,
+    http: String,
+    clients: usize,
+    rate: f64,
+    size: usize,
+    stalled: f64,
+    seconds: f64,
+    cycles: usize,
+    token: String,
+    server_pid: Option<u32>,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        mode: String::new(),
+        url: "ws://127.0.0.1:8080/ws".into(),
+        http: "http://127.0.0.1:8080".into(),
+        clients: 1000,
+        rate: 100.0,
+        size: 300,
+        stalled: 0.0,
+        seconds: 20.0,
+        cycles: 100_000,
+        token: String::new(),
+        server_pid: None,
+    };
+    let mut it = std::env::args().skip(1);
+    args.mode = it
+        .next()
+        .unwrap_or_else(|| usage("a mode: fanout, idle or churn"));
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .unwrap_or_else(|| usage(&format!("{flag} needs a value")))
+        };
+        match flag.as_str() {
+            "--server" => {
+                let host = value();
+                args.url = format!("ws://{host}/ws");
+                args.http = format!("http://{host}");
+            }
+            "--clients" => args.clients = value().parse().unwrap_or_else(|_| usage("--clients N")),
+            "--rate" => args.rate = value().parse().unwrap_or_else(|_| usage("--rate EVENTS_PER_S")),
+            "--size" => args.size = value().parse().unwrap_or_else(|_| usage("--size BYTES")),
+            "--stalled" => args.stalled = value().parse().unwrap_or_else(|_| usage("--stalled SHARE")),
+            "--seconds" => args.seconds = value().parse().unwrap_or_else(|_| usage("--seconds S")),
+            "--cycles" => args.cycles = value().parse().unwrap_or_else(|_| usage("--cycles N")),
+            "--token" => args.token = value(),
+            "--server-pid" => {
+                args.server_pid = Some(value().parse().unwrap_or_else(|_| usage("--server-pid PID")))
+            }
+            other => usage(&format!("unknown flag {other}")),
+        }
+    }
+    args
+}
+
+fn usage(problem: &str) -> ! {
+    eprintln!("loadgen: {problem}\nusage: loadgen fanout|idle|churn [--server HOST:PORT] [--clients N] [--rate EVENTS_PER_S] [--size BYTES] [--stalled SHARE] [--seconds S] [--cycles N] [--token ADMIN_TOKEN] [--server-pid PID]");
+    std::process::exit(2);
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// (CPU seconds, RSS bytes) of a process, from /proc.
+fn process_usage(pid: Option<u32>) -> Option<(f64, u64)> {
+    let pid = pid?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 (index 11 and 12 after the command name).
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((ticks / 100.0, rss_kb * 1024))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    let args = parse_args();
+    match args.mode.as_str() {
+        "fanout" => fanout(&args).await,
+        "idle" => idle(&args).await,
+        "churn" => churn(&args).await,
+        other => usage(&format!("unknown mode {other}")),
+    }
+}
+
+async fn connect(
+    url: &str,
+) -> Option<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>> {
+    for _ in 0..20 {
+        match tokio_tungstenite::connect_async(url).await {
+            Ok((ws, _)) => return Some(ws),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    None
+}
+
+async fn fanout(args: &Args) {
+    let url = format!("{}?events=signals:detected&token={}", args.url, args.token);
+    let stalled = (args.clients as f64 * args.stalled).round() as usize;
+    let live = args.clients - stalled;
+    let received = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let closed = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::<f64>::new()));
+    let mut tasks = Vec::new();
+    let mut stalled_sockets = Vec::new();
+    for i in 0..args.clients {
+        let Some(mut ws) = connect(&url).await else {
+            errors.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        if i < stalled {
+            // Never read: its socket buffers and then its server-side queue fill.
+            stalled_sockets.push(ws);
+            continue;
+        }
+        let (received, errors, closed, latencies) = (
+            received.clone(),
+            errors.clone(),
+            closed.clone(),
+            latencies.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while let Some(frame) = ws.next().await {
+                match frame {
+                    Ok(Message::Text(text)) => {
+                        let now = now_ns();
+                        if let Some(start) = text.find("\"signal_id\":\"load-") {
+                            let rest = &text[start + 18..];
+                            if let Some(sent) = rest.split('"').next().and_then(|t| t.parse::<i64>().ok()) {
+                                mine.push((now - sent) as f64 * 1e-6);
+                                received.fetch_add(1, Ordering::Relaxed);
+                                if mine.len() >= 256 {
+                                    latencies.lock().unwrap().append(&mut mine);
+                                }
+                            }
+                        }
+                    }
+                    Ok(Message::Close(_)) => {
+                        closed.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                }
+            }
+            latencies.lock().unwrap().extend(mine);
+        }));
+    }
+    eprintln!(
+        "loadgen: {} live and {stalled} stalled clients connected",
+        tasks.len()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = process_usage(args.server_pid);
+    let padding = "x".repeat(args.size.saturating_sub(300));
+    let http = reqwest::Client::new();
+    let publish_url = format!("{}/api/v1/publish", args.http);
+    // Publish in batches every 10 ms.
+    let tick = Duration::from_millis(10);
+    let per_tick = args.rate * tick.as_secs_f64();
+    let started = Instant::now();
+    let mut published = 0u64;
+    let mut due = 0.0;
+    let mut interval = tokio::time::interval(tick);
+    while started.elapsed().as_secs_f64() < args.seconds {
+        interval.tick().await;
+        due += per_tick;
+        let n = due.floor() as u64;
+        due -= n as f64;
+        if n == 0 {
+            continue;
+        }
+        let batch: Vec<serde_json::Value> = (0..n)
+            .map(|k| {
+                serde_json::json!({"event": "signals:detected", "data": {
+                    "signal_id": format!("load-{}", now_ns()), "state": "lost",
+                    "frequency_hz": 145e6 + (published + k) as f64, "frequency_mhz": 145.0,
+                    "bandwidth_hz": 12500.0, "snr_db": 20.0, "power_dbfs": -40.0, "peak_power_dbfs": -45.0,
+                    "websdr_id": padding, "receivers": ["rx1"],
+                    "first_seen": "2026-11-22T10:00:00.000Z", "timestamp": "2026-11-22T10:00:00.000Z"}})
+            })
+            .collect();
+        match http
+            .post(&publish_url)
+            .bearer_auth(&args.token)
+            .json(&batch)
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => published += n,
+            Ok(r) => {
+                eprintln!("loadgen: publish answered {}", r.status());
+                errors.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                eprintln!("loadgen: publish failed: {e}");
+                errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    // Let the last deliveries arrive.
+    let expected = published * live as u64;
+    let settle = Instant::now();
+    while received.load(Ordering::Relaxed) < expected && settle.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after = process_usage(args.server_pid);
+    let got = received.load(Ordering::Relaxed);
+    drop(stalled_sockets);
+    let stats: serde_json::Value = match http
+        .get(format!("{}/api/v1/ws/stats", args.http))
+        .bearer_auth(&args.token)
+        .send()
+        .await
+    {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(_) => serde_json::Value::Null,
+    };
+    for task in tasks {
+        task.abort();
+    }
+    let mut all = latencies.lock().unwrap().clone();
+    all.sort_by(f64::total_cmp);
+    println!(
+        "fanout: {} clients ({live} reading, {stalled} stalled), {:.0} events/s of ~{} B for {elapsed:.1} s",
+        args.clients,
+        args.rate,
+        args.size.max(300)
+    );
+    println!(
+        "  published {published}; delivered {got} of {expected} to reading clients ({:.3} % lost); {:.0} deliveries/s",
+        100.0 * (expected.saturating_sub(got)) as f64 / expected.max(1) as f64,
+        got as f64 / elapsed
+    );
+    println!(
+        "  latency publish -> receipt (ms, {} samples, collected after the run): p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+        all.len(),
+        percentile(&all, 0.5),
+        percentile(&all, 0.9),
+        percentile(&all, 0.99),
+        all.last().copied().unwrap_or(f64::NAN)
+    );
+    println!(
+        "  errors {}; reading clients closed by the server {}",
+        errors.load(Ordering::Relaxed),
+        closed.load(Ordering::Relaxed)
+    );
+    if let (Some((cpu0, _)), Some((cpu1, rss))) = (before, after) {
+        println!(
+            "  server CPU {:.1} % of one core; RSS {:.1} MB",
+            100.0 * (cpu1 - cpu0) / settle.duration_since(started).as_secs_f64().max(elapsed),
+            rss as f64 / 1e6
+        );
+    }
+    println!(
+        "  server stats: dropped {}, slow clients closed {}, resyncs {}",
+        stats["messages_dropped"], stats["slow_clients_closed"], stats["resyncs"]
+    );
+}
+
+async fn idle(args: &Args) {
+    let before = process_usage(args.server_pid);
+    let mut sockets = Vec::with_capacity(args.clients);
+    let mut failed = 0;
+    for _ in 0..args.clients {
+        match connect(&format!("{}?token={}", args.url, args.token)).await {
+            Some(ws) => sockets.push(ws),
+            None => failed += 1,
+        }
+    }
+    // Drain each socket's snapshot so the server's buffers hold only what an idle client costs.
+    for ws in sockets.iter_mut() {
+        let _ = tokio::time::timeout(Duration::from_millis(200), ws.next()).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = process_usage(args.server_pid);
+    println!("idle: {} connections held ({failed} failed)", sockets.len());
+    if let (Some((_, rss0)), Some((_, rss1))) = (before, after) {
+        println!(
+            "  server RSS {:.1} MB -> {:.1} MB: {:.0} bytes per connection",
+            rss0 as f64 / 1e6,
+            rss1 as f64 / 1e6,
+            (rss1 as f64 - rss0 as f64) / sockets.len().max(1) as f64
+        );
+    }
+    for mut ws in sockets {
+        let _ = ws.close(None).await;
+    }
+}
+
+async fn churn(args: &Args) {
+    // Warm up so allocator pools exist before the baseline.
+    for _ in 0..1000 {
+        if let Some(mut ws) = connect(&format!("{}?token={}", args.url, args.token)).await {
+            let _ = tokio::time::timeout(Duration::from_secs(2), ws.next()).await;
+            let _ = ws.close(None).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = process_usage(args.server_pid);
+    let started = Instant::now();
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let workers = 32;
+    let per = args.cycles / workers;
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let (url, done, failed) = (
+            format!("{}?token={}", args.url, args.token),
+            done.clone(),
+            failed.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..per {
+                let cycle = async {
+                    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.ok()?;
+                    ws.next().await?.ok()?;
+                    ws.close(None).await.ok()?;
+                    // Until the server's close frame; then drop the socket.
+                    while let Some(Ok(message)) = ws.next().await {
+                        if message.is_close() {
+                            break;
+                        }
+                    }
+                    Some(())
+                };
+                match tokio::time::timeout(Duration::from_secs(5), cycle).await {
+                    Ok(Some(())) => done.fetch_add(1, Ordering::Relaxed),
+                    _ => failed.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = process_usage(args.server_pid);
+    println!(
+        "churn: {} connect/disconnect cycles in {:.1} s ({} failed)",
+        done.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64(),
+        failed.load(Ordering::Relaxed)
+    );
+    if let (Some((_, rss0)), Some((_, rss1))) = (before, after) {
+        println!(
+            "  server RSS {:.1} MB before, {:.1} MB after ({:+.1} %)",
+            rss0 as f64 / 1e6,
+            rss1 as f64 / 1e6,
+            100.0 * (rss1 as f64 - rss0 as f64) / rss0 as f64
+        );
+    }
+}
