@@ -138,16 +138,17 @@ async fn a_resume_from_a_position_no_longer_retained_gets_a_resync() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_the_resync_policy_a_stalled_client_is_skipped_ahead_not_closed() {
     let mut config = quiet_config();
-    config.server.client_queue = 64;
+    // Deep enough that the reading client keeps up on a busy machine.
+    config.server.client_queue = 256;
     config.server.slow_client_policy = SlowClientPolicy::Resync;
     let server = start(config);
     let hub = server.hub().clone();
     let mut stalled = connect(&server, "/ws?events=signals:detected").await;
     let mut live = connect(&server, "/ws?events=signals:detected").await;
     assert_eq!(next_json(&mut live, WAIT).await.unwrap()["event"], "snapshot");
-    // About 10 MB of 2 kB events while `stalled` reads nothing: more than its socket buffers
-    // and its 64-message queue.
-    const EVENTS: u64 = 5_000;
+    // About 20 MB of 2 kB events while `stalled` reads nothing: more than its socket buffers
+    // and its 256-message queue.
+    const EVENTS: u64 = 10_000;
     let publisher = tokio::spawn(async move {
         for n in 0..EVENTS {
             hub.publish(signal(n, 120)).await;
