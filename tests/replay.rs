@@ -4,38 +4,12 @@
 
 mod common;
 
-use common::{connect, next_json, start, test_config, Ws};
-use sdrhub::events::{Event, SignalReport, SignalState, Timestamp};
+use common::{connect, fake_signal, next_json, quiet_config, start, Ws};
 use sdrhub::hub::SlowClientPolicy;
 use serde_json::Value;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(5);
-
-fn signal(n: u64, receivers: usize) -> Event {
-    // `lost`, so the injected signals do not accumulate in the server's state.
-    Event::SignalsDetected(SignalReport {
-        signal_id: format!("replay-{n}"),
-        state: SignalState::Lost,
-        frequency_hz: 145e6 + n as f64,
-        frequency_mhz: 145.0 + n as f64 / 1e6,
-        bandwidth_hz: 12_500.0,
-        snr_db: 20.0,
-        power_dbfs: -40.0,
-        peak_power_dbfs: -50.0,
-        websdr_id: "rx1".into(),
-        receivers: (0..receivers).map(|i| format!("receiver-{i:04}")).collect(),
-        first_seen: Timestamp::now(),
-        timestamp: Timestamp::now(),
-    })
-}
-
-/// A server whose scene has no transmitters: the only `signals:detected` are the test's.
-fn quiet_config() -> sdrhub::config::Config {
-    let mut config = test_config();
-    config.simulation.transmitters.clear();
-    config
-}
 
 /// The `(seq, signal_id)` of the next `count` `signals:detected` messages.
 async fn signals(ws: &mut Ws, count: usize) -> Vec<(u64, String)> {
@@ -65,13 +39,13 @@ async fn a_client_that_resumes_gets_exactly_the_events_it_missed_then_live_ones(
     );
     assert_eq!(next_json(&mut client, WAIT).await.unwrap()["event"], "snapshot");
     for n in 0..5 {
-        hub.publish(signal(n, 1)).await;
+        hub.publish(fake_signal("replay", n, 1)).await;
     }
     let seen = signals(&mut client, 5).await;
     let last = seen.last().unwrap().0;
     drop(client);
     for n in 5..25 {
-        hub.publish(signal(n, 1)).await;
+        hub.publish(fake_signal("replay", n, 1)).await;
     }
     let all = signals(&mut reference, 25).await;
     let missed: Vec<_> = all.iter().filter(|(seq, _)| *seq > last).cloned().collect();
@@ -82,7 +56,7 @@ async fn a_client_that_resumes_gets_exactly_the_events_it_missed_then_live_ones(
     let replayed = signals(&mut resumed, 20).await;
     assert_eq!(replayed, missed);
     // ... then live ones, the same as the reference client's.
-    hub.publish(signal(99, 1)).await;
+    hub.publish(fake_signal("replay", 99, 1)).await;
     let live = signals(&mut resumed, 1).await;
     assert_eq!(live, signals(&mut reference, 1).await);
     assert_eq!(live[0].1, "replay-99");
@@ -99,11 +73,11 @@ async fn a_resume_from_a_position_no_longer_retained_gets_a_resync() {
     let hub = server.hub().clone();
     let mut client = connect(&server, "/ws?events=signals:detected").await;
     assert_eq!(next_json(&mut client, WAIT).await.unwrap()["event"], "snapshot");
-    hub.publish(signal(0, 1)).await;
+    hub.publish(fake_signal("replay", 0, 1)).await;
     let last = signals(&mut client, 1).await[0].0;
     drop(client);
     for n in 1..20 {
-        hub.publish(signal(n, 1)).await;
+        hub.publish(fake_signal("replay", n, 1)).await;
     }
     let expect_resync = |m: Value| {
         assert_eq!(m["event"], "resync", "{m}");
@@ -123,7 +97,7 @@ async fn a_resume_from_a_position_no_longer_retained_gets_a_resync() {
     let mut future = connect(&server, "/ws?since=999999999").await;
     expect_resync(next_json(&mut future, WAIT).await.unwrap());
     // Live events follow the resync.
-    hub.publish(signal(100, 1)).await;
+    hub.publish(fake_signal("replay", 100, 1)).await;
     assert_eq!(signals(&mut resumed, 1).await[0].1, "replay-100");
     // A malformed position is refused before the upgrade.
     let response = reqwest::get(format!("http://{}/ws?since=yesterday", server.addr))
@@ -151,7 +125,7 @@ async fn under_the_resync_policy_a_stalled_client_is_skipped_ahead_not_closed() 
     const EVENTS: u64 = 10_000;
     let publisher = tokio::spawn(async move {
         for n in 0..EVENTS {
-            hub.publish(signal(n, 120)).await;
+            hub.publish(fake_signal("replay", n, 120)).await;
             if n % 50 == 0 {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
@@ -169,7 +143,7 @@ async fn under_the_resync_policy_a_stalled_client_is_skipped_ahead_not_closed() 
     let mut seen = 0;
     let drain = tokio::spawn(async move {
         for n in 0..200u64 {
-            hub.publish(signal(EVENTS + n, 1)).await;
+            hub.publish(fake_signal("replay", EVENTS + n, 1)).await;
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });

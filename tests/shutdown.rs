@@ -3,32 +3,8 @@
 
 mod common;
 
-use common::{start, test_config};
-use sdrhub::events::{Event, SignalReport, SignalState, Timestamp};
+use common::{fake_signal, quiet_config, start};
 use std::time::Duration;
-
-fn signal(n: u64, receivers: usize) -> Event {
-    Event::SignalsDetected(SignalReport {
-        signal_id: format!("shutdown-{n}"),
-        state: SignalState::Lost,
-        frequency_hz: 145e6 + n as f64,
-        frequency_mhz: 145.0 + n as f64 / 1e6,
-        bandwidth_hz: 12_500.0,
-        snr_db: 20.0,
-        power_dbfs: -40.0,
-        peak_power_dbfs: -50.0,
-        websdr_id: "rx1".into(),
-        receivers: (0..receivers).map(|i| format!("receiver-{i:04}")).collect(),
-        first_seen: Timestamp::now(),
-        timestamp: Timestamp::now(),
-    })
-}
-
-fn quiet_config() -> sdrhub::config::Config {
-    let mut config = test_config();
-    config.simulation.transmitters.clear();
-    config
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_under_load_sends_every_client_1001() {
@@ -49,7 +25,7 @@ async fn shutdown_under_load_sends_every_client_1001() {
         let mut tick = tokio::time::interval(Duration::from_millis(5));
         for n in 0.. {
             tick.tick().await;
-            hub.publish(signal(n, 10)).await;
+            hub.publish(fake_signal("shutdown", n, 10)).await;
         }
     });
     // Every client reads while events flow, then the server stops.

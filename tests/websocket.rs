@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use sdrhub::events::{Event, SignalReport, SignalState, Timestamp};
+use sdrhub::events::Timestamp;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -220,25 +220,6 @@ async fn unknown_topic_in_the_query_is_refused_with_a_clear_message() {
     server.stop().await.unwrap();
 }
 
-fn fake_signal(n: u64) -> Event {
-    // `lost` so the injected signals do not accumulate in the server's state; 60 receiver ids
-    // make each message about 1 kB, so the stalled client's socket buffers fill quickly.
-    Event::SignalsDetected(SignalReport {
-        signal_id: format!("load-{n}"),
-        state: SignalState::Lost,
-        frequency_hz: 145e6 + n as f64,
-        frequency_mhz: 145.0 + n as f64 / 1e6,
-        bandwidth_hz: 12_500.0,
-        snr_db: 20.0,
-        power_dbfs: -40.0,
-        peak_power_dbfs: -50.0,
-        websdr_id: "rx1".into(),
-        receivers: (0..60).map(|i| format!("receiver-{i:04}")).collect(),
-        first_seen: Timestamp::now(),
-        timestamp: Timestamp::now(),
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_client_does_not_delay_another_clients_events() {
     let mut config = test_config();
@@ -258,7 +239,7 @@ async fn a_stalled_client_does_not_delay_another_clients_events() {
             if n % 40 == 0 {
                 tick.tick().await;
             }
-            hub.publish(fake_signal(n)).await;
+            hub.publish(fake_signal("load", n, 60)).await;
         }
     });
     let mut expected = 0;

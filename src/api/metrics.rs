@@ -1,6 +1,8 @@
 //! `GET /metrics`: Prometheus text exposition of the gateway and the pipeline.
 
+use crate::events::ReceiverStatus;
 use crate::hub::{Histogram, EVENT_NAMES};
+use crate::pipeline::ReceiverHandle;
 use crate::server::AppState;
 use actix_web::{web, HttpResponse};
 use std::fmt::Write as _;
@@ -125,76 +127,47 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         &counters.queue_depth,
     );
     family(&mut out, "sdrhub_receivers", "gauge", "Receivers by status.");
-    for status in ["online", "degraded", "offline"] {
+    for (status, name) in [
+        (ReceiverStatus::Online, "online"),
+        (ReceiverStatus::Degraded, "degraded"),
+        (ReceiverStatus::Offline, "offline"),
+    ] {
         let n = snapshot
             .websdrs_status
             .websdrs
             .iter()
-            .filter(|w| {
-                serde_json::to_value(w.status)
-                    .ok()
-                    .as_ref()
-                    .and_then(|v| v.as_str())
-                    == Some(status)
-            })
+            .filter(|w| w.status == status)
             .count();
-        let _ = writeln!(out, "sdrhub_receivers{{status=\"{status}\"}} {n}");
+        let _ = writeln!(out, "sdrhub_receivers{{status=\"{name}\"}} {n}");
     }
-    family(
-        &mut out,
-        "sdrhub_receiver_samples_total",
-        "counter",
-        "IQ samples read, by receiver.",
-    );
-    for r in state.receivers.iter() {
-        let _ = writeln!(
-            out,
-            "sdrhub_receiver_samples_total{{receiver=\"{}\"}} {}",
-            label(&r.info.id),
-            r.acquisition.samples.load(Ordering::Relaxed)
-        );
-    }
-    family(
-        &mut out,
-        "sdrhub_receiver_samples_dropped_total",
-        "counter",
-        "IQ samples dropped because DSP was behind, by receiver.",
-    );
-    for r in state.receivers.iter() {
-        let _ = writeln!(
-            out,
-            "sdrhub_receiver_samples_dropped_total{{receiver=\"{}\"}} {}",
-            label(&r.info.id),
-            r.acquisition.samples_dropped.load(Ordering::Relaxed)
-        );
-    }
-    family(
-        &mut out,
-        "sdrhub_dsp_busy_seconds_total",
-        "counter",
-        "DSP thread time spent processing, by receiver (rate = share of a core).",
-    );
-    for r in state.receivers.iter() {
-        let _ = writeln!(
-            out,
-            "sdrhub_dsp_busy_seconds_total{{receiver=\"{}\"}} {}",
-            label(&r.info.id),
-            r.dsp.busy_ns.load(Ordering::Relaxed) as f64 * 1e-9
-        );
-    }
-    family(
-        &mut out,
-        "sdrhub_dsp_spectra_total",
-        "counter",
-        "Spectra computed, by receiver.",
-    );
-    for r in state.receivers.iter() {
-        let _ = writeln!(
-            out,
-            "sdrhub_dsp_spectra_total{{receiver=\"{}\"}} {}",
-            label(&r.info.id),
-            r.dsp.spectra.load(Ordering::Relaxed)
-        );
+    type PerReceiver = fn(&ReceiverHandle) -> f64;
+    let per_receiver: [(&str, &str, PerReceiver); 4] = [
+        (
+            "sdrhub_receiver_samples_total",
+            "IQ samples read, by receiver.",
+            |r| r.acquisition.samples.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "sdrhub_receiver_samples_dropped_total",
+            "IQ samples dropped because DSP was behind, by receiver.",
+            |r| r.acquisition.samples_dropped.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "sdrhub_dsp_busy_seconds_total",
+            "DSP thread time spent processing, by receiver (rate = share of a core).",
+            |r| r.dsp.busy_ns.load(Ordering::Relaxed) as f64 * 1e-9,
+        ),
+        (
+            "sdrhub_dsp_spectra_total",
+            "Spectra computed, by receiver.",
+            |r| r.dsp.spectra.load(Ordering::Relaxed) as f64,
+        ),
+    ];
+    for (name, help, value) in per_receiver {
+        family(&mut out, name, "counter", help);
+        for r in state.receivers.iter() {
+            let _ = writeln!(out, "{name}{{receiver=\"{}\"}} {}", label(&r.info.id), value(r));
+        }
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

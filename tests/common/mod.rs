@@ -147,3 +147,31 @@ pub async fn wait_for(
         }
     }
 }
+
+/// A `signals:detected` event for injection into a server's hub: `lost`, so injected signals
+/// do not accumulate in its state, with `receivers` receiver ids to set its size (60 make
+/// about 1 kB).
+pub fn fake_signal(prefix: &str, n: u64, receivers: usize) -> sdrhub::events::Event {
+    use sdrhub::events::{Event, SignalReport, SignalState, Timestamp};
+    Event::SignalsDetected(SignalReport {
+        signal_id: format!("{prefix}-{n}"),
+        state: SignalState::Lost,
+        frequency_hz: 145e6 + n as f64,
+        frequency_mhz: 145.0 + n as f64 / 1e6,
+        bandwidth_hz: 12_500.0,
+        snr_db: 20.0,
+        power_dbfs: -40.0,
+        peak_power_dbfs: -50.0,
+        websdr_id: "rx1".into(),
+        receivers: (0..receivers).map(|i| format!("receiver-{i:04}")).collect(),
+        first_seen: sdrhub::events::Timestamp::now(),
+        timestamp: Timestamp::now(),
+    })
+}
+
+/// [`test_config`] with no transmitters: the only `signals:detected` are a test's own.
+pub fn quiet_config() -> Config {
+    let mut config = test_config();
+    config.simulation.transmitters.clear();
+    config
+}
