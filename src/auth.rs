@@ -9,8 +9,7 @@
 
 use crate::config::AuthConfig;
 use crate::events::{Topic, TopicSet};
-use actix_web::http::header;
-use actix_web::HttpRequest;
+use actix_web::http::header::{self, HeaderMap};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -107,15 +106,11 @@ impl Authenticator {
     ///
     /// # Errors
     /// [`Denied::Forbidden`] naming the origin.
-    pub fn check_origin(&self, req: &HttpRequest) -> Result<(), Denied> {
+    pub fn check_origin(&self, headers: &HeaderMap) -> Result<(), Denied> {
         if self.origins.is_empty() {
             return Ok(());
         }
-        match req
-            .headers()
-            .get(header::ORIGIN)
-            .map(|o| o.to_str().unwrap_or(""))
-        {
+        match headers.get(header::ORIGIN).map(|o| o.to_str().unwrap_or("")) {
             None => Ok(()),
             Some(origin) if self.origins.iter().any(|o| o == origin) => Ok(()),
             Some(origin) => Err(Denied::Forbidden(format!(
@@ -125,16 +120,16 @@ impl Authenticator {
         }
     }
 
-    /// What the request's credentials allow.
+    /// What the credentials in a request's headers or query string allow.
     ///
     /// # Errors
     /// [`Denied::Unauthorized`] without a token or with one that is unknown, malformed,
     /// wrongly signed or expired.
-    pub fn authenticate(&self, req: &HttpRequest) -> Result<Access, Denied> {
+    pub fn authenticate(&self, headers: &HeaderMap, query: &str) -> Result<Access, Denied> {
         if !self.enabled {
             return Ok(Access::ALL);
         }
-        let token = presented_token(req).ok_or_else(|| {
+        let token = presented_token(headers, query).ok_or_else(|| {
             Denied::Unauthorized(
                 "a token is required: Authorization: Bearer <token>, ?token=, or the bearer.<token> subprotocol"
                     .into(),
@@ -174,12 +169,8 @@ fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 }
 
 /// The token from the header, the query or the subprotocol list, in that order.
-pub fn presented_token(req: &HttpRequest) -> Option<String> {
-    if let Some(value) = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
+pub fn presented_token(headers: &HeaderMap, query: &str) -> Option<String> {
+    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         if let Some(token) = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
@@ -187,19 +178,19 @@ pub fn presented_token(req: &HttpRequest) -> Option<String> {
             return Some(token.trim().to_string());
         }
     }
-    let from_query = req.query_string().split('&').find_map(|pair| {
+    let from_query = query.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=')?;
         (key == "token").then(|| value.replace("%2E", ".").replace("%2e", "."))
     });
     if from_query.is_some() {
         return from_query;
     }
-    offered_subprotocols(req).find_map(|p| p.strip_prefix(SUBPROTOCOL_TOKEN_PREFIX).map(str::to_string))
+    offered_subprotocols(headers).find_map(|p| p.strip_prefix(SUBPROTOCOL_TOKEN_PREFIX).map(str::to_string))
 }
 
 /// The subprotocols a WebSocket client offered.
-pub fn offered_subprotocols(req: &HttpRequest) -> impl Iterator<Item = &str> {
-    req.headers()
+pub fn offered_subprotocols(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))

@@ -205,8 +205,15 @@ pub struct ServerConfig {
     pub client_message_burst: f64,
     /// Seconds a single write to a client may take before the client is considered dead.
     pub send_timeout_s: f64,
-    /// Largest client message accepted, bytes.
+    /// Largest client message accepted, bytes (a frame, or a fragmented message once joined);
+    /// larger closes the connection with 1009.
     pub max_message_bytes: usize,
+    /// Topics a client may be subscribed to at once; a `subscribe` beyond gets an
+    /// `error` (`too_many_subscriptions`).
+    pub max_subscriptions: usize,
+    /// Seconds a client has to send its whole request head (the WebSocket handshake included)
+    /// after connecting; slower gets HTTP 408 and is disconnected.
+    pub handshake_timeout_s: f64,
     /// Seconds between periodic `services:health` broadcasts.
     pub health_interval_s: f64,
     /// Seconds between periodic `websdrs:status` broadcasts.
@@ -232,6 +239,8 @@ impl Default for ServerConfig {
             client_message_burst: 40.0,
             send_timeout_s: 10.0,
             max_message_bytes: 64 * 1024,
+            max_subscriptions: 8,
+            handshake_timeout_s: 5.0,
             health_interval_s: 10.0,
             status_interval_s: 5.0,
             recent_localizations: 100,
@@ -600,6 +609,20 @@ impl Config {
             format!(
                 "server.max_message_bytes = {}: must be in 256..=16777216",
                 s.max_message_bytes
+            ),
+        );
+        check(
+            (1..=64).contains(&s.max_subscriptions),
+            format!(
+                "server.max_subscriptions = {}: must be in 1..=64",
+                s.max_subscriptions
+            ),
+        );
+        check(
+            s.handshake_timeout_s > 0.0 && s.handshake_timeout_s <= 300.0,
+            format!(
+                "server.handshake_timeout_s = {}: must be in (0, 300]",
+                s.handshake_timeout_s
             ),
         );
         for (key, value) in [

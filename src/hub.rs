@@ -14,7 +14,8 @@ use crate::events::{
     Envelope, Event, HealthReport, HealthStatus, LocalizationList, LocalizationReport, SignalList,
     SignalReport, SignalState, Snapshot, SubscriptionsReport, Timestamp, TopicSet, WebsdrsReport,
 };
-use bytestring::ByteString;
+use crate::ws::outbox::{Outbox, Refused};
+use actix_web::web::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,14 +64,21 @@ pub struct Kick {
 }
 
 /// One serialized message on its way to a client.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Outgoing {
     /// Index of the event kind in [`EVENT_NAMES`], for the per-event counters.
     pub kind: usize,
-    /// The JSON text.
-    pub text: ByteString,
+    /// The whole WebSocket text frame (header and JSON), shared by every recipient.
+    pub frame: Bytes,
     /// When the envelope was made (its `timestamp`), ns since the epoch.
     pub created_ns: i64,
+}
+
+impl Outgoing {
+    /// The JSON text.
+    pub fn json(&self) -> &[u8] {
+        &self.frame[crate::ws::frame::payload_offset(&self.frame)..]
+    }
 }
 
 /// Upper bounds of a latency histogram's buckets, seconds (Prometheus `le`).
@@ -155,7 +163,7 @@ fn kind_index(event: &Event) -> usize {
 pub struct Counters {
     /// Messages written to a client's socket, per event kind.
     pub sent: [AtomicU64; 9],
-    /// Bytes written to clients.
+    /// Bytes written to clients (whole frames).
     pub bytes_sent: AtomicU64,
     /// Messages not delivered because a client's queue was full.
     pub dropped: AtomicU64,
@@ -193,7 +201,7 @@ impl Counters {
         self.fanout_latency.observe(latency_ns as f64 * 1e-9);
         self.sent[message.kind].fetch_add(1, Ordering::Relaxed);
         self.bytes_sent
-            .fetch_add(message.text.len() as u64, Ordering::Relaxed);
+            .fetch_add(message.frame.len() as u64, Ordering::Relaxed);
     }
 }
 
@@ -202,10 +210,9 @@ impl Counters {
 pub struct Connection {
     /// The hub's id for this client.
     pub id: u64,
-    /// Messages to send, the snapshot first.
-    pub queue: mpsc::Receiver<Outgoing>,
-    /// Fires if the hub closes the client (slow-client policy).
-    pub kicked: oneshot::Receiver<Kick>,
+    /// Messages to send, the snapshot (or the missed events) first; also carries the hub's
+    /// decision to close the client (slow-client policy).
+    pub outbox: Arc<Outbox>,
 }
 
 /// `/api/v1/ws/stats`.
@@ -361,8 +368,7 @@ impl Hub {
 struct Client {
     id: u64,
     topics: TopicSet,
-    queue: mpsc::Sender<Outgoing>,
-    kick: Option<oneshot::Sender<Kick>>,
+    outbox: Arc<Outbox>,
     /// Fell behind under [`SlowClientPolicy::Resync`]: nothing is queued until it drains.
     lagging: bool,
 }
@@ -454,7 +460,7 @@ impl HubState {
         Outgoing {
             kind: kind_index(event),
             created_ns: now.0,
-            text: ByteString::from(text),
+            frame: crate::ws::frame::text(&text),
         }
     }
 
@@ -490,7 +496,7 @@ impl HubState {
                 continue;
             }
             if client.lagging {
-                if client.queue.capacity() < client.queue.max_capacity() {
+                if client.outbox.depth() > 0 {
                     // Still draining what it was sent before it fell behind.
                     self.counters.dropped.fetch_add(1, Ordering::Relaxed);
                     index += 1;
@@ -543,12 +549,14 @@ impl HubState {
     /// Queues `message` for client `index`; false if the client must be removed.
     fn deliver(&mut self, index: usize, message: Outgoing) -> bool {
         let client = &mut self.clients[index];
-        let depth = client.queue.max_capacity() - client.queue.capacity();
-        self.counters.queue_depth.observe(depth as f64);
-        match client.queue.try_send(message) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+        match client.outbox.push(message) {
+            Ok(()) => {
+                self.counters.queue_depth.observe(client.outbox.depth() as f64);
+                true
+            }
+            Err(Refused::Closed) => false,
+            Err(Refused::Full) => {
+                self.counters.queue_depth.observe(client.outbox.capacity() as f64);
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
                 match self.config.slow_client_policy {
                     SlowClientPolicy::Resync => {
@@ -562,10 +570,8 @@ impl HubState {
                         self.counters.slow_clients_closed.fetch_add(1, Ordering::Relaxed);
                         let queued = self.config.client_queue;
                         tracing::info!(client = client.id, queued, "closing a client that cannot keep up");
-                        if let Some(kick) = client.kick.take() {
-                            let reason = format!("slow consumer: {queued} messages queued");
-                            let _ = kick.send(Kick { code: 1013, reason });
-                        }
+                        let reason = format!("slow consumer: {queued} messages queued");
+                        client.outbox.kick(Kick { code: 1013, reason });
                         false
                     }
                 }
@@ -585,15 +591,14 @@ impl HubState {
     fn connect(&mut self, topics: TopicSet, since: Option<u64>, reply: oneshot::Sender<Connection>) {
         let id = self.next_client;
         self.next_client += 1;
-        let (queue_tx, queue) = mpsc::channel(self.config.client_queue);
-        let (kick_tx, kicked) = oneshot::channel();
+        let outbox = Arc::new(Outbox::new(self.config.client_queue));
         match since {
             None => {
                 let snapshot = self.envelope(&Event::Snapshot(Box::new(self.snapshot())));
-                // Invariant: the queue was just created with room for at least one message.
-                queue_tx
-                    .try_send(snapshot)
-                    .expect("a new queue has room for the snapshot");
+                // Invariant: the outbox was just created with room for at least one message.
+                outbox
+                    .push(snapshot)
+                    .expect("a new outbox has room for the snapshot");
             }
             Some(since) => {
                 // Resumable when nothing after `since` has been dropped, `since` is not from
@@ -608,29 +613,30 @@ impl HubState {
                     && missed.len() < self.config.client_queue
                 {
                     for retained in missed {
-                        // Invariant: fewer messages than the new queue's capacity.
-                        queue_tx
-                            .try_send(retained.message.clone())
-                            .expect("the missed events fit the new queue");
+                        // Invariant: fewer messages than the new outbox's capacity.
+                        outbox
+                            .push(retained.message.clone())
+                            .expect("the missed events fit the new outbox");
                     }
                     self.counters.resumes.fetch_add(1, Ordering::Relaxed);
                 } else {
                     let resync = self.envelope(&Event::Resync(Box::new(self.snapshot())));
                     self.counters.resyncs.fetch_add(1, Ordering::Relaxed);
-                    // Invariant: the queue was just created with room for at least one message.
-                    queue_tx
-                        .try_send(resync)
-                        .expect("a new queue has room for the resync");
+                    // Invariant: the outbox was just created with room for at least one message.
+                    outbox.push(resync).expect("a new outbox has room for the resync");
                 }
             }
         }
-        if reply.send(Connection { id, queue, kicked }).is_ok() {
+        let connection = Connection {
+            id,
+            outbox: outbox.clone(),
+        };
+        if reply.send(connection).is_ok() {
             self.connections_total += 1;
             self.clients.push(Client {
                 id,
                 topics,
-                queue: queue_tx,
-                kick: Some(kick_tx),
+                outbox,
                 lagging: false,
             });
         }
@@ -661,11 +667,7 @@ impl HubState {
             bytes_sent: self.counters.bytes_sent.load(Ordering::Relaxed),
             messages_dropped: self.counters.dropped.load(Ordering::Relaxed),
             slow_clients_closed: self.counters.slow_clients_closed.load(Ordering::Relaxed),
-            queued: self
-                .clients
-                .iter()
-                .map(|c| c.queue.max_capacity() - c.queue.capacity())
-                .sum(),
+            queued: self.clients.iter().map(|c| c.outbox.depth()).sum(),
             seq: self.seq,
             resyncs: self.counters.resyncs.load(Ordering::Relaxed),
             resumes: self.counters.resumes.load(Ordering::Relaxed),

@@ -7,7 +7,7 @@ use crate::pipeline::probe::{run_probe, RemoteReceiver};
 use crate::pipeline::status::{due_events, StatusInputs, StatusTracker};
 use crate::pipeline::{Pipeline, ReceiverSource};
 use crate::ws::session::SessionConfig;
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpResponse};
 use anyhow::Context;
 use sdrhub_hardware::sim::Scene;
 use std::future::Future;
@@ -142,6 +142,8 @@ pub async fn run_with_hub(
             send_timeout: Duration::from_secs_f64(config.server.send_timeout_s),
             messages_per_s: config.server.client_messages_per_s,
             message_burst: config.server.client_message_burst,
+            max_message_bytes: config.server.max_message_bytes,
+            max_subscriptions: config.server.max_subscriptions,
         },
         shutdown: shutdown_rx,
         started,
@@ -150,23 +152,46 @@ pub async fn run_with_hub(
         receivers: Arc::new(pipeline.receivers().to_vec()),
     });
     let address = listener.local_addr().context("listener has no address")?;
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .wrap(actix_web::middleware::from_fn(crate::api::guard))
-            .wrap(actix_web::middleware::Compress::default())
-            .configure(crate::web::configure)
-            .configure(crate::api::configure)
-            .route("/ws/updates", web::get().to(crate::ws::upgrade))
-            .route("/ws", web::get().to(crate::ws::upgrade))
-            .default_service(web::to(not_found))
-    })
-    .workers(2)
-    .disable_signals()
-    .shutdown_timeout(config.server.shutdown_grace_s.ceil() as u64)
-    .listen(listener)
-    .context("cannot serve on the listener")?
-    .run();
+    let handshake_timeout = Duration::from_secs_f64(config.server.handshake_timeout_s);
+    let server = actix_server::Server::build()
+        .workers(2)
+        .disable_signals()
+        .shutdown_timeout(config.server.shutdown_grace_s.ceil() as u64)
+        .listen("sdrhub", listener, move || {
+            let ws_state = state.clone();
+            let app = App::new()
+                .app_data(state.clone())
+                .wrap(actix_web::middleware::from_fn(crate::api::guard))
+                .wrap(actix_web::middleware::Compress::default())
+                .configure(crate::web::configure)
+                .configure(crate::api::configure)
+                .route("/ws/updates", web::get().to(crate::ws::not_upgraded))
+                .route("/ws", web::get().to(crate::ws::not_upgraded))
+                .default_service(web::to(not_found));
+            actix_http::HttpService::build()
+                // A client must finish its request head (a WebSocket handshake included)
+                // within this time, or it gets 408 and is disconnected.
+                .client_request_timeout(handshake_timeout)
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .keep_alive(Duration::from_secs(5))
+                .local_addr(address)
+                // Upgrade requests skip the app: the WebSocket transport takes the socket.
+                .upgrade(actix_service::fn_service(
+                    move |(req, framed): (actix_http::Request, _)| {
+                        let state = ws_state.clone();
+                        async move {
+                            crate::ws::serve(state, req, framed).await;
+                            Ok::<(), actix_web::Error>(())
+                        }
+                    },
+                ))
+                .finish(actix_service::map_config(app, |_| {
+                    actix_web::dev::AppConfig::default()
+                }))
+                .tcp()
+        })
+        .context("cannot serve on the listener")?
+        .run();
     let server_handle = server.handle();
     tracing::info!("listening on http://{address}");
     let server_task = tokio::spawn(server);

@@ -42,8 +42,8 @@ pub async fn guard(
     };
     let decision = state
         .auth
-        .check_origin(req.request())
-        .and_then(|()| state.auth.authenticate(req.request()))
+        .check_origin(req.headers())
+        .and_then(|()| state.auth.authenticate(req.headers(), req.query_string()))
         .and_then(|access| match topic {
             Some(topic) if !access.topics.contains(topic) => Err(crate::auth::Denied::Forbidden(format!(
                 "your token does not allow {}",

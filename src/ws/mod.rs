@@ -1,97 +1,171 @@
 //! The WebSocket endpoint: `GET /ws/updates` (alias `/ws`), `?events=a,b` for the initial topics,
 //! `?since=<seq>` to resume after a disconnect.
+//!
+//! actix-http hands every `Connection: Upgrade` request, with its TCP socket, to [`serve`]:
+//! after checking the request it answers `101 Switching Protocols` itself and runs the
+//! session on the bare socket ([`session`]), so a WebSocket costs one task and no HTTP buffers.
+//! Refusals are ordinary HTTP responses with a JSON body.
 
+pub mod frame;
+pub mod outbox;
 pub mod protocol;
 pub mod session;
 
 use crate::events::{Topic, TopicSet};
 use crate::server::AppState;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_codec::Framed;
+use actix_http::body::{BodySize, MessageBody};
+use actix_http::{h1, HttpMessage, Request};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpResponse};
+use futures_util::SinkExt;
+use tokio::net::TcpStream;
 
-/// Upgrades the request and starts a session task.
-pub async fn upgrade(
-    req: HttpRequest,
-    body: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, actix_web::Error> {
-    if let Err(denied) = state.auth.check_origin(&req) {
-        return Ok(denied.response());
-    }
-    let access = match state.auth.authenticate(&req) {
-        Ok(access) => access,
-        Err(denied) => {
-            tracing::info!(peer = ?req.peer_addr(), "WebSocket upgrade refused: not authenticated");
-            return Ok(denied.response());
+/// Paths that accept a WebSocket upgrade.
+pub const PATHS: [&str; 2] = ["/ws/updates", "/ws"];
+
+/// Takes over an upgrade request's connection: refuses it with an HTTP error, or completes the
+/// handshake and runs the session until it ends.
+pub async fn serve(state: web::Data<AppState>, req: Request, mut framed: Framed<TcpStream, h1::Codec>) {
+    let setup = match admit(&state, &req).await {
+        Ok(setup) => setup,
+        Err(refusal) => {
+            respond(&mut framed, refusal).await;
+            return;
         }
     };
-    let topics = match initial_topics(req.query_string()) {
+    let mut handshake = actix_http::ws::handshake_response(req.head());
+    // Browsers that pass their token as a subprotocol must get one of theirs back.
+    if crate::auth::offered_subprotocols(req.headers()).any(|p| p == crate::auth::SUBPROTOCOL) {
+        handshake.insert_header((
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(crate::auth::SUBPROTOCOL),
+        ));
+    }
+    let (head, _) = handshake.finish().into_parts();
+    let id = setup.connection.id;
+    if framed
+        .send(h1::Message::Item((head, BodySize::None)))
+        .await
+        .is_err()
+    {
+        setup.hub.disconnect(id).await;
+        setup.connection.outbox.close();
+        return;
+    }
+    // The HTTP buffers go; only bytes the client already sent behind its handshake are kept.
+    let parts = framed.into_parts();
+    session::run(parts.io, parts.read_buf, setup).await;
+}
+
+/// Checks the request (path, handshake, origin, credentials, topics, capacity, resume
+/// position) and registers the client with the hub.
+async fn admit(state: &AppState, req: &Request) -> Result<session::SessionSetup, HttpResponse> {
+    if !PATHS.contains(&req.path()) {
+        return Err(HttpResponse::NotFound().json(serde_json::json!({
+            "code": "not_found",
+            "message": format!("no WebSocket endpoint at {}; use /ws/updates", req.path()),
+        })));
+    }
+    if let Err(error) = actix_http::ws::verify_handshake(req.head()) {
+        return Err(HttpResponse::BadRequest().json(serde_json::json!({
+            "code": "bad_handshake",
+            "message": format!("not a valid WebSocket handshake: {error}"),
+        })));
+    }
+    let query = req.uri().query().unwrap_or("");
+    state
+        .auth
+        .check_origin(req.headers())
+        .map_err(|denied| denied.response())?;
+    let access = state.auth.authenticate(req.headers(), query).map_err(|denied| {
+        tracing::info!(peer = ?req.peer_addr(), "WebSocket upgrade refused: not authenticated");
+        denied.response()
+    })?;
+    let topics = match initial_topics(query) {
         // Without ?events=, everything the token allows.
-        Ok(topics) if topics == TopicSet::ALL && !has_events_parameter(req.query_string()) => access.topics,
+        Ok(topics) if topics == TopicSet::ALL && !has_events_parameter(query) => access.topics,
         Ok(topics) => topics,
         Err(message) => {
-            return Ok(HttpResponse::BadRequest()
+            return Err(HttpResponse::BadRequest()
                 .json(serde_json::json!({"code": "unknown_topic", "message": message})))
         }
     };
     if let Some(topic) = topics.topics().find(|t| !access.topics.contains(*t)) {
-        return Ok(
+        return Err(
             crate::auth::Denied::Forbidden(format!("your token does not allow {}", topic.as_str()))
                 .response(),
         );
     }
+    let max_subscriptions = state.config.server.max_subscriptions;
+    if topics.topics().count() > max_subscriptions {
+        return Err(HttpResponse::BadRequest().json(serde_json::json!({
+            "code": "too_many_subscriptions",
+            "message": format!(
+                "at most {max_subscriptions} topics at once (server.max_subscriptions); name them with ?events="
+            ),
+        })));
+    }
+    let since = resume_position(query).map_err(|message| {
+        HttpResponse::BadRequest().json(serde_json::json!({"code": "bad_since", "message": message}))
+    })?;
     let max = state.config.server.max_connections;
-    if state.live_sessions.load(std::sync::atomic::Ordering::Acquire) >= max {
-        return Ok(HttpResponse::ServiceUnavailable().insert_header(("Retry-After", "5")).json(serde_json::json!({
+    let Some(slot) = session::SessionSlot::claim(&state.live_sessions, max) else {
+        return Err(HttpResponse::ServiceUnavailable().insert_header(("Retry-After", "5")).json(serde_json::json!({
             "code": "too_many_connections",
             "message": format!("the server holds its limit of {max} connections (server.max_connections); retry later"),
         })));
-    }
-    let since = match resume_position(req.query_string()) {
-        Ok(since) => since,
-        Err(message) => {
-            return Ok(
-                HttpResponse::BadRequest().json(serde_json::json!({"code": "bad_since", "message": message}))
-            )
-        }
     };
-    let (mut response, session, stream) = actix_ws::handle(&req, body)?;
-    // Browsers that pass their token as a subprotocol must get one of theirs back.
-    if crate::auth::offered_subprotocols(&req).any(|p| p == crate::auth::SUBPROTOCOL) {
-        response.headers_mut().insert(
-            actix_web::http::header::SEC_WEBSOCKET_PROTOCOL,
-            actix_web::http::header::HeaderValue::from_static(crate::auth::SUBPROTOCOL),
-        );
-    }
-    state
-        .live_sessions
-        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     let Some(connection) = state.hub.resume(topics, since).await else {
-        // The hub is gone: the server is shutting down.
-        state
-            .live_sessions
-            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-        actix_web::rt::spawn(session.close(Some(actix_ws::CloseCode::Away.into())));
-        return Ok(response);
+        return Err(HttpResponse::ServiceUnavailable().json(serde_json::json!({
+            "code": "shutting_down",
+            "message": "the server is shutting down",
+        })));
     };
-    let limit = state.config.server.max_message_bytes;
-    let stream = stream
-        .max_frame_size(limit)
-        .aggregate_continuations()
-        .max_continuation_size(limit);
-    actix_web::rt::spawn(session::run(
-        session,
-        stream,
-        session::SessionSetup {
-            hub: state.hub.clone(),
-            connection,
-            topics,
-            allowed: access.topics,
-            config: state.session,
-            shutdown: state.shutdown.clone(),
-            live_sessions: state.live_sessions.clone(),
-        },
-    ));
-    Ok(response)
+    Ok(session::SessionSetup {
+        hub: state.hub.clone(),
+        connection,
+        topics,
+        allowed: access.topics,
+        config: state.session,
+        shutdown: state.shutdown.clone(),
+        slot,
+    })
+}
+
+/// Writes an HTTP response on a connection that asked for an upgrade, then lets it close.
+async fn respond(framed: &mut Framed<TcpStream, h1::Codec>, response: HttpResponse) {
+    let (mut head, body) = actix_http::Response::from(response).into_parts();
+    let Ok(body) = body.try_into_bytes() else {
+        // Every refusal is built from a JSON value: its body is always whole bytes.
+        return;
+    };
+    head.head_mut()
+        .set_connection_type(actix_http::ConnectionType::Close);
+    let size = BodySize::Sized(body.len() as u64);
+    // Head and body leave in one write, so a client reading the refusal sees all of it.
+    let _ = framed.feed(h1::Message::Item((head, size))).await;
+    let _ = framed.feed(h1::Message::Chunk(Some(body))).await;
+    let _ = framed.send(h1::Message::Chunk(None)).await;
+}
+
+/// `GET /ws` without an upgrade: the query is checked as for an upgrade (so its mistakes are
+/// reported), then the caller is told this endpoint needs a WebSocket client.
+pub async fn not_upgraded(req: actix_web::HttpRequest) -> HttpResponse {
+    let query = req.query_string();
+    if let Err(message) = initial_topics(query) {
+        return HttpResponse::BadRequest()
+            .json(serde_json::json!({"code": "unknown_topic", "message": message}));
+    }
+    if let Err(message) = resume_position(query) {
+        return HttpResponse::BadRequest().json(serde_json::json!({"code": "bad_since", "message": message}));
+    }
+    HttpResponse::build(actix_web::http::StatusCode::UPGRADE_REQUIRED)
+        .insert_header((header::UPGRADE, "websocket"))
+        .json(serde_json::json!({
+            "code": "upgrade_required",
+            "message": "this is a WebSocket endpoint: connect with a WebSocket client",
+        }))
 }
 
 fn has_events_parameter(query: &str) -> bool {

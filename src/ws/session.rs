@@ -1,11 +1,29 @@
-//! One WebSocket client: a task that owns the socket's sending half and `select!`s over the
-//! client's frames, its queue of hub messages, the heartbeat and shutdown.
+//! One WebSocket client after the handshake: a task that owns the TCP socket, writes what the
+//! hub queues in the client's outbox, reads and answers the client's frames, pings it, and
+//! closes it.
+//!
+//! Writing: everything waiting in the outbox is taken at once and written with one vectored
+//! write of the shared frame bytes (no copy per client). While the socket cannot take more, the
+//! task stops taking from the outbox, so a client that does not read fills its outbox and meets
+//! the hub's slow-client policy; nothing it does can delay anyone else.
+//!
+//! Memory: an idle connection holds no read or write buffer; they are allocated while there is
+//! something to read or write and released afterwards.
 
+use super::frame;
+use super::outbox::{Outbox, Taken};
 use super::protocol::{self, ClientMessage};
 use crate::events::{Event, Pong, Timestamp, TopicSet};
-use crate::hub::{Connection, Hub};
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
+use crate::hub::{Connection, Counters, Hub, Outgoing};
+use actix_codec::Decoder;
+use actix_http::ws::{Codec, Frame, Item, ProtocolError};
+use actix_web::web::{Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{interval_at, timeout, Instant, MissedTickBehavior};
 
@@ -16,12 +34,16 @@ pub struct SessionConfig {
     pub heartbeat_interval: Duration,
     /// Silence (no pong, no frame) after which the client is considered gone.
     pub heartbeat_timeout: Duration,
-    /// Longest a single write may take.
+    /// Longest a write may make no progress before the client is considered dead.
     pub send_timeout: Duration,
     /// Client messages per second allowed on average (token bucket refill rate).
     pub messages_per_s: f64,
     /// Client messages allowed in a burst (token bucket size).
     pub message_burst: f64,
+    /// Largest client message (a frame, or a fragmented message once joined), bytes.
+    pub max_message_bytes: usize,
+    /// Topics a client may be subscribed to at once.
+    pub max_subscriptions: usize,
 }
 
 /// A token bucket: a client that sends faster than its rate for longer than its burst is
@@ -57,25 +79,26 @@ impl RateLimit {
     }
 }
 
-/// Decrements the live-session count when the session ends, however it ends.
-struct SessionSlot(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+/// A place among the `server.max_connections` sessions, given back when dropped, however the
+/// session ends (or fails to start).
+#[derive(Debug)]
+pub struct SessionSlot(Arc<AtomicUsize>);
 
-impl Drop for SessionSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+impl SessionSlot {
+    /// Takes one of `max` places counted by `live`; `None` when all are taken.
+    pub fn claim(live: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        live.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .ok()
+        .map(|_| SessionSlot(live.clone()))
     }
 }
 
-/// How a session ended, for the log.
-#[derive(Debug)]
-enum End {
-    ClientClosed,
-    ClientGone,
-    Kicked,
-    HeartbeatTimeout,
-    SendFailed,
-    Shutdown,
-    RateLimited,
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Everything a session needs besides its socket.
@@ -93,12 +116,282 @@ pub struct SessionSetup {
     pub config: SessionConfig,
     /// Becomes true at shutdown.
     pub shutdown: watch::Receiver<bool>,
-    /// Sessions open now; this one is counted in it and leaves it when it ends.
-    pub live_sessions: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Its place among the sessions allowed.
+    pub slot: SessionSlot,
+}
+
+/// RFC 6455 close codes the server sends.
+mod code {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    pub const INVALID_DATA: u16 = 1007;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+}
+
+/// How a session ends.
+#[derive(Debug)]
+enum End {
+    /// The peer closed the TCP connection or it failed: nothing more can be sent.
+    Gone(&'static str),
+    /// The client sent a close frame (its code, if any): echo it and hang up.
+    ClientClosed(Option<u16>),
+    /// The server closes: send a close frame, wait briefly for the client's, hang up.
+    /// `discard` drops queued events first (the client is not reading them anyway).
+    Close {
+        code: u16,
+        reason: String,
+        discard: bool,
+    },
+}
+
+impl End {
+    fn close(code: u16, reason: impl Into<String>) -> Self {
+        End::Close {
+            code,
+            reason: reason.into(),
+            discard: false,
+        }
+    }
+}
+
+/// Marks a frame the server made for this client only (ping, pong, close): not counted as an
+/// event delivery.
+const CONTROL: usize = usize::MAX;
+
+fn control(frame: Bytes) -> Outgoing {
+    Outgoing {
+        kind: CONTROL,
+        frame,
+        created_ns: 0,
+    }
+}
+
+/// Frames on their way into the socket.
+struct Writer {
+    queue: VecDeque<Outgoing>,
+    /// Bytes of the front frame already written.
+    offset: usize,
+    /// When the socket last accepted bytes (or the queue was last empty).
+    progress: Instant,
+}
+
+impl Writer {
+    fn new() -> Self {
+        Self {
+            queue: VecDeque::new(),
+            offset: 0,
+            progress: Instant::now(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    fn push_control(&mut self, frame: Bytes) {
+        if self.queue.is_empty() {
+            self.progress = Instant::now();
+        }
+        self.queue.push_back(control(frame));
+    }
+
+    /// Drops every frame not yet started.
+    fn discard_unstarted(&mut self) {
+        let keep = usize::from(self.offset > 0);
+        self.queue.truncate(keep);
+    }
+
+    /// How long the socket has refused to take anything while frames wait.
+    fn stalled_for(&self) -> Duration {
+        if self.queue.is_empty() {
+            Duration::ZERO
+        } else {
+            self.progress.elapsed()
+        }
+    }
+
+    /// Writes as much as the socket takes without waiting.
+    fn flush(&mut self, stream: &TcpStream, counters: &Counters) -> io::Result<()> {
+        const SLICES: usize = 64;
+        while !self.queue.is_empty() {
+            let result = {
+                let mut slices = [IoSlice::new(&[]); SLICES];
+                let mut count = 0;
+                for (slot, message) in slices.iter_mut().zip(&self.queue) {
+                    let start = if count == 0 { self.offset } else { 0 };
+                    *slot = IoSlice::new(&message.frame[start..]);
+                    count += 1;
+                }
+                stream.try_write_vectored(&slices[..count])
+            };
+            match result {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => self.consume(written, counters),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        if self.queue.capacity() > 64 {
+            // A burst grew the queue; an idle client should not keep that memory.
+            self.queue.shrink_to(16);
+        }
+        Ok(())
+    }
+
+    fn consume(&mut self, mut written: usize, counters: &Counters) {
+        self.progress = Instant::now();
+        while written > 0 {
+            let Some(front) = self.queue.front() else { break };
+            let remaining = front.frame.len() - self.offset;
+            if written < remaining {
+                self.offset += written;
+                return;
+            }
+            written -= remaining;
+            self.offset = 0;
+            if let Some(done) = self.queue.pop_front() {
+                if done.kind != CONTROL {
+                    counters.record_sent(&done);
+                }
+            }
+        }
+    }
+}
+
+/// A client message, reassembled from its fragments.
+#[derive(Debug)]
+enum Incoming {
+    Text(Bytes),
+    Binary,
+    Ping(Bytes),
+    Pong,
+    Close(Option<u16>),
+}
+
+/// Frames from the client: decoded, unmasked, reassembled, bounded.
+struct Reader {
+    buf: BytesMut,
+    codec: Codec,
+    /// A fragmented message being joined: whether it is text, and its bytes so far.
+    partial: Option<(bool, BytesMut)>,
+    max_message: usize,
+}
+
+/// What a read from the socket gave.
+enum Fill {
+    Data,
+    WouldBlock,
+    Eof,
+}
+
+impl Reader {
+    fn new(early: BytesMut, max_message: usize) -> Self {
+        Self {
+            // Bytes the client sent right behind its handshake, if any.
+            buf: if early.is_empty() {
+                BytesMut::new()
+            } else {
+                BytesMut::from(&early[..])
+            },
+            codec: Codec::new().max_size(max_message),
+            partial: None,
+            max_message,
+        }
+    }
+
+    fn fill(&mut self, stream: &TcpStream) -> io::Result<Fill> {
+        if self.buf.capacity() - self.buf.len() < 1024 {
+            self.buf.reserve(4096);
+        }
+        match stream.try_read_buf(&mut self.buf) {
+            Ok(0) => Ok(Fill::Eof),
+            Ok(_) => Ok(Fill::Data),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Fill::WouldBlock),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The next whole message in the buffer, if any.
+    fn next(&mut self) -> Result<Option<Incoming>, End> {
+        loop {
+            let frame = match self.codec.decode(&mut self.buf) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return Ok(None),
+                Err(ProtocolError::Overflow) => {
+                    return Err(End::close(
+                        code::TOO_BIG,
+                        format!(
+                            "frame larger than {} bytes (server.max_message_bytes)",
+                            self.max_message
+                        ),
+                    ))
+                }
+                Err(error) => return Err(End::close(code::PROTOCOL_ERROR, error.to_string())),
+            };
+            let whole = match frame {
+                Frame::Text(bytes) => Incoming::Text(bytes),
+                Frame::Binary(_) => Incoming::Binary,
+                Frame::Ping(bytes) => Incoming::Ping(bytes),
+                Frame::Pong(_) => Incoming::Pong,
+                Frame::Close(reason) => Incoming::Close(reason.map(|r| u16::from(r.code))),
+                Frame::Continuation(item) => match self.join(item)? {
+                    Some(message) => message,
+                    None => continue,
+                },
+            };
+            return Ok(Some(whole));
+        }
+    }
+
+    fn join(&mut self, item: Item) -> Result<Option<Incoming>, End> {
+        let (first, bytes, last) = match item {
+            Item::FirstText(bytes) => (Some(true), bytes, false),
+            Item::FirstBinary(bytes) => (Some(false), bytes, false),
+            Item::Continue(bytes) => (None, bytes, false),
+            Item::Last(bytes) => (None, bytes, true),
+        };
+        // A fragmented message starts with a first fragment and only then continues.
+        if first.is_some() == self.partial.is_some() {
+            return Err(End::close(code::PROTOCOL_ERROR, "unexpected continuation frame"));
+        }
+        let (is_text, joined) = self
+            .partial
+            .get_or_insert_with(|| (first.unwrap_or(false), BytesMut::new()));
+        if joined.len() + bytes.len() > self.max_message {
+            return Err(End::close(
+                code::TOO_BIG,
+                format!(
+                    "message larger than {} bytes (server.max_message_bytes)",
+                    self.max_message
+                ),
+            ));
+        }
+        joined.extend_from_slice(&bytes);
+        if !last {
+            return Ok(None);
+        }
+        let is_text = *is_text;
+        let joined = self.partial.take().map(|(_, b)| b.freeze()).unwrap_or_default();
+        Ok(Some(if is_text {
+            Incoming::Text(joined)
+        } else {
+            Incoming::Binary
+        }))
+    }
+
+    /// Frees the read buffer of a connection with nothing left to parse.
+    fn release_if_idle(&mut self) {
+        if self.buf.is_empty() && self.partial.is_none() {
+            self.buf = BytesMut::new();
+        }
+    }
 }
 
 /// Runs the session until the client leaves, the hub closes it, or the server shuts down.
-pub async fn run(mut session: Session, mut stream: AggregatedMessageStream, setup: SessionSetup) {
+/// `early` holds bytes the client sent right after its handshake.
+pub async fn run(stream: TcpStream, early: BytesMut, setup: SessionSetup) {
     let SessionSetup {
         hub,
         connection,
@@ -106,132 +399,248 @@ pub async fn run(mut session: Session, mut stream: AggregatedMessageStream, setu
         allowed,
         config,
         mut shutdown,
-        live_sessions,
+        slot: _slot,
     } = setup;
-    let _slot = SessionSlot(live_sessions);
-    let mut rate = RateLimit::new(config.messages_per_s, config.message_burst);
-    let Connection {
-        id,
-        mut queue,
-        mut kicked,
-    } = connection;
+    let Connection { id, outbox } = connection;
     let counters = hub.counters().clone();
+    let mut rate = RateLimit::new(config.messages_per_s, config.message_burst);
+    let mut reader = Reader::new(early, config.max_message_bytes);
+    let mut writer = Writer::new();
     let mut heartbeat = interval_at(
         Instant::now() + config.heartbeat_interval,
         config.heartbeat_interval,
     );
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
-    let mut close_reason: Option<CloseReason> = None;
+    // Bytes that arrived with the handshake are parsed before anything is awaited.
+    let mut parse_pending = !reader.buf.is_empty();
 
-    let end = loop {
+    let end = 'session: loop {
+        if parse_pending {
+            parse_pending = false;
+            loop {
+                let message = match reader.next() {
+                    Ok(Some(message)) => message,
+                    Ok(None) => break,
+                    Err(end) => break 'session end,
+                };
+                let session = Session {
+                    hub: &hub,
+                    id,
+                    topics: &mut topics,
+                    allowed,
+                    config: &config,
+                };
+                if let Some(end) = session.handle(message, &mut rate, &mut writer).await {
+                    break 'session end;
+                }
+            }
+            reader.release_if_idle();
+        }
+        if writer.flush(&stream, &counters).is_err() {
+            break End::Gone("write failed");
+        }
+        let writing = !writer.is_empty();
         tokio::select! {
             biased;
-            _ = shutdown.changed() => {
-                close_reason = Some(CloseReason { code: CloseCode::Away, description: Some("server shutting down".into()) });
-                break End::Shutdown;
-            }
-            kick = &mut kicked => {
-                if let Ok(kick) = kick {
-                    close_reason = Some(CloseReason { code: CloseCode::Other(kick.code), description: Some(kick.reason) });
-                }
-                break End::Kicked;
-            }
-            message = queue.recv() => {
-                let Some(message) = message else {
-                    // The hub dropped us without a reason: only happens when it shuts down.
-                    close_reason = Some(CloseReason { code: CloseCode::Away, description: Some("server shutting down".into()) });
-                    break End::Shutdown;
-                };
-                match timeout(config.send_timeout, session.text(message.text.clone())).await {
-                    Ok(Ok(())) => counters.record_sent(&message),
-                    _ => break End::SendFailed,
+            _ = shutdown.changed() => break End::close(code::GOING_AWAY, "server shutting down"),
+            taken = std::future::poll_fn(|cx| poll_outbox(&outbox, cx, &mut writer, !writing)) => {
+                if let Taken::Kicked(kick) = taken {
+                    break End::Close { code: kick.code, reason: kick.reason, discard: true };
                 }
             }
-            frame = stream.recv() => {
-                last_heard = Instant::now();
-                if matches!(frame, Some(Ok(AggregatedMessage::Text(_) | AggregatedMessage::Binary(_)))) && !rate.allow() {
-                    close_reason = Some(CloseReason {
-                        code: CloseCode::Policy,
-                        description: Some(format!("message rate over {} per second", config.messages_per_s)),
-                    });
-                    break End::RateLimited;
+            ready = stream.writable(), if writing => {
+                if ready.is_err() {
+                    break End::Gone("socket error");
                 }
-                match frame {
-                    Some(Ok(AggregatedMessage::Text(text))) => {
-                        handle_text(&hub, id, &mut topics, allowed, &text).await;
+            }
+            ready = stream.readable() => {
+                if ready.is_err() {
+                    break End::Gone("socket error");
+                }
+                match reader.fill(&stream) {
+                    Ok(Fill::Data) => {
+                        last_heard = Instant::now();
+                        parse_pending = true;
                     }
-                    Some(Ok(AggregatedMessage::Binary(_))) => {
-                        let error = crate::events::ErrorReport {
-                            code: "unsupported_frame",
-                            message: "binary frames are not part of the protocol; send JSON text".into(),
-                        };
-                        hub.reply(id, Event::Error(error)).await;
-                    }
-                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                        if session.pong(&bytes).await.is_err() {
-                            break End::SendFailed;
-                        }
-                    }
-                    Some(Ok(AggregatedMessage::Pong(_))) => {}
-                    Some(Ok(AggregatedMessage::Close(reason))) => {
-                        close_reason = reason;
-                        break End::ClientClosed;
-                    }
-                    Some(Err(error)) => {
-                        // A protocol violation (oversized or malformed frame): tell the client why.
-                        tracing::debug!(client = id, %error, "websocket protocol error");
-                        close_reason = Some(CloseReason { code: CloseCode::Size, description: Some(error.to_string()) });
-                        break End::ClientClosed;
-                    }
-                    None => break End::ClientGone,
+                    Ok(Fill::WouldBlock) => {}
+                    Ok(Fill::Eof) | Err(_) => break End::Gone("client disconnected"),
                 }
             }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > config.heartbeat_timeout {
-                    close_reason = Some(CloseReason { code: CloseCode::Away, description: Some("heartbeat timeout".into()) });
-                    break End::HeartbeatTimeout;
+                    break End::Close { code: code::GOING_AWAY, reason: "heartbeat timeout".into(), discard: true };
                 }
-                if timeout(config.send_timeout, session.ping(b"sdrhub")).await.map_or(true, |r| r.is_err()) {
-                    break End::SendFailed;
+                if writer.stalled_for() > config.send_timeout {
+                    break End::Gone("send timeout");
                 }
+                writer.push_control(frame::ping(b"sdrhub"));
             }
         }
     };
+
     hub.disconnect(id).await;
-    tracing::debug!(client = id, reason = ?end, "websocket session ended");
-    if !matches!(end, End::SendFailed | End::ClientGone) {
-        let _ = timeout(config.send_timeout, session.close(close_reason)).await;
+    outbox.close();
+    match &end {
+        End::Gone(why) => tracing::debug!(client = id, why, "websocket connection lost"),
+        other => tracing::debug!(client = id, end = ?other, "websocket session ended"),
+    }
+    finish(stream, reader, writer, end, &counters, config.send_timeout).await;
+}
+
+/// Takes what the hub queued (only when `take`; otherwise only looks for a kick).
+fn poll_outbox(
+    outbox: &Outbox,
+    cx: &mut std::task::Context<'_>,
+    writer: &mut Writer,
+    take: bool,
+) -> std::task::Poll<Taken> {
+    if take {
+        if writer.queue.is_empty() {
+            writer.progress = Instant::now();
+        }
+        outbox.poll_take(cx, &mut writer.queue)
+    } else {
+        outbox.poll_kick(cx)
     }
 }
 
-async fn handle_text(hub: &Hub, id: u64, topics: &mut TopicSet, allowed: TopicSet, text: &str) {
-    match protocol::parse(text) {
-        Ok(ClientMessage::Ping) => {
-            hub.reply(
-                id,
-                Event::Pong(Pong {
-                    server_time: Timestamp::now(),
-                }),
-            )
-            .await;
+/// Ends the connection as `end` says: close frames where the client can still get one.
+async fn finish(
+    stream: TcpStream,
+    mut reader: Reader,
+    mut writer: Writer,
+    end: End,
+    counters: &Counters,
+    send_timeout: Duration,
+) {
+    let (code, reason, discard, wait_for_reply) = match end {
+        End::Gone(_) => return,
+        End::ClientClosed(code) => (code.unwrap_or(code::NORMAL), String::new(), true, false),
+        End::Close {
+            code,
+            reason,
+            discard,
+        } => (code, reason, discard, true),
+    };
+    if discard {
+        writer.discard_unstarted();
+    }
+    writer.push_control(frame::close(code, &reason));
+    let flushed = timeout(send_timeout, async {
+        loop {
+            writer.flush(&stream, counters)?;
+            if writer.is_empty() {
+                return Ok::<(), io::Error>(());
+            }
+            stream.writable().await?;
         }
-        Ok(ClientMessage::Subscribe(list)) => {
-            if let Some(topic) = list.iter().find(|t| !allowed.contains(**t)) {
-                let error = crate::events::ErrorReport {
-                    code: "forbidden_topic",
-                    message: format!("your token does not allow {}", topic.as_str()),
-                };
-                hub.reply(id, Event::Error(error)).await;
+    })
+    .await;
+    if !matches!(flushed, Ok(Ok(()))) || !wait_for_reply {
+        return;
+    }
+    // The client answers with its own close frame; then the server hangs up (RFC 6455 §7.1.1).
+    let _ = timeout(send_timeout.min(Duration::from_secs(2)), async {
+        loop {
+            while let Ok(Some(message)) = reader.next() {
+                if matches!(message, Incoming::Close(_)) {
+                    return;
+                }
+            }
+            if stream.readable().await.is_err() {
                 return;
             }
-            *topics = list.into_iter().fold(*topics, TopicSet::with);
-            hub.set_topics(id, *topics).await;
+            match reader.fill(&stream) {
+                Ok(Fill::Data | Fill::WouldBlock) => {}
+                Ok(Fill::Eof) | Err(_) => return,
+            }
         }
-        Ok(ClientMessage::Unsubscribe(list)) => {
-            *topics = list.into_iter().fold(*topics, TopicSet::without);
-            hub.set_topics(id, *topics).await;
+    })
+    .await;
+}
+
+/// What handling one client message needs.
+struct Session<'a> {
+    hub: &'a Hub,
+    id: u64,
+    topics: &'a mut TopicSet,
+    allowed: TopicSet,
+    config: &'a SessionConfig,
+}
+
+impl Session<'_> {
+    /// Handles one message; `Some` when it ends the session.
+    async fn handle(self, message: Incoming, rate: &mut RateLimit, writer: &mut Writer) -> Option<End> {
+        if matches!(message, Incoming::Text(_) | Incoming::Binary) && !rate.allow() {
+            return Some(End::Close {
+                code: code::POLICY,
+                reason: format!("message rate over {} per second", self.config.messages_per_s),
+                discard: true,
+            });
         }
-        Err(error) => hub.reply(id, Event::Error(error)).await,
+        match message {
+            Incoming::Text(bytes) => match std::str::from_utf8(&bytes) {
+                Ok(text) => self.handle_text(text).await,
+                Err(_) => {
+                    return Some(End::close(code::INVALID_DATA, "text frame is not valid UTF-8"));
+                }
+            },
+            Incoming::Binary => {
+                let error = crate::events::ErrorReport {
+                    code: "unsupported_frame",
+                    message: "binary frames are not part of the protocol; send JSON text".into(),
+                };
+                self.hub.reply(self.id, Event::Error(error)).await;
+            }
+            Incoming::Ping(payload) => writer.push_control(frame::pong(&payload)),
+            Incoming::Pong => {}
+            Incoming::Close(code) => return Some(End::ClientClosed(code)),
+        }
+        None
+    }
+
+    async fn handle_text(self, text: &str) {
+        let (hub, id) = (self.hub, self.id);
+        match protocol::parse(text) {
+            Ok(ClientMessage::Ping) => {
+                hub.reply(
+                    id,
+                    Event::Pong(Pong {
+                        server_time: Timestamp::now(),
+                    }),
+                )
+                .await;
+            }
+            Ok(ClientMessage::Subscribe(list)) => {
+                if let Some(topic) = list.iter().find(|t| !self.allowed.contains(**t)) {
+                    let error = crate::events::ErrorReport {
+                        code: "forbidden_topic",
+                        message: format!("your token does not allow {}", topic.as_str()),
+                    };
+                    hub.reply(id, Event::Error(error)).await;
+                    return;
+                }
+                let wanted = list.into_iter().fold(*self.topics, TopicSet::with);
+                let max = self.config.max_subscriptions;
+                if wanted.topics().count() > max {
+                    let error = crate::events::ErrorReport {
+                        code: "too_many_subscriptions",
+                        message: format!(
+                            "at most {max} topics at once (server.max_subscriptions); unsubscribe from one first"
+                        ),
+                    };
+                    hub.reply(id, Event::Error(error)).await;
+                    return;
+                }
+                *self.topics = wanted;
+                hub.set_topics(id, wanted).await;
+            }
+            Ok(ClientMessage::Unsubscribe(list)) => {
+                *self.topics = list.into_iter().fold(*self.topics, TopicSet::without);
+                hub.set_topics(id, *self.topics).await;
+            }
+            Err(error) => hub.reply(id, Event::Error(error)).await,
+        }
     }
 }
