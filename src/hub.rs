@@ -262,6 +262,7 @@ enum Command {
     },
     Snapshot(oneshot::Sender<Snapshot>),
     Stats(oneshot::Sender<WsStats>),
+    CloseAll(Kick),
 }
 
 /// A handle on the hub task. Cheap to clone.
@@ -281,6 +282,7 @@ impl std::fmt::Debug for Command {
             Command::Reply { .. } => "Reply",
             Command::Snapshot(_) => "Snapshot",
             Command::Stats(_) => "Stats",
+            Command::CloseAll(_) => "CloseAll",
         })
     }
 }
@@ -357,6 +359,11 @@ impl Hub {
         rx.await.ok()
     }
 
+    /// Closes every client with `kick` and refuses new ones from now on (server shutdown).
+    pub async fn close_all(&self, kick: Kick) {
+        self.send(Command::CloseAll(kick)).await;
+    }
+
     /// Connection and delivery statistics.
     pub async fn stats(&self) -> Option<WsStats> {
         let (reply, rx) = oneshot::channel();
@@ -395,6 +402,8 @@ struct HubState {
     replay: VecDeque<Retained>,
     /// The newest broadcast `seq` no longer retained (0: none dropped yet).
     evicted_through: u64,
+    /// Shutting down: new clients are refused.
+    closing: bool,
 }
 
 impl HubState {
@@ -412,6 +421,7 @@ impl HubState {
             localizations: VecDeque::new(),
             replay: VecDeque::new(),
             evicted_through: 0,
+            closing: false,
         };
         for signal in initial.signals_detected.signals {
             state.signals.insert(signal.signal_id.clone(), signal);
@@ -443,6 +453,12 @@ impl HubState {
                 }
                 Command::Stats(reply) => {
                     let _ = reply.send(self.stats());
+                }
+                Command::CloseAll(kick) => {
+                    self.closing = true;
+                    for client in &self.clients {
+                        client.outbox.kick(kick.clone());
+                    }
                 }
             }
         }
@@ -589,6 +605,10 @@ impl HubState {
     }
 
     fn connect(&mut self, topics: TopicSet, since: Option<u64>, reply: oneshot::Sender<Connection>) {
+        if self.closing {
+            // Dropping `reply` tells the caller the hub is not taking clients.
+            return;
+        }
         let id = self.next_client;
         self.next_client += 1;
         let outbox = Arc::new(Outbox::new(self.config.client_queue));

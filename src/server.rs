@@ -14,7 +14,6 @@ use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
 
 /// How often receiver status and health are evaluated.
 const STATUS_TICK: Duration = Duration::from_millis(250);
@@ -28,8 +27,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Session tunables derived from the configuration.
     pub session: SessionConfig,
-    /// Becomes `true` when the server begins shutting down.
-    pub shutdown: watch::Receiver<bool>,
     /// When the server started.
     pub started: Instant,
     /// Access control.
@@ -124,7 +121,6 @@ pub async fn run_with_hub(
     let started = Instant::now();
     let sources = build_sources(&config)?;
     let mut pipeline = Pipeline::start(&config, sources, hub.clone());
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
     let status_task = tokio::spawn(run_status(hub.clone(), config.clone(), pipeline_view(&pipeline)));
     let probe_tasks: Vec<_> = pipeline
@@ -145,7 +141,6 @@ pub async fn run_with_hub(
             max_message_bytes: config.server.max_message_bytes,
             max_subscriptions: config.server.max_subscriptions,
         },
-        shutdown: shutdown_rx,
         started,
         auth: crate::auth::Authenticator::new(&config.auth),
         live_sessions: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
@@ -198,7 +193,11 @@ pub async fn run_with_hub(
 
     shutdown.await;
     tracing::info!("shutting down");
-    let _ = shutdown_tx.send(true);
+    hub.close_all(crate::hub::Kick {
+        code: 1001,
+        reason: "server shutting down".into(),
+    })
+    .await;
     // Give sessions a moment to send their close frames before connections are torn down.
     let grace = Duration::from_secs_f64(config.server.shutdown_grace_s);
     let deadline = Instant::now() + grace;

@@ -55,6 +55,8 @@ pub async fn serve(state: web::Data<AppState>, req: Request, mut framed: Framed<
     }
     // The HTTP buffers go; only bytes the client already sent behind its handshake are kept.
     let parts = framed.into_parts();
+    // Events are small and latency matters: no Nagle delay waiting for the client's ACKs.
+    let _ = parts.io.set_nodelay(true);
     session::run(parts.io, parts.read_buf, setup).await;
 }
 
@@ -128,7 +130,6 @@ async fn admit(state: &AppState, req: &Request) -> Result<session::SessionSetup,
         topics,
         allowed: access.topics,
         config: state.session,
-        shutdown: state.shutdown.clone(),
         slot,
     })
 }

@@ -24,7 +24,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 use tokio::time::{interval_at, timeout, Instant, MissedTickBehavior};
 
 /// Per-session tunables, from `[server]`.
@@ -114,8 +113,6 @@ pub struct SessionSetup {
     pub allowed: TopicSet,
     /// Tunables.
     pub config: SessionConfig,
-    /// Becomes true at shutdown.
-    pub shutdown: watch::Receiver<bool>,
     /// Its place among the sessions allowed.
     pub slot: SessionSlot,
 }
@@ -398,7 +395,6 @@ pub async fn run(stream: TcpStream, early: BytesMut, setup: SessionSetup) {
         mut topics,
         allowed,
         config,
-        mut shutdown,
         slot: _slot,
     } = setup;
     let Connection { id, outbox } = connection;
@@ -443,7 +439,6 @@ pub async fn run(stream: TcpStream, early: BytesMut, setup: SessionSetup) {
         let writing = !writer.is_empty();
         tokio::select! {
             biased;
-            _ = shutdown.changed() => break End::close(code::GOING_AWAY, "server shutting down"),
             taken = std::future::poll_fn(|cx| poll_outbox(&outbox, cx, &mut writer, !writing)) => {
                 if let Taken::Kicked(kick) = taken {
                     break End::Close { code: kick.code, reason: kick.reason, discard: true };
