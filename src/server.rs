@@ -174,15 +174,20 @@ pub async fn run_with_hub(
                 .upgrade(actix_service::fn_service(
                     move |(req, framed): (actix_http::Request, _)| {
                         let state = ws_state.clone();
-                        async move {
+                        // Boxed: the connection's task is sized for its largest future, and
+                        // this one would otherwise make every connection carry ~10 KB.
+                        Box::pin(async move {
                             crate::ws::serve(state, req, framed).await;
                             Ok::<(), actix_web::Error>(())
-                        }
+                        })
                     },
                 ))
-                .finish(actix_service::map_config(app, |_| {
-                    actix_web::dev::AppConfig::default()
-                }))
+                // Boxed too, so that a request's future is a pointer in each connection's task
+                // rather than the whole middleware chain inline (another ~10 KB each).
+                .finish(actix_service::boxed::factory(actix_service::map_config(
+                    app,
+                    |_| actix_web::dev::AppConfig::default(),
+                )))
                 .tcp()
         })
         .context("cannot serve on the listener")?

@@ -17,6 +17,7 @@ use actix_codec::Framed;
 use actix_http::body::{BodySize, MessageBody};
 use actix_http::{h1, HttpMessage, Request};
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::BytesMut;
 use actix_web::{web, HttpResponse};
 use futures_util::SinkExt;
 use tokio::net::TcpStream;
@@ -26,12 +27,27 @@ pub const PATHS: [&str; 2] = ["/ws/updates", "/ws"];
 
 /// Takes over an upgrade request's connection: refuses it with an HTTP error, or completes the
 /// handshake and runs the session until it ends.
-pub async fn serve(state: web::Data<AppState>, req: Request, mut framed: Framed<TcpStream, h1::Codec>) {
+pub async fn serve(state: web::Data<AppState>, req: Request, framed: Framed<TcpStream, h1::Codec>) {
+    // The handshake's futures are boxed so that they are freed once it is done: only the
+    // session's state stays in the connection's task for its lifetime.
+    let Some((io, early, setup)) = Box::pin(handshake(state, req, framed)).await else {
+        return;
+    };
+    session::run(io, early, setup).await;
+}
+
+/// Admits the client or refuses it; on admission, answers `101 Switching Protocols` and returns
+/// the bare socket, any bytes the client sent behind its handshake, and the session's setup.
+async fn handshake(
+    state: web::Data<AppState>,
+    req: Request,
+    mut framed: Framed<TcpStream, h1::Codec>,
+) -> Option<(TcpStream, BytesMut, session::SessionSetup)> {
     let setup = match admit(&state, &req).await {
         Ok(setup) => setup,
         Err(refusal) => {
             respond(&mut framed, refusal).await;
-            return;
+            return None;
         }
     };
     let mut handshake = actix_http::ws::handshake_response(req.head());
@@ -43,21 +59,21 @@ pub async fn serve(state: web::Data<AppState>, req: Request, mut framed: Framed<
         ));
     }
     let (head, _) = handshake.finish().into_parts();
-    let id = setup.connection.id;
     if framed
         .send(h1::Message::Item((head, BodySize::None)))
         .await
         .is_err()
     {
-        setup.hub.disconnect(id).await;
+        setup.hub.disconnect(setup.connection.id).await;
         setup.connection.outbox.close();
-        return;
+        return None;
     }
     // The HTTP buffers go; only bytes the client already sent behind its handshake are kept.
-    let parts = framed.into_parts();
+    let actix_codec::FramedParts { io, read_buf, .. } = framed.into_parts();
+    let early = BytesMut::from(&read_buf[..]);
     // Events are small and latency matters: no Nagle delay waiting for the client's ACKs.
-    let _ = parts.io.set_nodelay(true);
-    session::run(parts.io, parts.read_buf, setup).await;
+    let _ = io.set_nodelay(true);
+    Some((io, early, setup))
 }
 
 /// Checks the request (path, handshake, origin, credentials, topics, capacity, resume

@@ -287,11 +287,7 @@ impl Reader {
     fn new(early: BytesMut, max_message: usize) -> Self {
         Self {
             // Bytes the client sent right behind its handshake, if any.
-            buf: if early.is_empty() {
-                BytesMut::new()
-            } else {
-                BytesMut::from(&early[..])
-            },
+            buf: early,
             codec: Codec::new().max_size(max_message),
             partial: None,
             max_message,
