@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it, from a bare Debian machine:
-#   1. installs what it needs (Chromium for the browser test, the npm test client),
+#   1. installs what it needs (Chromium for the browser test, the npm test client, nginx),
 #   2. the gate: cargo fmt --check, cargo clippy -D warnings on every target,
 #   3. every Rust test (unit, integration against the real server, doc tests),
 #   4. the dashboard in real headless Chromium against a real sdrhub on 127.0.0.1.
@@ -17,6 +17,10 @@ command -v curl >/dev/null || missing="$missing curl"
 command -v pkg-config >/dev/null || missing="$missing pkg-config"
 [ -f /usr/include/SoapySDR/Device.h ] || missing="$missing libsoapysdr-dev"
 dpkg -s soapysdr-module-redpitaya >/dev/null 2>&1 || missing="$missing soapysdr-module-redpitaya"
+# The deployment's nginx configuration runs in front of a real sdrhub (tests/nginx.rs,
+# tests/deploy.rs start it themselves on loopback); openssl makes the TLS test's certificate.
+[ -x /usr/sbin/nginx ] || missing="$missing nginx"
+command -v openssl >/dev/null || missing="$missing openssl"
 if [ -n "$missing" ]; then
   say "installing$missing (apt-get)"
   export DEBIAN_FRONTEND=noninteractive

@@ -2,6 +2,8 @@
 //! and a real WebSocket client.
 #![allow(dead_code)]
 
+pub mod nginx;
+
 use futures_util::{SinkExt, StreamExt};
 use sdrhub::config::Config;
 use sdrhub::server::RunningServer;
