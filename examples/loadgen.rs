@@ -6,6 +6,8 @@
 //! cargo run --release --example loadgen -- fanout --clients 100 --rate 100 --size 1024 --stalled 0.1 ...
 //! cargo run --release --example loadgen -- idle --clients 10000 --server-pid <pid>
 //! cargo run --release --example loadgen -- churn --cycles 100000 --server-pid <pid>
+//! cargo run --release --example loadgen -- bare --listen 127.0.0.1:18091 --rate 100
+//! cargo run --release --example loadgen -- fanout --server 127.0.0.1:18091 --self-publishing ...
 //! ```
 //!
 //! `fanout`: opens N connections subscribed to `signals:detected` (a share of them never read),
@@ -14,6 +16,11 @@
 //! the event) to receipt, losses, errors, and the server's CPU and RSS (from /proc, with
 //! `--server-pid`). `idle`: holds N connections and reports server memory per connection.
 //! `churn`: connects and disconnects N times and compares RSS before and after.
+//!
+//! `bare` is the floor to compare sdrhub with: the least a WebSocket broadcaster can do on this
+//! machine. One thread accepts handshakes and, at the rate, writes one pre-framed event to
+//! every socket with one non-blocking `write` each (no hub, no queues, no framework). Measured
+//! with `fanout --self-publishing` (clients only read; the events carry their creation time).
 
 use futures_util::StreamExt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +40,8 @@ struct Args {
     cycles: usize,
     token: String,
     server_pid: Option<u32>,
+    listen: String,
+    self_publishing: bool,
 }
 
 fn parse_args() -> Args {
@@ -48,11 +57,13 @@ fn parse_args() -> Args {
         cycles: 100_000,
         token: String::new(),
         server_pid: None,
+        listen: "127.0.0.1:18091".into(),
+        self_publishing: false,
     };
     let mut it = std::env::args().skip(1);
     args.mode = it
         .next()
-        .unwrap_or_else(|| usage("a mode: fanout, idle or churn"));
+        .unwrap_or_else(|| usage("a mode: fanout, idle, churn or bare"));
     while let Some(flag) = it.next() {
         let mut value = || {
             it.next()
@@ -71,6 +82,8 @@ fn parse_args() -> Args {
             "--seconds" => args.seconds = value().parse().unwrap_or_else(|_| usage("--seconds S")),
             "--cycles" => args.cycles = value().parse().unwrap_or_else(|_| usage("--cycles N")),
             "--token" => args.token = value(),
+            "--listen" => args.listen = value(),
+            "--self-publishing" => args.self_publishing = true,
             "--server-pid" => {
                 args.server_pid = Some(value().parse().unwrap_or_else(|_| usage("--server-pid PID")))
             }
@@ -81,7 +94,7 @@ fn parse_args() -> Args {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("loadgen: {problem}\nusage: loadgen fanout|idle|churn [--server HOST:PORT] [--clients N] [--rate EVENTS_PER_S] [--size BYTES] [--stalled SHARE] [--seconds S] [--cycles N] [--token ADMIN_TOKEN] [--server-pid PID]");
+    eprintln!("loadgen: {problem}\nusage: loadgen fanout|idle|churn|bare [--server HOST:PORT] [--listen HOST:PORT] [--self-publishing] [--clients N] [--rate EVENTS_PER_S] [--size BYTES] [--stalled SHARE] [--seconds S] [--cycles N] [--token ADMIN_TOKEN] [--server-pid PID]");
     std::process::exit(2);
 }
 
@@ -124,6 +137,10 @@ async fn main() {
         "fanout" => fanout(&args).await,
         "idle" => idle(&args).await,
         "churn" => churn(&args).await,
+        "bare" => {
+            let (listen, rate, size) = (args.listen.clone(), args.rate, args.size);
+            let _ = tokio::task::spawn_blocking(move || bare(&listen, rate, size)).await;
+        }
         other => usage(&format!("unknown mode {other}")),
     }
 }
@@ -205,11 +222,91 @@ async fn fanout(args: &Args) {
     let before = process_usage(args.server_pid);
     let padding = "x".repeat(args.size.saturating_sub(300));
     let http = reqwest::Client::new();
+    let started = Instant::now();
+    let mut published = 0u64;
+    if args.self_publishing {
+        // The server makes its own events (`loadgen bare`): only listen.
+        tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
+    } else {
+        published = publish(args, &http, &padding, &started, &errors).await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    // Let the last deliveries arrive.
+    let expected = published * live as u64;
+    let settle = Instant::now();
+    while received.load(Ordering::Relaxed) < expected && settle.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after = process_usage(args.server_pid);
+    let got = received.load(Ordering::Relaxed);
+    drop(stalled_sockets);
+    let stats: serde_json::Value = match http
+        .get(format!("{}/api/v1/ws/stats", args.http))
+        .bearer_auth(&args.token)
+        .send()
+        .await
+    {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(_) => serde_json::Value::Null,
+    };
+    for task in tasks {
+        task.abort();
+    }
+    let mut all = latencies.lock().unwrap().clone();
+    all.sort_by(f64::total_cmp);
+    println!(
+        "fanout: {} clients ({live} reading, {stalled} stalled), {:.0} events/s of ~{} B for {elapsed:.1} s",
+        args.clients,
+        args.rate,
+        args.size.max(300)
+    );
+    if args.self_publishing {
+        println!("  delivered {got} ({:.0} deliveries/s)", got as f64 / elapsed);
+    } else {
+        println!(
+            "  published {published}; delivered {got} of {expected} to reading clients ({:.3} % lost); {:.0} deliveries/s",
+            100.0 * (expected.saturating_sub(got)) as f64 / expected.max(1) as f64,
+            got as f64 / elapsed
+        );
+    }
+    println!(
+        "  latency publish -> receipt (ms, {} samples, collected after the run): p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+        all.len(),
+        percentile(&all, 0.5),
+        percentile(&all, 0.9),
+        percentile(&all, 0.99),
+        all.last().copied().unwrap_or(f64::NAN)
+    );
+    println!(
+        "  errors {}; reading clients closed by the server {}",
+        errors.load(Ordering::Relaxed),
+        closed.load(Ordering::Relaxed)
+    );
+    if let (Some((cpu0, _)), Some((cpu1, rss))) = (before, after) {
+        println!(
+            "  server CPU {:.1} % of one core; RSS {:.1} MB",
+            100.0 * (cpu1 - cpu0) / settle.duration_since(started).as_secs_f64().max(elapsed),
+            rss as f64 / 1e6
+        );
+    }
+    println!(
+        "  server stats: dropped {}, slow clients closed {}, resyncs {}",
+        stats["messages_dropped"], stats["slow_clients_closed"], stats["resyncs"]
+    );
+}
+
+/// Publishes events at the rate for the run's duration; how many were accepted.
+async fn publish(
+    args: &Args,
+    http: &reqwest::Client,
+    padding: &str,
+    started: &Instant,
+    errors: &AtomicU64,
+) -> u64 {
     let publish_url = format!("{}/api/v1/publish", args.http);
     // Publish in batches every 10 ms.
     let tick = Duration::from_millis(10);
     let per_tick = args.rate * tick.as_secs_f64();
-    let started = Instant::now();
     let mut published = 0u64;
     let mut due = 0.0;
     let mut interval = tokio::time::interval(tick);
@@ -249,65 +346,7 @@ async fn fanout(args: &Args) {
             }
         }
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    // Let the last deliveries arrive.
-    let expected = published * live as u64;
-    let settle = Instant::now();
-    while received.load(Ordering::Relaxed) < expected && settle.elapsed() < Duration::from_secs(5) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let after = process_usage(args.server_pid);
-    let got = received.load(Ordering::Relaxed);
-    drop(stalled_sockets);
-    let stats: serde_json::Value = match http
-        .get(format!("{}/api/v1/ws/stats", args.http))
-        .bearer_auth(&args.token)
-        .send()
-        .await
-    {
-        Ok(r) => r.json().await.unwrap_or_default(),
-        Err(_) => serde_json::Value::Null,
-    };
-    for task in tasks {
-        task.abort();
-    }
-    let mut all = latencies.lock().unwrap().clone();
-    all.sort_by(f64::total_cmp);
-    println!(
-        "fanout: {} clients ({live} reading, {stalled} stalled), {:.0} events/s of ~{} B for {elapsed:.1} s",
-        args.clients,
-        args.rate,
-        args.size.max(300)
-    );
-    println!(
-        "  published {published}; delivered {got} of {expected} to reading clients ({:.3} % lost); {:.0} deliveries/s",
-        100.0 * (expected.saturating_sub(got)) as f64 / expected.max(1) as f64,
-        got as f64 / elapsed
-    );
-    println!(
-        "  latency publish -> receipt (ms, {} samples, collected after the run): p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
-        all.len(),
-        percentile(&all, 0.5),
-        percentile(&all, 0.9),
-        percentile(&all, 0.99),
-        all.last().copied().unwrap_or(f64::NAN)
-    );
-    println!(
-        "  errors {}; reading clients closed by the server {}",
-        errors.load(Ordering::Relaxed),
-        closed.load(Ordering::Relaxed)
-    );
-    if let (Some((cpu0, _)), Some((cpu1, rss))) = (before, after) {
-        println!(
-            "  server CPU {:.1} % of one core; RSS {:.1} MB",
-            100.0 * (cpu1 - cpu0) / settle.duration_since(started).as_secs_f64().max(elapsed),
-            rss as f64 / 1e6
-        );
-    }
-    println!(
-        "  server stats: dropped {}, slow clients closed {}, resyncs {}",
-        stats["messages_dropped"], stats["slow_clients_closed"], stats["resyncs"]
-    );
+    published
 }
 
 async fn idle(args: &Args) {
@@ -401,5 +440,89 @@ async fn churn(args: &Args) {
             rss1 as f64 / 1e6,
             100.0 * (rss1 as f64 - rss0 as f64) / rss0 as f64
         );
+    }
+}
+
+/// The floor: a broadcaster with nothing but one non-blocking `write` per client per event.
+fn bare(listen: &str, rate: f64, size: usize) {
+    use std::io::{Read, Write};
+    let listener =
+        std::net::TcpListener::bind(listen).unwrap_or_else(|e| usage(&format!("--listen {listen}: {e}")));
+    let clients: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+    let accepted = clients.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut request = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let text = String::from_utf8_lossy(&request);
+            let Some(key) = text.lines().find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("sec-websocket-key")
+                    .then(|| value.trim().to_string())
+            }) else {
+                continue;
+            };
+            let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+            let response = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+            );
+            if stream.write_all(response.as_bytes()).is_ok()
+                && stream.set_nodelay(true).is_ok()
+                && stream.set_nonblocking(true).is_ok()
+            {
+                accepted.lock().unwrap().push(stream);
+            }
+        }
+    });
+    eprintln!("loadgen bare: broadcasting {rate} events/s on {listen}");
+    let tick = Duration::from_millis(10);
+    let per_tick = rate * tick.as_secs_f64();
+    let padding = "x".repeat(size.saturating_sub(300));
+    let (mut due, mut seq, mut dropped) = (0.0, 0u64, 0u64);
+    let mut next = Instant::now();
+    loop {
+        next += tick;
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        due += per_tick;
+        while due >= 1.0 {
+            due -= 1.0;
+            seq += 1;
+            let json = serde_json::json!({"event": "signals:detected", "seq": seq, "data": {
+                "signal_id": format!("load-{}", now_ns()), "state": "lost", "frequency_hz": 145e6,
+                "websdr_id": padding, "receivers": ["rx1"]}})
+            .to_string();
+            let mut frame = vec![0x81u8];
+            match json.len() {
+                n if n < 126 => frame.push(n as u8),
+                n if n <= 65_535 => {
+                    frame.push(126);
+                    frame.extend_from_slice(&(n as u16).to_be_bytes());
+                }
+                n => {
+                    frame.push(127);
+                    frame.extend_from_slice(&(n as u64).to_be_bytes());
+                }
+            }
+            frame.extend_from_slice(json.as_bytes());
+            let mut clients = clients.lock().unwrap();
+            // A client that cannot take a whole frame now is dropped (the floor keeps no queues).
+            clients.retain_mut(|client| match client.write(&frame) {
+                Ok(n) if n == frame.len() => true,
+                _ => {
+                    dropped += 1;
+                    false
+                }
+            });
+        }
+        if seq % 1000 == 0 && dropped > 0 {
+            eprintln!("loadgen bare: {dropped} clients dropped so far");
+        }
     }
 }

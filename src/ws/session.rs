@@ -635,3 +635,113 @@ impl Session<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A masked client frame (RFC 6455 §5.3), as a browser would send it.
+    fn client_frame(first_byte: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
+        let mut out = vec![first_byte];
+        match payload.len() {
+            n if n < 126 => out.push(0x80 | n as u8),
+            n if n <= 65_535 => {
+                out.push(0x80 | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(0x80 | 127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        out
+    }
+
+    fn read_all(reader: &mut Reader) -> Result<Vec<Incoming>, End> {
+        let mut messages = Vec::new();
+        while let Some(message) = reader.next()? {
+            messages.push(message);
+        }
+        Ok(messages)
+    }
+
+    #[test]
+    fn fragments_are_joined_and_control_frames_pass_between_them() {
+        let mask = [1, 2, 3, 4];
+        let mut bytes = client_frame(0x01, br#"{"event":"#, mask);
+        bytes.extend(client_frame(0x89, b"hi", mask)); // a ping between fragments
+        bytes.extend(client_frame(0x80, br#""ping"}"#, mask));
+        let mut reader = Reader::new(BytesMut::from(&bytes[..]), 1024);
+        let messages = read_all(&mut reader).expect("valid frames");
+        assert!(matches!(&messages[0], Incoming::Ping(p) if &p[..] == b"hi"));
+        assert!(matches!(&messages[1], Incoming::Text(t) if &t[..] == br#"{"event":"ping"}"#));
+        reader.release_if_idle();
+        assert_eq!(reader.buf.capacity(), 0, "an idle reader holds no buffer");
+    }
+
+    #[test]
+    fn unmasked_client_frames_are_a_protocol_error() {
+        let mut reader = Reader::new(BytesMut::from(&[0x81u8, 0x02, b'h', b'i'][..]), 1024);
+        assert!(matches!(
+            read_all(&mut reader),
+            Err(End::Close {
+                code: code::PROTOCOL_ERROR,
+                ..
+            })
+        ));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 3000, ..Default::default() })]
+        // Untrusted input: whatever bytes a client sends, in whatever pieces, the reader never
+        // panics and never hands over a message larger than the limit.
+        #[test]
+        fn the_frame_reader_is_total_and_bounded(
+            chunks in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..300), 0..8),
+            limit in 16usize..512,
+        ) {
+            let mut reader = Reader::new(BytesMut::new(), limit);
+            for chunk in chunks {
+                reader.buf.extend_from_slice(&chunk);
+                match read_all(&mut reader) {
+                    Ok(messages) => {
+                        for message in messages {
+                            if let Incoming::Text(text) = message {
+                                proptest::prop_assert!(text.len() <= limit);
+                            }
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+
+        #[test]
+        fn valid_fragmented_messages_round_trip(
+            text in "\\PC{0,200}",
+            cuts in proptest::collection::vec(0usize..200, 0..4),
+            mask in proptest::array::uniform4(proptest::num::u8::ANY),
+        ) {
+            let payload = text.as_bytes();
+            let mut points: Vec<usize> = cuts.into_iter().map(|c| c.min(payload.len())).collect();
+            points.sort_unstable();
+            points.dedup();
+            let mut bounds = vec![0];
+            bounds.extend(points.into_iter().filter(|&p| p > 0 && p < payload.len()));
+            bounds.push(payload.len());
+            let pieces: Vec<&[u8]> = bounds.windows(2).map(|w| &payload[w[0]..w[1]]).collect();
+            let mut bytes = Vec::new();
+            for (i, piece) in pieces.iter().enumerate() {
+                let fin = if i + 1 == pieces.len() { 0x80 } else { 0 };
+                let opcode = if i == 0 { 0x01 } else { 0x00 };
+                bytes.extend(client_frame(fin | opcode, piece, mask));
+            }
+            let mut reader = Reader::new(BytesMut::from(&bytes[..]), 1024);
+            let messages = read_all(&mut reader).map_err(|e| proptest::test_runner::TestCaseError::fail(format!("{e:?}")))?;
+            proptest::prop_assert_eq!(messages.len(), 1);
+            proptest::prop_assert!(matches!(&messages[0], Incoming::Text(t) if &t[..] == payload));
+        }
+    }
+}
