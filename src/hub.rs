@@ -120,6 +120,17 @@ impl<const N: usize> Histogram<N> {
             .fetch_add((value.max(0.0) * 1e6) as u64, Ordering::Relaxed);
     }
 
+    /// The upper bound of the bucket holding the `q` quantile (None: no observations, or it
+    /// lies above the last bound).
+    pub fn quantile_bound(&self, q: f64) -> Option<f64> {
+        let (buckets, total, _) = self.cumulative();
+        if total == 0 {
+            return None;
+        }
+        let rank = (q * total as f64).ceil().max(1.0) as u64;
+        buckets.iter().find(|(_, n)| *n >= rank).map(|(b, _)| *b)
+    }
+
     /// `(bound, cumulative count)` per bucket, then the total count and the sum.
     pub fn cumulative(&self) -> (Vec<(f64, u64)>, u64, f64) {
         let mut running = 0;
@@ -232,6 +243,13 @@ pub struct WsStats {
     pub slow_clients_closed: u64,
     /// Messages waiting in client queues now, summed.
     pub queued: usize,
+    /// The deepest client queue now (how far the slowest client lags, in messages).
+    pub queue_depth_max: usize,
+    /// Event creation to its write to a client, since start: 50th and 99th percentiles (upper
+    /// bounds of the histogram buckets they fall in), milliseconds.
+    pub fanout_latency_p50_ms: Option<f64>,
+    /// See `fanout_latency_p50_ms`.
+    pub fanout_latency_p99_ms: Option<f64>,
     /// The latest `seq` issued.
     pub seq: u64,
     /// `resync`s sent.
@@ -688,6 +706,9 @@ impl HubState {
             messages_dropped: self.counters.dropped.load(Ordering::Relaxed),
             slow_clients_closed: self.counters.slow_clients_closed.load(Ordering::Relaxed),
             queued: self.clients.iter().map(|c| c.outbox.depth()).sum(),
+            queue_depth_max: self.clients.iter().map(|c| c.outbox.depth()).max().unwrap_or(0),
+            fanout_latency_p50_ms: self.counters.fanout_latency.quantile_bound(0.5).map(|s| s * 1e3),
+            fanout_latency_p99_ms: self.counters.fanout_latency.quantile_bound(0.99).map(|s| s * 1e3),
             seq: self.seq,
             resyncs: self.counters.resyncs.load(Ordering::Relaxed),
             resumes: self.counters.resumes.load(Ordering::Relaxed),
@@ -709,5 +730,25 @@ pub fn empty_snapshot() -> Snapshot {
         localizations_updated: LocalizationList {
             localizations: Vec::new(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_quantiles_name_the_bucket_they_fall_in() {
+        let histogram = Histogram::new(LATENCY_BUCKETS_S);
+        assert_eq!(histogram.quantile_bound(0.5), None);
+        for _ in 0..98 {
+            histogram.observe(0.0003);
+        }
+        histogram.observe(0.02);
+        histogram.observe(0.02);
+        assert_eq!(histogram.quantile_bound(0.5), Some(0.0005));
+        assert_eq!(histogram.quantile_bound(0.99), Some(0.025));
+        histogram.observe(60.0);
+        assert_eq!(histogram.quantile_bound(1.0), None, "beyond the last bound");
     }
 }
