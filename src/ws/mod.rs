@@ -25,8 +25,10 @@ pub async fn upgrade(
         }
     };
     let topics = match initial_topics(req.query_string()) {
-        // Without ?events=, everything the token allows.
-        Ok(topics) if topics == TopicSet::ALL && !has_events_parameter(req.query_string()) => access.topics,
+        // Without ?events=, everything the token allows except the opt-in streams.
+        Ok(topics) if topics == TopicSet::ALL && !has_events_parameter(req.query_string()) => {
+            access.topics.intersection(TopicSet::DEFAULT)
+        }
         Ok(topics) => topics,
         Err(message) => {
             return Ok(HttpResponse::BadRequest()
