@@ -129,9 +129,12 @@ impl SpectrumFramer {
             *self.floor.select_nth_unstable_by(middle, f32::total_cmp).1
         };
         let peak_db = self.levels.iter().copied().fold(FLOOR_DB, f32::max);
-        let db_min = floor_db - FLOOR_MARGIN_DB;
-        let db_max = (peak_db + PEAK_MARGIN_DB).max(db_min + MIN_SPAN_DB);
-        quantize(&self.levels, db_min, db_max, &mut self.bytes);
+        // Rounded to 0.01 dB before use, so the JSON stays short and decoding with the
+        // transmitted values is exact.
+        let hundredths = |db: f32| (f64::from(db) * 100.0).round() / 100.0;
+        let db_min = hundredths(floor_db - FLOOR_MARGIN_DB);
+        let db_max = hundredths((peak_db + PEAK_MARGIN_DB).max(db_min as f32 + MIN_SPAN_DB));
+        quantize(&self.levels, db_min as f32, db_max as f32, &mut self.bytes);
         let fft_bin_hz = sample_rate_hz / psd.len() as f64;
         Some(SpectrumFrame {
             receiver_id: self.settings.receiver_id.clone(),
@@ -142,8 +145,8 @@ impl SpectrumFramer {
             start_hz: center_hz - sample_rate_hz / 2.0 - fft_bin_hz / 2.0,
             bin_hz: fft_bin_hz * group as f64,
             bins,
-            db_min: f64::from(db_min),
-            db_max: f64::from(db_max),
+            db_min,
+            db_max,
             encoding: SpectrumEncoding::U8Base64,
             data: base64::engine::general_purpose::STANDARD.encode(&self.bytes),
         })
@@ -223,6 +226,13 @@ mod tests {
         assert_eq!(bytes.len(), 256);
         assert!((frame.db_min - -100.0).abs() < 1e-3, "{}", frame.db_min);
         assert!((frame.db_max - -35.0).abs() < 1e-3, "{}", frame.db_max);
+        for level in [frame.db_min, frame.db_max] {
+            assert_eq!(
+                (level * 100.0).round() / 100.0,
+                level,
+                "to 0.01 dB, short in JSON"
+            );
+        }
         // The carrier's bin, found from its frequency through start_hz and bin_hz.
         let carrier_hz = center + 100.0 * rate / n as f64;
         let index = ((carrier_hz - frame.start_hz) / frame.bin_hz).floor() as usize;
