@@ -48,6 +48,58 @@ pub struct Config {
     pub receivers: Vec<ReceiverConfig>,
     /// Who may connect (off by default).
     pub auth: AuthConfig,
+    /// The opt-in `spectrum:frame` stream.
+    pub spectrum_frames: SpectrumFramesConfig,
+    /// The embedded dashboard.
+    pub dashboard: DashboardConfig,
+}
+
+/// Highest `spectrum_frames.rate_hz`: a waterfall needs no more, and each frame costs every
+/// subscriber a message.
+pub const MAX_SPECTRUM_FRAME_RATE_HZ: f64 = 50.0;
+/// Allowed `spectrum_frames.bins`: fewer is too coarse to see a signal; more is wider than
+/// any screen.
+pub const SPECTRUM_FRAME_BINS: std::ops::RangeInclusive<usize> = 16..=8192;
+
+/// `[spectrum_frames]`: decimated spectra of every receiver for waterfalls (`spectrum:frame`,
+/// sent only to clients that subscribe to it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpectrumFramesConfig {
+    /// Make frames at all.
+    pub enabled: bool,
+    /// Frames per second per receiver (at most one per spectrum); 0: none.
+    pub rate_hz: f64,
+    /// Bins per frame (fewer when the FFT is shorter); each is the strongest of its FFT bins.
+    pub bins: usize,
+}
+
+impl Default for SpectrumFramesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            rate_hz: 4.0,
+            bins: 512,
+        }
+    }
+}
+
+impl SpectrumFramesConfig {
+    /// Time between frames of one receiver, ns; `None` when frames are off.
+    pub fn period_ns(&self) -> Option<i64> {
+        (self.enabled && self.rate_hz > 0.0).then(|| (1e9 / self.rate_hz).round() as i64)
+    }
+}
+
+/// `[dashboard]`: what the embedded dashboard is told (`GET /api/v1/dashboard-config`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// Map tiles drawn under the map, as an `http(s)://` URL template with `{z}`, `{x}` and
+    /// `{y}` (OpenStreetMap-style slippy tiles); empty: no tiles, the map works offline.
+    pub map_tiles_url: String,
+    /// Attribution shown with the tiles (most tile servers require one).
+    pub map_tiles_attribution: String,
 }
 
 /// `[auth]`: tokens, JWTs and origins for the WebSocket and REST.
@@ -779,6 +831,33 @@ impl Config {
             a.offline_after_s > 0.0,
             format!("acquisition.offline_after_s = {}: must be > 0", a.offline_after_s),
         );
+        let f = &self.spectrum_frames;
+        check(
+            f.rate_hz.is_finite() && (0.0..=MAX_SPECTRUM_FRAME_RATE_HZ).contains(&f.rate_hz),
+            format!(
+                "spectrum_frames.rate_hz = {}: must be in [0, {MAX_SPECTRUM_FRAME_RATE_HZ}] (0: no frames)",
+                f.rate_hz
+            ),
+        );
+        check(
+            SPECTRUM_FRAME_BINS.contains(&f.bins),
+            format!(
+                "spectrum_frames.bins = {}: must be in {}..={}",
+                f.bins,
+                SPECTRUM_FRAME_BINS.start(),
+                SPECTRUM_FRAME_BINS.end()
+            ),
+        );
+        let tiles = &self.dashboard.map_tiles_url;
+        check(
+            tiles.is_empty()
+                || ((tiles.starts_with("https://") || tiles.starts_with("http://"))
+                    && ["{z}", "{x}", "{y}"].iter().all(|p| tiles.contains(p))),
+            format!(
+                "dashboard.map_tiles_url = {tiles:?}: must be empty or an http(s):// URL template with {{z}}, {{x}} and {{y}}, \
+                 e.g. \"https://tile.openstreetmap.org/{{z}}/{{x}}/{{y}}.png\""
+            ),
+        );
         if self.simulation_enabled() {
             if let Err(errors) = self.simulation.validate() {
                 for error in errors {
@@ -1076,6 +1155,35 @@ mod tests {
             assert!(found.iter().any(|p| p.starts_with(key)), "{key} not in {found:?}");
         }
         assert!(!found.iter().any(|p| p.starts_with("receivers[0]")), "{found:?}");
+    }
+
+    #[test]
+    fn spectrum_frame_and_dashboard_settings_are_checked() {
+        let config = Config::default();
+        assert_eq!(config.spectrum_frames.period_ns(), Some(250_000_000));
+        let mut off = config.clone();
+        off.spectrum_frames.rate_hz = 0.0;
+        assert_eq!(off.spectrum_frames.period_ns(), None);
+        off.spectrum_frames.rate_hz = 4.0;
+        off.spectrum_frames.enabled = false;
+        assert_eq!(off.spectrum_frames.period_ns(), None);
+        assert!(problems(&off).is_empty(), "{:?}", problems(&off));
+
+        let mut bad = Config::default();
+        bad.spectrum_frames.rate_hz = 500.0;
+        bad.spectrum_frames.bins = 4;
+        bad.dashboard.map_tiles_url = "tile.openstreetmap.org/{z}/{x}/{y}.png".into();
+        let found = problems(&bad);
+        for key in [
+            "spectrum_frames.rate_hz = 500",
+            "spectrum_frames.bins = 4",
+            "dashboard.map_tiles_url",
+        ] {
+            assert!(found.iter().any(|p| p.starts_with(key)), "{key} not in {found:?}");
+        }
+        let mut tiles = Config::default();
+        tiles.dashboard.map_tiles_url = "https://tile.openstreetmap.org/{z}/{x}/{y}.png".into();
+        assert!(problems(&tiles).is_empty());
     }
 
     #[test]

@@ -44,7 +44,8 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
-/// The four broadcast topics a client can subscribe to.
+/// The broadcast topics a client can subscribe to: four topics of state, and the opt-in
+/// `spectrum:frame` stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Topic {
     /// `services:health`
@@ -55,15 +56,18 @@ pub enum Topic {
     SignalsDetected,
     /// `localizations:updated`
     LocalizationsUpdated,
+    /// `spectrum:frame` (opt-in, see [`Topic::is_stream`])
+    SpectrumFrame,
 }
 
 impl Topic {
     /// Every topic, in wire order.
-    pub const ALL: [Topic; 4] = [
+    pub const ALL: [Topic; 5] = [
         Topic::ServicesHealth,
         Topic::WebsdrsStatus,
         Topic::SignalsDetected,
         Topic::LocalizationsUpdated,
+        Topic::SpectrumFrame,
     ];
 
     /// The wire name.
@@ -73,7 +77,17 @@ impl Topic {
             Topic::WebsdrsStatus => "websdrs:status",
             Topic::SignalsDetected => "signals:detected",
             Topic::LocalizationsUpdated => "localizations:updated",
+            Topic::SpectrumFrame => "spectrum:frame",
         }
+    }
+
+    /// Whether the topic is a live stream rather than state: it is not part of the snapshot,
+    /// not retained for replay, and only sent to clients that name it (it is not in
+    /// [`TopicSet::DEFAULT`]). Frames are several per second per receiver and stale at once,
+    /// so nobody should receive them without asking, and a resuming client has no use for old
+    /// ones.
+    pub fn is_stream(self) -> bool {
+        matches!(self, Topic::SpectrumFrame)
     }
 
     /// The topic with this wire name.
@@ -89,8 +103,11 @@ pub struct TopicSet(u8);
 impl TopicSet {
     /// No topic.
     pub const NONE: TopicSet = TopicSet(0);
-    /// All four topics.
-    pub const ALL: TopicSet = TopicSet(0b1111);
+    /// Every topic: what credentials without a topic list allow.
+    pub const ALL: TopicSet = TopicSet(0b1_1111);
+    /// What a client gets without choosing (no `?events=`): every topic but the streams
+    /// ([`Topic::is_stream`]), which are opt-in.
+    pub const DEFAULT: TopicSet = TopicSet(0b0_1111);
 
     fn bit(topic: Topic) -> u8 {
         1 << (topic as u8)
@@ -109,6 +126,11 @@ impl TopicSet {
     /// The set with `topic` removed.
     pub fn without(self, topic: Topic) -> Self {
         TopicSet(self.0 & !Self::bit(topic))
+    }
+
+    /// The topics in both sets.
+    pub fn intersection(self, other: TopicSet) -> Self {
+        TopicSet(self.0 & other.0)
     }
 
     /// The topics in the set, in wire order.
@@ -345,6 +367,43 @@ pub struct Exclusion {
     pub reason: String,
 }
 
+/// How the levels of a [`SpectrumFrame`] are encoded in its `data`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SpectrumEncoding {
+    /// One byte per bin, `round((clamp(dB, db_min, db_max) - db_min) / (db_max - db_min) * 255)`,
+    /// the bytes in standard base64 (with padding).
+    #[serde(rename = "u8-base64")]
+    U8Base64,
+}
+
+/// Payload of `spectrum:frame`: one receiver's averaged power spectrum, decimated to `bins`
+/// bins by keeping the strongest FFT bin of each group (so narrow signals stay visible) and
+/// quantized to one byte per bin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpectrumFrame {
+    /// The receiver.
+    pub receiver_id: String,
+    /// Time of the first sample of the spectrum.
+    pub timestamp: Timestamp,
+    /// The receiver's centre frequency, Hz.
+    pub center_frequency_hz: f64,
+    /// Lower edge of bin 0, Hz: bin `i` covers `[start_hz + i * bin_hz, start_hz + (i + 1) *
+    /// bin_hz)`.
+    pub start_hz: f64,
+    /// Width of one bin, Hz.
+    pub bin_hz: f64,
+    /// Bins in `data`.
+    pub bins: usize,
+    /// Level of byte 0, dBFS per FFT bin (0 dBFS: a full-scale complex tone).
+    pub db_min: f64,
+    /// Level of byte 255, dBFS per FFT bin.
+    pub db_max: f64,
+    /// How `data` encodes the levels.
+    pub encoding: SpectrumEncoding,
+    /// The levels, lowest frequency first.
+    pub data: String,
+}
+
 /// The active signals (REST `/api/v1/signals`, and inside the snapshot).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SignalList {
@@ -359,7 +418,8 @@ pub struct LocalizationList {
     pub localizations: Vec<LocalizationReport>,
 }
 
-/// Payload of `snapshot`: the current state of all four topics.
+/// Payload of `snapshot`: the current state of the four topics of state (not the
+/// `spectrum:frame` stream).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Snapshot {
     /// Current health.
@@ -417,6 +477,9 @@ pub enum Event {
     /// One signal was located.
     #[serde(rename = "localizations:updated")]
     LocalizationsUpdated(LocalizationReport),
+    /// One receiver's spectrum (opt-in).
+    #[serde(rename = "spectrum:frame")]
+    SpectrumFrame(SpectrumFrame),
     /// The state of all topics, sent first on every connection.
     #[serde(rename = "snapshot")]
     Snapshot(Box<Snapshot>),
@@ -474,6 +537,7 @@ impl Event {
             Event::WebsdrsStatus(_) => Some(Topic::WebsdrsStatus),
             Event::SignalsDetected(_) => Some(Topic::SignalsDetected),
             Event::LocalizationsUpdated(_) => Some(Topic::LocalizationsUpdated),
+            Event::SpectrumFrame(_) => Some(Topic::SpectrumFrame),
             _ => None,
         }
     }
@@ -550,5 +614,62 @@ mod tests {
             vec![Topic::ServicesHealth, Topic::SignalsDetected]
         );
         assert!(!set.without(Topic::ServicesHealth).contains(Topic::ServicesHealth));
+    }
+
+    #[test]
+    fn spectrum_frames_are_allowed_by_default_but_never_sent_by_default() {
+        assert_eq!(TopicSet::ALL, Topic::ALL.into_iter().collect());
+        let state: TopicSet = Topic::ALL.into_iter().filter(|t| !t.is_stream()).collect();
+        assert_eq!(TopicSet::DEFAULT, state);
+        assert!(TopicSet::ALL.contains(Topic::SpectrumFrame));
+        assert!(!TopicSet::DEFAULT.contains(Topic::SpectrumFrame));
+        assert_eq!(TopicSet::ALL.intersection(TopicSet::DEFAULT), TopicSet::DEFAULT);
+    }
+
+    #[test]
+    fn spectrum_frame_envelope_shape() {
+        let event = Event::SpectrumFrame(SpectrumFrame {
+            receiver_id: "rx1".into(),
+            timestamp: Timestamp(1_700_000_000_123_000_000),
+            center_frequency_hz: 145e6,
+            start_hz: 144.488e6,
+            bin_hz: 2000.0,
+            bins: 2,
+            db_min: -120.0,
+            db_max: -40.0,
+            encoding: SpectrumEncoding::U8Base64,
+            data: "AP8=".into(),
+        });
+        assert_eq!(event.name(), "spectrum:frame");
+        assert_eq!(event.topic(), Some(Topic::SpectrumFrame));
+        let json = Envelope {
+            event: &event,
+            timestamp: Timestamp(0),
+            seq: 1,
+        }
+        .to_json();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let data = &v["data"];
+        assert_eq!(data["encoding"], "u8-base64");
+        assert_eq!(data["timestamp"], "2023-11-14T22:13:20.123Z");
+        let frame: SpectrumFrame = serde_json::from_value(data.clone()).unwrap();
+        assert_eq!(frame.bins, 2);
+        let mut keys: Vec<&str> = data.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "bin_hz",
+                "bins",
+                "center_frequency_hz",
+                "data",
+                "db_max",
+                "db_min",
+                "encoding",
+                "receiver_id",
+                "start_hz",
+                "timestamp"
+            ]
+        );
     }
 }

@@ -153,7 +153,7 @@ impl<const N: usize> Histogram<N> {
 }
 
 /// Wire names of every server event, in counter order.
-pub const EVENT_NAMES: [&str; 9] = [
+pub const EVENT_NAMES: [&str; 10] = [
     "services:health",
     "websdrs:status",
     "signals:detected",
@@ -163,6 +163,7 @@ pub const EVENT_NAMES: [&str; 9] = [
     "error",
     "subscriptions",
     "resync",
+    "spectrum:frame",
 ];
 
 fn kind_index(event: &Event) -> usize {
@@ -173,7 +174,7 @@ fn kind_index(event: &Event) -> usize {
 #[derive(Debug)]
 pub struct Counters {
     /// Messages written to a client's socket, per event kind.
-    pub sent: [AtomicU64; 9],
+    pub sent: [AtomicU64; EVENT_NAMES.len()],
     /// Bytes written to clients (whole frames).
     pub bytes_sent: AtomicU64,
     /// Messages not delivered because a client's queue was full.
@@ -503,6 +504,10 @@ impl HubState {
             tracing::warn!(event = event.name(), "ignored: not a broadcast event");
             return;
         };
+        if topic.is_stream() && !self.clients.iter().any(|c| c.topics.contains(topic)) {
+            // Nobody asked for this stream: nothing to serialize, number or keep.
+            return;
+        }
         match &event {
             Event::ServicesHealth(report) => self.health = report.clone(),
             Event::WebsdrsStatus(report) => self.websdrs = report.clone(),
@@ -521,7 +526,10 @@ impl HubState {
             _ => {}
         }
         let message = self.envelope(&event);
-        self.retain(topic, &message);
+        if !topic.is_stream() {
+            // Streams are not replayed: a resuming client wants the next frame, not old ones.
+            self.retain(topic, &message);
+        }
         let mut index = 0;
         while index < self.clients.len() {
             let client = &self.clients[index];

@@ -112,8 +112,10 @@ async fn a_resume_from_a_position_no_longer_retained_gets_a_resync() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_the_resync_policy_a_stalled_client_is_skipped_ahead_not_closed() {
     let mut config = quiet_config();
-    // Deep enough that the reading client keeps up on a busy machine.
-    config.server.client_queue = 256;
+    // Deep enough that the reading client keeps up on a busy machine (a reader that falls
+    // 4096 events behind would itself be resynced), and still far below what the stalled
+    // client is sent: its socket buffers hold a few thousand of these 2 kB events at most.
+    config.server.client_queue = 4096;
     config.server.slow_client_policy = SlowClientPolicy::Resync;
     let server = start(config);
     let hub = server.hub().clone();
@@ -121,7 +123,7 @@ async fn under_the_resync_policy_a_stalled_client_is_skipped_ahead_not_closed() 
     let mut live = connect(&server, "/ws?events=signals:detected").await;
     assert_eq!(next_json(&mut live, WAIT).await.unwrap()["event"], "snapshot");
     // About 20 MB of 2 kB events while `stalled` reads nothing: more than its socket buffers
-    // and its 256-message queue.
+    // and its 4096-message queue.
     const EVENTS: u64 = 10_000;
     let publisher = tokio::spawn(async move {
         for n in 0..EVENTS {

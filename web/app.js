@@ -1,6 +1,11 @@
 // sdrhub dashboard: one WebSocket to the hub, REST polling as a fallback, and a
 // render loop that touches the DOM at most a few times per second.
 //
+// Panels: a live spectrum and waterfall per receiver (from the opt-in `spectrum:frame`
+// stream, subscribed to after every connect), the selected signal's details and position,
+// the signals table (sortable, filterable), a map (Web Mercator, offline; optional tiles from
+// `[dashboard] map_tiles_url`), receivers, localizations and services.
+//
 // Query parameters (for tests and debugging only; the defaults are what users get):
 //   ?ws=ws://host:port/path  WebSocket URL override. Must be ws:/wss: on the page's own
 //                            host name; a banner says so while it is active.
@@ -60,6 +65,11 @@
     minFrameMs: 200, // at most 5 renders per second
     maxLocalizations: 100,
     maxSignalRows: 300,
+    // Consecutive failed REST rounds before the badge says Disconnected: one failed round is
+    // often just the server restarting.
+    pollFailuresBeforeDisconnected: 3,
+    waterfallRows: 240, // 60 s at the default 4 frames/s
+    maxTiles: 64,
   });
   for (const k of ["backoff_ms", "poll_ms", "ping_ms"]) {
     if (params.has(k)) overrides.push(`${k}=${params.get(k)}`);
@@ -74,6 +84,7 @@
     everConnected: false,
     polling: false,
     pollOk: null, // null: no poll finished yet in this polling period
+    pollFailures: 0, // consecutive failed REST rounds
     nextAttemptAt: null,
     lastClose: null,
     lastSeq: null,
@@ -93,6 +104,17 @@
     messages: 0,
     badMessages: 0,
     renders: 0,
+    resyncs: 0,
+    dashConfig: null, // GET /api/v1/dashboard-config, null until it answers
+    spectra: new Map(), // receiver id -> spectrum state (last frame, waterfall ring)
+    spectrumRx: null, // receiver shown in the spectrum panel
+    spectrumChosen: false, // the user picked it (then we never switch on our own)
+    spectrumForbidden: false, // the token does not allow spectrum:frame
+    frames: 0,
+    sort: { key: "frequency", dir: "ascending" },
+    filter: "",
+    shownSignals: 0,
+    tiles: { requested: 0, loaded: 0, failed: 0 },
   };
 
   let ws = null;
@@ -197,6 +219,8 @@
     if (all || d.has("signals") || d.has("websdrs") || d.has("selection")) renderSignals();
     if (all || d.has("locs") || d.has("signals") || d.has("websdrs") || d.has("selection")) renderLocs();
     if (all || d.has("locs") || d.has("signals") || d.has("websdrs") || d.has("selection") || d.has("map")) renderMap();
+    if (all || d.has("spectrum") || d.has("signals") || d.has("websdrs") || d.has("selection") || d.has("conn")) renderSpectrum();
+    if (all || d.has("signals") || d.has("locs") || d.has("websdrs") || d.has("selection")) renderDetails();
     if (all || d.has("tick")) renderAges();
     renderMeta();
   }
@@ -221,7 +245,7 @@
 
   function deriveConnection() {
     if (ws && wsOpened && ws.readyState === WebSocket.OPEN) return "connected";
-    if (S.polling) return S.pollOk === false ? "disconnected" : "polling";
+    if (S.polling) return S.pollFailures >= CFG.pollFailuresBeforeDisconnected ? "disconnected" : "polling";
     if (S.failures > 0 || S.everConnected) return "reconnecting";
     return "connecting";
   }
@@ -371,6 +395,7 @@
         : [],
       ellipse,
       receivers: Array.isArray(d.receivers) ? d.receivers.filter((r) => typeof r === "string") : [],
+      gdop: num(d.gdop),
       frequency_hz: num(d.frequency_hz),
       timestamp: parseTime(d.timestamp),
     };
@@ -418,8 +443,10 @@
   function applyEvent(event, data, timestamp) {
     const d = data && typeof data === "object" ? data : {};
     switch (event) {
-      case "snapshot":
       case "resync": // a fresh state replacing ours (our resume position was no longer held)
+        S.resyncs++;
+      // falls through
+      case "snapshot":
         if ("services:health" in d) setHealth(d["services:health"]);
         if ("websdrs:status" in d) setWebsdrs(d["websdrs:status"] && d["websdrs:status"].websdrs);
         if ("signals:detected" in d) setSignals(d["signals:detected"] && d["signals:detected"].signals);
@@ -443,6 +470,10 @@
         upsertLoc(d);
         touchData("ws");
         break;
+      case "spectrum:frame":
+        onFrame(d);
+        return; // several per second: only the spectrum needs drawing
+
       case "pong": {
         if (pingSentAt !== null) {
           const now = Date.now();
@@ -454,6 +485,12 @@
         break;
       }
       case "error":
+        if (d.code === "forbidden_topic" && /spectrum:frame/.test(str(d.message) || "")) {
+          // Not an error of the page: this token simply does not include the waterfall.
+          S.spectrumForbidden = true;
+          markDirty("spectrum");
+          break;
+        }
         showNotice(`Server error${str(d.code) ? ` (${d.code})` : ""}: ${str(d.message) || "no message"} — ${fmtClock(Date.now())}`);
         break;
       case "subscriptions":
@@ -528,6 +565,8 @@
       S.lastClose = null;
       stopPolling();
       startPing();
+      subscribeFrames(sock);
+      if (S.dashConfig === null) loadDashboardConfig();
       updateConnection();
     };
     sock.onmessage = (ev) => {
@@ -545,6 +584,18 @@
       onFailure();
     };
     updateConnection();
+  }
+
+  // spectrum:frame is opt-in: the connection starts with the default topics (so ?since= resumes
+  // them), then asks for frames. A token without them answers forbidden_topic, which only
+  // hides the waterfall.
+  function subscribeFrames(sock) {
+    if (S.spectrumForbidden) return;
+    try {
+      sock.send(JSON.stringify({ event: "subscribe", data: { events: ["spectrum:frame"] } }));
+    } catch (_) {
+      /* the close handler follows */
+    }
   }
 
   // After the first connection, reconnect with ?since=<last seq>: the server replays what was
@@ -660,6 +711,7 @@
     if (S.polling) return;
     S.polling = true;
     S.pollOk = null;
+    S.pollFailures = 0;
     const gen = ++pollGen;
     const round = async () => {
       const res = await Promise.allSettled([
@@ -679,6 +731,7 @@
       if (locs) setLocs(locs.localizations);
       const ok = Boolean(sys || sdrs || sigs || locs);
       S.pollOk = ok;
+      S.pollFailures = ok ? 0 : S.pollFailures + 1;
       if (ok) touchData("rest");
       updateConnection();
       pollTimer = setTimeout(round, CFG.pollMs);
@@ -690,6 +743,7 @@
     if (!S.polling) return;
     S.polling = false;
     S.pollOk = null;
+    S.pollFailures = 0;
     pollGen++;
     pollTimer = clearTimer(pollTimer);
   }
@@ -821,8 +875,11 @@
     renderAges();
   }
 
-  function selectSignal(id) {
-    S.selected = S.selected === id ? null : id;
+  /** Selects a signal (or clears the selection when it is already selected, unless `keep`). */
+  function selectSignal(id, opts = {}) {
+    S.selected = S.selected === id && !opts.keep ? null : id;
+    if (S.selected !== null && !opts.fromSpectrum) followSignal(S.selected);
+    announceSelection();
     markDirty("selection");
   }
 
@@ -836,13 +893,64 @@
     return b;
   }
 
+  // Sort keys of the signals table; null sorts last in either direction.
+  const SORT_KEYS = {
+    id: (s) => s.signal_id,
+    frequency: (s) => s.frequency_hz,
+    bandwidth: (s) => s.bandwidth_hz,
+    snr: (s) => s.snr_db,
+    power: (s) => s.power_dbfs,
+    receiver: (s) => (s.websdr_id ? receiverName(s.websdr_id) : null),
+    receivers: (s) => s.receivers.length,
+    age: (s) => (s.first_seen === null ? null : -s.first_seen), // youngest first
+  };
+  const collator = new Intl.Collator("en", { numeric: true, sensitivity: "base" });
+
+  function compareBy(key, dir) {
+    const get = SORT_KEYS[key] || SORT_KEYS.frequency;
+    const sign = dir === "descending" ? -1 : 1;
+    return (a, b) => {
+      const x = get(a), y = get(b);
+      if (x === null || y === null) return x === y ? 0 : x === null ? 1 : -1;
+      const c = typeof x === "string" ? collator.compare(x, y) : x - y;
+      return sign * c || collator.compare(a.signal_id, b.signal_id);
+    };
+  }
+
+  /** Whether a signal matches every word of the filter (id, MHz, receiver ids and names). */
+  function matchesFilter(s, words) {
+    if (words.length === 0) return true;
+    const hay = [s.signal_id, mhz(s.frequency_hz) === null ? "" : mhz(s.frequency_hz).toFixed(4), ...s.receivers, ...s.receivers.map(receiverName), s.websdr_id || ""].join(" ").toLowerCase();
+    return words.every((w) => hay.includes(w));
+  }
+
+  function setSort(key) {
+    const dir = S.sort.key === key ? (S.sort.dir === "ascending" ? "descending" : "ascending") : "ascending";
+    S.sort = { key, dir };
+    markDirty("signals");
+  }
+
+  function renderSortHeaders() {
+    for (const th of document.querySelectorAll('[data-testid="signals-table"] th[data-sort]')) {
+      const on = th.dataset.sort === S.sort.key;
+      setAttr(th, "aria-sort", on ? S.sort.dir : null);
+      const b = th.querySelector("button");
+      const label = b.textContent;
+      setAttr(b, "aria-label", on ? null : `${label}: sort`);
+    }
+  }
+
   function renderSignals() {
     const m = S.signals;
     showPanel("panel-signals", m !== null);
+    renderSortHeaders();
     if (!m) return;
-    const all = [...m.values()].sort((a, b) => (a.frequency_hz ?? Infinity) - (b.frequency_hz ?? Infinity) || a.signal_id.localeCompare(b.signal_id));
+    const total = m.size;
+    const words = S.filter.split(/\s+/).filter(Boolean);
+    const all = [...m.values()].filter((s) => matchesFilter(s, words)).sort(compareBy(S.sort.key, S.sort.dir));
     const list = all.slice(0, CFG.maxSignalRows);
-    setText($("signals-count"), all.length > list.length ? `(${list.length} of ${all.length})` : `(${all.length})`);
+    S.shownSignals = list.length;
+    setText($("signals-count"), list.length < total ? `(${list.length} of ${total})` : `(${total})`);
     const tbody = $("signals-body");
     syncRows(
       tbody,
@@ -862,7 +970,7 @@
         setText(btn, s.signal_id);
         const sel = S.selected === s.signal_id;
         setAttr(btn, "aria-pressed", sel ? "true" : "false");
-        setAttr(btn, "aria-label", `${s.signal_id}, ${mhz(s.frequency_hz) === null ? "unknown frequency" : `${mhz(s.frequency_hz).toFixed(4)} MHz`}: highlight on map`);
+        setAttr(btn, "aria-label", `${s.signal_id}, ${mhz(s.frequency_hz) === null ? "unknown frequency" : `${mhz(s.frequency_hz).toFixed(4)} MHz`}: show details`);
         tr.classList.toggle("selected", sel);
         const hasLoc = Boolean(S.locs && S.locs.has(s.signal_id));
         tr.classList.toggle("has-loc", hasLoc);
@@ -878,7 +986,7 @@
         setAttr(c[7], "title", s.first_seen === null ? null : `first seen ${fmtIso(s.first_seen)}`);
       },
     );
-    if (all.length === 0) emptyRow(tbody, 8, "no active signals");
+    if (all.length === 0) emptyRow(tbody, 8, total === 0 ? "no active signals" : `no signal matches “${S.filter}”`);
     renderAges();
   }
 
@@ -941,9 +1049,512 @@
     }
   }
 
+  // ---------------------------------------------------------------- spectrum and waterfall
+  // Frames: `bins` bytes, byte b = level db_min + b / 255 * (db_max - db_min), bin i covering
+  // [start_hz + i * bin_hz, start_hz + (i + 1) * bin_hz). Each receiver keeps a ring of rows in
+  // an off-screen canvas one pixel per bin and per frame; the visible canvases are redrawn from
+  // it at most once per render frame.
+  const PLOT = { padL: 52, padR: 12, padT: 18, padB: 22, labelRows: 30 };
+  const VIRIDIS = ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725"];
+  const LUT = (() => {
+    const rgb = VIRIDIS.map((h) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)));
+    const lut = new Uint8ClampedArray(256 * 4);
+    for (let v = 0; v < 256; v++) {
+      const t = (v / 255) * (rgb.length - 1);
+      const i = Math.min(rgb.length - 2, Math.floor(t));
+      const f = t - i;
+      for (let c = 0; c < 3; c++) lut[v * 4 + c] = rgb[i][c] + (rgb[i + 1][c] - rgb[i][c]) * f;
+      lut[v * 4 + 3] = 255;
+    }
+    return lut;
+  })();
+  let colors = null; // CSS custom properties, read once
+  let plotHits = []; // signal bands on the visible plots: {id, x0, x1, xc}
+
+  function cssColors() {
+    if (colors) return colors;
+    const cs = getComputedStyle(document.documentElement);
+    const v = (name, def) => (cs.getPropertyValue(name) || "").trim() || def;
+    colors = {
+      bg: v("--plot-bg", "#0e141b"), grid: v("--plot-grid", "#243042"), text: v("--muted", "#9aa8b6"),
+      trace: v("--accent", "#5cb3ff"), sig: v("--info", "#b69cff"), sel: v("--sel", "#ffd24a"),
+      font: `11px ${v("--sans", "sans-serif")}`,
+    };
+    return colors;
+  }
+
+  function decodeFrame(d) {
+    const bins = num(d.bins);
+    if (d.encoding !== "u8-base64" || typeof d.data !== "string" || typeof d.receiver_id !== "string") return null;
+    if (bins === null || !Number.isInteger(bins) || bins < 1 || bins > 65536) return null;
+    const start = num(d.start_hz), binHz = num(d.bin_hz), dbMin = num(d.db_min), dbMax = num(d.db_max);
+    if (start === null || binHz === null || binHz <= 0 || dbMin === null || dbMax === null || !(dbMax > dbMin)) return null;
+    let raw;
+    try {
+      raw = atob(d.data);
+    } catch (_) {
+      return null;
+    }
+    if (raw.length !== bins) return null;
+    const levels = new Uint8Array(bins);
+    for (let i = 0; i < bins; i++) levels[i] = raw.charCodeAt(i);
+    return { rx: d.receiver_id, t: parseTime(d.timestamp), center: num(d.center_frequency_hz), start, binHz, bins, dbMin, dbMax, levels };
+  }
+
+  function newSpectrum(f) {
+    const canvas = document.createElement("canvas");
+    canvas.width = f.bins;
+    canvas.height = CFG.waterfallRows;
+    const ctx = canvas.getContext("2d");
+    return { bins: f.bins, start: f.start, binHz: f.binHz, canvas, ctx, row: ctx.createImageData(f.bins, 1), head: 0, rows: 0, total: 0, times: new Array(CFG.waterfallRows).fill(null), last: null };
+  }
+
+  function onFrame(d) {
+    const f = decodeFrame(d);
+    if (!f) {
+      S.badMessages++;
+      return;
+    }
+    S.frames++;
+    let sp = S.spectra.get(f.rx);
+    // A retuned receiver (or a new rate or bin count) starts a new waterfall.
+    if (!sp || sp.bins !== f.bins || Math.abs(sp.start - f.start) > f.binHz / 2 || Math.abs(sp.binHz - f.binHz) > 1e-6 * f.binHz) {
+      sp = newSpectrum(f);
+      S.spectra.set(f.rx, sp);
+    }
+    sp.last = f;
+    const H = CFG.waterfallRows;
+    sp.head = (sp.head + H - 1) % H; // newest row on top
+    const px = sp.row.data;
+    for (let i = 0; i < f.bins; i++) px.set(LUT.subarray(f.levels[i] * 4, f.levels[i] * 4 + 4), i * 4);
+    sp.ctx.putImageData(sp.row, 0, sp.head);
+    sp.times[sp.head] = f.t;
+    sp.rows = Math.min(H, sp.rows + 1);
+    sp.total++;
+    if (!S.spectrumChosen) S.spectrumRx = preferredReceiver() ?? S.spectrumRx ?? f.rx;
+    markDirty("spectrum");
+  }
+
+  /** Until the user picks one: the first receiver (in the server's order) that sends frames. */
+  function preferredReceiver() {
+    const listed = (S.websdrs || []).find((w) => S.spectra.has(w.id));
+    return listed ? listed.id : null;
+  }
+
+  /** Sizes a canvas to its CSS box at the device pixel ratio; returns its context in CSS px. */
+  function fitCanvas(c) {
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.max(120, Math.round(c.clientWidth || 600));
+    const h = Math.max(60, Math.round(c.clientHeight || 200));
+    if (c.width !== Math.round(w * dpr) || c.height !== Math.round(h * dpr)) {
+      c.width = Math.round(w * dpr);
+      c.height = Math.round(h * dpr);
+    }
+    const ctx = c.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    return { ctx, w, h };
+  }
+
+  function niceStep(x) {
+    const p = 10 ** Math.floor(Math.log10(x));
+    const f = x / p;
+    return (f >= 5 ? 5 : f >= 2 ? 2 : 1) * p;
+  }
+
+  const fmtMHz = (hz, stepHz) => (hz / 1e6).toFixed(Math.max(0, Math.min(6, Math.ceil(-Math.log10(stepHz / 1e6)))));
+
+  /** Signals inside the frame's span, by frequency. */
+  function signalsIn(f) {
+    if (!S.signals || !f) return [];
+    const end = f.start + f.bins * f.binHz;
+    return [...S.signals.values()]
+      .filter((s) => s.frequency_hz !== null && s.frequency_hz >= f.start && s.frequency_hz <= end)
+      .sort((a, b) => a.frequency_hz - b.frequency_hz);
+  }
+
+  function spectrumOptions() {
+    const sel = $("spectrum-rx");
+    const ids = (S.websdrs || []).map((w) => w.id);
+    for (const id of S.spectra.keys()) if (!ids.includes(id)) ids.push(id);
+    const want = ids.map((id) => `${id}\u0000${receiverName(id)}`).join("\u0001");
+    if (sel.dataset.opts !== want) {
+      sel.replaceChildren(...ids.map((id) => {
+        const o = el("option", null, receiverName(id) === id ? id : `${receiverName(id)} (${id})`);
+        o.value = id;
+        return o;
+      }));
+      sel.dataset.opts = want;
+    }
+    if (S.spectrumRx !== null && sel.value !== S.spectrumRx) sel.value = S.spectrumRx;
+    sel.disabled = ids.length === 0;
+  }
+
+  function renderSpectrum() {
+    spectrumOptions();
+    const status = $("spectrum-status");
+    const plots = $("spectrum-plots");
+    const rx = S.spectrumRx;
+    const sp = rx === null ? null : S.spectra.get(rx);
+    const f = sp ? sp.last : null;
+    let msg = "";
+    if (S.spectrumForbidden) msg = "Your access token does not include spectrum frames (spectrum:frame).";
+    else if (S.dashConfig && S.dashConfig.frames && !S.dashConfig.frames.enabled) msg = "Spectrum frames are off on this server ([spectrum_frames] in its configuration).";
+    else if (!f) msg = S.connection === "connected" ? `Waiting for spectrum frames${rx ? ` from ${receiverName(rx)}` : ""}…` : "The live spectrum needs the WebSocket connection.";
+    else if (S.connection !== "connected") msg = `Live spectrum paused (${BADGE_TEXT[S.connection] || S.connection}); showing the last frames.`;
+    setText(status, msg);
+    setAttr(status, "hidden", msg ? null : "");
+    status.className = f ? "spectrum-note" : "empty";
+    setAttr(plots, "hidden", f ? null : "");
+    if (!f) {
+      plotHits = [];
+      return;
+    }
+    const c = cssColors();
+    const sigs = signalsIn(f);
+    const span = f.bins * f.binHz;
+    /** Each signal's band on the plot (at least 3 px wide), in CSS px. */
+    const bandsOf = (x) =>
+      sigs.map((s) => {
+        const half = Math.max((s.bandwidth_hz || 0) / 2, 0);
+        let x0 = x(s.frequency_hz - half), x1 = x(s.frequency_hz + half);
+        if (x1 - x0 < 3) [x0, x1] = [x(s.frequency_hz) - 1.5, x(s.frequency_hz) + 1.5];
+        return { id: s.signal_id, x0, x1, xc: x(s.frequency_hz) };
+      });
+
+    // -- spectrum
+    const sc = $("spectrum");
+    const { ctx, w, h } = fitCanvas(sc);
+    const top = PLOT.labelRows; // room for two rows of signal labels
+    const pw = w - PLOT.padL - PLOT.padR, ph = h - top - PLOT.padB;
+    const x = (hz) => PLOT.padL + ((hz - f.start) / span) * pw;
+    const yb = (b) => top + (1 - b / 255) * ph;
+    const ydb = (db) => yb(((db - f.dbMin) / (f.dbMax - f.dbMin)) * 255);
+    ctx.fillStyle = c.bg;
+    ctx.fillRect(0, 0, w, h);
+    ctx.font = c.font;
+    ctx.lineWidth = 1;
+    // dB grid
+    const dbStep = niceStep((f.dbMax - f.dbMin) / 4);
+    ctx.strokeStyle = c.grid;
+    ctx.fillStyle = c.text;
+    ctx.textAlign = "right";
+    ctx.textBaseline = "middle";
+    ctx.beginPath();
+    for (let db = Math.ceil(f.dbMin / dbStep) * dbStep; db <= f.dbMax; db += dbStep) {
+      const y = Math.round(ydb(db)) + 0.5;
+      ctx.moveTo(PLOT.padL, y);
+      ctx.lineTo(w - PLOT.padR, y);
+      ctx.fillText(`${Math.round(db)}`, PLOT.padL - 6, y);
+    }
+    // frequency grid
+    const fStep = niceStep(span / Math.max(2, Math.floor(pw / 110)));
+    ctx.textAlign = "center";
+    ctx.textBaseline = "top";
+    for (let hz = Math.ceil(f.start / fStep) * fStep; hz <= f.start + span; hz += fStep) {
+      const xx = Math.round(x(hz)) + 0.5;
+      ctx.moveTo(xx, top);
+      ctx.lineTo(xx, h - PLOT.padB);
+      ctx.fillText(fmtMHz(hz, fStep), xx, h - PLOT.padB + 5);
+    }
+    ctx.stroke();
+    ctx.save();
+    ctx.translate(12, top + ph / 2);
+    ctx.rotate(-Math.PI / 2);
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.fillText("dBFS", 0, 0);
+    ctx.restore();
+    ctx.textAlign = "left";
+    ctx.textBaseline = "top";
+    ctx.fillText("MHz", 4, h - PLOT.padB + 5);
+    // signal bands under the trace
+    const hits = bandsOf(x);
+    for (const hit of hits) {
+      const isSel = hit.id === S.selected;
+      ctx.fillStyle = isSel ? "rgba(255,210,74,.28)" : "rgba(182,156,255,.18)";
+      ctx.fillRect(hit.x0, top, hit.x1 - hit.x0, ph);
+    }
+    // trace
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(PLOT.padL, top, pw, ph);
+    ctx.clip();
+    ctx.beginPath();
+    for (let i = 0; i < f.bins; i++) {
+      const xx = x(f.start + (i + 0.5) * f.binHz);
+      const yy = yb(f.levels[i]);
+      if (i === 0) ctx.moveTo(xx, yy);
+      else ctx.lineTo(xx, yy);
+    }
+    ctx.strokeStyle = c.trace;
+    ctx.lineWidth = 1.25;
+    ctx.stroke();
+    ctx.lineTo(x(f.start + span), h - PLOT.padB);
+    ctx.lineTo(PLOT.padL, h - PLOT.padB);
+    ctx.closePath();
+    ctx.fillStyle = "rgba(92,179,255,.12)";
+    ctx.fill();
+    ctx.restore();
+    // signal labels, left to right on two rows; one that fits on neither is left out (the
+    // selected one never is)
+    ctx.font = c.font;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "top";
+    const rowEnd = [-Infinity, -Infinity];
+    for (const hit of hits) {
+      const label = hit.id;
+      const tw = ctx.measureText(label).width;
+      const row = hit.xc - tw / 2 > rowEnd[0] + 4 ? 0 : hit.xc - tw / 2 > rowEnd[1] + 4 ? 1 : hit.id === S.selected ? 0 : -1;
+      if (row < 0) continue;
+      rowEnd[row] = hit.xc + tw / 2;
+      ctx.fillStyle = hit.id === S.selected ? c.sel : c.sig;
+      ctx.fillText(label, Math.min(w - tw / 2 - 2, Math.max(tw / 2 + 2, hit.xc)), 3 + row * 13);
+    }
+
+    // -- waterfall
+    const wc = $("waterfall");
+    const W2 = fitCanvas(wc);
+    const g = W2.ctx;
+    const ph2 = W2.h - PLOT.padT - 6;
+    g.fillStyle = c.bg;
+    g.fillRect(0, 0, W2.w, W2.h);
+    const H = CFG.waterfallRows;
+    const rowPx = ph2 / H;
+    g.imageSmoothingEnabled = true;
+    // Ring rows from the head (newest) to the end, then from 0 to the head.
+    const first = H - sp.head;
+    g.drawImage(sp.canvas, 0, sp.head, sp.bins, first, PLOT.padL, PLOT.padT, pw, first * rowPx);
+    if (sp.head > 0) g.drawImage(sp.canvas, 0, 0, sp.bins, sp.head, PLOT.padL, PLOT.padT + first * rowPx, pw, sp.head * rowPx);
+    g.font = c.font;
+    g.fillStyle = c.text;
+    g.textAlign = "right";
+    g.textBaseline = "top";
+    g.fillText("now", PLOT.padL - 6, PLOT.padT);
+    const newest = sp.times[sp.head];
+    const oldestIdx = (sp.head + sp.rows - 1) % H;
+    const oldest = sp.times[oldestIdx];
+    if (newest !== null && oldest !== null && sp.rows * rowPx > 26) {
+      const yOld = PLOT.padT + sp.rows * rowPx;
+      g.textBaseline = "bottom";
+      g.fillText(`−${Math.round((newest - oldest) / 1000)} s`, PLOT.padL - 6, Math.min(W2.h - 2, yOld));
+    }
+    g.textAlign = "left";
+    g.textBaseline = "bottom";
+    g.fillText(`${sp.rows} rows · ${receiverName(rx)}`, PLOT.padL, PLOT.padT - 4);
+    for (const hit of hits) {
+      const isSel = hit.id === S.selected;
+      g.strokeStyle = isSel ? c.sel : "rgba(230,237,243,.55)";
+      g.lineWidth = isSel ? 2 : 1;
+      g.setLineDash(isSel ? [] : [3, 4]);
+      g.beginPath();
+      g.moveTo(Math.round(hit.xc) + 0.5, PLOT.padT);
+      g.lineTo(Math.round(hit.xc) + 0.5, PLOT.padT + ph2);
+      g.stroke();
+      // a tick above the waterfall, clickable like the band
+      g.setLineDash([]);
+      g.fillStyle = isSel ? c.sel : c.sig;
+      g.beginPath();
+      g.moveTo(hit.xc - 5, PLOT.padT - 8);
+      g.lineTo(hit.xc + 5, PLOT.padT - 8);
+      g.lineTo(hit.xc, PLOT.padT - 1);
+      g.closePath();
+      g.fill();
+    }
+    g.setLineDash([]);
+    plotHits = hits;
+
+    const range = `${fmtMHz(f.start, fStep)} to ${fmtMHz(f.start + span, fStep)} MHz`;
+    const selTxt = S.selected && hits.some((x2) => x2.id === S.selected) ? `, ${S.selected} selected` : "";
+    const names = sigs.map((s) => `${s.signal_id} at ${(s.frequency_hz / 1e6).toFixed(4)} MHz`).join(", ");
+    setAttr(sc, "aria-label", `Spectrum of ${receiverName(rx)}, ${range}, levels ${Math.round(f.dbMin)} to ${Math.round(f.dbMax)} dBFS; ${sigs.length} signal${sigs.length === 1 ? "" : "s"} marked${names ? `: ${names}` : ""}${selTxt}.`);
+    setAttr(wc, "aria-label", `Waterfall of ${receiverName(rx)}, ${range}, the last ${sp.rows} frames, newest at the top${selTxt}.`);
+  }
+
+  /** The signal under a pointer x on a plot: the band containing it, else the nearest marker within 8 px. */
+  function signalAt(px) {
+    let best = null;
+    let bestD = Infinity;
+    for (const h of plotHits) {
+      const inside = px >= h.x0 - 2 && px <= h.x1 + 2;
+      const d = Math.abs(px - h.xc);
+      if ((inside || d <= 8) && d < bestD) {
+        best = h.id;
+        bestD = d;
+      }
+    }
+    return best;
+  }
+
+  function wirePlot(canvas) {
+    canvas.addEventListener("click", (ev) => {
+      const r = canvas.getBoundingClientRect();
+      const id = signalAt(ev.clientX - r.left);
+      if (id !== null) selectSignal(id, { fromSpectrum: true });
+    });
+    canvas.addEventListener("mousemove", (ev) => {
+      const r = canvas.getBoundingClientRect();
+      const px = ev.clientX - r.left;
+      const sp = S.spectrumRx === null ? null : S.spectra.get(S.spectrumRx);
+      const f = sp && sp.last;
+      const pw = r.width - PLOT.padL - PLOT.padR;
+      const ro = $("spectrum-readout");
+      if (!f || px < PLOT.padL || px > PLOT.padL + pw) {
+        setText(ro, "");
+        canvas.style.cursor = "";
+        return;
+      }
+      const i = Math.min(f.bins - 1, Math.max(0, Math.floor(((px - PLOT.padL) / pw) * f.bins)));
+      const hz = f.start + (i + 0.5) * f.binHz;
+      const db = f.dbMin + (f.levels[i] / 255) * (f.dbMax - f.dbMin);
+      const id = signalAt(px);
+      canvas.style.cursor = id === null ? "crosshair" : "pointer";
+      setText(ro, `${(hz / 1e6).toFixed(4)} MHz · ${db.toFixed(1)} dBFS${id === null ? "" : ` · ${id}`}`);
+    });
+    canvas.addEventListener("mouseleave", () => setText($("spectrum-readout"), ""));
+    canvas.addEventListener("keydown", (ev) => {
+      const ids = plotHits.map((h) => h.id);
+      if (ev.key === "Escape") {
+        if (S.selected !== null) selectSignal(S.selected);
+        ev.preventDefault();
+        return;
+      }
+      if ((ev.key !== "ArrowRight" && ev.key !== "ArrowLeft") || ids.length === 0) return;
+      ev.preventDefault();
+      const at = ids.indexOf(S.selected);
+      const next = ev.key === "ArrowRight" ? (at < 0 ? 0 : Math.min(ids.length - 1, at + 1)) : at < 0 ? ids.length - 1 : Math.max(0, at - 1);
+      selectSignal(ids[next], { keep: true, fromSpectrum: true });
+    });
+  }
+
+  // ---------------------------------------------------------------- signal details
+  let detailsKey = "";
+
+  function kv(dl, label, value, ageT) {
+    const dt = el("dt", null, label);
+    const dd = el("dd");
+    if (ageT !== undefined) {
+      dd.dataset.t = ageT === null ? "" : String(ageT);
+      dd.dataset.suffix = " ago";
+      setAttr(dd, "title", ageT === null ? null : fmtIso(ageT));
+    } else if (Array.isArray(value)) {
+      const ul = el("ul", "plain");
+      for (const v of value) ul.append(el("li", null, v));
+      dd.append(ul);
+    } else dd.textContent = value;
+    dl.append(dt, dd);
+  }
+
+  function renderDetails() {
+    const id = S.selected;
+    setAttr($("clear-selection"), "hidden", id === null ? "" : null);
+    const s = id !== null && S.signals ? S.signals.get(id) || null : null;
+    const l = id !== null && S.locs ? S.locs.get(id) || null : null;
+    const key = JSON.stringify([id, s && { ...s, timestamp: 0 }, l, (S.websdrs || []).map((w) => [w.id, w.name])]);
+    if (key === detailsKey) return;
+    detailsKey = key;
+    const box = $("details");
+    if (id === null) {
+      box.replaceChildren(el("p", "empty", "Select a signal in the spectrum, the signals table or the map."));
+      return;
+    }
+    const parts = [];
+    const head = el("h3", "details-title", id);
+    parts.push(head);
+    if (!s && !l) {
+      parts.push(el("p", "empty", "This signal is no longer active and has no position estimate."));
+      box.replaceChildren(...parts);
+      return;
+    }
+    const rxLabel = (r) => (receiverName(r) === r ? r : `${receiverName(r)} (${r})`);
+    if (s) {
+      const dl = el("dl", "kv");
+      dl.dataset.testid = "details-signal";
+      kv(dl, "Frequency", s.frequency_hz === null ? DASH : `${(s.frequency_hz / 1e6).toFixed(6)} MHz`);
+      kv(dl, "Bandwidth", s.bandwidth_hz === null ? DASH : s.bandwidth_hz < 1000 ? `${s.bandwidth_hz.toFixed(0)} Hz` : `${(s.bandwidth_hz / 1e3).toFixed(2)} kHz`);
+      kv(dl, "SNR (per bin)", s.snr_db === null ? DASH : `${s.snr_db.toFixed(1)} dB`);
+      kv(dl, "Power", s.power_dbfs === null ? DASH : `${s.power_dbfs.toFixed(1)} dBFS (peak bin ${fmtFixed(s.peak_power_dbfs, 1)} dBFS)`);
+      kv(dl, "Best receiver", s.websdr_id ? rxLabel(s.websdr_id) : DASH);
+      kv(dl, `Heard by (${s.receivers.length})`, s.receivers.length ? s.receivers.map(rxLabel) : DASH);
+      kv(dl, "First seen", null, s.first_seen);
+      parts.push(dl);
+    } else {
+      parts.push(el("p", "empty", "No longer active; its last position estimate:"));
+    }
+    const h = el("h4", "details-sub", "Position estimate");
+    parts.push(h);
+    if (!l) {
+      parts.push(el("p", "empty", "No position estimate yet (it needs at least three receivers hearing the signal)."));
+    } else {
+      const dl = el("dl", "kv");
+      dl.dataset.testid = "details-localization";
+      const method = l.method === "tdoa" ? "TDOA (time differences of arrival)" : l.method === "power" ? "Power (received signal strength)" : l.method || DASH;
+      kv(dl, "Method", method);
+      if (l.note) kv(dl, "Note", l.note);
+      kv(dl, "Position", l.latitude === null || l.longitude === null ? DASH : `${l.latitude.toFixed(5)}, ${l.longitude.toFixed(5)}`);
+      kv(dl, "Uncertainty", l.uncertainty_m === null ? DASH : `±${fmtInt(l.uncertainty_m)} m (68 % radius)`);
+      if (l.ellipse) kv(dl, "68 % ellipse", `${fmtInt(l.ellipse.a)} × ${fmtInt(l.ellipse.b)} m, major axis ${Math.round(l.ellipse.deg)}° from North`);
+      kv(dl, "Confidence", l.confidence === null ? DASH : `${Math.round(l.confidence * 100)} % (fit p-value)`);
+      if (l.gdop !== null) kv(dl, "GDOP", l.gdop.toFixed(2));
+      const used = l.receivers.map((r, i) => (l.method === "tdoa" && i === 0 ? `${rxLabel(r)} — reference` : rxLabel(r)));
+      kv(dl, `Receivers used (${l.receivers.length})`, used.length ? used : DASH);
+      if (l.excluded.length) kv(dl, "Left out", l.excluded);
+      kv(dl, "Estimated", null, l.timestamp);
+      parts.push(dl);
+    }
+    box.replaceChildren(...parts);
+    renderAges();
+  }
+
+  function announceSelection() {
+    const id = S.selected;
+    let t = "Selection cleared.";
+    if (id !== null) {
+      const s = S.signals && S.signals.get(id);
+      const l = S.locs && S.locs.get(id);
+      t = `${id} selected${s && s.frequency_hz !== null ? `, ${(s.frequency_hz / 1e6).toFixed(4)} MHz` : ""}${l ? ", position estimate shown" : ", no position estimate yet"}.`;
+    }
+    setText($("selection-live"), t);
+  }
+
+  /** Shows a selected signal in the spectrum: switches to its best receiver when the one shown does not hear it. */
+  function followSignal(id) {
+    const s = S.signals && S.signals.get(id);
+    if (!s || !s.websdr_id || S.spectrumRx === null) return;
+    if (s.receivers.includes(S.spectrumRx) || !S.spectra.has(s.websdr_id)) return;
+    S.spectrumRx = s.websdr_id;
+    markDirty("spectrum");
+  }
+
+  async function loadDashboardConfig() {
+    if (loadDashboardConfig.busy || S.dashConfig !== null) return;
+    loadDashboardConfig.busy = true;
+    try {
+      const c = await fetchJson("/api/v1/dashboard-config");
+      const url = str(c.map_tiles_url);
+      const frames = c.spectrum_frames && typeof c.spectrum_frames === "object" ? c.spectrum_frames : null;
+      S.dashConfig = {
+        tilesUrl: url && /^https?:\/\//.test(url) && ["{z}", "{x}", "{y}"].every((p) => url.includes(p)) ? url : null,
+        attribution: str(c.map_tiles_attribution),
+        frames: frames ? { enabled: frames.enabled !== false && (num(frames.rate_hz) ?? 1) > 0, rateHz: num(frames.rate_hz) } : null,
+      };
+      markDirty("map", "spectrum");
+    } catch (_) {
+      /* asked again on the next WebSocket open */
+    } finally {
+      loadDashboardConfig.busy = false;
+    }
+  }
+
   // ---------------------------------------------------------------- map
-  const M_PER_DEG = (Math.PI / 180) * 6371008.8; // mean Earth radius
-  const mapEls = { rx: new Map(), tx: new Map(), layers: null };
+  // Web Mercator (the projection of slippy-map tiles), so tiles, when configured, line up with
+  // the markers; distances on screen are scaled by 1 / cos(latitude) like the tiles'.
+  const R_MERC = 6378137;
+  const WORLD = 2 * Math.PI * R_MERC;
+  const mercX = (lon) => (R_MERC * lon * Math.PI) / 180;
+  const mercY = (lat) => R_MERC * Math.log(Math.tan(Math.PI / 4 + (Math.max(-85.05, Math.min(85.05, lat)) * Math.PI) / 360));
+  const latOfMercY = (y) => ((2 * Math.atan(Math.exp(y / R_MERC)) - Math.PI / 2) * 180) / Math.PI;
+  const mercPerMetre = (lat) => 1 / Math.cos((lat * Math.PI) / 180);
+  const mapEls = { rx: new Map(), tx: new Map(), tiles: new Map(), layers: null };
 
   function niceLength(m) {
     const p = 10 ** Math.floor(Math.log10(m));
@@ -959,6 +1570,7 @@
     clip.append(clipRect);
     defs.append(clip);
     const bg = svgEl("rect", { class: "map-bg", x: 0, y: 0, width: 800, height: 500 });
+    const tiles = svgEl("g", { class: "map-tiles", "aria-hidden": "true" });
     const grid = svgEl("g", { class: "map-grid", "aria-hidden": "true" });
     const clipped = svgEl("g", { "clip-path": "url(#map-clip)" });
     const uncert = svgEl("g", { class: "map-uncert", "aria-hidden": "true" });
@@ -971,9 +1583,58 @@
     const north = svgEl("g", { class: "map-north", "aria-hidden": "true" });
     north.append(svgEl("path", { d: "M0,-14 L5,0 L0,-4 L-5,0 Z" }), svgEl("text", { x: 0, y: 12, "text-anchor": "middle" }));
     north.lastChild.textContent = "N";
-    svg.append(defs, bg, grid, clipped, rx, tx, scale, north);
-    mapEls.layers = { clipRect, bg, grid, uncert, links, rx, tx, scale, north };
+    svg.append(defs, bg, tiles, grid, clipped, rx, tx, scale, north);
+    mapEls.layers = { clipRect, bg, tiles, grid, uncert, links, rx, tx, scale, north };
     return mapEls.layers;
+  }
+
+  /** Slippy-map tiles under the markers when `[dashboard] map_tiles_url` is set. */
+  function renderTiles(L, W, H, k, cx, cy) {
+    const url = S.dashConfig && S.dashConfig.tilesUrl;
+    const want = new Set();
+    if (url) {
+      const z = Math.max(0, Math.min(19, Math.round(Math.log2((k * WORLD) / 256))));
+      const n = 2 ** z;
+      const size = WORLD / n; // Mercator metres per tile
+      const T = size * k; // px per tile
+      const midY = (H - 24) / 2;
+      const txMin = Math.floor((cx - W / 2 / k + WORLD / 2) / size);
+      const txMax = Math.floor((cx + W / 2 / k + WORLD / 2) / size);
+      const tyMin = Math.max(0, Math.floor((WORLD / 2 - (cy + midY / k)) / size));
+      const tyMax = Math.min(n - 1, Math.floor((WORLD / 2 - (cy - (H - midY) / k)) / size));
+      if ((txMax - txMin + 1) * (tyMax - tyMin + 1) <= CFG.maxTiles) {
+        for (let tx = txMin; tx <= txMax; tx++) {
+          for (let ty = tyMin; ty <= tyMax; ty++) {
+            const wx = ((tx % n) + n) % n;
+            const key = `${z}/${tx}/${ty}`;
+            want.add(key);
+            let img = mapEls.tiles.get(key);
+            if (!img) {
+              img = svgEl("image", { preserveAspectRatio: "none", "data-testid": "map-tile" });
+              img.addEventListener("load", () => S.tiles.loaded++);
+              img.addEventListener("error", () => S.tiles.failed++);
+              const href = url.replace("{z}", z).replace("{x}", wx).replace("{y}", ty).replace("{s}", "abc"[(wx + ty) % 3]);
+              img.setAttribute("href", href);
+              S.tiles.requested++;
+              mapEls.tiles.set(key, img);
+              L.tiles.append(img);
+            }
+            const sx = W / 2 + (tx * size - WORLD / 2 - cx) * k;
+            const sy = midY - (WORLD / 2 - ty * size - cy) * k;
+            // Half a pixel of overlap hides the seams between tiles.
+            setAttr(img, "x", sx.toFixed(1));
+            setAttr(img, "y", sy.toFixed(1));
+            setAttr(img, "width", (T + 0.5).toFixed(1));
+            setAttr(img, "height", (T + 0.5).toFixed(1));
+          }
+        }
+      }
+    }
+    for (const [key, img] of mapEls.tiles) if (!want.has(key)) {
+      img.remove();
+      mapEls.tiles.delete(key);
+    }
+    setAttr(L.tiles.ownerSVGElement, "data-tiles", String(mapEls.tiles.size));
   }
 
   function markerLabel(g, lines) {
@@ -1022,19 +1683,8 @@
       setAttr(r, "height", H);
     }
 
-    // Equirectangular projection about the centre of the points, x scaled by cos(latitude).
     const pts = [...rxs, ...txs];
-    let latMin = Infinity, latMax = -Infinity, lonMin = Infinity, lonMax = -Infinity;
-    for (const p of pts) {
-      latMin = Math.min(latMin, p.latitude);
-      latMax = Math.max(latMax, p.latitude);
-      lonMin = Math.min(lonMin, p.longitude);
-      lonMax = Math.max(lonMax, p.longitude);
-    }
-    const lat0 = (latMin + latMax) / 2;
-    const lon0 = (lonMin + lonMax) / 2;
-    const kx = Math.cos((lat0 * Math.PI) / 180) * M_PER_DEG;
-    const proj = (lat, lon) => [(lon - lon0) * kx, (lat - lat0) * M_PER_DEG];
+    const proj = (lat, lon) => [mercX(lon), mercY(lat)];
     let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
     const grow = (x, y, r) => {
       x0 = Math.min(x0, x - r);
@@ -1045,16 +1695,18 @@
     for (const p of pts) grow(...proj(p.latitude, p.longitude), 0);
     // Uncertainty regions count toward the fit, but one huge estimate may not shrink the
     // receivers to a dot: its extent counts up to 3x the span of the points (>= 2 km).
-    const pointSpan = Math.max(x1 - x0, y1 - y0, 2000);
+    const lat0 = latOfMercY((y0 + y1) / 2);
+    const s0 = mercPerMetre(lat0);
+    const pointSpan = Math.max(x1 - x0, y1 - y0, 2000 * s0);
     for (const l of txs) {
-      const r = Math.max(l.uncertainty_m || 0, l.ellipse ? l.ellipse.a : 0);
+      const r = Math.max(l.uncertainty_m || 0, l.ellipse ? l.ellipse.a : 0) * mercPerMetre(l.latitude);
       grow(...proj(l.latitude, l.longitude), Math.min(r, pointSpan * 3));
     }
-    const minSpan = 1000;
+    const minSpan = 1000 * s0;
     if (x1 - x0 < minSpan) [x0, x1] = [(x0 + x1) / 2 - minSpan / 2, (x0 + x1) / 2 + minSpan / 2];
     if (y1 - y0 < minSpan) [y0, y1] = [(y0 + y1) / 2 - minSpan / 2, (y0 + y1) / 2 + minSpan / 2];
     const pad = 36;
-    const k = Math.min((W - 2 * pad) / (x1 - x0), (H - 2 * pad - 24) / (y1 - y0)); // px per metre
+    const k = Math.min((W - 2 * pad) / (x1 - x0), (H - 2 * pad - 24) / (y1 - y0)); // px per Mercator metre
     const cx = (x0 + x1) / 2;
     const cy = (y0 + y1) / 2;
     const toPx = (lat, lon) => {
@@ -1062,8 +1714,11 @@
       return [W / 2 + (x - cx) * k, (H - 24) / 2 - (y - cy) * k];
     };
 
-    // Graticule-free grid every "nice" distance, light enough to stay out of the way.
-    const gridStep = niceLength((W / k) / 6);
+    renderTiles(L, W, H, k, cx, cy);
+
+    // Graticule-free grid every "nice" distance (at the centre latitude), light enough to stay
+    // out of the way.
+    const gridStep = niceLength(W / k / s0 / 6) * s0;
     let gridPath = "";
     const gx0 = Math.ceil((cx - W / 2 / k) / gridStep) * gridStep;
     for (let gx = gx0; (gx - cx) * k + W / 2 <= W; gx += gridStep) {
@@ -1154,7 +1809,7 @@
       if (l.uncertainty_m !== null) {
         setAttr(unc, "cx", x.toFixed(1));
         setAttr(unc, "cy", y.toFixed(1));
-        setAttr(unc, "r", Math.max(0.5, l.uncertainty_m * k).toFixed(1));
+        setAttr(unc, "r", Math.max(0.5, l.uncertainty_m * mercPerMetre(l.latitude) * k).toFixed(1));
         setAttr(unc, "display", null);
       } else setAttr(unc, "display", "none");
       const ell = e.area.lastChild;
@@ -1163,8 +1818,9 @@
         // major axis at `deg` clockwise from North needs a rotation of deg - 90.
         setAttr(ell, "cx", x.toFixed(1));
         setAttr(ell, "cy", y.toFixed(1));
-        setAttr(ell, "rx", Math.max(0.5, l.ellipse.a * k).toFixed(1));
-        setAttr(ell, "ry", Math.max(0.5, l.ellipse.b * k).toFixed(1));
+        const ks = mercPerMetre(l.latitude) * k;
+        setAttr(ell, "rx", Math.max(0.5, l.ellipse.a * ks).toFixed(1));
+        setAttr(ell, "ry", Math.max(0.5, l.ellipse.b * ks).toFixed(1));
         setAttr(ell, "transform", `rotate(${(l.ellipse.deg - 90).toFixed(2)} ${x.toFixed(1)} ${y.toFixed(1)})`);
         setAttr(ell, "display", null);
       } else setAttr(ell, "display", "none");
@@ -1195,8 +1851,8 @@
     }
 
     // Scale bar in km, bottom left.
-    const barM = niceLength((W * 0.22) / k);
-    const barPx = barM * k;
+    const barM = niceLength((W * 0.22) / k / s0);
+    const barPx = barM * s0 * k;
     const sx = 16, sy = H - 14;
     setAttr(L.scale.firstChild, "d", `M${sx},${sy - 6}V${sy}H${(sx + barPx).toFixed(1)}V${sy - 6}`);
     const st = L.scale.lastChild;
@@ -1206,7 +1862,10 @@
     setAttr(L.scale, "data-km", String(barM / 1000));
     setAttr(L.north, "transform", `translate(${W - 22},${28})`);
 
-    let msg = `Equirectangular, N up, x scaled by cos(${lat0.toFixed(2)}°).`;
+    const dc = S.dashConfig;
+    let msg = `Web Mercator, N up; scale bar true at ${lat0.toFixed(2)}°.`;
+    if (dc && dc.tilesUrl) msg += ` Tiles: ${dc.attribution || new URL(dc.tilesUrl.replace(/[{}]/g, "")).host}.`;
+    else msg += " No tile server (works offline).";
     if (sel !== null && !anySel) msg += ` ${sel}: no position estimate yet.`;
     else if (anySel) msg += ` Highlighted: ${sel}.`;
     setText(note, msg);
@@ -1221,6 +1880,24 @@
       b.hidden = false;
     }
     $("retry").addEventListener("click", retryNow);
+    $("clear-selection").addEventListener("click", () => {
+      if (S.selected !== null) selectSignal(S.selected);
+      $("details").focus(); // the button hides itself: keep the keyboard user in the panel
+    });
+    $("spectrum-rx").addEventListener("change", (ev) => {
+      S.spectrumRx = ev.target.value;
+      S.spectrumChosen = true;
+      markDirty("spectrum");
+    });
+    $("signal-filter").addEventListener("input", (ev) => {
+      S.filter = ev.target.value.trim().toLowerCase();
+      markDirty("signals");
+    });
+    for (const th of document.querySelectorAll('[data-testid="signals-table"] th[data-sort]')) {
+      th.querySelector("button").addEventListener("click", () => setSort(th.dataset.sort));
+    }
+    wirePlot($("spectrum"));
+    wirePlot($("waterfall"));
     window.addEventListener("online", () => {
       if (!wsOpened) retryNow();
     });
@@ -1233,12 +1910,21 @@
           markDirty("map");
         }
       }).observe($("map"));
+      let lastPlotW = 0;
+      new ResizeObserver((entries) => {
+        const w = Math.round(entries[0].contentRect.width);
+        if (w !== lastPlotW) {
+          lastPlotW = w;
+          markDirty("spectrum");
+        }
+      }).observe($("spectrum-plots"));
     }
     setInterval(() => {
       markDirty("tick");
       if (S.connection !== "connected") renderConnDetail();
     }, 1000);
     markDirty("all");
+    loadDashboardConfig();
     connect();
   }
 
@@ -1268,10 +1954,26 @@
         renders: S.renders,
         lastError: S.lastError,
         wsUrl: CFG.wsUrl,
+        resyncs: S.resyncs,
+        pollFailures: S.pollFailures,
+        frames: S.frames,
+        spectrumReceiver: S.spectrumRx,
+        spectrumForbidden: S.spectrumForbidden,
+        waterfallRows: Object.fromEntries([...S.spectra].map(([id, sp]) => [id, sp.rows])),
+        framesBy: Object.fromEntries([...S.spectra].map(([id, sp]) => [id, sp.total])),
+        sort: { ...S.sort },
+        filter: S.filter,
+        shownSignals: S.shownSignals,
+        tiles: { ...S.tiles, shown: mapEls.tiles.size },
+        dashboardConfig: S.dashConfig ? { tilesUrl: S.dashConfig.tilesUrl, frames: S.dashConfig.frames } : null,
       };
     },
     config() {
       return { ...CFG };
+    },
+    /** The signals marked on the spectrum: id and x (CSS px from the plot's left edge). */
+    plotSignals() {
+      return plotHits.map((h) => ({ id: h.id, x: h.xc }));
     },
   });
   Object.defineProperty(window, "sdrhub", { value: hook, writable: false, configurable: false, enumerable: true });

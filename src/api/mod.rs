@@ -15,6 +15,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/signals", web::get().to(signals))
         .route("/api/v1/localizations", web::get().to(localizations))
         .route("/api/v1/ws/stats", web::get().to(ws_stats))
+        .route("/api/v1/dashboard-config", web::get().to(dashboard_config))
         .route("/api/v1/publish", web::post().to(publish))
         .route("/metrics", web::get().to(metrics::metrics));
 }
@@ -124,6 +125,22 @@ async fn ws_stats(state: web::Data<AppState>) -> HttpResponse {
         Some(stats) => HttpResponse::Ok().json(stats),
         None => unavailable(),
     }
+}
+
+#[derive(Serialize)]
+struct DashboardSettings<'a> {
+    #[serde(flatten)]
+    dashboard: &'a crate::config::DashboardConfig,
+    spectrum_frames: &'a crate::config::SpectrumFramesConfig,
+}
+
+/// `GET /api/v1/dashboard-config`: what the dashboard needs to know about the server's
+/// configuration (`[dashboard]`, and `[spectrum_frames]` so it can say when frames are off).
+async fn dashboard_config(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(DashboardSettings {
+        dashboard: &state.config.dashboard,
+        spectrum_frames: &state.config.spectrum_frames,
+    })
 }
 
 /// Events accepted by one `POST /api/v1/publish` (a JSON array is a batch).

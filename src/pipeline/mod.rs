@@ -6,6 +6,7 @@
 //!  (drops, counted)           (Welch, CFAR)           (tracker, localization)
 //! ```
 
+pub mod frames;
 pub mod fusion;
 pub mod probe;
 pub mod snippets;
@@ -15,6 +16,7 @@ pub mod tdoa;
 
 use crate::config::Config;
 use crate::hub::Hub;
+use frames::{FrameSettings, SpectrumFramer};
 use fusion::{Fusion, ReceiverMeta};
 use probe::RemoteReceiver;
 use sdrhub_dsp::spectrum::SpectrumConfig;
@@ -134,7 +136,14 @@ impl Pipeline {
                 remote: source.remote,
                 snippets: snippets.clone(),
             });
-            let dsp = ReceiverDsp::new(index, &spectrum, &config.dsp.detector());
+            let mut dsp = ReceiverDsp::new(index, &spectrum, &config.dsp.detector());
+            if let Some(period_ns) = config.spectrum_frames.period_ns() {
+                dsp = dsp.with_frames(SpectrumFramer::new(FrameSettings {
+                    receiver_id: acquisition.info().id.to_string(),
+                    period_ns,
+                    bins: config.spectrum_frames.bins,
+                }));
+            }
             let worker = DspWorker {
                 acquisition: acquisition.clone(),
                 dsp,
@@ -274,6 +283,8 @@ async fn run_fusion(
             spectrum = spectra.recv() => {
                 let Some(spectrum) = spectrum else { break };
                 fusion.ingest(&spectrum, &mut events);
+                // The hub drops frames nobody subscribed to before serializing them.
+                events.extend(spectrum.frame.map(crate::events::Event::SpectrumFrame));
                 for request in fusion.take_tdoa_requests() {
                     if let Err(request) = tdoa.submit(request) {
                         fusion.complete_tdoa(request, Err("the TDOA worker is busy".into()), &mut events);

@@ -1,5 +1,8 @@
-//! Per-receiver DSP: IQ blocks in, per-spectrum detections out.
+//! Per-receiver DSP: IQ blocks in, per-spectrum detections (and now and then a
+//! `spectrum:frame`) out.
 
+use super::frames::SpectrumFramer;
+use crate::events::SpectrumFrame;
 use sdrhub_dsp::detect::{Detection, Detector, DetectorConfig};
 use sdrhub_dsp::spectrum::{SpectrumConfig, Welch};
 use sdrhub_hardware::IqBlock;
@@ -15,6 +18,8 @@ pub struct SpectrumDetections {
     pub gps_locked: bool,
     /// What was found.
     pub detections: Vec<Detection>,
+    /// The spectrum for waterfalls, when a frame is due.
+    pub frame: Option<SpectrumFrame>,
 }
 
 /// The Welch spectrum and detector of one receiver, fed block by block.
@@ -28,6 +33,7 @@ pub struct ReceiverDsp {
     /// Set by the first block, and after a discontinuity, so the spectrum restarts.
     needs_reset: bool,
     spectra: u64,
+    frames: Option<SpectrumFramer>,
 }
 
 impl ReceiverDsp {
@@ -40,7 +46,14 @@ impl ReceiverDsp {
             block_start: 0,
             needs_reset: true,
             spectra: 0,
+            frames: None,
         }
+    }
+
+    /// Also makes `spectrum:frame`s, with `framer`.
+    pub fn with_frames(mut self, framer: SpectrumFramer) -> Self {
+        self.frames = Some(framer);
+        self
     }
 
     /// Spectra computed so far.
@@ -59,16 +72,28 @@ impl ReceiverDsp {
         let (receiver, block_start) = (self.receiver, self.block_start);
         let detector = &mut self.detector;
         let spectra = &mut self.spectra;
+        let frames = &mut self.frames;
         self.welch.push(&block.samples, |psd, first_sample| {
             let mut detections = Vec::new();
             detector.detect(psd, block.center_hz, block.sample_rate_hz, &mut detections);
             *spectra += 1;
             let offset = first_sample as i64 - block_start as i64;
+            let time_ns = block.sample_time_ns(offset);
+            let frame = frames.as_mut().and_then(|framer| {
+                framer.frame(
+                    psd,
+                    detector.noise_floor(),
+                    block.center_hz,
+                    block.sample_rate_hz,
+                    time_ns,
+                )
+            });
             on_spectrum(SpectrumDetections {
                 receiver,
-                time_ns: block.sample_time_ns(offset),
+                time_ns,
                 gps_locked: block.gps_locked,
                 detections,
+                frame,
             });
         });
         self.block_start += block.samples.len() as u64;

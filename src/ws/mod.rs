@@ -101,8 +101,10 @@ async fn admit(state: &AppState, req: &Request) -> Result<session::SessionSetup,
         denied.response()
     })?;
     let topics = match initial_topics(query) {
-        // Without ?events=, everything the token allows.
-        Ok(topics) if topics == TopicSet::ALL && !has_events_parameter(query) => access.topics,
+        // Without ?events=, everything the token allows except the opt-in streams.
+        Ok(topics) if topics == TopicSet::ALL && !has_events_parameter(query) => {
+            access.topics.intersection(TopicSet::DEFAULT)
+        }
         Ok(topics) => topics,
         Err(message) => {
             return Err(HttpResponse::BadRequest()
@@ -205,7 +207,8 @@ fn resume_position(query: &str) -> Result<Option<u64>, String> {
         .transpose()
 }
 
-/// The topics named by `?events=a,b`; all four without the parameter.
+/// The topics named by `?events=a,b`; every topic without the parameter (the caller narrows
+/// that to what the token allows, minus the opt-in streams).
 fn initial_topics(query: &str) -> Result<TopicSet, String> {
     let Some(list) = query
         .split('&')
