@@ -571,9 +571,19 @@ async fn the_container_health_check_passes_only_on_a_200_from_healthz() {
     std::thread::spawn(move || {
         use std::io::{Read, Write};
         if let Some(Ok(mut stream)) = listener.incoming().next() {
+            // The whole request, then the answer, then wait for the client to hang up: closing
+            // with unread bytes would reset the connection before the answer is read.
+            let mut request = Vec::new();
             let mut buf = [0u8; 1024];
-            let _ = stream.read(&mut buf);
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
             let _ = stream.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+            while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
         }
     });
     let (ok, stderr) = healthcheck(unhealthy).await;

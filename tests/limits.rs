@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{connect, next_json, send, start, test_config, Ws};
+use common::{connect, next_json, refused_upgrade, send, start, test_config, Ws};
 use futures_util::{SinkExt, StreamExt};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -121,14 +121,9 @@ async fn subscriptions_beyond_the_limit_are_refused_with_a_reason() {
         "ws://{}/ws?events=services:health,websdrs:status,signals:detected",
         server.addr
     );
-    match tokio_tungstenite::connect_async(url).await.unwrap_err() {
-        tokio_tungstenite::tungstenite::Error::Http(response) => {
-            assert_eq!(response.status().as_u16(), 400);
-            let body = String::from_utf8(response.body().clone().unwrap_or_default()).unwrap();
-            assert!(body.contains("too_many_subscriptions"), "{body}");
-        }
-        other => panic!("expected HTTP 400, got {other:?}"),
-    }
+    let (status, body) = refused_upgrade(&url).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("too_many_subscriptions"), "{body}");
     // ... and neither may a subscribe message; the subscriptions stay as they were.
     let mut ws = connect(&server, "/ws?events=services:health,websdrs:status").await;
     assert_eq!(next_json(&mut ws, WAIT).await.unwrap()["event"], "snapshot");
@@ -217,11 +212,6 @@ async fn a_plain_get_on_the_websocket_endpoint_says_it_needs_an_upgrade() {
     assert_eq!(body["code"], "upgrade_required");
     // An upgrade on a path that is not a WebSocket endpoint is refused with 404.
     let url = format!("ws://{}/api/v1/signals", server.addr);
-    match tokio_tungstenite::connect_async(url).await.unwrap_err() {
-        tokio_tungstenite::tungstenite::Error::Http(response) => {
-            assert_eq!(response.status().as_u16(), 404)
-        }
-        other => panic!("expected HTTP 404, got {other:?}"),
-    }
+    assert_eq!(refused_upgrade(&url).await.0, 404);
     server.stop().await.unwrap();
 }

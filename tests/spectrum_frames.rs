@@ -192,15 +192,11 @@ async fn tokens_allow_frames_only_when_they_do_not_list_topics_or_list_it() {
     ];
     let server = start(config);
     // A token listing topics without spectrum:frame may not ask for it.
-    let refused = tokio_tungstenite::connect_async(format!(
+    let url = format!(
         "ws://{}/ws?events=spectrum:frame&token=wall-token-0123456789ab",
         server.addr
-    ))
-    .await;
-    match refused {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
-        other => panic!("expected 403, got {other:?}"),
-    }
+    );
+    assert_eq!(common::refused_upgrade(&url).await.0, 403);
     let mut wall = connect(&server, "/ws?token=wall-token-0123456789ab").await;
     send(
         &mut wall,

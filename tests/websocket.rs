@@ -205,18 +205,12 @@ async fn malformed_input_gets_an_error_and_the_connection_survives() {
 async fn unknown_topic_in_the_query_is_refused_with_a_clear_message() {
     let server = start(test_config());
     let url = format!("ws://{}/ws?events=signals:detected,nope", server.addr);
-    let error = tokio_tungstenite::connect_async(url).await.unwrap_err();
-    match error {
-        tokio_tungstenite::tungstenite::Error::Http(response) => {
-            assert_eq!(response.status().as_u16(), 400);
-            let body = String::from_utf8(response.body().clone().unwrap_or_default()).unwrap();
-            assert!(
-                body.contains("nope") && body.contains("signals:detected"),
-                "{body}"
-            );
-        }
-        other => panic!("expected an HTTP 400, got {other:?}"),
-    }
+    let (status, body) = common::refused_upgrade(&url).await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("nope") && body.contains("signals:detected"),
+        "{body}"
+    );
     server.stop().await.unwrap();
 }
 

@@ -177,3 +177,18 @@ pub fn quiet_config() -> Config {
     config.simulation.transmitters.clear();
     config
 }
+
+/// The HTTP status and body with which the server refuses a WebSocket upgrade to `url`.
+///
+/// # Panics
+/// If the upgrade succeeds or fails without an HTTP answer.
+pub async fn refused_upgrade(url: &str) -> (u16, String) {
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => (
+            response.status().as_u16(),
+            String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned(),
+        ),
+        Ok(_) => panic!("the upgrade to {url} was accepted"),
+        Err(other) => panic!("the upgrade to {url} failed without an HTTP answer: {other}"),
+    }
+}
