@@ -15,8 +15,10 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod acquire;
 pub mod api;
 pub mod auth;
+pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod events;
