@@ -1,0 +1,285 @@
+//! Acquisition nodes and gateways joined by a real NATS JetStream (`nats-server -js` on
+//! loopback, started by each test): every gateway gives an event the same `seq`, a client
+//! resumes on another gateway without missing anything, and a NATS killed and restarted
+//! mid-stream loses no event the node had acknowledged while the gateways report the outage.
+
+mod common;
+
+use common::nats::NatsServer;
+use common::{connect, get_json, next_json, quiet_config, Ws};
+use sdrhub::acquire::RunningNode;
+use sdrhub::config::Config;
+use sdrhub::server::RunningServer;
+use serde_json::Value;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// An acquisition node's configuration: a light simulated scene with no transmitters (the
+/// only signals are the test's), publishing to `url` as `node`.
+fn node_config(url: &str, node: &str) -> Config {
+    let mut config = quiet_config();
+    config.simulation.receiver_count = 3;
+    config.bus.url = url.into();
+    config.bus.node_id = node.into();
+    config.bus.ack_timeout_s = 1.0;
+    config
+}
+
+/// A gateway's configuration: loopback port 0, following `url`.
+fn gateway_config(url: &str) -> Config {
+    let mut config = quiet_config();
+    config.bus.url = url.into();
+    config
+}
+
+/// A `signals:detected` event numbered `n`, as a node's pipeline would publish it.
+fn signal(n: u64) -> sdrhub::events::Event {
+    common::fake_signal("test", n, 1)
+}
+
+/// Reads `ws` until it has `count` of the test's signals; returns their `(seq, signal_id)`,
+/// checking that no message's `seq` goes down.
+async fn signals(ws: &mut Ws, count: usize) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    let mut last_seq = 0;
+    while out.len() < count {
+        let m = next_json(ws, WAIT)
+            .await
+            .unwrap_or_else(|| panic!("only {} of {count} signals: {out:?}", out.len()));
+        let seq = m["seq"].as_u64().expect("a seq");
+        assert!(seq >= last_seq, "seq went down from {last_seq} to {seq}: {m}");
+        last_seq = seq;
+        if m["event"] == "signals:detected" {
+            let id = m["data"]["signal_id"].as_str().unwrap().to_string();
+            if id.contains("/test-") {
+                out.push((seq, id));
+            }
+        }
+    }
+    out
+}
+
+/// The test's signal ids `from..to` as the node publishes them.
+fn ids(node: &str, range: std::ops::Range<u64>) -> Vec<String> {
+    range.map(|n| format!("{node}/test-{n}")).collect()
+}
+
+/// The status of service `name` in a health report.
+fn service_status(health: &Value, name: &str) -> Option<String> {
+    health["services"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == name)
+        .map(|s| s["status"].as_str().unwrap_or_default().to_string())
+}
+
+/// Waits until the gateway's REST health shows service `name` with `status`.
+async fn wait_for_service(gateway: &RunningServer, name: &str, status: &str) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let (_, health) = get_json(gateway, "/api/v1/system/status").await;
+        if service_status(&health, name).as_deref() == Some(status) {
+            return health;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "{name} not {status} on {} within {WAIT:?}: {health}",
+            gateway.addr
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_give_every_event_the_same_seq_and_a_client_resumes_on_the_other() {
+    let nats = NatsServer::start();
+    let node = RunningNode::start(node_config(&nats.url(), "edge-1"))
+        .await
+        .expect("node starts");
+    let a = RunningServer::start_gateway(gateway_config(&nats.url())).expect("gateway A starts");
+    let b = RunningServer::start_gateway(gateway_config(&nats.url())).expect("gateway B starts");
+    for gateway in [&a, &b] {
+        wait_for_service(gateway, "bus", "healthy").await;
+    }
+    let mut on_a = connect(&a, "/ws?events=signals:detected").await;
+    let mut on_b = connect(&b, "/ws?events=signals:detected").await;
+    let mut leaving = connect(&a, "/ws?events=signals:detected").await;
+    for ws in [&mut on_a, &mut on_b, &mut leaving] {
+        assert_eq!(next_json(ws, WAIT).await.unwrap()["event"], "snapshot");
+    }
+    for n in 0..40 {
+        node.publisher().publish(signal(n)).await;
+    }
+    let seen_a = signals(&mut on_a, 40).await;
+    let seen_b = signals(&mut on_b, 40).await;
+    // The same events, in the node's order, under the same seq on both gateways.
+    assert_eq!(seen_a, seen_b);
+    let got: Vec<String> = seen_a.iter().map(|(_, id)| id.clone()).collect();
+    assert_eq!(got, ids("edge-1", 0..40));
+    assert!(seen_a.windows(2).all(|w| w[0].0 < w[1].0), "{seen_a:?}");
+
+    // A client leaves gateway A after 15 events and resumes on gateway B.
+    let first = signals(&mut leaving, 15).await;
+    let last = first.last().unwrap().0;
+    drop(leaving);
+    for n in 40..70 {
+        node.publisher().publish(signal(n)).await;
+    }
+    let reference = signals(&mut on_b, 30).await;
+    let mut resumed = connect(&b, &format!("/ws?events=signals:detected&since={last}")).await;
+    let replayed = signals(&mut resumed, 55).await;
+    let expected: Vec<(u64, String)> = seen_b
+        .iter()
+        .chain(&reference)
+        .filter(|(seq, _)| *seq > last)
+        .cloned()
+        .collect();
+    assert_eq!(
+        replayed, expected,
+        "exactly the events after {last}, no gap, no duplicate"
+    );
+    // Live events follow on every connection alike.
+    node.publisher().publish(signal(70)).await;
+    let live = signals(&mut resumed, 1).await;
+    assert_eq!(live, signals(&mut on_a, 31).await[30..]);
+    assert_eq!(live[0].1, "edge-1/test-70");
+
+    // Both gateways merge the node's receivers and show its services.
+    for gateway in [&a, &b] {
+        let (_, websdrs) = get_json(gateway, "/api/v1/websdrs").await;
+        assert_eq!(websdrs["websdrs"].as_array().unwrap().len(), 3, "{websdrs}");
+        let health = wait_for_service(gateway, "bus@edge-1", "healthy").await;
+        assert_eq!(service_status(&health, "gateway").as_deref(), Some("healthy"));
+        assert!(service_status(&health, "dsp@edge-1").is_some(), "{health}");
+        let (_, stats) = get_json(gateway, "/api/v1/ws/stats").await;
+        assert!(stats["seq"].as_u64().unwrap() >= live[0].0, "{stats}");
+    }
+    let published = node.publisher().stats();
+    assert_eq!(published.dropped.load(Ordering::Relaxed), 0);
+
+    // A gateway started now rebuilds its state from the stream and resumes any client: the
+    // receivers are there, and a resume from before the first event gets all 71.
+    let c = RunningServer::start_gateway(gateway_config(&nats.url())).expect("gateway C starts");
+    wait_for_service(&c, "bus", "healthy").await;
+    let (_, websdrs) = get_json(&c, "/api/v1/websdrs").await;
+    assert_eq!(websdrs["websdrs"].as_array().unwrap().len(), 3, "{websdrs}");
+    let before = seen_a[0].0 - 1;
+    let mut late = connect(&c, &format!("/ws?events=signals:detected&since={before}")).await;
+    let all = signals(&mut late, 71).await;
+    assert_eq!(all[..40], seen_a[..]);
+    assert_eq!(all[70], live[0]);
+    c.stop().await.unwrap();
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    node.stop().await.unwrap();
+}
+
+/// What a client of the restart test has received: the test's signals, and whether a health
+/// report with the gateway's `bus` degraded came.
+#[derive(Debug, Default)]
+struct Received {
+    signals: Vec<(u64, String)>,
+    saw_bus_degraded: bool,
+    last_seq: u64,
+}
+
+impl Received {
+    /// Reads `ws` until `done` holds.
+    async fn read_until(&mut self, ws: &mut Ws, done: impl Fn(&Received) -> bool) {
+        while !done(self) {
+            let m = next_json(ws, WAIT)
+                .await
+                .unwrap_or_else(|| panic!("stalled after {} signals", self.signals.len()));
+            let seq = m["seq"].as_u64().expect("a seq");
+            assert!(
+                seq >= self.last_seq,
+                "seq went down from {} to {seq}: {m}",
+                self.last_seq
+            );
+            self.last_seq = seq;
+            if m["event"] == "signals:detected" {
+                self.signals
+                    .push((seq, m["data"]["signal_id"].as_str().unwrap().to_string()));
+            } else if m["event"] == "services:health"
+                && service_status(&m["data"], "bus").as_deref() == Some("degraded")
+            {
+                self.saw_bus_degraded = true;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_restart_loses_no_acknowledged_event_and_the_gateways_report_the_outage() {
+    const EVENTS: u64 = 300;
+    let mut nats = NatsServer::start();
+    let node = RunningNode::start(node_config(&nats.url(), "edge-1"))
+        .await
+        .expect("node starts");
+    let a = RunningServer::start_gateway(gateway_config(&nats.url())).expect("gateway A starts");
+    let b = RunningServer::start_gateway(gateway_config(&nats.url())).expect("gateway B starts");
+    for gateway in [&a, &b] {
+        wait_for_service(gateway, "bus", "healthy").await;
+    }
+    let topics = "/ws?events=signals:detected,services:health";
+    let mut on_a = connect(&a, topics).await;
+    let mut on_b = connect(&b, topics).await;
+    for ws in [&mut on_a, &mut on_b] {
+        assert_eq!(next_json(ws, WAIT).await.unwrap()["event"], "snapshot");
+    }
+    // The node publishes steadily, through the outage.
+    let publisher = node.publisher().clone();
+    let producer = tokio::spawn(async move {
+        for n in 0..EVENTS {
+            publisher.publish(signal(n)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    let stats = node.publisher().stats().clone();
+    let (mut got_a, mut got_b) = (Received::default(), Received::default());
+    got_a.read_until(&mut on_a, |r| r.signals.len() >= 50).await;
+    nats.kill();
+    let acked_before_kill = stats.acked.load(Ordering::Relaxed);
+
+    // Both gateways say so, over REST and to their WebSocket clients.
+    for gateway in [&a, &b] {
+        let health = wait_for_service(gateway, "bus", "degraded").await;
+        assert_ne!(health["status"], "healthy", "{health}");
+    }
+    got_a.read_until(&mut on_a, |r| r.saw_bus_degraded).await;
+    got_b.read_until(&mut on_b, |r| r.saw_bus_degraded).await;
+
+    // NATS comes back after a while, with the same store; meanwhile the node buffers.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let waiting_during_outage = stats.waiting.load(Ordering::Relaxed);
+    assert!(
+        waiting_during_outage > 0,
+        "the outage was real: events waited for NATS ({stats:?})"
+    );
+    nats.restart();
+    producer.await.unwrap();
+
+    // Every event reaches both clients once, in order, under the same seq: those NATS had
+    // acknowledged before it was killed, and those the node held through the outage.
+    let all = |r: &Received| r.signals.len() >= EVENTS as usize;
+    got_a.read_until(&mut on_a, all).await;
+    got_b.read_until(&mut on_b, all).await;
+    let ids_a: Vec<String> = got_a.signals.iter().map(|(_, id)| id.clone()).collect();
+    assert_eq!(ids_a, ids("edge-1", 0..EVENTS), "every event once, in order");
+    assert_eq!(got_a.signals, got_b.signals, "the same seq on both gateways");
+    assert!(got_a.signals.windows(2).all(|w| w[0].0 < w[1].0));
+    assert!(acked_before_kill > 0);
+    eprintln!(
+        "outage: {acked_before_kill} events acknowledged before the kill, {waiting_during_outage} \
+         waiting during it; node: {stats:?}"
+    );
+    assert_eq!(stats.dropped.load(Ordering::Relaxed), 0, "{stats:?}");
+    for gateway in [&a, &b] {
+        wait_for_service(gateway, "bus", "healthy").await;
+    }
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    node.stop().await.unwrap();
+}
