@@ -1225,6 +1225,40 @@ mod tests {
     }
 
     #[test]
+    fn bus_settings_are_checked_and_each_problem_names_its_key() {
+        let mut config = Config::default();
+        assert!(problems(&config).is_empty(), "no bus is fine for serve");
+        config.bus.url = "nats://127.0.0.1:4222,nats://10.0.0.2:4222".into();
+        config.bus.node_id = "edge-1".into();
+        assert!(problems(&config).is_empty(), "{:?}", problems(&config));
+        assert_eq!(config.bus.node(), "edge-1");
+        config.bus.url = "redis://127.0.0.1".into();
+        config.bus.node_id = "edge.1".into();
+        config.bus.events_max_age_s = 1.0;
+        config.bus.events_max_messages = 0;
+        config.bus.buffer_events = 0;
+        config.bus.replicas = 7;
+        config.bus.ack_timeout_s = 0.0;
+        config.bus.snippets_max_age_s = 0.0;
+        let found = problems(&config);
+        for key in [
+            "bus.url = \"redis://127.0.0.1\"",
+            "bus.node_id = \"edge.1\"",
+            "bus.events_max_age_s = 1",
+            "bus.events_max_messages = 0",
+            "bus.buffer_events = 0",
+            "bus.replicas = 7",
+            "bus.ack_timeout_s = 0",
+            "bus.snippets_max_age_s = 0",
+        ] {
+            assert!(found.iter().any(|p| p.starts_with(key)), "{key} not in {found:?}");
+        }
+        // Without a node id, the host name made a subject token.
+        config.bus.node_id.clear();
+        assert!(crate::bus::subject::is_token(&config.bus.node()));
+    }
+
+    #[test]
     fn a_receiver_list_parses_from_toml() {
         let text = r#"
             [[receivers]]

@@ -29,8 +29,10 @@ pub struct AppState {
     pub auth: crate::auth::Authenticator,
     /// WebSocket sessions open now (for `server.max_connections`).
     pub live_sessions: Arc<std::sync::atomic::AtomicUsize>,
-    /// The pipeline's receivers (for `/metrics`).
+    /// The pipeline's receivers (for `/metrics`); none on a gateway.
     pub receivers: Arc<Vec<crate::pipeline::ReceiverHandle>>,
+    /// A gateway: the hub's events come from the bus, and only from it.
+    pub bus_fed: bool,
 }
 
 /// The IQ sources the configuration asks for: the simulated scene's receivers (when enabled)
@@ -124,7 +126,7 @@ pub async fn run_with_hub(
         .map(|remote| tokio::spawn(run_probe(remote)))
         .collect();
     let receivers = Arc::new(pipeline.receivers().to_vec());
-    let served = serve(listener, config, hub, receivers, shutdown).await;
+    let served = serve(listener, config, hub, receivers, false, shutdown).await;
     status_task.abort();
     for task in probe_tasks {
         task.abort();
@@ -169,7 +171,7 @@ async fn run_gateway_with_hub(
     );
     let bus = crate::bus::Bus::connect(&config.bus, &name, "gateway").await?;
     let (_stats, follower) = crate::bus::follower::spawn(bus, hub.clone(), config.clone());
-    let served = serve(listener, config, hub, Arc::new(Vec::new()), shutdown).await;
+    let served = serve(listener, config, hub, Arc::new(Vec::new()), true, shutdown).await;
     follower.abort();
     tracing::info!("stopped");
     served
@@ -182,6 +184,7 @@ async fn serve(
     config: Arc<Config>,
     hub: Hub,
     receivers: Arc<Vec<crate::pipeline::ReceiverHandle>>,
+    bus_fed: bool,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -201,6 +204,7 @@ async fn serve(
         auth: crate::auth::Authenticator::new(&config.auth),
         live_sessions: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         receivers,
+        bus_fed,
     });
     let address = listener.local_addr().context("listener has no address")?;
     let handshake_timeout = Duration::from_secs_f64(config.server.handshake_timeout_s);

@@ -11,6 +11,8 @@ use sdrhub::acquire::RunningNode;
 use sdrhub::config::Config;
 use sdrhub::server::RunningServer;
 use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -182,6 +184,7 @@ async fn two_gateways_give_every_event_the_same_seq_and_a_client_resumes_on_the_
 struct Received {
     signals: Vec<(u64, String)>,
     saw_bus_degraded: bool,
+    saw_node_bus_degraded: bool,
     last_seq: u64,
 }
 
@@ -202,10 +205,10 @@ impl Received {
             if m["event"] == "signals:detected" {
                 self.signals
                     .push((seq, m["data"]["signal_id"].as_str().unwrap().to_string()));
-            } else if m["event"] == "services:health"
-                && service_status(&m["data"], "bus").as_deref() == Some("degraded")
-            {
-                self.saw_bus_degraded = true;
+            } else if m["event"] == "services:health" {
+                let degraded = |name| service_status(&m["data"], name).as_deref() == Some("degraded");
+                self.saw_bus_degraded |= degraded("bus");
+                self.saw_node_bus_degraded |= degraded("bus@edge-1");
             }
         }
     }
@@ -270,6 +273,8 @@ async fn a_nats_restart_loses_no_acknowledged_event_and_the_gateways_report_the_
     assert_eq!(ids_a, ids("edge-1", 0..EVENTS), "every event once, in order");
     assert_eq!(got_a.signals, got_b.signals, "the same seq on both gateways");
     assert!(got_a.signals.windows(2).all(|w| w[0].0 < w[1].0));
+    // The node's own reports from the outage arrive too: its bus link was degraded.
+    got_a.read_until(&mut on_a, |r| r.saw_node_bus_degraded).await;
     assert!(acked_before_kill > 0);
     eprintln!(
         "outage: {acked_before_kill} events acknowledged before the kill, {waiting_during_outage} \
@@ -282,4 +287,111 @@ async fn a_nats_restart_loses_no_acknowledged_event_and_the_gateways_report_the_
     a.stop().await.unwrap();
     b.stop().await.unwrap();
     node.stop().await.unwrap();
+}
+
+/// A light scene for the binaries: two receivers at 256 kS/s.
+const LIGHT_SCENE: &str = r#"
+[server]
+health_interval_s = 0.5
+status_interval_s = 0.5
+[dsp]
+fft_size = 1024
+averages = 8
+[simulation]
+sample_rate_hz = 256000.0
+block_samples = 8192
+receiver_count = 2
+transmitters = []
+[bus]
+node_id = "edge-bin"
+"#;
+
+/// Starts `sdrhub <args>` with `config`; returns it and a channel of its stderr lines.
+fn spawn_sdrhub(args: &[&str], config: &std::path::Path) -> (Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sdrhub"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}
+
+/// SIGTERM, then the exit status.
+async fn terminate(mut child: Child) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_runs_as_acquisition_node_and_gateway_joined_by_nats() {
+    let nats = NatsServer::start();
+    let config = nats.store.parent().unwrap().join("sdrhub.toml");
+    std::fs::write(&config, LIGHT_SCENE).unwrap();
+    let (node, _node_log) = spawn_sdrhub(&["acquire", "--bus", &nats.url()], &config);
+    let (gateway, gateway_log) = spawn_sdrhub(
+        &["gateway", "--bus", &nats.url(), "--bind", "127.0.0.1:0"],
+        &config,
+    );
+    let addr = loop {
+        let line = gateway_log
+            .recv_timeout(WAIT)
+            .expect("the gateway logs its address");
+        if let Some(at) = line.find("listening on http://") {
+            break line[at + "listening on http://".len()..].trim().to_string();
+        }
+    };
+    let (mut ws, _): (Ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/ws?events=websdrs:status"))
+            .await
+            .expect("connects");
+    // The node's two receivers reach the gateway's clients.
+    let (status, _) = common::wait_for(&mut ws, WAIT, "the node's receivers", |m| {
+        m["event"] == "websdrs:status" && m["data"]["websdrs"].as_array().is_some_and(|w| w.len() == 2)
+    })
+    .await;
+    assert!(
+        status["seq"].as_u64().unwrap() > 0,
+        "numbered by the stream: {status}"
+    );
+    // Both stop cleanly on SIGTERM.
+    assert!(terminate(gateway).await.success(), "the gateway exits 0");
+    assert!(terminate(node).await.success(), "the node exits 0");
+
+    // The roles need a bus, and say so.
+    for role in ["acquire", "gateway"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_sdrhub"))
+            .args([role, "--bind", "127.0.0.1:0"])
+            .env_remove("SDRHUB_CONFIG")
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("bus.url is empty"), "{role}: {stderr}");
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_sdrhub"))
+        .args(["gateway", "--bus", "http://127.0.0.1:4222"])
+        .env_remove("SDRHUB_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bus.url = \"http://127.0.0.1:4222\""), "{stderr}");
 }

@@ -292,8 +292,10 @@ mod tests {
 
     #[test]
     fn streams_take_their_limits_from_the_configuration() {
-        let mut config = BusConfig::default();
-        config.events_max_age_s = 60.0;
+        let config = BusConfig {
+            events_max_age_s: 60.0,
+            ..BusConfig::default()
+        };
         let events = events_stream(&config);
         assert_eq!(events.subjects.len(), 4);
         assert_eq!(events.storage, stream::StorageType::File);
