@@ -289,6 +289,58 @@ async fn a_nats_restart_loses_no_acknowledged_event_and_the_gateways_report_the_
     node.stop().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_nats_buffers_up_to_its_bound_and_counts_what_it_drops() {
+    const BOUND: usize = 20;
+    let mut nats = NatsServer::reserve();
+    let mut config = node_config(&nats.url(), "edge-1");
+    config.bus.buffer_events = BOUND;
+    let node = RunningNode::start(config)
+        .await
+        .expect("a node starts without NATS");
+    for n in 0..50 {
+        node.publisher().publish(signal(n)).await;
+    }
+    let stats = node.publisher().stats().clone();
+    let started = std::time::Instant::now();
+    while stats.accepted.load(Ordering::Relaxed) < 50 {
+        assert!(started.elapsed() < WAIT, "{stats:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The buffer holds the newest events up to its bound; the rest are counted, and the
+    // node's bus health says so.
+    assert_eq!(stats.waiting.load(Ordering::Relaxed), BOUND as u64, "{stats:?}");
+    assert!(stats.dropped.load(Ordering::Relaxed) >= 30, "{stats:?}");
+    let (status, detail) = node.publisher().health();
+    assert_eq!(status, sdrhub::events::HealthStatus::Degraded);
+    assert!(
+        detail.contains("unreachable") && detail.contains("dropped"),
+        "{detail}"
+    );
+
+    // NATS appears: what the buffer held is published, oldest first.
+    nats.restart();
+    let gateway = RunningServer::start_gateway(gateway_config(&nats.url())).expect("gateway starts");
+    wait_for_service(&gateway, "bus", "healthy").await;
+    let mut ws = connect(&gateway, "/ws?events=signals:detected&since=0").await;
+    let mut received = Received::default();
+    received
+        .read_until(&mut ws, |r| {
+            r.signals.last().is_some_and(|(_, id)| id == "edge-1/test-49")
+        })
+        .await;
+    let got: Vec<String> = received.signals.iter().map(|(_, id)| id.clone()).collect();
+    let first: u64 = got[0].trim_start_matches("edge-1/test-").parse().unwrap();
+    assert_eq!(
+        got,
+        ids("edge-1", first..50),
+        "the newest events, in order, none twice"
+    );
+    assert!(first >= 30, "at most {BOUND} events were held: {got:?}");
+    gateway.stop().await.unwrap();
+    node.stop().await.unwrap();
+}
+
 /// A light scene for the binaries: two receivers at 256 kS/s.
 const LIGHT_SCENE: &str = r#"
 [server]

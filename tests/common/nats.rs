@@ -46,6 +46,14 @@ pub struct NatsServer {
 impl NatsServer {
     /// Starts a server with JetStream on a free loopback port and an empty store.
     pub fn start() -> NatsServer {
+        let mut server = Self::reserve();
+        server.restart();
+        server
+    }
+
+    /// A free port and an empty store for a server not started yet ([`NatsServer::restart`]
+    /// starts it).
+    pub fn reserve() -> NatsServer {
         static COUNT: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "sdrhub-nats-{}-{}",
@@ -59,14 +67,12 @@ impl NatsServer {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let mut server = NatsServer {
+        NatsServer {
             port,
             store: dir.join("store"),
             child: None,
             log: dir.join("nats.log"),
-        };
-        server.restart();
-        server
+        }
     }
 
     /// `nats://127.0.0.1:<port>`.
