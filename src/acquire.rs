@@ -28,6 +28,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
 pub struct RunningNode {
     /// The node id (`bus.node_id` or the host name).
     pub node: String,
+    /// The snippet cutter's counters (TDOA across nodes); `None` with TDOA off.
+    pub snippets: Option<Arc<crate::bus::snippet::CutterStats>>,
     publisher: Publisher,
     publisher_task: PublisherTask,
     pipeline: Pipeline,
@@ -42,14 +44,35 @@ impl RunningNode {
         let node = config.bus.node();
         let bus = Bus::connect(&config.bus, &format!("sdrhub acquire {node}"), "acquire").await?;
         let sources = crate::server::build_sources(&config)?;
-        let (publisher, publisher_task) = Publisher::spawn(
-            bus,
+        let (mut publisher, publisher_task) = Publisher::spawn(
+            bus.clone(),
             &config.bus,
             node.clone(),
             Duration::from_secs_f64(config.server.shutdown_grace_s),
+            true,
         );
+        // TDOA across nodes: the snippet cutter learns which signals are active from what the
+        // publisher publishes, and cuts the receivers' rings once the pipeline has made them.
+        let tdoa = config.localization.enabled && config.localization.tdoa;
+        let (signal_tap, signal_reports) = tokio::sync::mpsc::channel(crate::bus::snippet::TAP_QUEUE);
+        if tdoa {
+            publisher = publisher.with_signal_tap(signal_tap);
+        }
         let pipeline = Pipeline::start(&config, sources, Output::Bus(publisher.clone()));
         let mut tasks = vec![pipeline.spawn_status(Output::Bus(publisher.clone()), config.clone())];
+        let mut snippets = None;
+        if tdoa {
+            let (stats, task) = crate::bus::snippet::spawn_cutter(
+                bus,
+                node.clone(),
+                pipeline.receivers().to_vec(),
+                signal_reports,
+                Duration::from_secs_f64(config.localization.interval_s),
+                config.localization.tdoa_window_s,
+            );
+            snippets = Some(stats);
+            tasks.push(task);
+        }
         tasks.extend(
             pipeline
                 .receivers()
@@ -60,6 +83,7 @@ impl RunningNode {
         tracing::info!(node, url = %config.bus.url, receivers = pipeline.receivers().len(), "acquisition node started");
         Ok(RunningNode {
             node,
+            snippets,
             publisher,
             publisher_task,
             pipeline,
@@ -76,6 +100,7 @@ impl RunningNode {
     pub async fn stop(self) -> anyhow::Result<()> {
         let RunningNode {
             node,
+            snippets: _,
             publisher,
             publisher_task,
             mut pipeline,

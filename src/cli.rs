@@ -1,5 +1,6 @@
 //! The command line: the roles `sdrhub [serve]` (the default: everything in one process),
-//! `sdrhub acquire` and `sdrhub gateway` (the same joined by NATS JetStream), `sdrhub config`,
+//! `sdrhub acquire`, `sdrhub gateway` and `sdrhub locate-worker` (the same joined by NATS
+//! JetStream), `sdrhub config`,
 //! and the tools (`detect`, `record`, `devices`, `simulate`, `locate`).
 
 use crate::config::{Config, ConfigError, LogFormat};
@@ -32,6 +33,9 @@ pub enum Command {
     /// Run a gateway: REST, WebSocket and the dashboard for the events on the bus
     /// (--bus / bus.url); no receivers.
     Gateway,
+    /// Run a locate worker: TDOA across acquisition nodes from the IQ snippets on the bus
+    /// (--bus / bus.url); fixes go back to the bus.
+    LocateWorker,
     /// Print the effective configuration (defaults, file, environment and flags merged) as TOML.
     Config,
     /// Run the detector over a recording and print one JSON line per signal found.

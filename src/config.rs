@@ -622,6 +622,14 @@ pub struct AcquisitionSettings {
     pub refused_backoff_initial_s: f64,
     /// Cap of the doubling wait after refusals, s.
     pub refused_backoff_max_s: f64,
+    /// Ids of the simulated scene's receivers this process runs; empty: all. The scene stays
+    /// whole (same transmitters, each receiver its own noise), so acquisition nodes that each
+    /// run some receivers of one scene hear the same transmissions, as TDOA across nodes needs.
+    pub simulated_receivers: Vec<String>,
+    /// The simulated scene's epoch (its sample 0), s since the Unix epoch; unset: when the
+    /// process starts. Nodes that share one scene must share its epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub simulation_epoch_s: Option<i64>,
 }
 
 impl Default for AcquisitionSettings {
@@ -634,6 +642,8 @@ impl Default for AcquisitionSettings {
             offline_after_s: 2.0,
             refused_backoff_initial_s: a.refused_backoff_initial.as_secs_f64(),
             refused_backoff_max_s: a.refused_backoff_max.as_secs_f64(),
+            simulated_receivers: Vec::new(),
+            simulation_epoch_s: None,
         }
     }
 }
@@ -930,11 +940,31 @@ impl Config {
                 }
             }
         }
+        let scene_ids: Vec<String> = self
+            .simulation
+            .resolved_receivers()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        for id in &a.simulated_receivers {
+            check(
+                scene_ids.contains(id),
+                format!(
+                    "acquisition.simulated_receivers: {id:?} is not a receiver of the simulated scene ({})",
+                    scene_ids.join(", ")
+                ),
+            );
+        }
+        if let Some(epoch) = a.simulation_epoch_s {
+            check(
+                epoch > 0,
+                format!("acquisition.simulation_epoch_s = {epoch}: must be > 0 (s since 1970)"),
+            );
+        }
         let mut ids: Vec<String> = if self.simulation_enabled() {
-            self.simulation
-                .resolved_receivers()
+            scene_ids
                 .into_iter()
-                .map(|r| r.id)
+                .filter(|id| a.simulated_receivers.is_empty() || a.simulated_receivers.contains(id))
                 .collect()
         } else {
             Vec::new()

@@ -23,6 +23,7 @@ pub mod cli;
 pub mod config;
 pub mod events;
 pub mod hub;
+pub mod locate_worker;
 pub mod pipeline;
 pub mod server;
 pub mod tools;

@@ -1,5 +1,5 @@
 //! The `sdrhub` binary: parses the command line, sets up logging, and runs a role (`serve`,
-//! `acquire`, `gateway`) until SIGINT or SIGTERM, or runs one of the tools (`detect`, `record`).
+//! `acquire`, `gateway`, `locate-worker`) until SIGINT or SIGTERM, or runs one of the tools (`detect`, `record`).
 
 use clap::Parser;
 use sdrhub::cli::{Cli, Command};
@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Command::Serve
         | Command::Acquire
         | Command::Gateway
+        | Command::LocateWorker
         | Command::Config
         | Command::Devices(_)
         | Command::Simulate(_)
@@ -37,7 +38,9 @@ fn main() -> ExitCode {
             print!("{}", config.to_toml());
             ExitCode::SUCCESS
         }
-        Command::Serve | Command::Acquire | Command::Gateway => serve(config, command),
+        Command::Serve | Command::Acquire | Command::Gateway | Command::LocateWorker => {
+            serve(config, command)
+        }
         Command::Detect(args) => tool("detect", sdrhub::tools::detect::run(&args, &config)),
         Command::Record(args) => tool("record", sdrhub::tools::record::run(&args, &config)),
         Command::Devices(args) => tool("devices", sdrhub::tools::devices::run(&args)),
@@ -85,6 +88,9 @@ fn serve(config: Config, role: Command) -> ExitCode {
     let result = runtime.block_on(async {
         if matches!(role, Command::Acquire) {
             return sdrhub::acquire::run(config, shutdown_signal()).await;
+        }
+        if matches!(role, Command::LocateWorker) {
+            return sdrhub::locate_worker::run(config, shutdown_signal()).await;
         }
         let listener = std::net::TcpListener::bind(&config.server.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {} (server.bind): {e}", config.server.bind))?;

@@ -41,10 +41,18 @@ pub fn build_sources(config: &Config) -> anyhow::Result<Vec<ReceiverSource>> {
     let mut sources = Vec::new();
     if config.simulation_enabled() {
         let scene = Scene::new(config.simulation.clone()).context("the simulated scene is invalid")?;
+        let epoch_ns = config
+            .acquisition
+            .simulation_epoch_s
+            .map_or_else(sdrhub_hardware::acquisition::now_ns, |s| {
+                s.saturating_mul(1_000_000_000)
+            });
+        let wanted = &config.acquisition.simulated_receivers;
         sources.extend(
             scene
-                .builders(sdrhub_hardware::acquisition::now_ns())
+                .builders(epoch_ns)
                 .into_iter()
+                .filter(|b| wanted.is_empty() || wanted.iter().any(|id| **id == *b.info().id))
                 .map(ReceiverSource::plain),
         );
     }

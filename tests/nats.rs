@@ -341,6 +341,106 @@ async fn a_node_without_nats_buffers_up_to_its_bound_and_counts_what_it_drops() 
     node.stop().await.unwrap();
 }
 
+/// The scene of the TDOA test as node `node` runs it: four receivers on a 10 km ring (this
+/// node runs `receivers` of them), one FM transmitter always on, one shared epoch.
+fn tdoa_node_config(url: &str, node: &str, receivers: &[&str], epoch_s: i64) -> Config {
+    let mut config = node_config(url, node);
+    config.simulation.receiver_count = 4;
+    config.simulation.transmitters = common::test_config()
+        .simulation
+        .transmitters
+        .into_iter()
+        .filter(|t| t.id == "voice")
+        .map(|mut t| {
+            t.schedule = None;
+            t
+        })
+        .collect();
+    config.acquisition.simulated_receivers = receivers.iter().map(|r| r.to_string()).collect();
+    config.acquisition.simulation_epoch_s = Some(epoch_s);
+    config.localization.interval_s = 1.0;
+    config.localization.tdoa_window_s = 0.25;
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_acquisition_nodes_locate_a_transmitter_by_tdoa_through_the_locate_worker() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let epoch_s = chrono_now_s() - 5;
+    let split: [(&str, &[&str]); 3] = [
+        ("edge-1", &["rx1", "rx2"]),
+        ("edge-2", &["rx3"]),
+        ("edge-3", &["rx4"]),
+    ];
+    let mut nodes = Vec::new();
+    for (node, receivers) in split {
+        nodes.push(
+            RunningNode::start(tdoa_node_config(&url, node, receivers, epoch_s))
+                .await
+                .expect("node starts"),
+        );
+    }
+    let mut worker_config = gateway_config(&url);
+    worker_config.bus.node_id = "locate-1".into();
+    let worker = sdrhub::locate_worker::RunningWorker::start(worker_config)
+        .await
+        .expect("the locate worker starts");
+    let gateway = RunningServer::start_gateway(gateway_config(&url)).expect("gateway starts");
+    let mut ws = connect(&gateway, "/ws?events=localizations:updated").await;
+    let (fix, took) = common::wait_for(&mut ws, Duration::from_secs(60), "a TDOA fix across nodes", |m| {
+        m["event"] == "localizations:updated" && m["data"]["method"] == "tdoa"
+    })
+    .await;
+    let data = &fix["data"];
+    let used: Vec<&str> = data["receivers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    // Receivers of all three nodes took part.
+    assert!(used.contains(&"rx3") && used.contains(&"rx4"), "{data}");
+    assert!(used.contains(&"rx1") || used.contains(&"rx2"), "{data}");
+    assert!(data["signal_id"].as_str().unwrap().starts_with("edge-"), "{data}");
+    // Where the transmitter is.
+    let truth = common::test_config()
+        .simulation
+        .transmitters
+        .into_iter()
+        .find(|t| t.id == "voice")
+        .unwrap();
+    let error_m = sdrhub_dsp::geo::GeoPoint::new(truth.latitude, truth.longitude).distance_m(
+        sdrhub_dsp::geo::GeoPoint::new(
+            data["latitude"].as_f64().unwrap(),
+            data["longitude"].as_f64().unwrap(),
+        ),
+    );
+    let uncertainty_m = data["uncertainty_m"].as_f64().unwrap();
+    eprintln!(
+        "TDOA across 3 nodes after {took:?}: error {error_m:.0} m, 68 % radius {uncertainty_m:.0} m, receivers {used:?}; worker {:?}",
+        worker.stats
+    );
+    assert!(
+        error_m < (4.0 * uncertainty_m).max(300.0),
+        "{error_m:.0} m from the transmitter, 68 % radius {uncertainty_m:.0} m: {data}"
+    );
+    // The worker reports its health like a node.
+    wait_for_service(&gateway, "localization@locate-1", "healthy").await;
+    gateway.stop().await.unwrap();
+    worker.stop().await;
+    for node in nodes {
+        node.stop().await.unwrap();
+    }
+}
+
+fn chrono_now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
 /// A light scene for the binaries: two receivers at 256 kS/s.
 const LIGHT_SCENE: &str = r#"
 [server]

@@ -22,6 +22,7 @@
 pub mod follower;
 pub mod merge;
 pub mod publisher;
+pub mod snippet;
 pub mod subject;
 
 use crate::config::BusConfig;

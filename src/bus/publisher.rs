@@ -57,6 +57,8 @@ pub struct Publisher {
     link: tokio::sync::watch::Receiver<LinkState>,
     url: String,
     bound: usize,
+    /// Where the node's snippet cutter learns which signals are active.
+    signal_tap: Option<mpsc::Sender<crate::events::SignalReport>>,
 }
 
 /// One event on its way: where it goes, its bytes and its id.
@@ -92,12 +94,15 @@ impl PublisherTask {
 impl Publisher {
     /// Starts the publishing task of node `node` on the current runtime. It ends when every
     /// handle is dropped or [`PublisherTask::finish`] is called, once its buffer is published
-    /// or `flush_for` has passed.
+    /// or `flush_for` has passed. With `namespace`, signal ids get the node's prefix
+    /// ([`namespaced`]): an acquisition node's own tracker numbers them; a locate worker
+    /// publishes ids that already have one.
     pub fn spawn(
         bus: Bus,
         config: &BusConfig,
         node: String,
         flush_for: std::time::Duration,
+        namespace: bool,
     ) -> (Publisher, PublisherTask) {
         let (intake, events) = mpsc::channel(INTAKE_QUEUE);
         let (close, closed) = tokio::sync::oneshot::channel();
@@ -108,6 +113,7 @@ impl Publisher {
             link: bus.link.clone(),
             url: bus.url.clone(),
             bound: config.buffer_events,
+            signal_tap: None,
         };
         let task = Task {
             boot: sdrhub_hardware::acquisition::now_ns().unsigned_abs(),
@@ -118,13 +124,24 @@ impl Publisher {
             buffer: VecDeque::new(),
             next: 0,
             flush_for,
+            namespace,
         };
         let handle = tokio::spawn(task.run(events, closed));
         (publisher, PublisherTask { close, handle })
     }
 
+    /// This publisher, also handing every `signals:detected` it publishes to `tap` (dropped
+    /// when `tap` is full).
+    pub fn with_signal_tap(mut self, tap: mpsc::Sender<crate::events::SignalReport>) -> Self {
+        self.signal_tap = Some(tap);
+        self
+    }
+
     /// Hands an event to the bus; waits only while the intake queue is full.
     pub async fn publish(&self, event: Event) {
+        if let (Some(tap), Event::SignalsDetected(signal)) = (&self.signal_tap, &event) {
+            let _ = tap.try_send(signal.clone());
+        }
         // The task holds the receiver until every handle is gone.
         let _ = self.intake.send(event).await;
     }
@@ -183,6 +200,7 @@ struct Task {
     buffer: VecDeque<Pending>,
     next: u64,
     flush_for: std::time::Duration,
+    namespace: bool,
 }
 
 impl Task {
@@ -299,7 +317,11 @@ impl Task {
     /// Takes an event into the buffer, dropping the oldest waiting one (not the one in flight)
     /// when it is full.
     fn enqueue(&mut self, event: Event, inflight: Option<u64>) {
-        let event = namespaced(event, &self.node);
+        let event = if self.namespace {
+            namespaced(event, &self.node)
+        } else {
+            event
+        };
         let Some(subject) = subject::event_subject(&event, &self.node) else {
             tracing::warn!(event = event.name(), "not a broadcast event; not published");
             return;
