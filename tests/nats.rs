@@ -341,6 +341,83 @@ async fn a_node_without_nats_buffers_up_to_its_bound_and_counts_what_it_drops() 
     node.stop().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_of_the_cluster_nginx_get_the_same_events_whichever_gateway_serves_them() {
+    let nats = NatsServer::start();
+    let node = RunningNode::start(node_config(&nats.url(), "edge-1"))
+        .await
+        .expect("node starts");
+    let a = RunningServer::start_gateway(gateway_config(&nats.url())).expect("gateway A starts");
+    let b = RunningServer::start_gateway(gateway_config(&nats.url())).expect("gateway B starts");
+    for gateway in [&a, &b] {
+        wait_for_service(gateway, "bus", "healthy").await;
+    }
+    let nginx = common::nginx::Nginx::start_cluster(a.addr, b.addr);
+    let path = "/ws?events=signals:detected";
+    let through_nginx = |path: &str| format!("ws://{}{path}", nginx.addr);
+    // Clients until both gateways serve some (nginx balances per worker process).
+    let mut clients: Vec<Ws> = Vec::new();
+    let connections = |stats: &Value| stats["connections"].as_u64().unwrap_or(0);
+    loop {
+        let (mut ws, _) = tokio_tungstenite::connect_async(through_nginx(path))
+            .await
+            .expect("connects through nginx");
+        assert_eq!(next_json(&mut ws, WAIT).await.unwrap()["event"], "snapshot");
+        clients.push(ws);
+        let (_, on_a) = get_json(&a, "/api/v1/ws/stats").await;
+        let (_, on_b) = get_json(&b, "/api/v1/ws/stats").await;
+        if connections(&on_a) > 0 && connections(&on_b) > 0 {
+            eprintln!(
+                "{} client(s) through nginx: {} on gateway A, {} on gateway B",
+                clients.len(),
+                connections(&on_a),
+                connections(&on_b)
+            );
+            break;
+        }
+        assert!(
+            clients.len() < 32,
+            "nginx sends every client to one gateway: {on_a} {on_b}"
+        );
+    }
+    for n in 0..20 {
+        node.publisher().publish(signal(n)).await;
+    }
+    let mut seen = Vec::new();
+    for ws in &mut clients {
+        seen.push(signals(ws, 20).await);
+    }
+    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
+    assert_eq!(
+        seen[0].iter().map(|(_, id)| id.clone()).collect::<Vec<_>>(),
+        ids("edge-1", 0..20)
+    );
+    // A client that reconnects through nginx, wherever it lands, resumes where it was.
+    let mut leaving = clients.pop().unwrap();
+    let _ = leaving.close(None).await;
+    let last = seen[0][9].0;
+    for n in 20..30 {
+        node.publisher().publish(signal(n)).await;
+    }
+    let (mut resumed, _) = tokio_tungstenite::connect_async(through_nginx(&format!("{path}&since={last}")))
+        .await
+        .expect("reconnects through nginx");
+    let replayed = signals(&mut resumed, 20).await;
+    let expected: Vec<(u64, String)> = seen[0][10..]
+        .iter()
+        .cloned()
+        .chain(signals(&mut clients[0], 10).await)
+        .collect();
+    assert_eq!(replayed, expected);
+    // The dashboard comes through too.
+    let page = reqwest::get(format!("http://{}/", nginx.addr)).await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    drop(nginx);
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    node.stop().await.unwrap();
+}
+
 /// The scene of the TDOA test as node `node` runs it: four receivers on a 10 km ring (this
 /// node runs `receivers` of them), one FM transmitter always on, one shared epoch.
 fn tdoa_node_config(url: &str, node: &str, receivers: &[&str], epoch_s: i64) -> Config {
