@@ -1283,6 +1283,16 @@ mod tests {
         ] {
             assert!(found.iter().any(|p| p.starts_with(key)), "{key} not in {found:?}");
         }
+        config.acquisition.simulated_receivers = vec!["rx2".into(), "rx9".into()];
+        config.acquisition.simulation_epoch_s = Some(-5);
+        let found = problems(&config);
+        for key in [
+            "acquisition.simulated_receivers: \"rx9\" is not a receiver of the simulated scene",
+            "acquisition.simulation_epoch_s = -5",
+        ] {
+            assert!(found.iter().any(|p| p.starts_with(key)), "{key} not in {found:?}");
+        }
+        assert!(!found.iter().any(|p| p.contains("\"rx2\"")), "{found:?}");
         // Without a node id, the host name made a subject token.
         config.bus.node_id.clear();
         assert!(crate::bus::subject::is_token(&config.bus.node()));

@@ -282,6 +282,9 @@ impl Task {
                         }
                         Err(error) => {
                             self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                            // The stream may be what is missing (a NATS that lost its store):
+                            // make sure of it again before the retry.
+                            streams_ready = false;
                             if attempt == 0 {
                                 tracing::warn!(%error, waiting = self.buffer.len(), "NATS did not acknowledge an event; retrying");
                             }
