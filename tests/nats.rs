@@ -290,6 +290,56 @@ async fn a_nats_restart_loses_no_acknowledged_event_and_the_gateways_report_the_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_stops_is_shown_offline_on_the_gateways_until_it_is_back() {
+    let nats = NatsServer::start();
+    let node = RunningNode::start(node_config(&nats.url(), "edge-1"))
+        .await
+        .expect("node starts");
+    let gateway = RunningServer::start_gateway(gateway_config(&nats.url())).expect("gateway starts");
+    wait_for_service(&gateway, "dsp@edge-1", "healthy").await;
+    let mut ws = connect(&gateway, "/ws?events=websdrs:status").await;
+    let all = |status: &'static str| {
+        move |m: &Value| {
+            m["event"] == "websdrs:status"
+                && m["data"]["websdrs"]
+                    .as_array()
+                    .is_some_and(|w| w.len() == 3 && w.iter().all(|r| r["status"] == status))
+        }
+    };
+    common::wait_for(&mut ws, WAIT, "the node's receivers online", all("online")).await;
+    node.stop().await.unwrap();
+    // Silent for 3 intervals (0.5 s here): its receivers go offline, saying why, and its
+    // services unhealthy.
+    common::wait_for(&mut ws, WAIT, "the node's receivers offline", |m| {
+        all("offline")(m)
+            && m["data"]["websdrs"].as_array().is_some_and(|w| {
+                w.iter().all(|r| {
+                    r["detail"]
+                        .as_str()
+                        .is_some_and(|d| d.starts_with("node edge-1 has not reported since"))
+                })
+            })
+    })
+    .await;
+    wait_for_service(&gateway, "dsp@edge-1", "unhealthy").await;
+    // It comes back.
+    let node = RunningNode::start(node_config(&nats.url(), "edge-1"))
+        .await
+        .expect("node restarts");
+    common::wait_for(&mut ws, WAIT, "the node's receivers back", |m| {
+        m["event"] == "websdrs:status"
+            && m["data"]["websdrs"].as_array().is_some_and(|w| {
+                w.iter().all(|r| {
+                    r["status"] != "offline" && r["detail"].as_str().is_none_or(|d| !d.starts_with("node "))
+                })
+            })
+    })
+    .await;
+    gateway.stop().await.unwrap();
+    node.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_without_nats_buffers_up_to_its_bound_and_counts_what_it_drops() {
     const BOUND: usize = 20;
     let mut nats = NatsServer::reserve();

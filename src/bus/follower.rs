@@ -24,8 +24,13 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// How often the gateway's own services are re-evaluated (client count, catching up).
+/// How often the gateway's own services are re-evaluated (client count, catching up) and
+/// silent nodes looked for.
 const OWN_TICK: Duration = Duration::from_millis(250);
+/// A node (or locate worker) that has sent no report for this many of the longer of
+/// `server.health_interval_s` and `server.status_interval_s` is shown as gone: it reports
+/// both at least that often while it runs.
+const STALE_AFTER_INTERVALS: f64 = 3.0;
 
 /// Counters of the follower, for health, `/api/v1/ws/stats`-style checks and tests.
 #[derive(Debug, Default)]
@@ -152,6 +157,8 @@ impl Follower {
                 }
                 _ = tick.tick() => {
                     self.own.clients = self.hub.stats().await.map_or(0, |s| s.connections);
+                    let state = link.borrow().clone();
+                    self.look_for_silent_nodes(&state).await;
                 }
             }
             // The gateway's own news (the bus lost or back, caught up) goes out at once,
@@ -162,6 +169,28 @@ impl Follower {
                 let health = self.health(&link.borrow().clone());
                 self.hub.publish(Event::ServicesHealth(health)).await;
             }
+        }
+    }
+
+    /// Shows nodes that stopped reporting as gone (and back once they report), to this
+    /// gateway's clients at once. Only while this gateway follows the stream live: while it
+    /// is cut off or catching up, every node would look silent.
+    async fn look_for_silent_nodes(&mut self, link: &LinkState) {
+        if !link.connected || !self.stats.caught_up.load(Ordering::Relaxed) {
+            return;
+        }
+        let s = &self.config.server;
+        let after_ns = (STALE_AFTER_INTERVALS * s.health_interval_s.max(s.status_interval_s) * 1e9) as i64;
+        if self
+            .reports
+            .mark_stale(sdrhub_hardware::acquisition::now_ns(), after_ns)
+        {
+            tracing::info!(nodes = ?self.reports.nodes().collect::<Vec<_>>(), "a node went silent or came back");
+            self.hub
+                .publish(Event::WebsdrsStatus(self.reports.websdrs()))
+                .await;
+            let health = self.health(link);
+            self.hub.publish(Event::ServicesHealth(health)).await;
         }
     }
 
@@ -225,6 +254,7 @@ impl Follower {
         if seq <= self.seq() {
             return;
         }
+        let stored_ns = i64::try_from(info.published.unix_timestamp_nanos()).unwrap_or(i64::MAX);
         self.stats.seq.store(seq, Ordering::Relaxed);
         if seq >= self.target_seq || info.pending == 0 {
             self.stats.caught_up.store(true, Ordering::Relaxed);
@@ -261,11 +291,11 @@ impl Follower {
         }
         let event = match event {
             Event::WebsdrsStatus(report) => {
-                self.reports.set_websdrs(key, report);
+                self.reports.set_websdrs(key, report, stored_ns);
                 Event::WebsdrsStatus(self.reports.websdrs())
             }
             Event::ServicesHealth(report) => {
-                self.reports.set_health(key, report);
+                self.reports.set_health(key, report, stored_ns);
                 let link = self.bus.link.borrow().clone();
                 Event::ServicesHealth(self.health(&link))
             }
