@@ -230,7 +230,7 @@ impl Pipeline {
         self.fusion_stats.clone()
     }
 
-    /// Starts the status task: evaluates receivers and services every [`STATUS_TICK`] and
+    /// Starts the status task: evaluates receivers and services every 250 ms and
     /// publishes `websdrs:status` and `services:health` to `output` on change and periodically.
     /// It runs until aborted.
     pub fn spawn_status(
