@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it, from a bare Debian machine:
-#   1. installs what it needs (Chromium for the browser test, the npm test client, nginx),
+#   1. installs what it needs (Chromium for the browser test, the npm test client, nginx,
+#      nats-server),
 #   2. the gate: cargo fmt --check, cargo clippy -D warnings on every target,
 #   3. every Rust test (unit, integration against the real server, doc tests),
 #   4. the dashboard in real headless Chromium against a real sdrhub on 127.0.0.1, which the
@@ -21,6 +22,8 @@ dpkg -s soapysdr-module-redpitaya >/dev/null 2>&1 || missing="$missing soapysdr-
 # tests/deploy.rs start it themselves on loopback); openssl makes the TLS test's certificate.
 [ -x /usr/sbin/nginx ] || missing="$missing nginx"
 command -v openssl >/dev/null || missing="$missing openssl"
+# The bus tests (tests/nats.rs) run a real NATS JetStream server on loopback.
+[ -x /usr/sbin/nats-server ] || missing="$missing nats-server"
 if [ -n "$missing" ]; then
   say "installing$missing (apt-get)"
   export DEBIAN_FRONTEND=noninteractive

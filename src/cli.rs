@@ -1,5 +1,7 @@
-//! The command line: `sdrhub [serve]` (the default), `sdrhub config`, and the tools
-//! `sdrhub detect` and `sdrhub record`.
+//! The command line: the roles `sdrhub [serve]` (the default: everything in one process),
+//! `sdrhub acquire`, `sdrhub gateway` and `sdrhub locate-worker` (the same joined by NATS
+//! JetStream), `sdrhub config`,
+//! and the tools (`detect`, `record`, `devices`, `simulate`, `locate`).
 
 use crate::config::{Config, ConfigError, LogFormat};
 use clap::{Args, Parser, Subcommand};
@@ -25,6 +27,15 @@ pub struct Cli {
 pub enum Command {
     /// Run the hub: receivers, DSP, REST, WebSocket and the dashboard (the default).
     Serve,
+    /// Run an acquisition node: receivers and DSP, every event published to the bus
+    /// (--bus / bus.url); serves nothing.
+    Acquire,
+    /// Run a gateway: REST, WebSocket and the dashboard for the events on the bus
+    /// (--bus / bus.url); no receivers.
+    Gateway,
+    /// Run a locate worker: TDOA across acquisition nodes from the IQ snippets on the bus
+    /// (--bus / bus.url); fixes go back to the bus.
+    LocateWorker,
     /// Print the effective configuration (defaults, file, environment and flags merged) as TOML.
     Config,
     /// Run the detector over a recording and print one JSON line per signal found.
@@ -332,6 +343,9 @@ pub struct GlobalArgs {
     /// Number of simulated receivers placed on a ring (simulation.receiver_count).
     #[arg(long, global = true)]
     pub receivers: Option<usize>,
+    /// NATS server(s) of the acquire and gateway roles, e.g. nats://127.0.0.1:4222 (bus.url).
+    #[arg(long, global = true, value_name = "URL")]
+    pub bus: Option<String>,
 }
 
 impl GlobalArgs {
@@ -352,6 +366,9 @@ impl GlobalArgs {
         }
         if let Some(receivers) = self.receivers {
             overrides = overrides.merge(Serialized::default("simulation.receiver_count", receivers));
+        }
+        if let Some(bus) = &self.bus {
+            overrides = overrides.merge(Serialized::default("bus.url", bus));
         }
         Config::load(self.config.as_deref(), overrides)
     }

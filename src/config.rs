@@ -52,6 +52,8 @@ pub struct Config {
     pub spectrum_frames: SpectrumFramesConfig,
     /// The embedded dashboard.
     pub dashboard: DashboardConfig,
+    /// The NATS JetStream bus of the `acquire` and `gateway` roles (unused by `serve`).
+    pub bus: BusConfig,
 }
 
 /// Highest `spectrum_frames.rate_hz`: a waterfall needs no more, and each frame costs every
@@ -84,6 +86,55 @@ impl Default for SpectrumFramesConfig {
     }
 }
 
+/// `[bus]`: the NATS JetStream bus between acquisition nodes and gateways.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusConfig {
+    /// NATS server(s): `nats://host:port`, several separated by commas (a cluster); empty:
+    /// none, which only `sdrhub serve` accepts.
+    pub url: String,
+    /// This acquisition node's id, unique among nodes: its `websdrs:status` and
+    /// `services:health` go to subjects ending in it, and its signal ids are prefixed with it.
+    /// Letters, digits, `-` and `_`; empty: the host name.
+    pub node_id: String,
+    /// Events older than this are removed from the events stream, s: how far back a gateway
+    /// that starts replays (its snapshot state is rebuilt from what is left).
+    pub events_max_age_s: f64,
+    /// Events the stream keeps at most (the oldest go first).
+    pub events_max_messages: u64,
+    /// Bytes the events stream keeps at most.
+    pub events_max_bytes: u64,
+    /// IQ snippets (for TDOA across nodes) are kept this long, s: they are only useful while
+    /// the detections they belong to are fresh.
+    pub snippets_max_age_s: f64,
+    /// Bytes of IQ snippets kept at most.
+    pub snippets_max_bytes: u64,
+    /// Copies of each stream in a clustered NATS (1 for a single server).
+    pub replicas: usize,
+    /// Events an acquisition node holds while NATS has not acknowledged them (an outage);
+    /// beyond, the oldest are dropped and counted in its `bus` health.
+    pub buffer_events: usize,
+    /// Seconds to wait for NATS to acknowledge one event before retrying it.
+    pub ack_timeout_s: f64,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            node_id: String::new(),
+            events_max_age_s: 3600.0,
+            events_max_messages: 100_000,
+            events_max_bytes: 1 << 30,
+            snippets_max_age_s: 30.0,
+            snippets_max_bytes: 256 << 20,
+            replicas: 1,
+            buffer_events: 10_000,
+            ack_timeout_s: 5.0,
+        }
+    }
+}
+
 impl SpectrumFramesConfig {
     /// Time between frames of one receiver, ns; `None` when frames are off.
     pub fn period_ns(&self) -> Option<i64> {
@@ -100,6 +151,99 @@ pub struct DashboardConfig {
     pub map_tiles_url: String,
     /// Attribution shown with the tiles (most tile servers require one).
     pub map_tiles_attribution: String,
+}
+
+impl BusConfig {
+    /// The node id: `node_id`, else the host name (made a valid subject token), else `node`.
+    pub fn node(&self) -> String {
+        if !self.node_id.is_empty() {
+            return self.node_id.clone();
+        }
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .unwrap_or_default();
+        let token = crate::bus::subject::token(host.trim());
+        if token == crate::bus::subject::NO_KEY {
+            "node".into()
+        } else {
+            token
+        }
+    }
+
+    /// The problems of these settings, each naming its key.
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, message: String| {
+            if !ok {
+                problems.push(message);
+            }
+        };
+        if let Err(problem) = crate::bus::server_addrs(&self.url) {
+            check(false, format!("bus.url = {:?}: {problem}", self.url));
+        }
+        check(
+            self.node_id.is_empty() || crate::bus::subject::is_token(&self.node_id),
+            format!(
+                "bus.node_id = {:?}: must be 1 to 64 letters, digits, '-' or '_'",
+                self.node_id
+            ),
+        );
+        check(
+            (10.0..=30.0 * 86_400.0).contains(&self.events_max_age_s),
+            format!(
+                "bus.events_max_age_s = {}: must be in [10, 2592000] (30 days)",
+                self.events_max_age_s
+            ),
+        );
+        check(
+            (100..=100_000_000).contains(&self.events_max_messages),
+            format!(
+                "bus.events_max_messages = {}: must be in 100..=100000000",
+                self.events_max_messages
+            ),
+        );
+        check(
+            ((1 << 20)..=(1 << 40)).contains(&self.events_max_bytes),
+            format!(
+                "bus.events_max_bytes = {}: must be in 1048576..=1099511627776 (1 MiB to 1 TiB)",
+                self.events_max_bytes
+            ),
+        );
+        check(
+            (1.0..=3600.0).contains(&self.snippets_max_age_s),
+            format!(
+                "bus.snippets_max_age_s = {}: must be in [1, 3600]",
+                self.snippets_max_age_s
+            ),
+        );
+        check(
+            ((1 << 20)..=(1 << 40)).contains(&self.snippets_max_bytes),
+            format!(
+                "bus.snippets_max_bytes = {}: must be in 1048576..=1099511627776 (1 MiB to 1 TiB)",
+                self.snippets_max_bytes
+            ),
+        );
+        check(
+            (1..=5).contains(&self.replicas),
+            format!(
+                "bus.replicas = {}: must be in 1..=5 (JetStream's limit)",
+                self.replicas
+            ),
+        );
+        check(
+            (1..=1_000_000).contains(&self.buffer_events),
+            format!(
+                "bus.buffer_events = {}: must be in 1..=1000000",
+                self.buffer_events
+            ),
+        );
+        check(
+            (0.1..=60.0).contains(&self.ack_timeout_s),
+            format!("bus.ack_timeout_s = {}: must be in [0.1, 60]", self.ack_timeout_s),
+        );
+        problems
+    }
 }
 
 /// `[auth]`: tokens, JWTs and origins for the WebSocket and REST.
@@ -530,6 +674,14 @@ pub struct AcquisitionSettings {
     pub refused_backoff_initial_s: f64,
     /// Cap of the doubling wait after refusals, s.
     pub refused_backoff_max_s: f64,
+    /// Ids of the simulated scene's receivers this process runs; empty: all. The scene stays
+    /// whole (same transmitters, each receiver its own noise), so acquisition nodes that each
+    /// run some receivers of one scene hear the same transmissions, as TDOA across nodes needs.
+    pub simulated_receivers: Vec<String>,
+    /// The simulated scene's epoch (its sample 0), s since the Unix epoch; unset: when the
+    /// process starts. Nodes that share one scene must share its epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub simulation_epoch_s: Option<i64>,
 }
 
 impl Default for AcquisitionSettings {
@@ -542,6 +694,8 @@ impl Default for AcquisitionSettings {
             offline_after_s: 2.0,
             refused_backoff_initial_s: a.refused_backoff_initial.as_secs_f64(),
             refused_backoff_max_s: a.refused_backoff_max.as_secs_f64(),
+            simulated_receivers: Vec::new(),
+            simulation_epoch_s: None,
         }
     }
 }
@@ -865,11 +1019,31 @@ impl Config {
                 }
             }
         }
+        let scene_ids: Vec<String> = self
+            .simulation
+            .resolved_receivers()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        for id in &a.simulated_receivers {
+            check(
+                scene_ids.contains(id),
+                format!(
+                    "acquisition.simulated_receivers: {id:?} is not a receiver of the simulated scene ({})",
+                    scene_ids.join(", ")
+                ),
+            );
+        }
+        if let Some(epoch) = a.simulation_epoch_s {
+            check(
+                epoch > 0,
+                format!("acquisition.simulation_epoch_s = {epoch}: must be > 0 (s since 1970)"),
+            );
+        }
         let mut ids: Vec<String> = if self.simulation_enabled() {
-            self.simulation
-                .resolved_receivers()
+            scene_ids
                 .into_iter()
-                .map(|r| r.id)
+                .filter(|id| a.simulated_receivers.is_empty() || a.simulated_receivers.contains(id))
                 .collect()
         } else {
             Vec::new()
@@ -997,6 +1171,7 @@ impl Config {
                 );
             }
         }
+        problems.extend(self.bus.problems());
         if problems.is_empty() {
             Ok(())
         } else {
@@ -1029,6 +1204,7 @@ impl Config {
             slow_client_policy: self.server.slow_client_policy,
             replay_events: self.server.replay_events,
             replay_age_ns: (self.server.replay_age_s * 1e9) as i64,
+            numbering: crate::hub::Numbering::Local,
             recent_localizations: self.server.recent_localizations,
         }
     }
@@ -1184,6 +1360,50 @@ mod tests {
         let mut tiles = Config::default();
         tiles.dashboard.map_tiles_url = "https://tile.openstreetmap.org/{z}/{x}/{y}.png".into();
         assert!(problems(&tiles).is_empty());
+    }
+
+    #[test]
+    fn bus_settings_are_checked_and_each_problem_names_its_key() {
+        let mut config = Config::default();
+        assert!(problems(&config).is_empty(), "no bus is fine for serve");
+        config.bus.url = "nats://127.0.0.1:4222,nats://10.0.0.2:4222".into();
+        config.bus.node_id = "edge-1".into();
+        assert!(problems(&config).is_empty(), "{:?}", problems(&config));
+        assert_eq!(config.bus.node(), "edge-1");
+        config.bus.url = "redis://127.0.0.1".into();
+        config.bus.node_id = "edge.1".into();
+        config.bus.events_max_age_s = 1.0;
+        config.bus.events_max_messages = 0;
+        config.bus.buffer_events = 0;
+        config.bus.replicas = 7;
+        config.bus.ack_timeout_s = 0.0;
+        config.bus.snippets_max_age_s = 0.0;
+        let found = problems(&config);
+        for key in [
+            "bus.url = \"redis://127.0.0.1\"",
+            "bus.node_id = \"edge.1\"",
+            "bus.events_max_age_s = 1",
+            "bus.events_max_messages = 0",
+            "bus.buffer_events = 0",
+            "bus.replicas = 7",
+            "bus.ack_timeout_s = 0",
+            "bus.snippets_max_age_s = 0",
+        ] {
+            assert!(found.iter().any(|p| p.starts_with(key)), "{key} not in {found:?}");
+        }
+        config.acquisition.simulated_receivers = vec!["rx2".into(), "rx9".into()];
+        config.acquisition.simulation_epoch_s = Some(-5);
+        let found = problems(&config);
+        for key in [
+            "acquisition.simulated_receivers: \"rx9\" is not a receiver of the simulated scene",
+            "acquisition.simulation_epoch_s = -5",
+        ] {
+            assert!(found.iter().any(|p| p.starts_with(key)), "{key} not in {found:?}");
+        }
+        assert!(!found.iter().any(|p| p.contains("\"rx2\"")), "{found:?}");
+        // Without a node id, the host name made a subject token.
+        config.bus.node_id.clear();
+        assert!(crate::bus::subject::is_token(&config.bus.node()));
     }
 
     #[test]

@@ -9,6 +9,13 @@
 //!
 //! Per-client replies (the snapshot, `pong`, `error`, `subscriptions`) are numbered and queued
 //! by the same task, which is what makes `seq` strictly increasing on every connection.
+//!
+//! Behind a bus ([`Numbering::External`], the `gateway` role) the numbers come from outside:
+//! every broadcast event carries the bus stream's sequence ([`Hub::publish_numbered`]), so every
+//! gateway gives an event the same `seq` and a client can resume on any of them. Only those
+//! events advance `seq` there; everything else a client gets (the snapshot, replies, `resync`,
+//! the gateway's own health reports) carries the `seq` of the latest bus event, so `seq` never
+//! decreases and the last one a client saw is always a valid resume position.
 
 use crate::events::{
     Envelope, Event, HealthReport, HealthStatus, LocalizationList, LocalizationReport, SignalList,
@@ -24,6 +31,22 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Commands that may wait for the hub task; beyond this, publishers wait (back-pressure).
 const COMMAND_QUEUE: usize = 4096;
+
+/// How long a gateway waits to catch up with a resuming client's position (`?since=` ahead of
+/// what it has seen: the client comes from a gateway a few events ahead) before answering with
+/// a `resync` instead.
+pub const RESUME_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Who numbers broadcast events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Numbering {
+    /// The hub numbers every message it sends, broadcasts and replies alike (`serve`).
+    #[default]
+    Local,
+    /// Broadcast events come numbered from the bus ([`Hub::publish_numbered`]); nothing else
+    /// advances `seq` (`gateway`).
+    External,
+}
 
 /// What happens to a client whose queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +75,8 @@ pub struct HubConfig {
     pub replay_events: usize,
     /// ... and for at most this long, ns.
     pub replay_age_ns: i64,
+    /// Who numbers broadcast events.
+    pub numbering: Numbering,
 }
 
 /// Why the hub closed a client.
@@ -265,6 +290,7 @@ pub struct WsStats {
 
 enum Command {
     Publish(Event),
+    PublishNumbered(Event, u64),
     Connect {
         topics: TopicSet,
         since: Option<u64>,
@@ -295,6 +321,7 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Command::Publish(_) => "Publish",
+            Command::PublishNumbered(..) => "PublishNumbered",
             Command::Connect { .. } => "Connect",
             Command::Disconnect(_) => "Disconnect",
             Command::SetTopics { .. } => "SetTopics",
@@ -332,8 +359,19 @@ impl Hub {
     }
 
     /// Publishes a broadcast event: updates the topic's state and sends it to subscribers.
+    ///
+    /// Under [`Numbering::External`] the event does not advance `seq` and is not kept for
+    /// replay: it is the gateway's own news (its health), which no other gateway has.
     pub async fn publish(&self, event: Event) {
         self.send(Command::Publish(event)).await;
+    }
+
+    /// Publishes a broadcast event numbered `seq` by the bus ([`Numbering::External`]): it is
+    /// sent and kept for replay with that `seq`. An event whose `seq` is not above the last one
+    /// is ignored, so a bus consumer that starts over after a reconnect cannot duplicate
+    /// anything. Under [`Numbering::Local`] the number is ignored and the hub numbers it.
+    pub async fn publish_numbered(&self, event: Event, seq: u64) {
+        self.send(Command::PublishNumbered(event, seq)).await;
     }
 
     /// Publishes from a non-async thread, waiting for room in the hub's queue.
@@ -399,6 +437,14 @@ struct Client {
     lagging: bool,
 }
 
+/// A client waiting for a gateway to catch up with its resume position.
+struct Parked {
+    topics: TopicSet,
+    since: u64,
+    reply: oneshot::Sender<Connection>,
+    deadline: tokio::time::Instant,
+}
+
 /// A broadcast event kept for replay.
 struct Retained {
     seq: u64,
@@ -423,6 +469,8 @@ struct HubState {
     evicted_through: u64,
     /// Shutting down: new clients are refused.
     closing: bool,
+    /// Resuming clients ahead of this gateway (only under [`Numbering::External`]).
+    parked: Vec<Parked>,
 }
 
 impl HubState {
@@ -441,6 +489,7 @@ impl HubState {
             replay: VecDeque::new(),
             evicted_through: 0,
             closing: false,
+            parked: Vec::new(),
         };
         for signal in initial.signals_detected.signals {
             state.signals.insert(signal.signal_id.clone(), signal);
@@ -452,10 +501,25 @@ impl HubState {
     }
 
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        while let Some(command) = commands.recv().await {
+        loop {
+            let deadline = self.parked.iter().map(|p| p.deadline).min();
+            let command = tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => command,
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)),
+                    if deadline.is_some() => {
+                    self.expire_parked();
+                    continue;
+                }
+            };
             match command {
-                Command::Publish(event) => self.publish(event),
-                Command::Connect { topics, since, reply } => self.connect(topics, since, reply),
+                Command::Publish(event) => self.publish(event, None),
+                Command::PublishNumbered(event, seq) => self.publish_numbered(event, seq),
+                Command::Connect { topics, since, reply } => {
+                    self.connect(topics, since, reply, self.config.numbering == Numbering::External)
+                }
                 Command::Disconnect(id) => self.clients.retain(|c| c.id != id),
                 Command::SetTopics { client, topics } => {
                     if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
@@ -475,6 +539,8 @@ impl HubState {
                 }
                 Command::CloseAll(kick) => {
                     self.closing = true;
+                    // Dropping their replies tells parked clients the hub takes no clients.
+                    self.parked.clear();
                     for client in &self.clients {
                         client.outbox.kick(kick.clone());
                     }
@@ -483,8 +549,17 @@ impl HubState {
         }
     }
 
+    /// The envelope of `event`: numbered next under [`Numbering::Local`], with the latest bus
+    /// event's `seq` under [`Numbering::External`].
     fn envelope(&mut self, event: &Event) -> Outgoing {
-        self.seq += 1;
+        if self.config.numbering == Numbering::Local {
+            self.seq += 1;
+        }
+        self.seal(event)
+    }
+
+    /// The envelope of `event` with the current `seq`.
+    fn seal(&self, event: &Event) -> Outgoing {
         let now = Timestamp::now();
         let text = Envelope {
             event,
@@ -499,7 +574,45 @@ impl HubState {
         }
     }
 
-    fn publish(&mut self, event: Event) {
+    fn publish_numbered(&mut self, event: Event, seq: u64) {
+        if self.config.numbering == Numbering::Local {
+            self.publish(event, None);
+            return;
+        }
+        if seq <= self.seq {
+            tracing::debug!(seq, last = self.seq, "ignored: already published");
+            return;
+        }
+        if self.seq == 0 && self.replay.is_empty() {
+            // The first event seen: whatever came before it is not held here.
+            self.evicted_through = seq - 1;
+        }
+        self.publish(event, Some(seq));
+        // Clients that resumed from a position this gateway had not reached yet.
+        let (ready, waiting): (Vec<Parked>, Vec<Parked>) = std::mem::take(&mut self.parked)
+            .into_iter()
+            .partition(|p| p.since <= self.seq);
+        self.parked = waiting;
+        for parked in ready {
+            self.connect(parked.topics, Some(parked.since), parked.reply, false);
+        }
+    }
+
+    /// Answers the parked clients whose wait is over with what the hub can give them.
+    fn expire_parked(&mut self) {
+        let now = tokio::time::Instant::now();
+        let (due, waiting): (Vec<Parked>, Vec<Parked>) = std::mem::take(&mut self.parked)
+            .into_iter()
+            .partition(|p| p.deadline <= now);
+        self.parked = waiting;
+        for parked in due {
+            self.connect(parked.topics, Some(parked.since), parked.reply, false);
+        }
+    }
+
+    /// Updates the state and sends `event` to its subscribers; with `seq` (a bus event), under
+    /// that number and kept for replay.
+    fn publish(&mut self, event: Event, seq: Option<u64>) {
         let Some(topic) = event.topic() else {
             tracing::warn!(event = event.name(), "ignored: not a broadcast event");
             return;
@@ -525,11 +638,27 @@ impl HubState {
             }
             _ => {}
         }
-        let message = self.envelope(&event);
-        if !topic.is_stream() {
-            // Streams are not replayed: a resuming client wants the next frame, not old ones.
-            self.retain(topic, &message);
-        }
+        // Streams are not replayed: a resuming client wants the next frame, not old ones.
+        let replayed = !topic.is_stream();
+        let message = match (self.config.numbering, seq) {
+            (Numbering::Local, _) => {
+                let message = self.envelope(&event);
+                if replayed {
+                    self.retain(topic, &message);
+                }
+                message
+            }
+            (Numbering::External, Some(seq)) => {
+                self.seq = seq;
+                let message = self.seal(&event);
+                if replayed {
+                    self.retain(topic, &message);
+                }
+                message
+            }
+            // The gateway's own news: delivered, not numbered, not replayed.
+            (Numbering::External, None) => self.seal(&event),
+        };
         let mut index = 0;
         while index < self.clients.len() {
             let client = &self.clients[index];
@@ -630,9 +759,26 @@ impl HubState {
         }
     }
 
-    fn connect(&mut self, topics: TopicSet, since: Option<u64>, reply: oneshot::Sender<Connection>) {
+    /// Registers a client. With `may_park`, a client resuming from a position ahead of this
+    /// hub waits (up to [`RESUME_CATCH_UP`]) for the hub to reach it instead of being resynced.
+    fn connect(
+        &mut self,
+        topics: TopicSet,
+        since: Option<u64>,
+        reply: oneshot::Sender<Connection>,
+        may_park: bool,
+    ) {
         if self.closing {
             // Dropping `reply` tells the caller the hub is not taking clients.
+            return;
+        }
+        if let Some(since) = since.filter(|&since| may_park && since > self.seq) {
+            self.parked.push(Parked {
+                topics,
+                since,
+                reply,
+                deadline: tokio::time::Instant::now() + RESUME_CATCH_UP,
+            });
             return;
         }
         let id = self.next_client;
@@ -744,6 +890,162 @@ pub fn empty_snapshot() -> Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::{SignalReport, SignalState, Topic};
+    use std::collections::VecDeque;
+
+    fn hub(numbering: Numbering) -> Hub {
+        Hub::spawn(
+            HubConfig {
+                client_queue: 64,
+                slow_client_policy: SlowClientPolicy::Close,
+                recent_localizations: 10,
+                replay_events: 100,
+                replay_age_ns: 300_000_000_000,
+                numbering,
+            },
+            empty_snapshot(),
+        )
+    }
+
+    fn gateway_hub() -> Hub {
+        hub(Numbering::External)
+    }
+
+    fn signal(id: &str) -> Event {
+        Event::SignalsDetected(SignalReport {
+            signal_id: id.into(),
+            state: SignalState::New,
+            frequency_hz: 145e6,
+            frequency_mhz: 145.0,
+            bandwidth_hz: 1e3,
+            snr_db: 20.0,
+            power_dbfs: -40.0,
+            peak_power_dbfs: -45.0,
+            websdr_id: "rx1".into(),
+            receivers: vec!["rx1".into()],
+            first_seen: Timestamp(0),
+            timestamp: Timestamp(0),
+        })
+    }
+
+    /// `(event, seq, signal_id)` of every message queued for `connection` by now.
+    async fn drain(hub: &Hub, connection: &Connection) -> Vec<(String, u64, String)> {
+        // The hub answers in order: once it has answered this, it has queued everything before.
+        hub.stats().await.unwrap();
+        let mut queued = VecDeque::new();
+        std::future::poll_fn(|cx| {
+            let _ = connection.outbox.poll_take(cx, &mut queued);
+            std::task::Poll::Ready(())
+        })
+        .await;
+        queued
+            .iter()
+            .map(|m| {
+                let v: serde_json::Value = serde_json::from_slice(m.json()).unwrap();
+                (
+                    v["event"].as_str().unwrap().to_string(),
+                    v["seq"].as_u64().unwrap(),
+                    v["data"]["signal_id"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_gateway_numbers_events_as_the_bus_does_and_ignores_what_it_has() {
+        let hub = gateway_hub();
+        let client = hub.connect(TopicSet::ALL).await.unwrap();
+        hub.publish_numbered(signal("a"), 5).await;
+        hub.publish_numbered(signal("b"), 7).await;
+        // A consumer that starts over after a reconnect hands in old events again.
+        hub.publish_numbered(signal("a-again"), 5).await;
+        hub.publish_numbered(signal("b-again"), 7).await;
+        hub.publish_numbered(signal("c"), 8).await;
+        // Replies and the gateway's own news carry the latest bus seq and do not advance it.
+        hub.reply(
+            client.id,
+            Event::Pong(crate::events::Pong {
+                server_time: Timestamp(0),
+            }),
+        )
+        .await;
+        hub.publish(signal("local")).await;
+        hub.publish_numbered(signal("d"), 9).await;
+        let stats = hub.stats().await.unwrap();
+        assert_eq!(stats.seq, 9);
+        let got = drain(&hub, &client).await;
+        let got: Vec<(&str, u64, &str)> = got.iter().map(|(e, s, i)| (e.as_str(), *s, i.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("snapshot", 0, ""),
+                ("signals:detected", 5, "a"),
+                ("signals:detected", 7, "b"),
+                ("signals:detected", 8, "c"),
+                ("pong", 8, ""),
+                ("signals:detected", 8, "local"),
+                ("signals:detected", 9, "d"),
+            ]
+        );
+        // Before seq 5 nothing is held; from 5 on, bus events are replayed, local ones not.
+        assert_eq!(stats.replay_from_seq, 4);
+        let resumed = hub.resume(TopicSet::ALL, Some(7)).await.unwrap();
+        let replayed: Vec<u64> = drain(&hub, &resumed).await.iter().map(|m| m.1).collect();
+        assert_eq!(replayed, [8, 9]);
+        let too_old = hub.resume(TopicSet::ALL, Some(3)).await.unwrap();
+        assert_eq!(drain(&hub, &too_old).await[0].0, "resync");
+        let topics = TopicSet::NONE.with(Topic::ServicesHealth);
+        let filtered = hub.resume(topics, Some(5)).await.unwrap();
+        assert!(drain(&hub, &filtered).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_client_ahead_of_the_gateway_waits_for_it_to_catch_up() {
+        let hub = gateway_hub();
+        hub.publish_numbered(signal("a"), 1).await;
+        // A client that saw seq 3 on a gateway further ahead.
+        let waiting = {
+            let hub = hub.clone();
+            tokio::spawn(async move { hub.resume(TopicSet::ALL, Some(3)).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(
+            !waiting.is_finished(),
+            "answered before the gateway reached seq 3"
+        );
+        hub.publish_numbered(signal("b"), 2).await;
+        hub.publish_numbered(signal("c"), 3).await;
+        hub.publish_numbered(signal("d"), 4).await;
+        let connection = waiting.await.unwrap().unwrap();
+        let got: Vec<(u64, String)> = drain(&hub, &connection)
+            .await
+            .into_iter()
+            .map(|m| (m.1, m.2))
+            .collect();
+        // Nothing before its position, nothing twice: the events after 3.
+        assert_eq!(got, [(4, "d".to_string())]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_ahead_of_a_gateway_that_does_not_catch_up_gets_a_resync() {
+        let hub = gateway_hub();
+        hub.publish_numbered(signal("a"), 1).await;
+        let started = tokio::time::Instant::now();
+        let connection = hub.resume(TopicSet::ALL, Some(50)).await.unwrap();
+        assert!(started.elapsed() >= RESUME_CATCH_UP);
+        let got = drain(&hub, &connection).await;
+        assert_eq!((got[0].0.as_str(), got[0].1), ("resync", 1));
+    }
+
+    #[tokio::test]
+    async fn serve_numbering_is_unchanged_by_bus_numbers() {
+        let hub = hub(Numbering::Local);
+        let client = hub.connect(TopicSet::ALL).await.unwrap();
+        hub.publish_numbered(signal("a"), 100).await;
+        hub.publish(signal("b")).await;
+        let seqs: Vec<u64> = drain(&hub, &client).await.iter().map(|m| m.1).collect();
+        assert_eq!(seqs, [1, 2, 3]);
+    }
 
     #[test]
     fn histogram_quantiles_name_the_bucket_they_fall_in() {

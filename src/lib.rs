@@ -15,12 +15,15 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod acquire;
 pub mod api;
 pub mod auth;
+pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod events;
 pub mod hub;
+pub mod locate_worker;
 pub mod pipeline;
 pub mod server;
 pub mod tools;

@@ -1,5 +1,5 @@
-//! The `sdrhub` binary: parses the command line, sets up logging, and runs the server until
-//! SIGINT or SIGTERM, or runs one of the tools (`detect`, `record`).
+//! The `sdrhub` binary: parses the command line, sets up logging, and runs a role (`serve`,
+//! `acquire`, `gateway`, `locate-worker`) until SIGINT or SIGTERM, or runs one of the tools (`detect`, `record`).
 
 use clap::Parser;
 use sdrhub::cli::{Cli, Command};
@@ -21,6 +21,9 @@ fn main() -> ExitCode {
         Command::Detect(args) => args.detector.apply(&mut config),
         Command::Record(args) => args.detector.apply(&mut config),
         Command::Serve
+        | Command::Acquire
+        | Command::Gateway
+        | Command::LocateWorker
         | Command::Config
         | Command::Devices(_)
         | Command::Simulate(_)
@@ -35,7 +38,9 @@ fn main() -> ExitCode {
             print!("{}", config.to_toml());
             ExitCode::SUCCESS
         }
-        Command::Serve => serve(config),
+        Command::Serve | Command::Acquire | Command::Gateway | Command::LocateWorker => {
+            serve(config, command)
+        }
         Command::Detect(args) => tool("detect", sdrhub::tools::detect::run(&args, &config)),
         Command::Record(args) => tool("record", sdrhub::tools::record::run(&args, &config)),
         Command::Devices(args) => tool("devices", sdrhub::tools::devices::run(&args)),
@@ -70,7 +75,8 @@ fn init_logging(config: &Config) {
     }
 }
 
-fn serve(config: Config) -> ExitCode {
+/// Runs a role until SIGINT or SIGTERM.
+fn serve(config: Config, role: Command) -> ExitCode {
     init_logging(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -80,9 +86,19 @@ fn serve(config: Config) -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        if matches!(role, Command::Acquire) {
+            return sdrhub::acquire::run(config, shutdown_signal()).await;
+        }
+        if matches!(role, Command::LocateWorker) {
+            return sdrhub::locate_worker::run(config, shutdown_signal()).await;
+        }
         let listener = std::net::TcpListener::bind(&config.server.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {} (server.bind): {e}", config.server.bind))?;
-        sdrhub::server::run(listener, config, shutdown_signal()).await
+        if matches!(role, Command::Gateway) {
+            sdrhub::server::run_gateway(listener, config, shutdown_signal()).await
+        } else {
+            sdrhub::server::run(listener, config, shutdown_signal()).await
+        }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,10 +2,9 @@
 //! drains gracefully when told to shut down.
 
 use crate::config::{Config, ReceiverConfig};
-use crate::hub::{empty_snapshot, Hub};
+use crate::hub::{empty_snapshot, Hub, Numbering};
 use crate::pipeline::probe::{run_probe, RemoteReceiver};
-use crate::pipeline::status::{due_events, StatusInputs, StatusTracker};
-use crate::pipeline::{Pipeline, ReceiverSource};
+use crate::pipeline::{Output, Pipeline, ReceiverSource};
 use crate::ws::session::SessionConfig;
 use actix_web::{web, App, HttpResponse};
 use anyhow::Context;
@@ -14,9 +13,6 @@ use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// How often receiver status and health are evaluated.
-const STATUS_TICK: Duration = Duration::from_millis(250);
 
 /// Shared by every request handler.
 #[derive(Debug)]
@@ -33,8 +29,10 @@ pub struct AppState {
     pub auth: crate::auth::Authenticator,
     /// WebSocket sessions open now (for `server.max_connections`).
     pub live_sessions: Arc<std::sync::atomic::AtomicUsize>,
-    /// The pipeline's receivers (for `/metrics`).
+    /// The pipeline's receivers (for `/metrics`); none on a gateway.
     pub receivers: Arc<Vec<crate::pipeline::ReceiverHandle>>,
+    /// A gateway: the hub's events come from the bus, and only from it.
+    pub bus_fed: bool,
 }
 
 /// The IQ sources the configuration asks for: the simulated scene's receivers (when enabled)
@@ -43,10 +41,18 @@ pub fn build_sources(config: &Config) -> anyhow::Result<Vec<ReceiverSource>> {
     let mut sources = Vec::new();
     if config.simulation_enabled() {
         let scene = Scene::new(config.simulation.clone()).context("the simulated scene is invalid")?;
+        let epoch_ns = config
+            .acquisition
+            .simulation_epoch_s
+            .map_or_else(sdrhub_hardware::acquisition::now_ns, |s| {
+                s.saturating_mul(1_000_000_000)
+            });
+        let wanted = &config.acquisition.simulated_receivers;
         sources.extend(
             scene
-                .builders(sdrhub_hardware::acquisition::now_ns())
+                .builders(epoch_ns)
                 .into_iter()
+                .filter(|b| wanted.is_empty() || wanted.iter().any(|id| **id == *b.info().id))
                 .map(ReceiverSource::plain),
         );
     }
@@ -118,17 +124,78 @@ pub async fn run_with_hub(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let config = Arc::new(config);
-    let started = Instant::now();
     let sources = build_sources(&config)?;
     let mut pipeline = Pipeline::start(&config, sources, hub.clone());
-
-    let status_task = tokio::spawn(run_status(hub.clone(), config.clone(), pipeline_view(&pipeline)));
+    let status_task = pipeline.spawn_status(Output::Hub(hub.clone()), config.clone());
     let probe_tasks: Vec<_> = pipeline
         .receivers()
         .iter()
         .filter_map(|r| r.remote.clone())
         .map(|remote| tokio::spawn(run_probe(remote)))
         .collect();
+    let receivers = Arc::new(pipeline.receivers().to_vec());
+    let served = serve(listener, config, hub, receivers, false, shutdown).await;
+    status_task.abort();
+    for task in probe_tasks {
+        task.abort();
+    }
+    tokio::task::spawn_blocking(move || pipeline.shutdown())
+        .await
+        .ok();
+    tracing::info!("stopped");
+    served
+}
+
+/// The `gateway` role: no receivers; the hub is fed by the bus (`[bus] url`) with every event
+/// the acquisition nodes publish, numbered by the events stream, and serves REST, WebSocket and
+/// the dashboard like `serve`. Runs until `shutdown` completes.
+pub async fn run_gateway(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let hub = Hub::spawn(gateway_hub(&config), empty_snapshot());
+    run_gateway_with_hub(listener, config, hub, shutdown).await
+}
+
+/// The hub settings of a gateway: numbered by the bus.
+fn gateway_hub(config: &Config) -> crate::hub::HubConfig {
+    crate::hub::HubConfig {
+        numbering: Numbering::External,
+        ..config.hub()
+    }
+}
+
+async fn run_gateway_with_hub(
+    listener: TcpListener,
+    config: Config,
+    hub: Hub,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let name = format!(
+        "sdrhub gateway {}",
+        listener.local_addr().map(|a| a.to_string()).unwrap_or_default()
+    );
+    let bus = crate::bus::Bus::connect(&config.bus, &name, "gateway").await?;
+    let (_stats, follower) = crate::bus::follower::spawn(bus, hub.clone(), config.clone());
+    let served = serve(listener, config, hub, Arc::new(Vec::new()), true, shutdown).await;
+    follower.abort();
+    tracing::info!("stopped");
+    served
+}
+
+/// Serves HTTP and WebSocket from `hub` on `listener` until `shutdown` completes, then closes
+/// every WebSocket with 1001 and stops accepting connections.
+async fn serve(
+    listener: TcpListener,
+    config: Arc<Config>,
+    hub: Hub,
+    receivers: Arc<Vec<crate::pipeline::ReceiverHandle>>,
+    bus_fed: bool,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
     let state = web::Data::new(AppState {
         hub: hub.clone(),
         config: config.clone(),
@@ -144,7 +211,8 @@ pub async fn run_with_hub(
         started,
         auth: crate::auth::Authenticator::new(&config.auth),
         live_sessions: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
-        receivers: Arc::new(pipeline.receivers().to_vec()),
+        receivers,
+        bus_fed,
     });
     let address = listener.local_addr().context("listener has no address")?;
     let handshake_timeout = Duration::from_secs_f64(config.server.handshake_timeout_s);
@@ -214,14 +282,6 @@ pub async fn run_with_hub(
     }
     server_handle.stop(true).await;
     let _ = server_task.await;
-    status_task.abort();
-    for task in probe_tasks {
-        task.abort();
-    }
-    tokio::task::spawn_blocking(move || pipeline.shutdown())
-        .await
-        .ok();
-    tracing::info!("stopped");
     Ok(())
 }
 
@@ -238,15 +298,32 @@ pub struct RunningServer {
 impl RunningServer {
     /// Binds `config.server.bind` and serves in a background task of the current runtime.
     pub fn start(config: Config) -> anyhow::Result<RunningServer> {
+        Self::start_role(config, false)
+    }
+
+    /// [`RunningServer::start`] for the `gateway` role: fed by the bus, no receivers.
+    pub fn start_gateway(config: Config) -> anyhow::Result<RunningServer> {
+        Self::start_role(config, true)
+    }
+
+    fn start_role(config: Config, gateway: bool) -> anyhow::Result<RunningServer> {
         config.validate()?;
         let listener = TcpListener::bind(&config.server.bind)
             .with_context(|| format!("cannot listen on {} (server.bind)", config.server.bind))?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let hub = Hub::spawn(config.hub(), empty_snapshot());
-        let task = tokio::spawn(run_with_hub(listener, config, hub.clone(), async move {
+        let stopped = async move {
             let _ = stopped.await;
-        }));
+        };
+        let (hub, task) = if gateway {
+            let hub = Hub::spawn(gateway_hub(&config), empty_snapshot());
+            let task = tokio::spawn(run_gateway_with_hub(listener, config, hub.clone(), stopped));
+            (hub, task)
+        } else {
+            let hub = Hub::spawn(config.hub(), empty_snapshot());
+            let task = tokio::spawn(run_with_hub(listener, config, hub.clone(), stopped));
+            (hub, task)
+        };
         Ok(RunningServer {
             addr,
             hub,
@@ -272,54 +349,4 @@ impl RunningServer {
 async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
     HttpResponse::NotFound()
         .json(serde_json::json!({"code": "not_found", "message": format!("no route for {}", req.path())}))
-}
-
-/// What the status task reads from the pipeline.
-struct PipelineView {
-    receivers: Vec<crate::pipeline::ReceiverHandle>,
-    fusion: Box<dyn Fn() -> crate::pipeline::fusion::FusionStats + Send>,
-}
-
-fn pipeline_view(pipeline: &Pipeline) -> PipelineView {
-    PipelineView {
-        receivers: pipeline.receivers().to_vec(),
-        fusion: Box::new({
-            let stats = pipeline.fusion_stats_handle();
-            move || stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
-        }),
-    }
-}
-
-async fn run_status(hub: Hub, config: Arc<Config>, view: PipelineView) {
-    let mut tracker = StatusTracker::new((config.acquisition.offline_after_s * 1e9) as i64);
-    let mut last = None;
-    let mut tick = tokio::time::interval(STATUS_TICK);
-    loop {
-        tick.tick().await;
-        let fusion = (view.fusion)();
-        let clients = hub.stats().await.map_or(0, |s| s.connections);
-        let now_ns = sdrhub_hardware::acquisition::now_ns();
-        let inputs = StatusInputs {
-            now_ns,
-            clients,
-            localization_enabled: config.localization.enabled,
-            min_receivers: config.localization.min_receivers,
-            localizations: fusion.localizations,
-            last_localization_failure: fusion.last_failure,
-            tdoa_localizations: fusion.tdoa_localizations,
-            last_tdoa_failure: fusion.last_tdoa_failure,
-        };
-        let (websdrs, health) = tracker.evaluate(&view.receivers, &inputs);
-        let events = due_events(
-            websdrs,
-            health,
-            &mut last,
-            now_ns,
-            (config.server.status_interval_s * 1e9) as i64,
-            (config.server.health_interval_s * 1e9) as i64,
-        );
-        for event in events {
-            hub.publish(event).await;
-        }
-    }
 }

@@ -500,6 +500,114 @@ fn nginx_accepts_the_configuration_as_deployed() {
 }
 
 #[test]
+fn the_cluster_profile_runs_nats_a_node_and_two_gateways_behind_nginx() {
+    let compose = compose();
+    let cluster = ["nats", "acquire", "gateway-a", "gateway-b", "nginx-cluster"];
+    for name in cluster {
+        let service = service(&compose, name);
+        assert_eq!(string_list(&service["profiles"]), ["cluster"], "{name}");
+        assert_eq!(service["restart"].as_str(), Some("unless-stopped"), "{name}");
+    }
+    // The single hub stays the default: no profile.
+    for name in ["sdrhub", "nginx"] {
+        assert!(service(&compose, name)["profiles"].is_null(), "{name}");
+    }
+    // NATS with JetStream and its store in a declared volume.
+    let nats = service(&compose, "nats");
+    let command = string_list(&nats["command"]);
+    assert!(command.contains(&"-js".to_string()), "{command:?}");
+    let store = &command[command.iter().position(|a| a == "-sd").expect("-sd") + 1];
+    let mount = mounts(nats)
+        .into_iter()
+        .find(|m| &m.target == store)
+        .expect("the store is mounted");
+    assert!(!is_bind(&mount), "the JetStream store is a named volume");
+    assert!(
+        compose["volumes"]
+            .as_mapping()
+            .is_some_and(|v| v.contains_key(mount.source.as_str())),
+        "volume {} is not declared",
+        mount.source
+    );
+    // The node and the gateways: their role, the bus, the shared config; a node id per node.
+    for (name, role) in [
+        ("acquire", "acquire"),
+        ("gateway-a", "gateway"),
+        ("gateway-b", "gateway"),
+    ] {
+        let service = service(&compose, name);
+        assert_eq!(string_list(&service["command"]), [role], "{name}");
+        let env = environment(service);
+        assert_eq!(env["SDRHUB_BUS__URL"], "nats://nats:4222", "{name}");
+        assert_eq!(
+            bind_source(service, &env["SDRHUB_CONFIG"]),
+            "./deploy/sdrhub.toml"
+        );
+        assert_eq!(
+            service["depends_on"]["nats"]["condition"].as_str(),
+            Some("service_healthy"),
+            "{name}"
+        );
+        assert!(service["ports"].is_null(), "{name} is reached through nginx only");
+    }
+    assert_eq!(
+        environment(service(&compose, "acquire"))["SDRHUB_BUS__NODE_ID"],
+        "edge-1"
+    );
+    for gateway in ["gateway-a", "gateway-b"] {
+        let service = service(&compose, gateway);
+        assert_eq!(
+            string_list(&service["healthcheck"]["test"]),
+            ["CMD", "sdrhub-healthcheck"]
+        );
+        assert_eq!(string_list(&service["expose"]), ["8080"]);
+    }
+    // nginx in front of both gateways, with the repository's configuration and the cluster's
+    // server template; on its own host port.
+    let nginx = service(&compose, "nginx-cluster");
+    for gateway in ["gateway-a", "gateway-b"] {
+        assert_eq!(
+            nginx["depends_on"][gateway]["condition"].as_str(),
+            Some("service_healthy")
+        );
+    }
+    assert_eq!(bind_source(nginx, "/etc/nginx/templates"), "./nginx/cluster");
+    assert_eq!(bind_source(nginx, "/etc/nginx/nginx.conf"), "./nginx/nginx.conf");
+    assert_eq!(bind_source(nginx, "/etc/nginx/snippets"), "./nginx/snippets");
+    let env = environment(nginx);
+    assert_eq!(bind_source(nginx, &env["NGINX_WEB_ROOT"]), "./web");
+    let template = read("nginx/cluster/default.conf.template");
+    for name in nginx::placeholders(&template) {
+        assert!(
+            env.contains_key(&name),
+            "${{{name}}} is not in nginx-cluster's environment"
+        );
+    }
+    assert_eq!(
+        [&env["SDRHUB_GATEWAY_A"], &env["SDRHUB_GATEWAY_B"]],
+        ["gateway-a:8080", "gateway-b:8080"]
+    );
+    let ports = string_list(&nginx["ports"]);
+    assert_eq!(ports, ["${SDRHUB_CLUSTER_HTTP_PORT:-8081}:80"]);
+    for name in cluster {
+        for mount in mounts(service(&compose, name)).into_iter().filter(is_bind) {
+            assert!(
+                repo().join(&mount.source).exists(),
+                "{name}: {} does not exist",
+                mount.source
+            );
+        }
+    }
+    // `nginx -t` of the cluster's configuration, the gateways' names replaced by loopback.
+    let mut env = env;
+    for key in ["SDRHUB_GATEWAY_A", "SDRHUB_GATEWAY_B"] {
+        let port = env[key].rsplit(':').next().unwrap().to_string();
+        env.insert(key.into(), format!("127.0.0.1:{port}"));
+    }
+    nginx::assert_config_ok(&nginx::lay_out_templates("cluster", &env, &[]));
+}
+
+#[test]
 fn nginx_accepts_the_tls_example_once_enabled() {
     // As the example says: copied into templates/, with certificates in /etc/nginx/certs.
     let mut env = environment(service(&compose(), "nginx"));

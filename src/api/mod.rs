@@ -162,6 +162,15 @@ async fn publish(req: actix_web::HttpRequest, state: web::Data<AppState>, body: 
     if !access.is_some_and(|a| a.admin) {
         return crate::auth::Denied::Forbidden("publishing needs an admin token".into()).response();
     }
+    if state.bus_fed {
+        // Events published here would reach this gateway's clients only, unnumbered: no other
+        // gateway would have them and no resume could replay them.
+        return HttpResponse::Conflict().json(serde_json::json!({
+            "code": "bus_fed",
+            "message": "a gateway serves the events on the bus: publish them to NATS instead \
+                        (subject sdrhub.<topic>.<key>, payload {\"event\", \"data\"})",
+        }));
+    }
     let events: Vec<crate::events::Published> = match serde_json::from_slice::<serde_json::Value>(&body) {
         Ok(serde_json::Value::Array(items)) if items.len() > MAX_PUBLISH_BATCH => {
             return HttpResponse::PayloadTooLarge().json(serde_json::json!({

@@ -14,7 +14,9 @@ pub mod spectrum;
 pub mod status;
 pub mod tdoa;
 
+use crate::bus::publisher::Publisher;
 use crate::config::Config;
+use crate::events::Event;
 use crate::hub::Hub;
 use frames::{FrameSettings, SpectrumFramer};
 use fusion::{Fusion, ReceiverMeta};
@@ -37,6 +39,34 @@ const SPECTRUM_QUEUE: usize = 256;
 
 /// How often fusion expires signals when no spectra arrive.
 const FUSION_TICK: Duration = Duration::from_millis(250);
+
+/// How often receiver status and health are evaluated.
+const STATUS_TICK: Duration = Duration::from_millis(250);
+
+/// Where the pipeline's events go: the local hub (`serve`), or the bus (`acquire`).
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// The in-process hub.
+    Hub(Hub),
+    /// JetStream, through an acquisition node's publisher.
+    Bus(Publisher),
+}
+
+impl Output {
+    /// Publishes a broadcast event.
+    pub async fn publish(&self, event: Event) {
+        match self {
+            Output::Hub(hub) => hub.publish(event).await,
+            Output::Bus(publisher) => publisher.publish(event).await,
+        }
+    }
+}
+
+impl From<Hub> for Output {
+    fn from(hub: Hub) -> Self {
+        Output::Hub(hub)
+    }
+}
 
 /// Counters of one receiver's DSP thread.
 #[derive(Debug, Default)]
@@ -115,7 +145,8 @@ pub struct Pipeline {
 impl Pipeline {
     /// Starts acquisition and DSP threads for every source, and the fusion task on the
     /// current tokio runtime.
-    pub fn start(config: &Config, sources: Vec<ReceiverSource>, hub: Hub) -> Pipeline {
+    pub fn start(config: &Config, sources: Vec<ReceiverSource>, output: impl Into<Output>) -> Pipeline {
+        let output = output.into();
         let stop = Arc::new(AtomicBool::new(false));
         let (spectra_tx, spectra_rx) = mpsc::channel(SPECTRUM_QUEUE);
         let mut receivers = Vec::new();
@@ -184,7 +215,7 @@ impl Pipeline {
         tokio::spawn(run_fusion(
             fusion,
             spectra_rx,
-            hub,
+            output,
             fusion_stats.clone(),
             stats,
             worker,
@@ -206,6 +237,69 @@ impl Pipeline {
     /// Fusion counters, refreshed by the fusion task several times a second.
     pub fn fusion_stats_handle(&self) -> Arc<Mutex<fusion::FusionStats>> {
         self.fusion_stats.clone()
+    }
+
+    /// Starts the status task: evaluates receivers and services every 250 ms and
+    /// publishes `websdrs:status` and `services:health` to `output` on change and periodically.
+    /// It runs until aborted.
+    pub fn spawn_status(
+        &self,
+        output: Output,
+        config: std::sync::Arc<Config>,
+    ) -> tokio::task::JoinHandle<()> {
+        let receivers = self.receivers.clone();
+        let fusion_stats = self.fusion_stats.clone();
+        tokio::spawn(async move {
+            let offline_after_ns = (config.acquisition.offline_after_s * 1e9) as i64;
+            let mut tracker = status::StatusTracker::new(offline_after_ns);
+            let mut last = None;
+            let mut tick = tokio::time::interval(STATUS_TICK);
+            loop {
+                tick.tick().await;
+                let fusion = fusion_stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let front = match &output {
+                    Output::Hub(hub) => status::FrontService {
+                        name: "gateway",
+                        status: crate::events::HealthStatus::Healthy,
+                        detail: format!(
+                            "serving {} WebSocket client(s)",
+                            hub.stats().await.map_or(0, |s| s.connections)
+                        ),
+                    },
+                    Output::Bus(publisher) => {
+                        let (status, detail) = publisher.health();
+                        status::FrontService {
+                            name: "bus",
+                            status,
+                            detail,
+                        }
+                    }
+                };
+                let now_ns = sdrhub_hardware::acquisition::now_ns();
+                let inputs = status::StatusInputs {
+                    now_ns,
+                    front,
+                    localization_enabled: config.localization.enabled,
+                    min_receivers: config.localization.min_receivers,
+                    localizations: fusion.localizations,
+                    last_localization_failure: fusion.last_failure,
+                    tdoa_localizations: fusion.tdoa_localizations,
+                    last_tdoa_failure: fusion.last_tdoa_failure,
+                };
+                let (websdrs, health) = tracker.evaluate(&receivers, &inputs);
+                let events = status::due_events(
+                    websdrs,
+                    health,
+                    &mut last,
+                    now_ns,
+                    (config.server.status_interval_s * 1e9) as i64,
+                    (config.server.health_interval_s * 1e9) as i64,
+                );
+                for event in events {
+                    output.publish(event).await;
+                }
+            }
+        })
     }
 
     /// Stops every thread and waits for them.
@@ -271,7 +365,7 @@ impl DspWorker {
 async fn run_fusion(
     mut fusion: Fusion,
     mut spectra: mpsc::Receiver<SpectrumDetections>,
-    hub: Hub,
+    output: Output,
     stats: Arc<Mutex<fusion::FusionStats>>,
     receivers: Vec<Arc<ReceiverStats>>,
     mut tdoa: TdoaWorker,
@@ -306,7 +400,7 @@ async fn run_fusion(
             }
         }
         for event in events.drain(..) {
-            hub.publish(event).await;
+            output.publish(event).await;
         }
     }
 }

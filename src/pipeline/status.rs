@@ -17,8 +17,9 @@ use std::sync::atomic::Ordering;
 pub struct StatusInputs {
     /// Current time, ns.
     pub now_ns: i64,
-    /// Clients connected.
-    pub clients: usize,
+    /// The first service of the report: the process's own front end (`gateway` for `serve`,
+    /// `bus` for an acquisition node).
+    pub front: FrontService,
     /// Localization enabled.
     pub localization_enabled: bool,
     /// Receivers required for a localization.
@@ -31,6 +32,17 @@ pub struct StatusInputs {
     pub tdoa_localizations: u64,
     /// Why the last TDOA attempt found no position.
     pub last_tdoa_failure: Option<String>,
+}
+
+/// The process's own front end, first in the health report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrontService {
+    /// Service name.
+    pub name: &'static str,
+    /// Its status.
+    pub status: HealthStatus,
+    /// What is going on.
+    pub detail: String,
 }
 
 /// Per-receiver counters at the previous evaluation, to see what changed since.
@@ -260,12 +272,13 @@ impl StatusTracker {
 
         self.previous = previous_all;
         let mut head = Vec::with_capacity(3);
-        let gateway_since = self.since("gateway", HealthStatus::Healthy, now);
+        let front = &inputs.front;
+        let front_since = self.since(front.name, front.status, now);
         head.push(ServiceHealth {
-            name: "gateway".into(),
-            status: HealthStatus::Healthy,
-            detail: format!("serving {} WebSocket client(s)", inputs.clients),
-            since: gateway_since,
+            name: front.name.into(),
+            status: front.status,
+            detail: front.detail.clone(),
+            since: front_since,
         });
         let (dsp_status, dsp_detail) = if streaming == 0 {
             (HealthStatus::Unhealthy, "no receiver is streaming".to_string())

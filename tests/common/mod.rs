@@ -2,6 +2,7 @@
 //! and a real WebSocket client.
 #![allow(dead_code)]
 
+pub mod nats;
 pub mod nginx;
 
 use futures_util::{SinkExt, StreamExt};

@@ -82,6 +82,16 @@ pub fn placeholders(template: &str) -> Vec<String> {
 /// nginx's temporary files into the prefix (the built-in paths under /var/lib/nginx are not
 /// writable for an unprivileged user).
 pub fn lay_out(vars: &HashMap<String, String>, extra_templates: &[(&str, String)]) -> Layout {
+    lay_out_templates("templates", vars, extra_templates)
+}
+
+/// [`lay_out`] with the templates of `nginx/<templates>` (`cluster`: the cluster profile's
+/// server in front of every gateway) instead of `nginx/templates`.
+pub fn lay_out_templates(
+    templates: &str,
+    vars: &HashMap<String, String>,
+    extra_templates: &[(&str, String)],
+) -> Layout {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "sdrhub-nginx-{}-{}",
@@ -104,8 +114,9 @@ pub fn lay_out(vars: &HashMap<String, String>, extra_templates: &[(&str, String)
         )
         .expect("copy a snippet");
     }
-    let mut templates: Vec<(String, String)> = std::fs::read_dir(source.join("templates"))
-        .expect("nginx/templates")
+    let templates_dir = source.join(templates);
+    let mut templates: Vec<(String, String)> = std::fs::read_dir(&templates_dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", templates_dir.display()))
         .map(|entry| entry.expect("template").path())
         .filter(|path| path.extension().is_some_and(|e| e == "template"))
         .map(|path| {
@@ -117,7 +128,11 @@ pub fn lay_out(vars: &HashMap<String, String>, extra_templates: &[(&str, String)
             (name, std::fs::read_to_string(&path).expect("read a template"))
         })
         .collect();
-    assert!(!templates.is_empty(), "nginx/templates has no *.template");
+    assert!(
+        !templates.is_empty(),
+        "{} has no *.template",
+        templates_dir.display()
+    );
     templates.extend(extra_templates.iter().map(|(n, t)| (n.to_string(), t.clone())));
     for (name, text) in templates {
         let conf = name.strip_suffix(".template").expect("a .template name");
@@ -218,7 +233,21 @@ impl Nginx {
     /// free loopback port.
     pub fn start(upstream: SocketAddr) -> Nginx {
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let layout = lay_out(&vars(addr, upstream), &[]);
+        Self::run(addr, lay_out(&vars(addr, upstream), &[]))
+    }
+
+    /// The cluster profile's nginx (nginx/cluster/) in front of two gateways, on a free
+    /// loopback port.
+    pub fn start_cluster(gateway_a: SocketAddr, gateway_b: SocketAddr) -> Nginx {
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let mut vars = vars(addr, gateway_a);
+        vars.remove("SDRHUB_UPSTREAM");
+        vars.insert("SDRHUB_GATEWAY_A".into(), gateway_a.to_string());
+        vars.insert("SDRHUB_GATEWAY_B".into(), gateway_b.to_string());
+        Self::run(addr, lay_out_templates("cluster", &vars, &[]))
+    }
+
+    fn run(addr: SocketAddr, layout: Layout) -> Nginx {
         assert_config_ok(&layout);
         // The error log goes to a file: a pipe nobody reads would fill up and stall nginx.
         let errors = std::fs::File::create(layout.dir.join("stderr.log")).expect("create stderr.log");
