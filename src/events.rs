@@ -179,6 +179,19 @@ pub struct HealthReport {
     pub services: Vec<ServiceHealth>,
 }
 
+impl HealthReport {
+    /// A report of these services, whose status is the worst of theirs (healthy when there are
+    /// none).
+    pub fn of(services: Vec<ServiceHealth>) -> Self {
+        let status = services
+            .iter()
+            .map(|s| s.status)
+            .max()
+            .unwrap_or(HealthStatus::Healthy);
+        Self { status, services }
+    }
+}
+
 /// Receiver status as users see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

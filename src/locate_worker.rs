@@ -13,10 +13,7 @@ use crate::bus::publisher::{Publisher, PublisherTask};
 use crate::bus::snippet::{decode, SnippetMeta, META_HEADER};
 use crate::bus::{Bus, SNIPPETS_STREAM};
 use crate::config::Config;
-use crate::events::{
-    EllipseReport, Event, Exclusion, HealthReport, HealthStatus, LocalizationMethod, LocalizationReport,
-    ServiceHealth, Timestamp,
-};
+use crate::events::{Event, HealthReport, HealthStatus, LocalizationReport, ServiceHealth, Timestamp};
 use crate::pipeline::snippets::Snippet;
 use crate::pipeline::tdoa::{solve, ReceiverSnippet, TdoaSolution};
 use async_nats::jetstream::consumer::pull::OrderedConfig;
@@ -349,14 +346,7 @@ impl Worker {
                 }
             })
             .collect();
-        HealthReport {
-            status: services
-                .iter()
-                .map(|s| s.status)
-                .max()
-                .unwrap_or(HealthStatus::Healthy),
-            services,
-        }
+        HealthReport::of(services)
     }
 }
 
@@ -396,33 +386,10 @@ fn locate(group: &Group, config: &Config) -> Result<LocalizationReport, String> 
         l.timing_sigma_ns * 1e-9,
         l.propagation.model(),
     )?;
-    let fix = &solution.fix;
-    excluded.extend(solution.excluded.iter().cloned());
-    Ok(LocalizationReport {
-        signal_id: reference.signal_id.clone(),
-        latitude: fix.position.lat_deg,
-        longitude: fix.position.lon_deg,
-        uncertainty_m: fix.uncertainty_m,
-        confidence: fix.confidence,
-        method: LocalizationMethod::Tdoa,
-        ellipse: EllipseReport {
-            semi_major_m: fix.ellipse.semi_major_m,
-            semi_minor_m: fix.ellipse.semi_minor_m,
-            orientation_deg: fix.ellipse.orientation_deg,
-        },
-        receivers: solution
-            .used
-            .iter()
-            .filter(|id| !solution.excluded.iter().any(|(x, _)| x == *id))
-            .cloned()
-            .collect(),
-        excluded: excluded
-            .into_iter()
-            .map(|(receiver, reason)| Exclusion { receiver, reason })
-            .collect(),
-        gdop: fix.gdop,
-        note: None,
-        frequency_hz: reference.frequency_hz,
-        timestamp: Timestamp::now(),
-    })
+    Ok(solution.report(
+        reference.signal_id.clone(),
+        reference.frequency_hz,
+        excluded,
+        Timestamp::now(),
+    ))
 }

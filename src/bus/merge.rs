@@ -127,14 +127,7 @@ impl NodeReports {
                 })
             }))
             .collect();
-        HealthReport {
-            status: services
-                .iter()
-                .map(|s| s.status)
-                .max()
-                .unwrap_or(HealthStatus::Healthy),
-            services,
-        }
+        HealthReport::of(services)
     }
 
     /// Nodes heard from.

@@ -8,8 +8,7 @@ use super::spectrum::SpectrumDetections;
 use super::tdoa::TdoaSolution;
 use crate::config::LocalizationConfig;
 use crate::events::{
-    EllipseReport, Event, Exclusion, LocalizationMethod, LocalizationReport, SignalReport, SignalState,
-    Timestamp,
+    EllipseReport, Event, LocalizationMethod, LocalizationReport, SignalReport, SignalState, Timestamp,
 };
 use sdrhub_dsp::geo::GeoPoint;
 use sdrhub_dsp::locate::power::{locate_power, PathLossModel, PowerObservation};
@@ -243,38 +242,12 @@ impl Fusion {
             Ok(solution) => {
                 self.stats.localizations += 1;
                 self.stats.tdoa_localizations += 1;
-                let fix = &solution.fix;
-                out.push(Event::LocalizationsUpdated(LocalizationReport {
-                    signal_id: signal_id(request.signal),
-                    latitude: fix.position.lat_deg,
-                    longitude: fix.position.lon_deg,
-                    uncertainty_m: fix.uncertainty_m,
-                    confidence: fix.confidence,
-                    method: LocalizationMethod::Tdoa,
-                    ellipse: EllipseReport {
-                        semi_major_m: fix.ellipse.semi_major_m,
-                        semi_minor_m: fix.ellipse.semi_minor_m,
-                        orientation_deg: fix.ellipse.orientation_deg,
-                    },
-                    receivers: solution
-                        .used
-                        .iter()
-                        .filter(|id| !solution.excluded.iter().any(|(x, _)| x == *id))
-                        .cloned()
-                        .collect(),
-                    excluded: solution
-                        .excluded
-                        .iter()
-                        .map(|(receiver, reason)| Exclusion {
-                            receiver: receiver.clone(),
-                            reason: reason.clone(),
-                        })
-                        .collect(),
-                    gdop: fix.gdop,
-                    note: None,
-                    frequency_hz: request.frequency_hz,
-                    timestamp: Timestamp(now_ns),
-                }));
+                out.push(Event::LocalizationsUpdated(solution.report(
+                    signal_id(request.signal),
+                    request.frequency_hz,
+                    Vec::new(),
+                    Timestamp(now_ns),
+                )));
             }
             Err(reason) => {
                 tracing::debug!(signal = request.signal, %reason, "no TDOA position");

@@ -326,18 +326,7 @@ impl StatusTracker {
             since: self.since("localization", loc_status, now),
         });
         head.extend(services);
-        let overall = head
-            .iter()
-            .map(|s| s.status)
-            .max()
-            .unwrap_or(HealthStatus::Healthy);
-        (
-            WebsdrsReport { websdrs },
-            HealthReport {
-                status: overall,
-                services: head,
-            },
-        )
+        (WebsdrsReport { websdrs }, HealthReport::of(head))
     }
 
     fn since(&mut self, service: &str, status: HealthStatus, now: i64) -> Timestamp {

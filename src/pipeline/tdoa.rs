@@ -53,6 +53,49 @@ pub struct TdoaSolution {
     pub excluded: Vec<(String, String)>,
 }
 
+impl TdoaSolution {
+    /// The `localizations:updated` payload of this fix for `signal_id` at `frequency_hz`,
+    /// with `also_excluded` (receivers left out before solving) listed before the solver's.
+    pub fn report(
+        &self,
+        signal_id: String,
+        frequency_hz: f64,
+        also_excluded: Vec<(String, String)>,
+        now: crate::events::Timestamp,
+    ) -> crate::events::LocalizationReport {
+        use crate::events::{EllipseReport, Exclusion, LocalizationMethod, LocalizationReport};
+        let fix = &self.fix;
+        LocalizationReport {
+            signal_id,
+            latitude: fix.position.lat_deg,
+            longitude: fix.position.lon_deg,
+            uncertainty_m: fix.uncertainty_m,
+            confidence: fix.confidence,
+            method: LocalizationMethod::Tdoa,
+            ellipse: EllipseReport {
+                semi_major_m: fix.ellipse.semi_major_m,
+                semi_minor_m: fix.ellipse.semi_minor_m,
+                orientation_deg: fix.ellipse.orientation_deg,
+            },
+            receivers: self
+                .used
+                .iter()
+                .filter(|id| !self.excluded.iter().any(|(x, _)| x == *id))
+                .cloned()
+                .collect(),
+            excluded: also_excluded
+                .into_iter()
+                .chain(self.excluded.iter().cloned())
+                .map(|(receiver, reason)| Exclusion { receiver, reason })
+                .collect(),
+            gdop: fix.gdop,
+            note: None,
+            frequency_hz,
+            timestamp: now,
+        }
+    }
+}
+
 /// Locates from `receivers`' snippets of the signal occupying `band` (Hz relative to the
 /// snippets' centre). `timing_sigma_s` is each receiver's own clock error (GPS), added to the
 /// correlation's.
