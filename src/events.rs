@@ -179,6 +179,27 @@ pub struct HealthReport {
     pub services: Vec<ServiceHealth>,
 }
 
+#[cfg(test)]
+impl SignalReport {
+    /// A new 1 kHz wide signal at 145 MHz heard by `receiver` alone, for tests.
+    pub(crate) fn example(signal_id: &str, receiver: &str) -> Self {
+        Self {
+            signal_id: signal_id.into(),
+            state: SignalState::New,
+            frequency_hz: 145e6,
+            frequency_mhz: 145.0,
+            bandwidth_hz: 1e3,
+            snr_db: 20.0,
+            power_dbfs: -40.0,
+            peak_power_dbfs: -45.0,
+            websdr_id: receiver.into(),
+            receivers: vec![receiver.into()],
+            first_seen: Timestamp(0),
+            timestamp: Timestamp(0),
+        }
+    }
+}
+
 impl HealthReport {
     /// A report of these services, whose status is the worst of theirs (healthy when there are
     /// none).

@@ -890,7 +890,7 @@ pub fn empty_snapshot() -> Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{SignalReport, SignalState, Topic};
+    use crate::events::{SignalReport, Topic};
     use std::collections::VecDeque;
 
     fn hub(numbering: Numbering) -> Hub {
@@ -912,20 +912,7 @@ mod tests {
     }
 
     fn signal(id: &str) -> Event {
-        Event::SignalsDetected(SignalReport {
-            signal_id: id.into(),
-            state: SignalState::New,
-            frequency_hz: 145e6,
-            frequency_mhz: 145.0,
-            bandwidth_hz: 1e3,
-            snr_db: 20.0,
-            power_dbfs: -40.0,
-            peak_power_dbfs: -45.0,
-            websdr_id: "rx1".into(),
-            receivers: vec!["rx1".into()],
-            first_seen: Timestamp(0),
-            timestamp: Timestamp(0),
-        })
+        Event::SignalsDetected(SignalReport::example(id, "rx1"))
     }
 
     /// `(event, seq, signal_id)` of every message queued for `connection` by now.

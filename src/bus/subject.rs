@@ -95,23 +95,10 @@ fn is_token_char(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{HealthReport, HealthStatus, SignalReport, SignalState, Timestamp};
+    use crate::events::{HealthReport, HealthStatus, SignalReport, Timestamp};
 
     fn signal(receiver: &str) -> Event {
-        Event::SignalsDetected(SignalReport {
-            signal_id: "sig-1".into(),
-            state: SignalState::New,
-            frequency_hz: 145e6,
-            frequency_mhz: 145.0,
-            bandwidth_hz: 1e3,
-            snr_db: 20.0,
-            power_dbfs: -40.0,
-            peak_power_dbfs: -45.0,
-            websdr_id: receiver.into(),
-            receivers: vec![receiver.into()],
-            first_seen: Timestamp(0),
-            timestamp: Timestamp(0),
-        })
+        Event::SignalsDetected(SignalReport::example("sig-1", receiver))
     }
 
     #[test]
