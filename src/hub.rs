@@ -721,8 +721,9 @@ impl HubState {
     fn deliver(&mut self, index: usize, message: Outgoing) -> bool {
         let client = &mut self.clients[index];
         match client.outbox.push(message) {
-            Ok(()) => {
-                self.counters.queue_depth.observe(client.outbox.depth() as f64);
+            Ok(depth) => {
+                // One lock per delivery: the depth comes back from the push.
+                self.counters.queue_depth.observe(depth as f64);
                 true
             }
             Err(Refused::Closed) => false,

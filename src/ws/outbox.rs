@@ -59,12 +59,12 @@ impl Outbox {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a message and wakes the connection.
+    /// Queues a message and wakes the connection; the number of messages now waiting.
     ///
     /// # Errors
     /// [`Refused::Full`] at capacity, [`Refused::Closed`] once the connection has ended.
-    pub fn push(&self, message: Outgoing) -> Result<(), Refused> {
-        {
+    pub fn push(&self, message: Outgoing) -> Result<usize, Refused> {
+        let depth = {
             let mut inner = self.lock();
             if inner.closed {
                 return Err(Refused::Closed);
@@ -73,9 +73,10 @@ impl Outbox {
                 return Err(Refused::Full);
             }
             inner.queue.push_back(message);
-        }
+            inner.queue.len()
+        };
         self.waker.wake();
-        Ok(())
+        Ok(depth)
     }
 
     /// Messages waiting now.
