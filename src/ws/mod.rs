@@ -9,7 +9,10 @@
 pub mod frame;
 pub mod outbox;
 pub mod protocol;
+pub mod reader;
 pub mod session;
+pub mod transport;
+pub mod writer;
 
 use crate::events::{Topic, TopicSet};
 use crate::server::AppState;
