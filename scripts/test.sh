@@ -4,7 +4,8 @@
 #      nats-server),
 #   2. the gate: cargo fmt --check, cargo clippy -D warnings on every target,
 #   3. every Rust test (unit, integration against the real server, doc tests),
-#   4. the dashboard in real headless Chromium against a real sdrhub on 127.0.0.1, which the
+#   4. WebSocket conformance with the Autobahn|Testsuite (scripts/autobahn.sh),
+#   5. the dashboard in real headless Chromium against a real sdrhub on 127.0.0.1, which the
 #      test starts, kills, restarts and finally stops with SIGTERM (expecting exit code 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +56,11 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 say "cargo test --workspace --all-features"
 cargo test --workspace --all-features
+
+say "WebSocket conformance: Autobahn|Testsuite fuzzing client, sections 1-10"
+# The transport under /ws, behind an echo endpoint (examples/ws_echo.rs); installs the suite
+# for Python 2.7 (pyenv) when absent. Fails on any FAILED case or unclean close.
+scripts/autobahn.sh
 
 say "dashboard in headless Chromium"
 # The test starts sdrhub itself on a free loopback port (it kills and restarts it, and checks

@@ -7,6 +7,7 @@
 use actix_web::web::Bytes;
 
 const OP_TEXT: u8 = 0x1;
+const OP_BINARY: u8 = 0x2;
 const OP_CLOSE: u8 = 0x8;
 const OP_PING: u8 = 0x9;
 const OP_PONG: u8 = 0xA;
@@ -34,6 +35,11 @@ fn encode(opcode: u8, payload: &[u8]) -> Bytes {
 /// A text frame.
 pub fn text(payload: &str) -> Bytes {
     encode(OP_TEXT, payload.as_bytes())
+}
+
+/// A binary frame.
+pub fn binary(payload: &[u8]) -> Bytes {
+    encode(OP_BINARY, payload)
 }
 
 /// A ping (payload cut to 125 bytes).

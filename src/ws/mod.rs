@@ -7,6 +7,7 @@
 //! Refusals are ordinary HTTP responses with a JSON body.
 
 pub mod frame;
+pub mod handshake;
 pub mod outbox;
 pub mod protocol;
 pub mod reader;
@@ -17,12 +18,10 @@ pub mod writer;
 use crate::events::{Topic, TopicSet};
 use crate::server::AppState;
 use actix_codec::Framed;
-use actix_http::body::{BodySize, MessageBody};
 use actix_http::{h1, HttpMessage, Request};
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::web::BytesMut;
 use actix_web::{web, HttpResponse};
-use futures_util::SinkExt;
 use tokio::net::TcpStream;
 
 /// Paths that accept a WebSocket upgrade.
@@ -30,10 +29,14 @@ pub const PATHS: [&str; 2] = ["/ws/updates", "/ws"];
 
 /// Takes over an upgrade request's connection: refuses it with an HTTP error, or completes the
 /// handshake and runs the session until it ends.
-pub async fn serve(state: web::Data<AppState>, req: Request, framed: Framed<TcpStream, h1::Codec>) {
+pub async fn serve<T: handshake::IntoTcp>(
+    state: web::Data<AppState>,
+    req: Request,
+    framed: Framed<T, h1::Codec>,
+) {
     // The handshake's futures are boxed so that they are freed once it is done: only the
     // session's state stays in the connection's task for its lifetime.
-    let Some((io, early, setup)) = Box::pin(handshake(state, req, framed)).await else {
+    let Some((io, early, setup)) = Box::pin(open(state, req, framed)).await else {
         return;
     };
     session::run(io, early, setup).await;
@@ -41,42 +44,30 @@ pub async fn serve(state: web::Data<AppState>, req: Request, framed: Framed<TcpS
 
 /// Admits the client or refuses it; on admission, answers `101 Switching Protocols` and returns
 /// the bare socket, any bytes the client sent behind its handshake, and the session's setup.
-async fn handshake(
+async fn open<T: handshake::IntoTcp>(
     state: web::Data<AppState>,
     req: Request,
-    mut framed: Framed<TcpStream, h1::Codec>,
+    mut framed: Framed<T, h1::Codec>,
 ) -> Option<(TcpStream, BytesMut, session::SessionSetup)> {
     let setup = match admit(&state, &req).await {
         Ok(setup) => setup,
         Err(refusal) => {
-            respond(&mut framed, refusal).await;
+            handshake::refuse(&mut framed, refusal).await;
             return None;
         }
     };
-    let mut handshake = actix_http::ws::handshake_response(req.head());
     // Browsers that pass their token as a subprotocol must get one of theirs back.
-    if crate::auth::offered_subprotocols(req.headers()).any(|p| p == crate::auth::SUBPROTOCOL) {
-        handshake.insert_header((
-            header::SEC_WEBSOCKET_PROTOCOL,
-            HeaderValue::from_static(crate::auth::SUBPROTOCOL),
-        ));
+    let subprotocol = crate::auth::offered_subprotocols(req.headers())
+        .any(|p| p == crate::auth::SUBPROTOCOL)
+        .then_some(crate::auth::SUBPROTOCOL);
+    match handshake::accept(&req, framed, subprotocol).await {
+        Some((io, early)) => Some((io, early, setup)),
+        None => {
+            setup.hub.disconnect(setup.connection.id).await;
+            setup.connection.outbox.close();
+            None
+        }
     }
-    let (head, _) = handshake.finish().into_parts();
-    if framed
-        .send(h1::Message::Item((head, BodySize::None)))
-        .await
-        .is_err()
-    {
-        setup.hub.disconnect(setup.connection.id).await;
-        setup.connection.outbox.close();
-        return None;
-    }
-    // The HTTP buffers go; only bytes the client already sent behind its handshake are kept.
-    let actix_codec::FramedParts { io, read_buf, .. } = framed.into_parts();
-    let early = BytesMut::from(&read_buf[..]);
-    // Events are small and latency matters: no Nagle delay waiting for the client's ACKs.
-    let _ = io.set_nodelay(true);
-    Some((io, early, setup))
 }
 
 /// Checks the request (path, handshake, origin, credentials, topics, capacity, resume
@@ -88,12 +79,7 @@ async fn admit(state: &AppState, req: &Request) -> Result<session::SessionSetup,
             "message": format!("no WebSocket endpoint at {}; use /ws/updates", req.path()),
         })));
     }
-    if let Err(error) = actix_http::ws::verify_handshake(req.head()) {
-        return Err(HttpResponse::BadRequest().json(serde_json::json!({
-            "code": "bad_handshake",
-            "message": format!("not a valid WebSocket handshake: {error}"),
-        })));
-    }
+    handshake::check(req)?;
     let query = req.uri().query().unwrap_or("");
     state
         .auth
@@ -155,22 +141,6 @@ async fn admit(state: &AppState, req: &Request) -> Result<session::SessionSetup,
     })
 }
 
-/// Writes an HTTP response on a connection that asked for an upgrade, then lets it close.
-async fn respond(framed: &mut Framed<TcpStream, h1::Codec>, response: HttpResponse) {
-    let (mut head, body) = actix_http::Response::from(response).into_parts();
-    let Ok(body) = body.try_into_bytes() else {
-        // Every refusal is built from a JSON value: its body is always whole bytes.
-        return;
-    };
-    head.head_mut()
-        .set_connection_type(actix_http::ConnectionType::Close);
-    let size = BodySize::Sized(body.len() as u64);
-    // Head and body leave in one write, so a client reading the refusal sees all of it.
-    let _ = framed.feed(h1::Message::Item((head, size))).await;
-    let _ = framed.feed(h1::Message::Chunk(Some(body))).await;
-    let _ = framed.send(h1::Message::Chunk(None)).await;
-}
-
 /// `GET /ws` without an upgrade: the query is checked as for an upgrade (so its mistakes are
 /// reported), then the caller is told this endpoint needs a WebSocket client.
 pub async fn not_upgraded(req: actix_web::HttpRequest) -> HttpResponse {
@@ -184,6 +154,7 @@ pub async fn not_upgraded(req: actix_web::HttpRequest) -> HttpResponse {
     }
     HttpResponse::build(actix_web::http::StatusCode::UPGRADE_REQUIRED)
         .insert_header((header::UPGRADE, "websocket"))
+        .insert_header((header::SEC_WEBSOCKET_VERSION, handshake::VERSION))
         .json(serde_json::json!({
             "code": "upgrade_required",
             "message": "this is a WebSocket endpoint: connect with a WebSocket client",

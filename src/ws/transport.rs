@@ -143,6 +143,13 @@ pub async fn run<H: Handler>(stream: TcpStream, early: BytesMut, limits: Limits,
                 last_heard = Instant::now();
                 let data = match message {
                     Message::Ping(payload) => {
+                        if writer.has_pong() {
+                            // Every ping gets its pong while the socket takes them; only a
+                            // peer that does not read has older pongs replaced.
+                            if writer.flush(&stream, |m| handler.sent(m)).is_err() {
+                                break 'connection End::Gone("write failed");
+                            }
+                        }
                         writer.set_pong(frame::pong(&payload));
                         continue;
                     }
@@ -248,8 +255,9 @@ async fn finish<H: Handler>(
 ) {
     let (code, reason, discard, wait_for_reply) = match end {
         End::Gone(_) => return,
-        End::PeerClosed(code) => (code.unwrap_or(code::NORMAL), String::new(), true, false),
-        End::Failed(violation) => (violation.code(), violation.reason().to_string(), true, false),
+        // What was queued before the close (answers to earlier messages) still goes out first.
+        End::PeerClosed(code) => (code.unwrap_or(code::NORMAL), String::new(), false, false),
+        End::Failed(violation) => (violation.code(), violation.reason().to_string(), false, false),
         End::Close {
             code,
             reason,

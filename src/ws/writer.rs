@@ -98,6 +98,11 @@ impl Writer {
         self.pong = Some(frame);
     }
 
+    /// Whether a pong waits to be written.
+    pub fn has_pong(&self) -> bool {
+        self.pong.is_some()
+    }
+
     /// Takes what `take` moves into the queue (the outbox), keeping the byte count right.
     pub fn take_with<T>(&mut self, take: impl FnOnce(&mut VecDeque<Outgoing>) -> T) -> T {
         self.touch_if_idle();
