@@ -46,7 +46,7 @@ async fn echo(
     framed: actix_codec::Framed<tokio::net::TcpStream, actix_http::h1::Codec>,
 ) {
     let mut framed = framed;
-    if let Err(refusal) = handshake::check(&req) {
+    if let Some(refusal) = handshake::refusal(&req) {
         handshake::refuse(&mut framed, refusal).await;
         return;
     }

@@ -27,10 +27,8 @@ impl IntoTcp for TcpStream {
     }
 }
 
-/// Checks that the request is a WebSocket opening handshake.
-///
-/// # Errors
-/// The HTTP answer: 426 with `Sec-WebSocket-Version: 13` for a version the server does not
+/// Checks that the request is a WebSocket opening handshake: `None` when it is, otherwise the
+/// HTTP answer: 426 with `Sec-WebSocket-Version: 13` for a version the server does not
 /// speak (RFC 6455 §4.2.2), 400 (also naming the version) for a malformed handshake.
 pub fn check(req: &Request) -> Result<(), HttpResponse> {
     match actix_http::ws::verify_handshake(req.head()) {
@@ -44,12 +42,14 @@ pub fn check(req: &Request) -> Result<(), HttpResponse> {
                     "message": "this server speaks WebSocket version 13 (RFC 6455) only",
                 })))
         }
-        Err(error) => Err(HttpResponse::BadRequest()
-            .insert_header((header::SEC_WEBSOCKET_VERSION, VERSION))
-            .json(serde_json::json!({
-                "code": "bad_handshake",
-                "message": format!("not a valid WebSocket handshake: {error}"),
-            }))),
+        Err(error) => Some(
+            HttpResponse::BadRequest()
+                .insert_header((header::SEC_WEBSOCKET_VERSION, VERSION))
+                .json(serde_json::json!({
+                    "code": "bad_handshake",
+                    "message": format!("not a valid WebSocket handshake: {error}"),
+                })),
+        ),
     }
 }
 

@@ -79,7 +79,9 @@ async fn admit(state: &AppState, req: &Request) -> Result<session::SessionSetup,
             "message": format!("no WebSocket endpoint at {}; use /ws/updates", req.path()),
         })));
     }
-    handshake::check(req)?;
+    if let Some(refusal) = handshake::refusal(req) {
+        return Err(refusal);
+    }
     let query = req.uri().query().unwrap_or("");
     state
         .auth
