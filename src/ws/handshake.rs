@@ -30,18 +30,18 @@ impl IntoTcp for TcpStream {
 /// Checks that the request is a WebSocket opening handshake: `None` when it is, otherwise the
 /// HTTP answer: 426 with `Sec-WebSocket-Version: 13` for a version the server does not
 /// speak (RFC 6455 §4.2.2), 400 (also naming the version) for a malformed handshake.
-pub fn check(req: &Request) -> Result<(), HttpResponse> {
+pub fn refusal(req: &Request) -> Option<HttpResponse> {
     match actix_http::ws::verify_handshake(req.head()) {
-        Ok(()) => Ok(()),
-        Err(HandshakeError::UnsupportedVersion) => {
-            Err(HttpResponse::build(actix_web::http::StatusCode::UPGRADE_REQUIRED)
+        Ok(()) => None,
+        Err(HandshakeError::UnsupportedVersion) => Some(
+            HttpResponse::build(actix_web::http::StatusCode::UPGRADE_REQUIRED)
                 .insert_header((header::SEC_WEBSOCKET_VERSION, VERSION))
                 .insert_header((header::UPGRADE, "websocket"))
                 .json(serde_json::json!({
                     "code": "unsupported_version",
                     "message": "this server speaks WebSocket version 13 (RFC 6455) only",
-                })))
-        }
+                })),
+        ),
         Err(error) => Some(
             HttpResponse::BadRequest()
                 .insert_header((header::SEC_WEBSOCKET_VERSION, VERSION))
