@@ -52,7 +52,6 @@ export function applyEvent(event, data, timestamp) {
     case "spectrum:frame":
       onFrame(d);
       return; // several per second: only the spectrum needs drawing
-
     case "error":
       if (d.code === "forbidden_topic" && /spectrum:frame/.test(str(d.message) || "")) {
         // Not an error of the page: this token simply does not include the waterfall.

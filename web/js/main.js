@@ -26,7 +26,8 @@ import { markDirty, onRender, S } from "./state.js";
 import { renderConnDetail, renderConnection, renderMeta, showDebugBanner } from "./status.js";
 import { renderHealth, renderLocs, renderReceivers, renderSignals, setSort } from "./tables.js";
 
-/** Draws the dirty parts (a Set from markDirty), in an order where each reads what it needs. */
+/** Redraws each panel that a dirty part (the Set collected by markDirty) affects; the header's
+ * meta line every time, since it shows how long ago the last update was. */
 function render(d) {
   const all = d.has("all");
   if (all || d.has("conn")) renderConnection();
