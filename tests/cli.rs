@@ -69,7 +69,7 @@ async fn the_default_hub_sends_all_four_events_within_ten_seconds_and_stops_clea
     // The dashboard is served too.
     let page = reqwest::get(format!("http://{addr}/")).await.unwrap();
     assert_eq!(page.status().as_u16(), 200);
-    assert!(page.text().await.unwrap().contains("app.js"));
+    assert!(page.text().await.unwrap().contains("/js/main.js"));
 
     terminate(&child);
     let mut close_code = None;

@@ -472,7 +472,7 @@ fn dockerignore_keeps_the_build_inputs_and_drops_the_heavy_parts() {
         "deploy/sdrhub.toml".to_owned(),
     ];
     files_cargo_reads(&repo(), &mut needed);
-    assert!(needed.iter().any(|p| p == "src/main.rs") && needed.iter().any(|p| p == "web/app.js"));
+    assert!(needed.iter().any(|p| p == "src/main.rs") && needed.iter().any(|p| p == "web/js/main.js"));
     for path in &needed {
         assert!(
             !ignored(path),

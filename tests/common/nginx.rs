@@ -22,6 +22,28 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Every file of the dashboard (the repository's web/, which nginx serves from disk), as
+/// paths relative to web/ with `/` separators, sorted.
+pub fn web_files() -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let relative = path.strip_prefix(root).expect("under web/");
+                let parts: Vec<_> = relative.iter().map(|p| p.to_string_lossy()).collect();
+                out.push(parts.join("/"));
+            }
+        }
+    }
+    let root = repo().join("web");
+    let mut files = Vec::new();
+    walk(&root, &root, &mut files);
+    files.sort();
+    files
+}
+
 /// The nginx binary; fails the test (never skips it) when nginx is not installed.
 pub fn nginx_binary() -> &'static Path {
     let path = Path::new(NGINX);

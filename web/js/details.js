@@ -1,0 +1,115 @@
+// The selected signal: selecting (from the spectrum, the tables or the map), announcing it,
+// bringing it into the spectrum, and the details panel with its position estimate.
+
+import { $, el, renderAges, setAttr, setText } from "./dom.js";
+import { DASH, fmtFixed, fmtInt, fmtIso } from "./format.js";
+import { markDirty, receiverName, S } from "./state.js";
+
+/** Selects a signal (or clears the selection when it is already selected, unless `keep`). */
+export function selectSignal(id, opts = {}) {
+  S.selected = S.selected === id && !opts.keep ? null : id;
+  if (S.selected !== null && !opts.fromSpectrum) followSignal(S.selected);
+  announceSelection();
+  markDirty("selection");
+}
+
+// What the panel shows, as JSON: an unchanged key skips the rebuild (and keeps focus).
+let detailsKey = "";
+
+function kv(dl, label, value, ageT) {
+  const dt = el("dt", null, label);
+  const dd = el("dd");
+  if (ageT !== undefined) {
+    dd.dataset.t = ageT === null ? "" : String(ageT);
+    dd.dataset.suffix = " ago";
+    setAttr(dd, "title", ageT === null ? null : fmtIso(ageT));
+  } else if (Array.isArray(value)) {
+    const ul = el("ul", "plain");
+    for (const v of value) ul.append(el("li", null, v));
+    dd.append(ul);
+  } else dd.textContent = value;
+  dl.append(dt, dd);
+}
+
+/** The selected signal: its measurements and its position estimate (either may be missing). */
+export function renderDetails() {
+  const id = S.selected;
+  setAttr($("clear-selection"), "hidden", id === null ? "" : null);
+  const s = id !== null && S.signals ? S.signals.get(id) || null : null;
+  const l = id !== null && S.locs ? S.locs.get(id) || null : null;
+  const key = JSON.stringify([id, s && { ...s, timestamp: 0 }, l, (S.websdrs || []).map((w) => [w.id, w.name])]);
+  if (key === detailsKey) return;
+  detailsKey = key;
+  const box = $("details");
+  if (id === null) {
+    box.replaceChildren(el("p", "empty", "Select a signal in the spectrum, the signals table or the map."));
+    return;
+  }
+  const parts = [];
+  const head = el("h3", "details-title", id);
+  parts.push(head);
+  if (!s && !l) {
+    parts.push(el("p", "empty", "This signal is no longer active and has no position estimate."));
+    box.replaceChildren(...parts);
+    return;
+  }
+  const rxLabel = (r) => (receiverName(r) === r ? r : `${receiverName(r)} (${r})`);
+  if (s) {
+    const dl = el("dl", "kv");
+    dl.dataset.testid = "details-signal";
+    kv(dl, "Frequency", s.frequency_hz === null ? DASH : `${(s.frequency_hz / 1e6).toFixed(6)} MHz`);
+    kv(dl, "Bandwidth", s.bandwidth_hz === null ? DASH : s.bandwidth_hz < 1000 ? `${s.bandwidth_hz.toFixed(0)} Hz` : `${(s.bandwidth_hz / 1e3).toFixed(2)} kHz`);
+    kv(dl, "SNR (per bin)", s.snr_db === null ? DASH : `${s.snr_db.toFixed(1)} dB`);
+    kv(dl, "Power", s.power_dbfs === null ? DASH : `${s.power_dbfs.toFixed(1)} dBFS (peak bin ${fmtFixed(s.peak_power_dbfs, 1)} dBFS)`);
+    kv(dl, "Best receiver", s.websdr_id ? rxLabel(s.websdr_id) : DASH);
+    kv(dl, `Heard by (${s.receivers.length})`, s.receivers.length ? s.receivers.map(rxLabel) : DASH);
+    kv(dl, "First seen", null, s.first_seen);
+    parts.push(dl);
+  } else {
+    parts.push(el("p", "empty", "No longer active; its last position estimate:"));
+  }
+  const h = el("h4", "details-sub", "Position estimate");
+  parts.push(h);
+  if (!l) {
+    parts.push(el("p", "empty", "No position estimate yet (it needs at least three receivers hearing the signal)."));
+  } else {
+    const dl = el("dl", "kv");
+    dl.dataset.testid = "details-localization";
+    const method = l.method === "tdoa" ? "TDOA (time differences of arrival)" : l.method === "power" ? "Power (received signal strength)" : l.method || DASH;
+    kv(dl, "Method", method);
+    if (l.note) kv(dl, "Note", l.note);
+    kv(dl, "Position", l.latitude === null || l.longitude === null ? DASH : `${l.latitude.toFixed(5)}, ${l.longitude.toFixed(5)}`);
+    kv(dl, "Uncertainty", l.uncertainty_m === null ? DASH : `±${fmtInt(l.uncertainty_m)} m (68 % radius)`);
+    if (l.ellipse) kv(dl, "68 % ellipse", `${fmtInt(l.ellipse.a)} × ${fmtInt(l.ellipse.b)} m, major axis ${Math.round(l.ellipse.deg)}° from North`);
+    kv(dl, "Confidence", l.confidence === null ? DASH : `${Math.round(l.confidence * 100)} % (fit p-value)`);
+    if (l.gdop !== null) kv(dl, "GDOP", l.gdop.toFixed(2));
+    const used = l.receivers.map((r, i) => (l.method === "tdoa" && i === 0 ? `${rxLabel(r)} — reference` : rxLabel(r)));
+    kv(dl, `Receivers used (${l.receivers.length})`, used.length ? used : DASH);
+    if (l.excluded.length) kv(dl, "Left out", l.excluded);
+    kv(dl, "Estimated", null, l.timestamp);
+    parts.push(dl);
+  }
+  box.replaceChildren(...parts);
+  renderAges();
+}
+
+/** Tells screen readers what was selected (a polite live region). */
+function announceSelection() {
+  const id = S.selected;
+  let t = "Selection cleared.";
+  if (id !== null) {
+    const s = S.signals && S.signals.get(id);
+    const l = S.locs && S.locs.get(id);
+    t = `${id} selected${s && s.frequency_hz !== null ? `, ${(s.frequency_hz / 1e6).toFixed(4)} MHz` : ""}${l ? ", position estimate shown" : ", no position estimate yet"}.`;
+  }
+  setText($("selection-live"), t);
+}
+
+/** Shows a selected signal in the spectrum: switches to its best receiver when the one shown does not hear it. */
+function followSignal(id) {
+  const s = S.signals && S.signals.get(id);
+  if (!s || !s.websdr_id || S.spectrumRx === null) return;
+  if (s.receivers.includes(S.spectrumRx) || !S.spectra.has(s.websdr_id)) return;
+  S.spectrumRx = s.websdr_id;
+  markDirty("spectrum");
+}

@@ -1,0 +1,61 @@
+// `window.sdrhub`: a read-only view of the dashboard for tests and debugging (documented in
+// tests/browser/README.md). It returns copies, never live references, so a test cannot
+// change what it observes.
+
+import { CFG } from "./config.js";
+import { tilesShown } from "./map.js";
+import { plotSignals } from "./spectrum.js";
+import { S } from "./state.js";
+
+const hook = Object.freeze({
+  state() {
+    return {
+      connection: S.connection,
+      history: S.history.slice(),
+      lastSeq: S.lastSeq,
+      lastUpdate: S.lastUpdateAt === null ? null : new Date(S.lastUpdateAt).toISOString(),
+      lastUpdateVia: S.lastUpdateVia,
+      latencyMs: S.latencyMs,
+      failures: S.failures,
+      attempts: S.attempts,
+      polling: S.polling,
+      health: S.health ? S.health.status : null,
+      services: S.health ? S.health.services.length : null,
+      websdrs: S.websdrs ? S.websdrs.length : null,
+      websdrIds: S.websdrs ? S.websdrs.map((w) => w.id) : [],
+      signals: S.signals ? S.signals.size : null,
+      localizations: S.locs ? S.locs.size : null,
+      selected: S.selected,
+      subscriptions: S.subscriptions ? S.subscriptions.slice() : null,
+      messages: S.messages,
+      badMessages: S.badMessages,
+      renders: S.renders,
+      lastError: S.lastError,
+      wsUrl: CFG.wsUrl,
+      resyncs: S.resyncs,
+      pollFailures: S.pollFailures,
+      frames: S.frames,
+      spectrumReceiver: S.spectrumRx,
+      spectrumForbidden: S.spectrumForbidden,
+      waterfallRows: Object.fromEntries([...S.spectra].map(([id, sp]) => [id, sp.rows])),
+      framesBy: Object.fromEntries([...S.spectra].map(([id, sp]) => [id, sp.total])),
+      sort: { ...S.sort },
+      filter: S.filter,
+      shownSignals: S.shownSignals,
+      tiles: { ...S.tiles, shown: tilesShown() },
+      dashboardConfig: S.dashConfig ? { tilesUrl: S.dashConfig.tilesUrl, frames: S.dashConfig.frames } : null,
+    };
+  },
+  config() {
+    return { ...CFG };
+  },
+  /** The signals marked on the spectrum: id and x (CSS px from the plot's left edge). */
+  plotSignals() {
+    return plotSignals();
+  },
+});
+
+/** Defines `window.sdrhub` (once, read-only). */
+export function installHook() {
+  Object.defineProperty(window, "sdrhub", { value: hook, writable: false, configurable: false, enumerable: true });
+}

@@ -1,0 +1,99 @@
+// sdrhub dashboard: one WebSocket to the hub, REST polling as a fallback, and a render loop
+// that touches the DOM at most a few times per second. This module wires the others
+// together: what each dirty part redraws, the page's event listeners, and the start.
+//
+// Modules, by job (no build step; the browser loads them as they are):
+//   config.js      settings and the debug query parameters (?ws=, ?backoff_ms=, ...)
+//   state.js       the state S, the connection states, the render scheduler (markDirty)
+//   data.js        server data checked and normalised into S (WebSocket and REST alike)
+//   events.js      WebSocket events applied to S
+//   connection.js  the WebSocket (token, ?since= resume, ping, backoff), REST polling
+//   status.js      header and footer: badge, connection detail, latency, debug banner
+//   tables.js      services, receivers, signals (sort, filter), localizations
+//   spectrum.js    spectrum and waterfall from spectrum:frame
+//   map.js         the map (Web Mercator, optional tiles)
+//   details.js     the selected signal and its details panel
+//   hook.js        window.sdrhub, the read-only view for tests
+//   format.js, dom.js  shared helpers
+
+import { connect, isOpen, loadDashboardConfig, retryNow } from "./connection.js";
+import { renderDetails, selectSignal } from "./details.js";
+import { $, renderAges } from "./dom.js";
+import { installHook } from "./hook.js";
+import { renderMap } from "./map.js";
+import { renderSpectrum, wirePlot } from "./spectrum.js";
+import { markDirty, onRender, S } from "./state.js";
+import { renderConnDetail, renderConnection, renderMeta, showDebugBanner } from "./status.js";
+import { renderHealth, renderLocs, renderReceivers, renderSignals, setSort } from "./tables.js";
+
+/** Redraws each panel that a dirty part (the Set collected by markDirty) affects; the header's
+ * meta line every time, since it shows how long ago the last update was. */
+function render(d) {
+  const all = d.has("all");
+  if (all || d.has("conn")) renderConnection();
+  if (all || d.has("health")) renderHealth();
+  if (all || d.has("websdrs")) renderReceivers();
+  if (all || d.has("signals") || d.has("websdrs") || d.has("selection")) renderSignals();
+  if (all || d.has("locs") || d.has("signals") || d.has("websdrs") || d.has("selection")) renderLocs();
+  if (all || d.has("locs") || d.has("signals") || d.has("websdrs") || d.has("selection") || d.has("map")) renderMap();
+  if (all || d.has("spectrum") || d.has("signals") || d.has("websdrs") || d.has("selection") || d.has("conn")) renderSpectrum();
+  if (all || d.has("signals") || d.has("locs") || d.has("websdrs") || d.has("selection")) renderDetails();
+  if (all || d.has("tick")) renderAges();
+  renderMeta();
+}
+
+function init() {
+  showDebugBanner();
+  $("retry").addEventListener("click", retryNow);
+  $("clear-selection").addEventListener("click", () => {
+    if (S.selected !== null) selectSignal(S.selected);
+    $("details").focus(); // the button hides itself: keep the keyboard user in the panel
+  });
+  $("spectrum-rx").addEventListener("change", (ev) => {
+    S.spectrumRx = ev.target.value;
+    S.spectrumChosen = true;
+    markDirty("spectrum");
+  });
+  $("signal-filter").addEventListener("input", (ev) => {
+    S.filter = ev.target.value.trim().toLowerCase();
+    markDirty("signals");
+  });
+  for (const th of document.querySelectorAll('[data-testid="signals-table"] th[data-sort]')) {
+    th.querySelector("button").addEventListener("click", () => setSort(th.dataset.sort));
+  }
+  wirePlot($("spectrum"));
+  wirePlot($("waterfall"));
+  window.addEventListener("online", () => {
+    if (!isOpen()) retryNow();
+  });
+  if (window.ResizeObserver) {
+    let lastW = 0;
+    new ResizeObserver((entries) => {
+      const w = Math.round(entries[0].contentRect.width);
+      if (w !== lastW) {
+        lastW = w;
+        markDirty("map");
+      }
+    }).observe($("map"));
+    let lastPlotW = 0;
+    new ResizeObserver((entries) => {
+      const w = Math.round(entries[0].contentRect.width);
+      if (w !== lastPlotW) {
+        lastPlotW = w;
+        markDirty("spectrum");
+      }
+    }).observe($("spectrum-plots"));
+  }
+  setInterval(() => {
+    markDirty("tick");
+    if (S.connection !== "connected") renderConnDetail();
+  }, 1000);
+  markDirty("all");
+  loadDashboardConfig();
+  connect();
+}
+
+onRender(render);
+installHook();
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+else init();
