@@ -65,14 +65,26 @@ impl Denied {
 pub struct Authenticator {
     enabled: bool,
     tokens: Vec<([u8; 32], Access)>,
-    jwt_secret: Option<Vec<u8>>,
+    jwt: Option<JwtRules>,
     origins: Vec<String>,
 }
 
-/// Topics from names; unknown names are a configuration error caught by validation.
-pub fn topics_from(names: Option<&[String]>) -> TopicSet {
+/// How JWTs are checked.
+#[derive(Debug, Clone)]
+struct JwtRules {
+    secret: Vec<u8>,
+    leeway_s: i64,
+    audience: Option<String>,
+    issuer: Option<String>,
+    /// Topics of a token without an `events` claim.
+    default_topics: TopicSet,
+}
+
+/// Topics from names, `default` when there are none; unknown names are a configuration error
+/// caught by validation (and never grant anything).
+pub fn topics_from(names: Option<&[String]>, default: TopicSet) -> TopicSet {
     match names {
-        None => TopicSet::ALL,
+        None => default,
         Some(names) => names.iter().filter_map(|n| Topic::parse(n)).collect(),
     }
 }
@@ -80,6 +92,9 @@ pub fn topics_from(names: Option<&[String]>) -> TopicSet {
 impl Authenticator {
     /// From the validated configuration.
     pub fn new(config: &AuthConfig) -> Self {
+        // A token that names no topics gets these: never everything by omission.
+        let default_topics = topics_from(Some(&config.default_events), TopicSet::NONE);
+        let optional = |s: &str| (!s.is_empty()).then(|| s.to_string());
         Self {
             enabled: config.enabled,
             tokens: config
@@ -89,14 +104,19 @@ impl Authenticator {
                     (
                         Sha256::digest(t.token.as_bytes()).into(),
                         Access {
-                            topics: topics_from(t.events.as_deref()),
+                            topics: topics_from(t.events.as_deref(), default_topics),
                             admin: t.admin,
                         },
                     )
                 })
                 .collect(),
-            jwt_secret: (!config.jwt_hs256_secret.is_empty())
-                .then(|| config.jwt_hs256_secret.as_bytes().to_vec()),
+            jwt: (!config.jwt_hs256_secret.is_empty()).then(|| JwtRules {
+                secret: config.jwt_hs256_secret.as_bytes().to_vec(),
+                leeway_s: config.jwt_leeway_s.round() as i64,
+                audience: optional(&config.jwt_audience),
+                issuer: optional(&config.jwt_issuer),
+                default_topics,
+            }),
             origins: config.allowed_origins.clone(),
         }
     }
@@ -157,8 +177,8 @@ impl Authenticator {
         if let Some(access) = found {
             return Ok(access);
         }
-        match &self.jwt_secret {
-            Some(secret) if token.matches('.').count() == 2 => verify_jwt(token, secret, now_s),
+        match &self.jwt {
+            Some(rules) if token.matches('.').count() == 2 => verify_jwt(token, rules, now_s),
             _ => Err(Denied::Unauthorized("unknown token".into())),
         }
     }
@@ -208,14 +228,37 @@ struct Claims {
     exp: Option<i64>,
     nbf: Option<i64>,
     #[serde(default)]
+    aud: Option<Audience>,
+    #[serde(default)]
+    iss: Option<String>,
+    #[serde(default)]
     events: Option<Vec<String>>,
     #[serde(default)]
     admin: bool,
 }
 
+/// `aud`: one audience or several (RFC 7519 §4.1.3).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn names(&self, wanted: &str) -> bool {
+        match self {
+            Audience::One(a) => a == wanted,
+            Audience::Many(list) => list.iter().any(|a| a == wanted),
+        }
+    }
+}
+
 /// Checks an HS256 JWT: the algorithm (only HS256; `none` and others are refused), the
-/// signature in constant time, `exp` (required) and `nbf`; its `events` claim limits the topics.
-fn verify_jwt(token: &str, secret: &[u8], now_s: i64) -> Result<Access, Denied> {
+/// signature in constant time, `exp` (required) and `nbf` with the configured leeway, `aud` and
+/// `iss` when configured; its `events` claim limits the topics (without it: the default ones).
+fn verify_jwt(token: &str, rules: &JwtRules, now_s: i64) -> Result<Access, Denied> {
+    let secret = &rules.secret[..];
     let bad = |why: &str| Denied::Unauthorized(format!("invalid token: {why}"));
     let mut parts = token.split('.');
     let (Some(head), Some(body), Some(signature)) = (parts.next(), parts.next(), parts.next()) else {
@@ -243,14 +286,27 @@ fn verify_jwt(token: &str, secret: &[u8], now_s: i64) -> Result<Access, Denied> 
         .and_then(|c| serde_json::from_slice(&c).ok())
         .ok_or_else(|| bad("malformed claims"))?;
     let exp = claims.exp.ok_or_else(|| bad("no exp claim"))?;
-    if now_s >= exp {
+    if now_s >= exp.saturating_add(rules.leeway_s) {
         return Err(bad("expired"));
     }
-    if claims.nbf.is_some_and(|nbf| now_s < nbf) {
+    if claims
+        .nbf
+        .is_some_and(|nbf| now_s < nbf.saturating_sub(rules.leeway_s))
+    {
         return Err(bad("not valid yet"));
     }
+    if let Some(audience) = &rules.audience {
+        if !claims.aud.as_ref().is_some_and(|aud| aud.names(audience)) {
+            return Err(bad("not for this audience (aud)"));
+        }
+    }
+    if let Some(issuer) = &rules.issuer {
+        if claims.iss.as_deref() != Some(issuer.as_str()) {
+            return Err(bad("not from the expected issuer (iss)"));
+        }
+    }
     Ok(Access {
-        topics: topics_from(claims.events.as_deref()),
+        topics: topics_from(claims.events.as_deref(), rules.default_topics),
         admin: claims.admin,
     })
 }
@@ -292,7 +348,8 @@ mod tests {
                 },
             ],
             jwt_hs256_secret: "jwt-key".into(),
-            allowed_origins: Vec::new(),
+            jwt_leeway_s: 0.0,
+            ..AuthConfig::default()
         })
     }
 
@@ -327,6 +384,95 @@ mod tests {
         assert!(matches!(a.check_token(&none, 1000), Err(Denied::Unauthorized(m)) if m.contains("HS256")));
         let no_exp = sign_jwt(&serde_json::json!({"admin": true}), b"jwt-key");
         assert!(a.check_token(&no_exp, 1000).is_err());
+    }
+
+    fn with(config: impl FnOnce(&mut AuthConfig)) -> Authenticator {
+        let mut auth = AuthConfig {
+            enabled: true,
+            jwt_hs256_secret: "jwt-key".into(),
+            ..AuthConfig::default()
+        };
+        config(&mut auth);
+        Authenticator::new(&auth)
+    }
+
+    #[test]
+    fn jwt_times_allow_the_configured_clock_skew_and_no_more() {
+        let a = with(|c| c.jwt_leeway_s = 30.0);
+        let jwt = sign_jwt(&serde_json::json!({"exp": 1000, "nbf": 500}), b"jwt-key");
+        assert!(a.check_token(&jwt, 1029).is_ok(), "29 s after exp, within leeway");
+        assert!(matches!(a.check_token(&jwt, 1030), Err(Denied::Unauthorized(m)) if m.contains("expired")));
+        assert!(a.check_token(&jwt, 471).is_ok(), "29 s before nbf, within leeway");
+        assert!(
+            matches!(a.check_token(&jwt, 469), Err(Denied::Unauthorized(m)) if m.contains("not valid yet"))
+        );
+    }
+
+    #[test]
+    fn audience_and_issuer_are_checked_when_configured() {
+        let a = with(|c| {
+            c.jwt_audience = "sdrhub-eu".into();
+            c.jwt_issuer = "https://auth.example.org".into();
+        });
+        let token = |claims: serde_json::Value| sign_jwt(&claims, b"jwt-key");
+        let good =
+            token(serde_json::json!({"exp": 2000, "aud": "sdrhub-eu", "iss": "https://auth.example.org"}));
+        assert!(a.check_token(&good, 1000).is_ok());
+        let in_list = token(
+            serde_json::json!({"exp": 2000, "aud": ["x", "sdrhub-eu"], "iss": "https://auth.example.org"}),
+        );
+        assert!(a.check_token(&in_list, 1000).is_ok());
+        for (claims, why) in [
+            (
+                serde_json::json!({"exp": 2000, "iss": "https://auth.example.org"}),
+                "aud",
+            ),
+            (
+                serde_json::json!({"exp": 2000, "aud": "other", "iss": "https://auth.example.org"}),
+                "aud",
+            ),
+            (serde_json::json!({"exp": 2000, "aud": "sdrhub-eu"}), "iss"),
+            (
+                serde_json::json!({"exp": 2000, "aud": "sdrhub-eu", "iss": "https://evil.example"}),
+                "iss",
+            ),
+        ] {
+            assert!(
+                matches!(a.check_token(&token(claims.clone()), 1000), Err(Denied::Unauthorized(m)) if m.contains(why)),
+                "{claims}"
+            );
+        }
+        // Not configured: not required.
+        let open = with(|_| {});
+        assert!(open
+            .check_token(&token(serde_json::json!({"exp": 2000})), 1000)
+            .is_ok());
+    }
+
+    #[test]
+    fn a_token_naming_no_topics_gets_the_default_ones_not_everything() {
+        let a = with(|c| {
+            c.tokens = vec![TokenConfig {
+                name: "plain".into(),
+                token: "plain-token-0123456789".into(),
+                events: None,
+                admin: false,
+            }]
+        });
+        let expected: TopicSet = Topic::ALL.iter().copied().filter(|t| !t.is_stream()).collect();
+        assert_eq!(
+            a.check_token("plain-token-0123456789", 0).unwrap().topics,
+            expected
+        );
+        assert!(!expected.contains(Topic::SpectrumFrame));
+        let jwt = sign_jwt(&serde_json::json!({"exp": 2000}), b"jwt-key");
+        assert_eq!(a.check_token(&jwt, 1000).unwrap().topics, expected);
+        let narrow = with(|c| c.default_events = vec!["services:health".into()]);
+        let jwt = sign_jwt(&serde_json::json!({"exp": 2000}), b"jwt-key");
+        assert_eq!(
+            narrow.check_token(&jwt, 1000).unwrap().topics,
+            [Topic::ServicesHealth].into_iter().collect()
+        );
     }
 
     proptest::proptest! {

@@ -452,10 +452,10 @@ pub struct LocalizationList {
     pub localizations: Vec<LocalizationReport>,
 }
 
-/// Payload of `snapshot`: the current state of the four topics of state (not the
-/// `spectrum:frame` stream).
+/// The hub's current state of the four topics of state (not the `spectrum:frame` stream): what
+/// REST serves, and what a [`Snapshot`] shows of it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Snapshot {
+pub struct CurrentState {
     /// Current health.
     #[serde(rename = "services:health")]
     pub services_health: HealthReport,
@@ -468,6 +468,38 @@ pub struct Snapshot {
     /// Recent localizations.
     #[serde(rename = "localizations:updated")]
     pub localizations_updated: LocalizationList,
+}
+
+impl CurrentState {
+    /// What a client whose credentials allow `topics` may see of it.
+    pub fn visible_to(&self, topics: TopicSet) -> Snapshot {
+        let show = |topic: Topic| topics.contains(topic);
+        Snapshot {
+            services_health: show(Topic::ServicesHealth).then(|| self.services_health.clone()),
+            websdrs_status: show(Topic::WebsdrsStatus).then(|| self.websdrs_status.clone()),
+            signals_detected: show(Topic::SignalsDetected).then(|| self.signals_detected.clone()),
+            localizations_updated: show(Topic::LocalizationsUpdated)
+                .then(|| self.localizations_updated.clone()),
+        }
+    }
+}
+
+/// Payload of `snapshot` and `resync`: the current state of the topics of state the client's
+/// credentials allow; a topic the token does not allow is absent, not empty.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    /// Current health.
+    #[serde(rename = "services:health", skip_serializing_if = "Option::is_none")]
+    pub services_health: Option<HealthReport>,
+    /// Current receivers.
+    #[serde(rename = "websdrs:status", skip_serializing_if = "Option::is_none")]
+    pub websdrs_status: Option<WebsdrsReport>,
+    /// Active signals.
+    #[serde(rename = "signals:detected", skip_serializing_if = "Option::is_none")]
+    pub signals_detected: Option<SignalList>,
+    /// Recent localizations.
+    #[serde(rename = "localizations:updated", skip_serializing_if = "Option::is_none")]
+    pub localizations_updated: Option<LocalizationList>,
 }
 
 /// Payload of `pong`.

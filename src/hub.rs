@@ -1,8 +1,12 @@
 //! The event hub: one task owns the current state of every topic, numbers every message, and
 //! fans serialized events out to the connected clients.
 //!
-//! Everyone else holds a cheap, cloneable [`Hub`] handle that talks to the task over a bounded
-//! channel. The task never awaits a client: each client has its own bounded queue, filled with
+//! Everyone else holds a cheap, cloneable [`Hub`] handle that talks to the task over two bounded
+//! channels: one for publications (the pipeline, the bus follower), one for everything clients
+//! and REST ask (connect, subscribe, replies, stats). The task always serves publications first,
+//! so a swarm of client messages can delay neither the events other clients receive nor the
+//! DSP threads that publish them; clients that send faster than the hub answers wait on their
+//! own channel. Every per-client command finds its client by id in O(1). The task never awaits a client: each client has its own bounded queue, filled with
 //! `try_send`; a client whose queue is full is handled by the configured
 //! [`SlowClientPolicy`], so one stalled browser can never delay the others. Every event is
 //! serialized once, and the same reference-counted bytes are queued for every subscriber.
@@ -18,18 +22,23 @@
 //! decreases and the last one a client saw is always a valid resume position.
 
 use crate::events::{
-    Envelope, Event, HealthReport, HealthStatus, LocalizationList, LocalizationReport, SignalList,
-    SignalReport, SignalState, Snapshot, SubscriptionsReport, Timestamp, TopicSet, WebsdrsReport,
+    CurrentState, Envelope, Event, HealthReport, HealthStatus, LocalizationList, LocalizationReport,
+    SignalList, SignalReport, SignalState, Snapshot, SubscriptionsReport, Timestamp, Topic, TopicSet,
+    WebsdrsReport,
 };
 use crate::ws::outbox::{Outbox, Refused};
 use actix_web::web::Bytes;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-/// Commands that may wait for the hub task; beyond this, publishers wait (back-pressure).
+/// Publications that may wait for the hub task; beyond this, publishers wait (back-pressure on
+/// the pipeline and the bus follower, which only ever publish).
+const PUBLISH_QUEUE: usize = 4096;
+/// Client and REST commands that may wait for the hub task; beyond this, the sessions and
+/// handlers that send them wait (their clients' messages are not read meanwhile).
 const COMMAND_QUEUE: usize = 4096;
 
 /// How long a gateway waits to catch up with a resuming client's position (`?since=` ahead of
@@ -288,11 +297,15 @@ pub struct WsStats {
     pub replay_from_seq: u64,
 }
 
+enum Publication {
+    Local(Event),
+    Numbered(Event, u64),
+}
+
 enum Command {
-    Publish(Event),
-    PublishNumbered(Event, u64),
     Connect {
         topics: TopicSet,
+        allowed: TopicSet,
         since: Option<u64>,
         reply: oneshot::Sender<Connection>,
     },
@@ -305,7 +318,7 @@ enum Command {
         client: u64,
         event: Event,
     },
-    Snapshot(oneshot::Sender<Snapshot>),
+    State(oneshot::Sender<CurrentState>),
     Stats(oneshot::Sender<WsStats>),
     CloseAll(Kick),
 }
@@ -313,6 +326,7 @@ enum Command {
 /// A handle on the hub task. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Hub {
+    publications: mpsc::Sender<Publication>,
     commands: mpsc::Sender<Command>,
     counters: Arc<Counters>,
 }
@@ -320,13 +334,11 @@ pub struct Hub {
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Command::Publish(_) => "Publish",
-            Command::PublishNumbered(..) => "PublishNumbered",
             Command::Connect { .. } => "Connect",
             Command::Disconnect(_) => "Disconnect",
             Command::SetTopics { .. } => "SetTopics",
             Command::Reply { .. } => "Reply",
-            Command::Snapshot(_) => "Snapshot",
+            Command::State(_) => "State",
             Command::Stats(_) => "Stats",
             Command::CloseAll(_) => "CloseAll",
         })
@@ -338,13 +350,18 @@ impl Hub {
     ///
     /// # Panics
     /// If `config.client_queue` is 0.
-    pub fn spawn(config: HubConfig, initial: Snapshot) -> Hub {
+    pub fn spawn(config: HubConfig, initial: CurrentState) -> Hub {
         assert!(config.client_queue > 0, "client_queue must be at least 1");
-        let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
+        let (publications, published) = mpsc::channel(PUBLISH_QUEUE);
+        let (commands, commanded) = mpsc::channel(COMMAND_QUEUE);
         let counters = Arc::new(Counters::default());
         let state = HubState::new(config, initial, counters.clone());
-        tokio::spawn(state.run(rx));
-        Hub { commands, counters }
+        tokio::spawn(state.run(published, commanded));
+        Hub {
+            publications,
+            commands,
+            counters,
+        }
     }
 
     /// The counters the sessions update.
@@ -363,7 +380,7 @@ impl Hub {
     /// Under [`Numbering::External`] the event does not advance `seq` and is not kept for
     /// replay: it is the gateway's own news (its health), which no other gateway has.
     pub async fn publish(&self, event: Event) {
-        self.send(Command::Publish(event)).await;
+        let _ = self.publications.send(Publication::Local(event)).await;
     }
 
     /// Publishes a broadcast event numbered `seq` by the bus ([`Numbering::External`]): it is
@@ -371,26 +388,41 @@ impl Hub {
     /// is ignored, so a bus consumer that starts over after a reconnect cannot duplicate
     /// anything. Under [`Numbering::Local`] the number is ignored and the hub numbers it.
     pub async fn publish_numbered(&self, event: Event, seq: u64) {
-        self.send(Command::PublishNumbered(event, seq)).await;
+        let _ = self.publications.send(Publication::Numbered(event, seq)).await;
     }
 
-    /// Publishes from a non-async thread, waiting for room in the hub's queue.
+    /// Publishes from a non-async thread, waiting for room in the hub's publication queue.
     pub fn publish_blocking(&self, event: Event) {
-        let _ = self.commands.blocking_send(Command::Publish(event));
+        let _ = self.publications.blocking_send(Publication::Local(event));
     }
 
-    /// Registers a client subscribed to `topics`. Its queue starts with the snapshot.
+    /// Registers a client subscribed to `topics` whose credentials allow everything. Its queue
+    /// starts with the snapshot.
     pub async fn connect(&self, topics: TopicSet) -> Option<Connection> {
-        self.resume(topics, None).await
+        self.resume(topics, TopicSet::ALL, None).await
     }
 
     /// Registers a client that has seen every event up to `since` (`?since=`): its queue starts
     /// with every retained broadcast event after `since` on its topics, in order, when the hub
     /// still holds them all; otherwise with a `resync` (a fresh snapshot). Without `since`, with
     /// the snapshot.
-    pub async fn resume(&self, topics: TopicSet, since: Option<u64>) -> Option<Connection> {
+    ///
+    /// `allowed` is what the client's credentials allow: the snapshot or `resync` shows only
+    /// those topics, now and whenever the client is resynced later. `topics` must be within it.
+    pub async fn resume(
+        &self,
+        topics: TopicSet,
+        allowed: TopicSet,
+        since: Option<u64>,
+    ) -> Option<Connection> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Connect { topics, since, reply }).await;
+        self.send(Command::Connect {
+            topics: topics.intersection(allowed),
+            allowed,
+            since,
+            reply,
+        })
+        .await;
         rx.await.ok()
     }
 
@@ -409,10 +441,10 @@ impl Hub {
         self.send(Command::Reply { client, event }).await;
     }
 
-    /// The current state of all topics.
-    pub async fn snapshot(&self) -> Option<Snapshot> {
+    /// The current state of all topics (for REST, which checks access itself).
+    pub async fn current_state(&self) -> Option<CurrentState> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Snapshot(reply)).await;
+        self.send(Command::State(reply)).await;
         rx.await.ok()
     }
 
@@ -432,6 +464,8 @@ impl Hub {
 struct Client {
     id: u64,
     topics: TopicSet,
+    /// What its credentials allow (its snapshots and resyncs show only these topics).
+    allowed: TopicSet,
     outbox: Arc<Outbox>,
     /// Fell behind under [`SlowClientPolicy::Resync`]: nothing is queued until it drains.
     lagging: bool,
@@ -440,6 +474,7 @@ struct Client {
 /// A client waiting for a gateway to catch up with its resume position.
 struct Parked {
     topics: TopicSet,
+    allowed: TopicSet,
     since: u64,
     reply: oneshot::Sender<Connection>,
     deadline: tokio::time::Instant,
@@ -459,7 +494,7 @@ struct HubState {
     seq: u64,
     next_client: u64,
     connections_total: u64,
-    clients: Vec<Client>,
+    clients: HashMap<u64, Client>,
     health: HealthReport,
     websdrs: WebsdrsReport,
     signals: BTreeMap<String, SignalReport>,
@@ -474,14 +509,14 @@ struct HubState {
 }
 
 impl HubState {
-    fn new(config: HubConfig, initial: Snapshot, counters: Arc<Counters>) -> Self {
+    fn new(config: HubConfig, initial: CurrentState, counters: Arc<Counters>) -> Self {
         let mut state = Self {
             config,
             counters,
             seq: 0,
             next_client: 1,
             connections_total: 0,
-            clients: Vec::new(),
+            clients: HashMap::new(),
             health: initial.services_health,
             websdrs: initial.websdrs_status,
             signals: BTreeMap::new(),
@@ -500,10 +535,25 @@ impl HubState {
         state
     }
 
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+    async fn run(
+        mut self,
+        mut publications: mpsc::Receiver<Publication>,
+        mut commands: mpsc::Receiver<Command>,
+    ) {
         loop {
             let deadline = self.parked.iter().map(|p| p.deadline).min();
             let command = tokio::select! {
+                // Publications first: what clients ask can wait, events and the DSP cannot.
+                biased;
+                publication = publications.recv() => {
+                    match publication {
+                        Some(Publication::Local(event)) => self.publish(event, None),
+                        Some(Publication::Numbered(event, seq)) => self.publish_numbered(event, seq),
+                        // Every handle is gone.
+                        None => break,
+                    }
+                    continue;
+                }
                 command = commands.recv() => match command {
                     Some(command) => command,
                     None => break,
@@ -514,36 +564,48 @@ impl HubState {
                     continue;
                 }
             };
-            match command {
-                Command::Publish(event) => self.publish(event, None),
-                Command::PublishNumbered(event, seq) => self.publish_numbered(event, seq),
-                Command::Connect { topics, since, reply } => {
-                    self.connect(topics, since, reply, self.config.numbering == Numbering::External)
-                }
-                Command::Disconnect(id) => self.clients.retain(|c| c.id != id),
-                Command::SetTopics { client, topics } => {
-                    if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
-                        c.topics = topics;
-                    }
-                    let ack = SubscriptionsReport {
-                        events: topics.topics().map(|t| t.as_str()).collect(),
-                    };
-                    self.reply(client, &Event::Subscriptions(ack));
-                }
-                Command::Reply { client, event } => self.reply(client, &event),
-                Command::Snapshot(reply) => {
-                    let _ = reply.send(self.snapshot());
-                }
-                Command::Stats(reply) => {
-                    let _ = reply.send(self.stats());
-                }
-                Command::CloseAll(kick) => {
-                    self.closing = true;
-                    // Dropping their replies tells parked clients the hub takes no clients.
-                    self.parked.clear();
-                    for client in &self.clients {
-                        client.outbox.kick(kick.clone());
-                    }
+            self.command(command);
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Connect {
+                topics,
+                allowed,
+                since,
+                reply,
+            } => {
+                let may_park = self.config.numbering == Numbering::External;
+                self.connect(topics, allowed, since, reply, may_park)
+            }
+            Command::Disconnect(id) => {
+                self.clients.remove(&id);
+            }
+            Command::SetTopics { client, topics } => {
+                let Some(c) = self.clients.get_mut(&client) else {
+                    return;
+                };
+                // The session checked them against the token; the hub holds to it regardless.
+                c.topics = topics.intersection(c.allowed);
+                let ack = SubscriptionsReport {
+                    events: c.topics.topics().map(|t| t.as_str()).collect(),
+                };
+                self.reply(client, &Event::Subscriptions(ack));
+            }
+            Command::Reply { client, event } => self.reply(client, &event),
+            Command::State(reply) => {
+                let _ = reply.send(self.current());
+            }
+            Command::Stats(reply) => {
+                let _ = reply.send(self.stats());
+            }
+            Command::CloseAll(kick) => {
+                self.closing = true;
+                // Dropping their replies tells parked clients the hub takes no clients.
+                self.parked.clear();
+                for client in self.clients.values() {
+                    client.outbox.kick(kick.clone());
                 }
             }
         }
@@ -594,7 +656,13 @@ impl HubState {
             .partition(|p| p.since <= self.seq);
         self.parked = waiting;
         for parked in ready {
-            self.connect(parked.topics, Some(parked.since), parked.reply, false);
+            self.connect(
+                parked.topics,
+                parked.allowed,
+                Some(parked.since),
+                parked.reply,
+                false,
+            );
         }
     }
 
@@ -606,7 +674,13 @@ impl HubState {
             .partition(|p| p.deadline <= now);
         self.parked = waiting;
         for parked in due {
-            self.connect(parked.topics, Some(parked.since), parked.reply, false);
+            self.connect(
+                parked.topics,
+                parked.allowed,
+                Some(parked.since),
+                parked.reply,
+                false,
+            );
         }
     }
 
@@ -617,7 +691,7 @@ impl HubState {
             tracing::warn!(event = event.name(), "ignored: not a broadcast event");
             return;
         };
-        if topic.is_stream() && !self.clients.iter().any(|c| c.topics.contains(topic)) {
+        if topic.is_stream() && !self.clients.values().any(|c| c.topics.contains(topic)) {
             // Nobody asked for this stream: nothing to serialize, number or keep.
             return;
         }
@@ -659,36 +733,41 @@ impl HubState {
             // The gateway's own news: delivered, not numbered, not replayed.
             (Numbering::External, None) => self.seal(&event),
         };
-        let mut index = 0;
-        while index < self.clients.len() {
-            let client = &self.clients[index];
+        let mut gone = Vec::new();
+        let mut drained = Vec::new();
+        for client in self.clients.values_mut() {
             if !client.topics.contains(topic) {
-                index += 1;
                 continue;
             }
             if client.lagging {
                 if client.outbox.depth() > 0 {
                     // Still draining what it was sent before it fell behind.
                     self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                    index += 1;
-                    continue;
+                } else {
+                    drained.push(client.id);
                 }
-                // Drained: the fresh state (which includes this event) replaces what it missed.
-                let resync = self.envelope(&Event::Resync(Box::new(self.snapshot())));
-                self.counters.resyncs.fetch_add(1, Ordering::Relaxed);
-                self.clients[index].lagging = false;
-                if !self.deliver(index, resync) {
-                    self.clients.swap_remove(index);
-                    continue;
-                }
-                index += 1;
                 continue;
             }
-            if !self.deliver(index, message.clone()) {
-                self.clients.swap_remove(index);
-                continue;
+            if !deliver(&self.counters, &self.config, client, message.clone()) {
+                gone.push(client.id);
             }
-            index += 1;
+        }
+        for id in drained {
+            // Drained: the fresh state (which includes this event) replaces what it missed.
+            let Some(allowed) = self.clients.get(&id).map(|c| c.allowed) else {
+                continue;
+            };
+            let resync = self.envelope(&Event::Resync(Box::new(self.snapshot(allowed))));
+            self.counters.resyncs.fetch_add(1, Ordering::Relaxed);
+            if let Some(client) = self.clients.get_mut(&id) {
+                client.lagging = false;
+                if !deliver(&self.counters, &self.config, client, resync) {
+                    gone.push(id);
+                }
+            }
+        }
+        for id in gone {
+            self.clients.remove(&id);
         }
     }
 
@@ -717,46 +796,16 @@ impl HubState {
         }
     }
 
-    /// Queues `message` for client `index`; false if the client must be removed.
-    fn deliver(&mut self, index: usize, message: Outgoing) -> bool {
-        let client = &mut self.clients[index];
-        match client.outbox.push(message) {
-            Ok(depth) => {
-                // One lock per delivery: the depth comes back from the push.
-                self.counters.queue_depth.observe(depth as f64);
-                true
-            }
-            Err(Refused::Closed) => false,
-            Err(Refused::Full) => {
-                self.counters.queue_depth.observe(client.outbox.capacity() as f64);
-                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                match self.config.slow_client_policy {
-                    SlowClientPolicy::Resync => {
-                        if !client.lagging {
-                            tracing::info!(client = client.id, "a client fell behind; it will be resynced");
-                        }
-                        client.lagging = true;
-                        true
-                    }
-                    SlowClientPolicy::Close => {
-                        self.counters.slow_clients_closed.fetch_add(1, Ordering::Relaxed);
-                        let queued = self.config.client_queue;
-                        tracing::info!(client = client.id, queued, "closing a client that cannot keep up");
-                        let reason = format!("slow consumer: {queued} messages queued");
-                        client.outbox.kick(Kick { code: 1013, reason });
-                        false
-                    }
-                }
-            }
-        }
-    }
-
     fn reply(&mut self, client: u64, event: &Event) {
-        if let Some(index) = self.clients.iter().position(|c| c.id == client) {
-            let message = self.envelope(event);
-            if !self.deliver(index, message) {
-                self.clients.swap_remove(index);
-            }
+        if !self.clients.contains_key(&client) {
+            return;
+        }
+        let message = self.envelope(event);
+        let Some(target) = self.clients.get_mut(&client) else {
+            return;
+        };
+        if !deliver(&self.counters, &self.config, target, message) {
+            self.clients.remove(&client);
         }
     }
 
@@ -765,6 +814,7 @@ impl HubState {
     fn connect(
         &mut self,
         topics: TopicSet,
+        allowed: TopicSet,
         since: Option<u64>,
         reply: oneshot::Sender<Connection>,
         may_park: bool,
@@ -776,6 +826,7 @@ impl HubState {
         if let Some(since) = since.filter(|&since| may_park && since > self.seq) {
             self.parked.push(Parked {
                 topics,
+                allowed,
                 since,
                 reply,
                 deadline: tokio::time::Instant::now() + RESUME_CATCH_UP,
@@ -787,7 +838,7 @@ impl HubState {
         let outbox = Arc::new(Outbox::new(self.config.client_queue));
         match since {
             None => {
-                let snapshot = self.envelope(&Event::Snapshot(Box::new(self.snapshot())));
+                let snapshot = self.envelope(&Event::Snapshot(Box::new(self.snapshot(allowed))));
                 // Invariant: the outbox was just created with room for at least one message.
                 outbox
                     .push(snapshot)
@@ -813,7 +864,7 @@ impl HubState {
                     }
                     self.counters.resumes.fetch_add(1, Ordering::Relaxed);
                 } else {
-                    let resync = self.envelope(&Event::Resync(Box::new(self.snapshot())));
+                    let resync = self.envelope(&Event::Resync(Box::new(self.snapshot(allowed))));
                     self.counters.resyncs.fetch_add(1, Ordering::Relaxed);
                     // Invariant: the outbox was just created with room for at least one message.
                     outbox.push(resync).expect("a new outbox has room for the resync");
@@ -826,25 +877,49 @@ impl HubState {
         };
         if reply.send(connection).is_ok() {
             self.connections_total += 1;
-            self.clients.push(Client {
+            self.clients.insert(
                 id,
-                topics,
-                outbox,
-                lagging: false,
-            });
+                Client {
+                    id,
+                    topics,
+                    allowed,
+                    outbox,
+                    lagging: false,
+                },
+            );
         }
     }
 
-    fn snapshot(&self) -> Snapshot {
+    fn signal_list(&self) -> SignalList {
         let mut signals: Vec<SignalReport> = self.signals.values().cloned().collect();
         signals.sort_by(|a, b| a.frequency_hz.total_cmp(&b.frequency_hz));
-        Snapshot {
+        SignalList { signals }
+    }
+
+    fn localization_list(&self) -> LocalizationList {
+        LocalizationList {
+            localizations: self.localizations.iter().cloned().collect(),
+        }
+    }
+
+    /// Everything, for REST.
+    fn current(&self) -> CurrentState {
+        CurrentState {
             services_health: self.health.clone(),
             websdrs_status: self.websdrs.clone(),
-            signals_detected: SignalList { signals },
-            localizations_updated: LocalizationList {
-                localizations: self.localizations.iter().cloned().collect(),
-            },
+            signals_detected: self.signal_list(),
+            localizations_updated: self.localization_list(),
+        }
+    }
+
+    /// What a client whose credentials allow `allowed` may see (only those topics are built).
+    fn snapshot(&self, allowed: TopicSet) -> Snapshot {
+        let show = |topic: Topic| allowed.contains(topic);
+        Snapshot {
+            services_health: show(Topic::ServicesHealth).then(|| self.health.clone()),
+            websdrs_status: show(Topic::WebsdrsStatus).then(|| self.websdrs.clone()),
+            signals_detected: show(Topic::SignalsDetected).then(|| self.signal_list()),
+            localizations_updated: show(Topic::LocalizationsUpdated).then(|| self.localization_list()),
         }
     }
 
@@ -860,8 +935,8 @@ impl HubState {
             bytes_sent: self.counters.bytes_sent.load(Ordering::Relaxed),
             messages_dropped: self.counters.dropped.load(Ordering::Relaxed),
             slow_clients_closed: self.counters.slow_clients_closed.load(Ordering::Relaxed),
-            queued: self.clients.iter().map(|c| c.outbox.depth()).sum(),
-            queue_depth_max: self.clients.iter().map(|c| c.outbox.depth()).max().unwrap_or(0),
+            queued: self.clients.values().map(|c| c.outbox.depth()).sum(),
+            queue_depth_max: self.clients.values().map(|c| c.outbox.depth()).max().unwrap_or(0),
             fanout_latency_p50_ms: self.counters.fanout_latency.quantile_bound(0.5).map(|s| s * 1e3),
             fanout_latency_p99_ms: self.counters.fanout_latency.quantile_bound(0.99).map(|s| s * 1e3),
             seq: self.seq,
@@ -873,9 +948,42 @@ impl HubState {
     }
 }
 
+/// Queues `message` for `client`; false if the client must be removed.
+fn deliver(counters: &Counters, config: &HubConfig, client: &mut Client, message: Outgoing) -> bool {
+    match client.outbox.push(message) {
+        Ok(depth) => {
+            // One lock per delivery: the depth comes back from the push.
+            counters.queue_depth.observe(depth as f64);
+            true
+        }
+        Err(Refused::Closed) => false,
+        Err(Refused::Full) => {
+            counters.queue_depth.observe(client.outbox.capacity() as f64);
+            counters.dropped.fetch_add(1, Ordering::Relaxed);
+            match config.slow_client_policy {
+                SlowClientPolicy::Resync => {
+                    if !client.lagging {
+                        tracing::info!(client = client.id, "a client fell behind; it will be resynced");
+                    }
+                    client.lagging = true;
+                    true
+                }
+                SlowClientPolicy::Close => {
+                    counters.slow_clients_closed.fetch_add(1, Ordering::Relaxed);
+                    let queued = config.client_queue;
+                    tracing::info!(client = client.id, queued, "closing a client that cannot keep up");
+                    let reason = format!("slow consumer: {queued} messages queued");
+                    client.outbox.kick(Kick { code: 1013, reason });
+                    false
+                }
+            }
+        }
+    }
+}
+
 /// An empty state: every topic known but with nothing to report yet.
-pub fn empty_snapshot() -> Snapshot {
-    Snapshot {
+pub fn empty_snapshot() -> CurrentState {
+    CurrentState {
         services_health: HealthReport {
             status: HealthStatus::Healthy,
             services: Vec::new(),
@@ -957,6 +1065,9 @@ mod tests {
             }),
         )
         .await;
+        // Replies and publications travel on separate queues: wait for the reply to be queued
+        // before publishing more (publications are never held back by client commands).
+        hub.stats().await.unwrap();
         hub.publish(signal("local")).await;
         hub.publish_numbered(signal("d"), 9).await;
         let stats = hub.stats().await.unwrap();
@@ -977,13 +1088,13 @@ mod tests {
         );
         // Before seq 5 nothing is held; from 5 on, bus events are replayed, local ones not.
         assert_eq!(stats.replay_from_seq, 4);
-        let resumed = hub.resume(TopicSet::ALL, Some(7)).await.unwrap();
+        let resumed = hub.resume(TopicSet::ALL, TopicSet::ALL, Some(7)).await.unwrap();
         let replayed: Vec<u64> = drain(&hub, &resumed).await.iter().map(|m| m.1).collect();
         assert_eq!(replayed, [8, 9]);
-        let too_old = hub.resume(TopicSet::ALL, Some(3)).await.unwrap();
+        let too_old = hub.resume(TopicSet::ALL, TopicSet::ALL, Some(3)).await.unwrap();
         assert_eq!(drain(&hub, &too_old).await[0].0, "resync");
         let topics = TopicSet::NONE.with(Topic::ServicesHealth);
-        let filtered = hub.resume(topics, Some(5)).await.unwrap();
+        let filtered = hub.resume(topics, TopicSet::ALL, Some(5)).await.unwrap();
         assert!(drain(&hub, &filtered).await.is_empty());
     }
 
@@ -994,7 +1105,7 @@ mod tests {
         // A client that saw seq 3 on a gateway further ahead.
         let waiting = {
             let hub = hub.clone();
-            tokio::spawn(async move { hub.resume(TopicSet::ALL, Some(3)).await })
+            tokio::spawn(async move { hub.resume(TopicSet::ALL, TopicSet::ALL, Some(3)).await })
         };
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(
@@ -1019,7 +1130,7 @@ mod tests {
         let hub = gateway_hub();
         hub.publish_numbered(signal("a"), 1).await;
         let started = tokio::time::Instant::now();
-        let connection = hub.resume(TopicSet::ALL, Some(50)).await.unwrap();
+        let connection = hub.resume(TopicSet::ALL, TopicSet::ALL, Some(50)).await.unwrap();
         assert!(started.elapsed() >= RESUME_CATCH_UP);
         let got = drain(&hub, &connection).await;
         assert_eq!((got[0].0.as_str(), got[0].1), ("resync", 1));

@@ -34,7 +34,7 @@ fn histogram<const N: usize>(out: &mut String, name: &str, help: &str, h: &Histo
 
 /// `GET /metrics`.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let (Some(stats), Some(snapshot)) = (state.hub.stats().await, state.hub.snapshot().await) else {
+    let (Some(stats), Some(snapshot)) = (state.hub.stats().await, state.hub.current_state().await) else {
         return HttpResponse::ServiceUnavailable().finish();
     };
     let counters = state.hub.counters();

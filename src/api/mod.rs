@@ -68,7 +68,7 @@ fn unavailable() -> HttpResponse {
 
 /// `GET /healthz`: 200 while the process serves requests (liveness), with the overall status.
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    match state.hub.snapshot().await {
+    match state.hub.current_state().await {
         Some(s) => HttpResponse::Ok().json(serde_json::json!({"status": s.services_health.status})),
         None => unavailable(),
     }
@@ -84,7 +84,7 @@ struct SystemStatus {
 
 /// `GET /api/v1/system/status`: the `services:health` payload plus version and uptime.
 async fn system_status(state: web::Data<AppState>) -> HttpResponse {
-    match state.hub.snapshot().await {
+    match state.hub.current_state().await {
         Some(s) => HttpResponse::Ok().json(SystemStatus {
             health: s.services_health,
             version: env!("CARGO_PKG_VERSION"),
@@ -96,7 +96,7 @@ async fn system_status(state: web::Data<AppState>) -> HttpResponse {
 
 /// `GET /api/v1/websdrs`: the `websdrs:status` payload.
 async fn websdrs(state: web::Data<AppState>) -> HttpResponse {
-    match state.hub.snapshot().await {
+    match state.hub.current_state().await {
         Some(s) => HttpResponse::Ok().json(s.websdrs_status),
         None => unavailable(),
     }
@@ -104,7 +104,7 @@ async fn websdrs(state: web::Data<AppState>) -> HttpResponse {
 
 /// `GET /api/v1/signals`: active signals, each shaped like a `signals:detected` payload.
 async fn signals(state: web::Data<AppState>) -> HttpResponse {
-    match state.hub.snapshot().await {
+    match state.hub.current_state().await {
         Some(s) => HttpResponse::Ok().json(s.signals_detected),
         None => unavailable(),
     }
@@ -113,7 +113,7 @@ async fn signals(state: web::Data<AppState>) -> HttpResponse {
 /// `GET /api/v1/localizations`: recent localizations, each shaped like a
 /// `localizations:updated` payload.
 async fn localizations(state: web::Data<AppState>) -> HttpResponse {
-    match state.hub.snapshot().await {
+    match state.hub.current_state().await {
         Some(s) => HttpResponse::Ok().json(s.localizations_updated),
         None => unavailable(),
     }

@@ -127,7 +127,7 @@ async fn admit(state: &AppState, req: &Request) -> Result<session::SessionSetup,
             "message": format!("the server holds its limit of {max} connections (server.max_connections); retry later"),
         })));
     };
-    let Some(connection) = state.hub.resume(topics, since).await else {
+    let Some(connection) = state.hub.resume(topics, access.topics, since).await else {
         return Err(HttpResponse::ServiceUnavailable().json(serde_json::json!({
             "code": "shutting_down",
             "message": "the server is shutting down",
