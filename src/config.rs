@@ -490,9 +490,21 @@ pub struct ServerConfig {
     /// Topics a client may be subscribed to at once; a `subscribe` beyond gets an
     /// `error` (`too_many_subscriptions`).
     pub max_subscriptions: usize,
-    /// Seconds a client has to send its whole request head (the WebSocket handshake included)
-    /// after connecting; slower gets HTTP 408 and is disconnected.
+    /// Seconds a client has to send a whole request head (the WebSocket handshake included),
+    /// counted from its first byte, on every request of a connection; slower is disconnected
+    /// (the first request of a connection gets HTTP 408).
     pub handshake_timeout_s: f64,
+    /// Reverse proxies (addresses or CIDR blocks) whose `X-Forwarded-For` names the client;
+    /// from anyone else the header is ignored. The shipped nginx setup needs its address here.
+    pub trusted_proxies: Vec<String>,
+    /// WebSocket sessions one client address (an IPv6 /64) may hold; beyond, HTTP 429, while
+    /// other addresses still connect up to `max_connections`.
+    pub max_connections_per_address: usize,
+    /// New WebSocket sessions per second one address may open, on average; faster gets 429
+    /// with `Retry-After`.
+    pub connects_per_address_per_s: f64,
+    /// New WebSocket sessions one address may open in a burst.
+    pub connect_burst_per_address: f64,
     /// Seconds between periodic `services:health` broadcasts.
     pub health_interval_s: f64,
     /// Seconds between periodic `websdrs:status` broadcasts.
@@ -520,6 +532,11 @@ impl Default for ServerConfig {
             max_message_bytes: 64 * 1024,
             max_subscriptions: 8,
             handshake_timeout_s: 5.0,
+            trusted_proxies: Vec::new(),
+            // A household or an office behind one NAT runs a few dashboards, not hundreds.
+            max_connections_per_address: 64,
+            connects_per_address_per_s: 5.0,
+            connect_burst_per_address: 20.0,
             health_interval_s: 10.0,
             status_interval_s: 5.0,
             recent_localizations: 100,
@@ -912,6 +929,32 @@ impl Config {
             format!(
                 "server.handshake_timeout_s = {}: must be in (0, 300]",
                 s.handshake_timeout_s
+            ),
+        );
+        for proxy in &s.trusted_proxies {
+            if let Err(message) = crate::ws::addresses::Network::parse(proxy) {
+                check(false, format!("server.trusted_proxies: {message}"));
+            }
+        }
+        check(
+            (1..=1_000_000).contains(&s.max_connections_per_address),
+            format!(
+                "server.max_connections_per_address = {}: must be in 1..=1000000",
+                s.max_connections_per_address
+            ),
+        );
+        check(
+            s.connects_per_address_per_s > 0.0 && s.connects_per_address_per_s <= 10_000.0,
+            format!(
+                "server.connects_per_address_per_s = {}: must be in (0, 10000]",
+                s.connects_per_address_per_s
+            ),
+        );
+        check(
+            (1.0..=100_000.0).contains(&s.connect_burst_per_address),
+            format!(
+                "server.connect_burst_per_address = {}: must be in [1, 100000]",
+                s.connect_burst_per_address
             ),
         );
         for (key, value) in [

@@ -6,6 +6,7 @@ use crate::hub::{empty_snapshot, Hub, Numbering};
 use crate::pipeline::probe::{run_probe, RemoteReceiver};
 use crate::pipeline::{Output, Pipeline, ReceiverSource};
 use crate::ws::session::SessionConfig;
+use actix_service::ServiceFactoryExt;
 use actix_web::{web, App, HttpResponse};
 use anyhow::Context;
 use sdrhub_hardware::sim::Scene;
@@ -33,6 +34,10 @@ pub struct AppState {
     pub receivers: Arc<Vec<crate::pipeline::ReceiverHandle>>,
     /// A gateway: the hub's events come from the bus, and only from it.
     pub bus_fed: bool,
+    /// Proxies whose `X-Forwarded-For` names the client (`server.trusted_proxies`).
+    pub trusted_proxies: Vec<crate::ws::addresses::Network>,
+    /// What each client address may hold and open.
+    pub addresses: crate::ws::addresses::AddressLimits,
 }
 
 /// The IQ sources the configuration asks for: the simulated scene's receivers (when enabled)
@@ -216,6 +221,18 @@ async fn serve(
         live_sessions: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         receivers,
         bus_fed,
+        // Validation has checked every entry.
+        trusted_proxies: config
+            .server
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| crate::ws::addresses::Network::parse(p).ok())
+            .collect(),
+        addresses: crate::ws::addresses::AddressLimits::new(crate::ws::addresses::AddressLimitsConfig {
+            max_connections: config.server.max_connections_per_address,
+            connects_per_s: config.server.connects_per_address_per_s,
+            connect_burst: config.server.connect_burst_per_address,
+        }),
     });
     let address = listener.local_addr().context("listener has no address")?;
     let handshake_timeout = Duration::from_secs_f64(config.server.handshake_timeout_s);
@@ -234,7 +251,7 @@ async fn serve(
                 .route("/ws/updates", web::get().to(crate::ws::not_upgraded))
                 .route("/ws", web::get().to(crate::ws::not_upgraded))
                 .default_service(web::to(not_found));
-            actix_http::HttpService::build()
+            let http = actix_http::HttpService::build()
                 // A client must finish its request head (a WebSocket handshake included)
                 // within this time, or it gets 408 and is disconnected.
                 .client_request_timeout(handshake_timeout)
@@ -258,8 +275,19 @@ async fn serve(
                 .finish(actix_service::boxed::factory(actix_service::map_config(
                     app,
                     |_| actix_web::dev::AppConfig::default(),
+                )));
+            // Every request head on a connection is timed, not only the first
+            // (crate::head_deadline).
+            actix_service::fn_service(move |io: tokio::net::TcpStream| {
+                let peer = io.peer_addr().ok();
+                let io = crate::head_deadline::DeadlineStream::new(io, handshake_timeout);
+                std::future::ready(Ok::<_, actix_http::error::DispatchError>((
+                    io,
+                    actix_http::Protocol::Http1,
+                    peer,
                 )))
-                .tcp()
+            })
+            .and_then(http)
         })
         .context("cannot serve on the listener")?
         .run();

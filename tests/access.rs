@@ -129,7 +129,13 @@ async fn tokens_topics_and_origins_decide_who_connects() {
     );
     assert_eq!(upgrade_status(addr, &format!("/ws?token={good}"), &[]).await, 101);
     assert_eq!(rest_status(addr, "/api/v1/websdrs", Some(&good)).await, 200);
-    let expired = sdrhub::auth::sign_jwt(&serde_json::json!({"exp": now - 1}), SECRET.as_bytes());
+    // Expired beyond the clock-skew leeway (auth.jwt_leeway_s, 30 s by default).
+    let expired = sdrhub::auth::sign_jwt(&serde_json::json!({"exp": now - 31}), SECRET.as_bytes());
+    let within_leeway = sdrhub::auth::sign_jwt(&serde_json::json!({"exp": now - 5}), SECRET.as_bytes());
+    assert_eq!(
+        upgrade_status(addr, &format!("/ws?token={within_leeway}"), &[]).await,
+        101
+    );
     assert_eq!(
         upgrade_status(addr, &format!("/ws?token={expired}"), &[]).await,
         401

@@ -6,6 +6,7 @@
 //! session on the bare socket ([`session`]), so a WebSocket costs one task and no HTTP buffers.
 //! Refusals are ordinary HTTP responses with a JSON body.
 
+pub mod addresses;
 pub mod frame;
 pub mod handshake;
 pub mod outbox;
@@ -82,6 +83,14 @@ async fn admit(state: &AppState, req: &Request) -> Result<session::SessionSetup,
     if let Some(refusal) = handshake::refusal(req) {
         return Err(refusal);
     }
+    let client = client_address(state, req);
+    let address_slot = state
+        .addresses
+        .admit(client, std::time::Instant::now())
+        .map_err(|refusal| {
+            tracing::info!(%client, ?refusal, "WebSocket upgrade refused: per-address limit");
+            address_refusal(refusal)
+        })?;
     let query = req.uri().query().unwrap_or("");
     state
         .auth
@@ -140,7 +149,36 @@ async fn admit(state: &AppState, req: &Request) -> Result<session::SessionSetup,
         allowed: access.topics,
         config: state.session,
         slot,
+        address_slot,
     })
+}
+
+/// The client's address (from `X-Forwarded-For` when the peer is a trusted proxy).
+fn client_address(state: &AppState, req: &Request) -> std::net::IpAddr {
+    let peer = req
+        .peer_addr()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    addresses::client_address(peer, forwarded, &state.trusted_proxies)
+}
+
+/// 429 for an address over its share, with when to try again.
+fn address_refusal(refusal: addresses::Refusal) -> HttpResponse {
+    let (retry_after, code, message) = match refusal {
+        addresses::Refusal::TooManyConnections { max } => (
+            10,
+            "too_many_connections_from_address",
+            format!("your address holds its limit of {max} connections (server.max_connections_per_address)"),
+        ),
+        addresses::Refusal::TooFast { retry_after } => (
+            retry_after.as_secs_f64().ceil().max(1.0) as u64,
+            "connecting_too_fast",
+            "your address opens connections faster than server.connects_per_address_per_s allows".to_string(),
+        ),
+    };
+    HttpResponse::TooManyRequests()
+        .insert_header(("Retry-After", retry_after.to_string()))
+        .json(serde_json::json!({"code": code, "message": message}))
 }
 
 /// `GET /ws` without an upgrade: the query is checked as for an upgrade (so its mistakes are

@@ -113,6 +113,8 @@ pub struct SessionSetup {
     pub config: SessionConfig,
     /// Its place among the sessions allowed.
     pub slot: SessionSlot,
+    /// Its place in its address's share.
+    pub address_slot: super::addresses::AddressSlot,
 }
 
 /// Runs the session until the client leaves, the hub closes it, or the server shuts down.
@@ -125,6 +127,7 @@ pub async fn run(stream: TcpStream, early: BytesMut, setup: SessionSetup) {
         allowed,
         config,
         slot: _slot,
+        address_slot: _address_slot,
     } = setup;
     let Connection { id, outbox } = connection;
     let mut session = Session {
