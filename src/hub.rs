@@ -1146,6 +1146,51 @@ mod tests {
         assert_eq!(seqs, [1, 2, 3]);
     }
 
+    #[tokio::test]
+    async fn a_restricted_client_is_resynced_with_its_topics_only() {
+        let hub = Hub::spawn(
+            HubConfig {
+                client_queue: 2,
+                slow_client_policy: SlowClientPolicy::Resync,
+                recent_localizations: 10,
+                replay_events: 100,
+                replay_age_ns: 300_000_000_000,
+                numbering: Numbering::Local,
+            },
+            empty_snapshot(),
+        );
+        let allowed = TopicSet::NONE.with(Topic::SignalsDetected);
+        let client = hub.resume(allowed, allowed, None).await.unwrap();
+        let take = || async {
+            hub.stats().await.unwrap();
+            let mut queued = VecDeque::new();
+            std::future::poll_fn(|cx| {
+                let _ = client.outbox.poll_take(cx, &mut queued);
+                std::task::Poll::Ready(())
+            })
+            .await;
+            queued
+                .iter()
+                .map(|m| serde_json::from_slice::<serde_json::Value>(m.json()).unwrap())
+                .collect::<Vec<_>>()
+        };
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            v["data"].as_object().unwrap().keys().cloned().collect()
+        };
+        // The snapshot and one event fill the queue of 2; the next ones find it full.
+        for n in 0..3 {
+            hub.publish(signal(&format!("s{n}"))).await;
+        }
+        let first = take().await;
+        assert_eq!(first[0]["event"], "snapshot");
+        assert_eq!(keys(&first[0]), ["signals:detected"]);
+        // Drained: the next event brings a resync, again with the allowed topic only.
+        hub.publish(signal("s3")).await;
+        let second = take().await;
+        assert_eq!(second[0]["event"], "resync");
+        assert_eq!(keys(&second[0]), ["signals:detected"]);
+    }
+
     #[test]
     fn histogram_quantiles_name_the_bucket_they_fall_in() {
         let histogram = Histogram::new(LATENCY_BUCKETS_S);

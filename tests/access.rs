@@ -348,3 +348,99 @@ async fn metrics_are_prometheus_text_and_count_what_happened() {
     assert_eq!(text.matches("# HELP").count(), text.matches("# TYPE").count());
     server.stop().await.unwrap();
 }
+
+/// The keys of an event's data, sorted.
+fn data_keys(message: &serde_json::Value) -> Vec<String> {
+    common::keys(&message["data"])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restricted_token_gets_only_its_topics_on_every_path() {
+    let mut config = secured();
+    config.auth.allowed_origins.clear();
+    config.auth.tokens[0].events = Some(vec!["signals:detected".into()]);
+    let server = start(config);
+    let addr = server.addr;
+    let viewer = "viewer-token-0123456789";
+    let ops = "ops-token-0123456789abc";
+
+    // Snapshot: only the allowed topic, the others absent (not empty).
+    let (mut restricted, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token={viewer}"))
+        .await
+        .unwrap();
+    let snapshot = next_json(&mut restricted, WAIT).await.unwrap();
+    assert_eq!(snapshot["event"], "snapshot");
+    assert_eq!(data_keys(&snapshot), ["signals:detected"], "{snapshot}");
+
+    // Live: the scene publishes all four topics (an unrestricted client sees them); the
+    // restricted client gets signals only.
+    let (mut full, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token={ops}"))
+        .await
+        .unwrap();
+    let mut seen_full = std::collections::BTreeSet::new();
+    let mut seen_restricted = std::collections::BTreeSet::new();
+    let mut last_seq = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+    while tokio::time::Instant::now() < deadline {
+        if let Some(m) = next_json(&mut full, Duration::from_millis(50)).await {
+            seen_full.insert(m["event"].as_str().unwrap().to_string());
+        }
+        while let Some(m) = next_json(&mut restricted, Duration::from_millis(1)).await {
+            last_seq = m["seq"].as_u64().unwrap();
+            seen_restricted.insert(m["event"].as_str().unwrap().to_string());
+        }
+    }
+    for topic in [
+        "services:health",
+        "websdrs:status",
+        "signals:detected",
+        "localizations:updated",
+    ] {
+        assert!(
+            seen_full.contains(topic),
+            "the scene published no {topic}: {seen_full:?}"
+        );
+    }
+    assert_eq!(
+        seen_restricted.into_iter().collect::<Vec<_>>(),
+        ["signals:detected"],
+        "live events beyond the token's topics"
+    );
+    drop(restricted);
+
+    // Replay: resuming from the last seq seen gets the missed events of its topics only.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (mut resumed, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token={viewer}&since={last_seq}"))
+            .await
+            .unwrap();
+    let mut replayed = 0;
+    while let Some(m) = next_json(&mut resumed, Duration::from_millis(300)).await {
+        assert_eq!(
+            m["event"], "signals:detected",
+            "replayed beyond the token's topics: {m}"
+        );
+        replayed += 1;
+    }
+    assert!(replayed > 0, "nothing was replayed");
+
+    // Resync (a position the server never issued): a fresh state of the allowed topic only.
+    let (mut resynced, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token={viewer}&since=999999999"))
+            .await
+            .unwrap();
+    let resync = next_json(&mut resynced, WAIT).await.unwrap();
+    assert_eq!(resync["event"], "resync");
+    assert_eq!(data_keys(&resync), ["signals:detected"], "{resync}");
+
+    // REST: the same rule.
+    for (path, status) in [
+        ("/api/v1/signals", 200),
+        ("/api/v1/websdrs", 403),
+        ("/api/v1/localizations", 403),
+        ("/api/v1/system/status", 403),
+    ] {
+        assert_eq!(rest_status(addr, path, Some(viewer)).await, status, "{path}");
+    }
+    server.stop().await.unwrap();
+}
