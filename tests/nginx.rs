@@ -482,3 +482,72 @@ async fn the_dashboard_stays_up_while_sdrhub_is_down() {
         proxy.error_log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_log_never_holds_a_token_and_one_address_is_held_to_its_share() {
+    const TOKEN: &str = "never-in-a-log-0123456789";
+    let mut config = test_config();
+    config.auth.enabled = true;
+    config.auth.tokens = vec![sdrhub::config::TokenConfig {
+        name: "viewer".into(),
+        token: TOKEN.into(),
+        events: None,
+        admin: false,
+    }];
+    // nginx is the trusted proxy; behind it each client counts by the address nginx saw.
+    config.server.trusted_proxies = vec!["127.0.0.1".into()];
+    config.server.max_connections_per_address = 3;
+    let server = start(config);
+    let log = std::env::temp_dir().join(format!("sdrhub-access-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    // A second access log in the shipped format, to a file the test can read.
+    let proxy = Nginx::start_with(
+        server.addr,
+        &[(
+            "zz-access.conf.template",
+            format!("access_log {} main;\n", log.display()),
+        )],
+    );
+
+    let url = format!("ws://{}/ws?events=&token={TOKEN}", proxy.addr);
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(
+            tokio_tungstenite::connect_async(url.as_str())
+                .await
+                .expect("within the share")
+                .0,
+        );
+    }
+    // The fourth from the same address is refused with a time to retry; the limit is sdrhub's
+    // (nginx's own per-address ceiling is higher).
+    let (status, body) = refused_upgrade(&url).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("max_connections_per_address"), "{body}");
+    // Another address (as nginx would forward it from another host) still connects.
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url.as_str()).unwrap();
+    request
+        .headers_mut()
+        .insert("x-forwarded-for", "198.51.100.7".parse().unwrap());
+    let (_other, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("another address");
+    assert_eq!(response.status().as_u16(), 101);
+    let (status, _, _) = get(&proxy.url(&format!("/api/v1/signals?token={TOKEN}")), &[]).await;
+    assert_eq!(status, 200);
+
+    drop(held);
+    drop(proxy);
+    let written = std::fs::read_to_string(&log).expect("the access log");
+    assert!(
+        written.contains("GET /ws ") && written.contains("GET /api/v1/signals "),
+        "{written}"
+    );
+    assert!(
+        !written.contains(TOKEN),
+        "a token reached the access log:\n{written}"
+    );
+    let _ = std::fs::remove_file(&log);
+    server.stop().await.unwrap();
+}

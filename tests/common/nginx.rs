@@ -254,8 +254,13 @@ impl Nginx {
     /// Lays out the repository's configuration with the upstream `upstream` and runs it on a
     /// free loopback port.
     pub fn start(upstream: SocketAddr) -> Nginx {
+        Self::start_with(upstream, &[])
+    }
+
+    /// [`Nginx::start`] with extra `conf.d` templates (http context), e.g. a second access log.
+    pub fn start_with(upstream: SocketAddr, extra_templates: &[(&str, String)]) -> Nginx {
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        Self::run(addr, lay_out(&vars(addr, upstream), &[]))
+        Self::run(addr, lay_out(&vars(addr, upstream), extra_templates))
     }
 
     /// The cluster profile's nginx (nginx/cluster/) in front of two gateways, on a free
