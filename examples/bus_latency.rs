@@ -60,6 +60,10 @@ fn light_config(bus: &str) -> Config {
     let mut config = Config::default();
     config.server.bind = "127.0.0.1:0".into();
     config.server.client_queue = 4096;
+    // Every client of this bench comes from 127.0.0.1.
+    config.server.max_connections_per_address = 100_000;
+    config.server.connects_per_address_per_s = 10_000.0;
+    config.server.connect_burst_per_address = 100_000.0;
     config.dsp.fft_size = 1024;
     config.simulation.sample_rate_hz = 256_000.0;
     config.simulation.block_samples = 8192;

@@ -28,6 +28,9 @@ use tokio::time::{interval_at, sleep_until, timeout, Instant, MissedTickBehavior
 
 /// Longest the server waits, after its last close frame, for the peer to close its side.
 pub const LINGER: Duration = Duration::from_secs(2);
+/// Most the server reads (and discards) while it waits: a peer still pushing data after the
+/// close gets a reset rather than the server's time.
+pub const LINGER_BYTES: usize = 1 << 20;
 /// Longest the server waits for the peer's close frame after sending its own.
 const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(2);
 
@@ -127,6 +130,11 @@ pub async fn run<H: Handler>(stream: TcpStream, early: BytesMut, limits: Limits,
     // Bytes that arrived with the handshake are parsed before anything is awaited.
     let mut parse_pending = reader.has_unparsed();
     let end = 'connection: loop {
+        // Socket readiness that is already set costs tokio no budget, so a peer that keeps
+        // the socket readable (a flood) would hold its worker thread and starve every other
+        // connection on it: each round takes a unit of the task's budget and yields when it is
+        // spent.
+        tokio::task::consume_budget().await;
         if parse_pending && writer.backlog_bytes() <= limits.write_backlog_bytes {
             parse_pending = false;
             loop {
@@ -306,21 +314,23 @@ async fn finish<H: Handler>(
     linger(&mut stream).await;
 }
 
-/// Half-closes and reads (discarding) until the peer closes too, at most [`LINGER`].
+/// Half-closes and reads (discarding) until the peer closes too, at most [`LINGER`] and
+/// [`LINGER_BYTES`].
 async fn linger(stream: &mut TcpStream) {
     if stream.shutdown().await.is_err() {
         return;
     }
     let _ = timeout(LINGER, async {
         let mut sink = [0u8; 4096];
-        loop {
+        let mut discarded = 0;
+        while discarded < LINGER_BYTES {
             if stream.readable().await.is_err() {
                 return;
             }
             match stream.try_read(&mut sink) {
                 // The peer has closed its side too.
                 Ok(0) => return,
-                Ok(_) => {}
+                Ok(n) => discarded += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(_) => return,
             }

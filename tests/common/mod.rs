@@ -25,6 +25,11 @@ pub fn test_config() -> Config {
     config.server.health_interval_s = 0.5;
     config.server.status_interval_s = 0.5;
     config.server.shutdown_grace_s = 2.0;
+    // Every test client comes from 127.0.0.1: the per-address limits are tested on their own
+    // (tests/limits.rs), elsewhere they would only cap the tests' own crowds.
+    config.server.max_connections_per_address = 100_000;
+    config.server.connects_per_address_per_s = 10_000.0;
+    config.server.connect_burst_per_address = 100_000.0;
     config.dsp.fft_size = 1024;
     config.dsp.averages = 8;
     config.localization.interval_s = 0.5;
