@@ -10,7 +10,9 @@
 //! cargo run --release --example loadgen -- fanout --server 127.0.0.1:18091 --self-publishing ...
 //! ```
 //!
-//! `fanout`: opens N connections subscribed to `signals:detected` (a share of them never read),
+//! `fanout`: opens N connections subscribed to `signals:detected` (a share of them never read;
+//! with `--pingers P --ping-rate R`, P more connections that subscribe to nothing and each send
+//! R `ping` messages a second, reading the pongs: a swarm of cheap client messages),
 //! publishes events at a rate through `POST /api/v1/publish` (admin token), and reports
 //! deliveries per second, latency percentiles from publication (the publish time is carried in
 //! the event) to receipt, losses, errors, and the server's CPU and RSS (from /proc, with
@@ -42,6 +44,8 @@ struct Args {
     server_pid: Option<u32>,
     listen: String,
     self_publishing: bool,
+    pingers: usize,
+    ping_rate: f64,
 }
 
 fn parse_args() -> Args {
@@ -59,6 +63,8 @@ fn parse_args() -> Args {
         server_pid: None,
         listen: "127.0.0.1:18091".into(),
         self_publishing: false,
+        pingers: 0,
+        ping_rate: 20.0,
     };
     let mut it = std::env::args().skip(1);
     args.mode = it
@@ -84,6 +90,8 @@ fn parse_args() -> Args {
             "--token" => args.token = value(),
             "--listen" => args.listen = value(),
             "--self-publishing" => args.self_publishing = true,
+            "--pingers" => args.pingers = value().parse().unwrap_or_else(|_| usage("--pingers N")),
+            "--ping-rate" => args.ping_rate = value().parse().unwrap_or_else(|_| usage("--ping-rate PER_S")),
             "--server-pid" => {
                 args.server_pid = Some(value().parse().unwrap_or_else(|_| usage("--server-pid PID")))
             }
@@ -94,7 +102,7 @@ fn parse_args() -> Args {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("loadgen: {problem}\nusage: loadgen fanout|idle|churn|bare [--server HOST:PORT] [--listen HOST:PORT] [--self-publishing] [--clients N] [--rate EVENTS_PER_S] [--size BYTES] [--stalled SHARE] [--seconds S] [--cycles N] [--token ADMIN_TOKEN] [--server-pid PID]");
+    eprintln!("loadgen: {problem}\nusage: loadgen fanout|idle|churn|bare [--server HOST:PORT] [--listen HOST:PORT] [--self-publishing] [--clients N] [--pingers N] [--ping-rate PER_S] [--rate EVENTS_PER_S] [--size BYTES] [--stalled SHARE] [--seconds S] [--cycles N] [--token ADMIN_TOKEN] [--server-pid PID]");
     std::process::exit(2);
 }
 
@@ -214,9 +222,25 @@ async fn fanout(args: &Args) {
             latencies.lock().unwrap().extend(mine);
         }));
     }
+    let pongs = Arc::new(AtomicU64::new(0));
+    let pings_sent = Arc::new(AtomicU64::new(0));
+    let mut pinger_tasks = Vec::new();
+    for _ in 0..args.pingers {
+        let Some(ws) = connect(&format!("{}?events=&token={}", args.url, args.token)).await else {
+            errors.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        pinger_tasks.push(tokio::spawn(pinger(
+            ws,
+            args.ping_rate,
+            pongs.clone(),
+            pings_sent.clone(),
+        )));
+    }
     eprintln!(
-        "loadgen: {} live and {stalled} stalled clients connected",
-        tasks.len()
+        "loadgen: {} live and {stalled} stalled clients connected, {} pingers",
+        tasks.len(),
+        pinger_tasks.len()
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = process_usage(args.server_pid);
@@ -249,7 +273,7 @@ async fn fanout(args: &Args) {
         Ok(r) => r.json().await.unwrap_or_default(),
         Err(_) => serde_json::Value::Null,
     };
-    for task in tasks {
+    for task in tasks.into_iter().chain(pinger_tasks) {
         task.abort();
     }
     let mut all = latencies.lock().unwrap().clone();
@@ -277,6 +301,15 @@ async fn fanout(args: &Args) {
         percentile(&all, 0.99),
         all.last().copied().unwrap_or(f64::NAN)
     );
+    if args.pingers > 0 {
+        println!(
+            "  pingers: {} clients sent {} pings ({:.0}/s), got {} pongs",
+            args.pingers,
+            pings_sent.load(Ordering::Relaxed),
+            pings_sent.load(Ordering::Relaxed) as f64 / elapsed,
+            pongs.load(Ordering::Relaxed)
+        );
+    }
     println!(
         "  errors {}; reading clients closed by the server {}",
         errors.load(Ordering::Relaxed),
@@ -293,6 +326,40 @@ async fn fanout(args: &Args) {
         "  server stats: dropped {}, slow clients closed {}, resyncs {}",
         stats["messages_dropped"], stats["slow_clients_closed"], stats["resyncs"]
     );
+}
+
+/// A client of the ping swarm: sends `ping` messages at `rate` (the first after a random part
+/// of the period, so the swarm is spread out) and reads the answers.
+async fn pinger(
+    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    rate: f64,
+    pongs: Arc<AtomicU64>,
+    sent: Arc<AtomicU64>,
+) {
+    use futures_util::SinkExt;
+    let (mut sink, mut stream) = ws.split();
+    let reader = tokio::spawn(async move {
+        while let Some(Ok(frame)) = stream.next().await {
+            if matches!(&frame, Message::Text(t) if t.contains("\"pong\"")) {
+                pongs.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    let period = Duration::from_secs_f64(1.0 / rate);
+    let offset = period.mul_f64((now_ns() % 1000) as f64 / 1000.0);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
+    loop {
+        tick.tick().await;
+        if sink
+            .send(Message::Text(r#"{"event":"ping"}"#.into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        sent.fetch_add(1, Ordering::Relaxed);
+    }
+    reader.abort();
 }
 
 /// Publishes events at the rate for the run's duration; how many were accepted.

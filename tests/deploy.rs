@@ -704,3 +704,33 @@ async fn the_container_health_check_passes_only_on_a_200_from_healthz() {
 
     server.stop().await.unwrap();
 }
+
+/// `major.minor` of a version string.
+fn major_minor(version: &str) -> (u64, u64) {
+    let mut parts = version.trim().split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+#[test]
+fn the_actix_http_floor_is_the_version_the_suite_runs_against() {
+    // The WebSocket handshake checks and HTTP/1 parsing come from actix-http: a build must not
+    // be allowed to pick an older release than the one these tests exercise.
+    let manifest: toml::Value = toml::from_str(&read("Cargo.toml")).unwrap();
+    let declared = manifest["dependencies"]["actix-http"]["version"]
+        .as_str()
+        .expect("actix-http has a version requirement");
+    let lock: toml::Value = toml::from_str(&read("Cargo.lock")).unwrap();
+    let locked = lock["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"].as_str() == Some("actix-http"))
+        .and_then(|p| p["version"].as_str())
+        .expect("actix-http in Cargo.lock");
+    assert_eq!(
+        major_minor(declared),
+        major_minor(locked),
+        "Cargo.toml allows actix-http {declared} but the suite runs {locked}"
+    );
+    assert!(major_minor(declared) >= (3, 20), "actix-http floor {declared}");
+}
