@@ -6,6 +6,7 @@
 //! cargo run --release --example loadgen -- fanout --clients 100 --rate 100 --size 1024 --stalled 0.1 ...
 //! cargo run --release --example loadgen -- idle --clients 10000 --server-pid <pid>
 //! cargo run --release --example loadgen -- churn --cycles 100000 --server-pid <pid>
+//! cargo run --release --example loadgen -- pingers --pingers 2000 --ping-rate 20 --seconds 40 &
 //! cargo run --release --example loadgen -- bare --listen 127.0.0.1:18091 --rate 100
 //! cargo run --release --example loadgen -- fanout --server 127.0.0.1:18091 --self-publishing ...
 //! ```
@@ -102,7 +103,7 @@ fn parse_args() -> Args {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("loadgen: {problem}\nusage: loadgen fanout|idle|churn|bare [--server HOST:PORT] [--listen HOST:PORT] [--self-publishing] [--clients N] [--pingers N] [--ping-rate PER_S] [--rate EVENTS_PER_S] [--size BYTES] [--stalled SHARE] [--seconds S] [--cycles N] [--token ADMIN_TOKEN] [--server-pid PID]");
+    eprintln!("loadgen: {problem}\nusage: loadgen fanout|idle|churn|bare|pingers [--server HOST:PORT] [--listen HOST:PORT] [--self-publishing] [--clients N] [--pingers N] [--ping-rate PER_S] [--rate EVENTS_PER_S] [--size BYTES] [--stalled SHARE] [--seconds S] [--cycles N] [--token ADMIN_TOKEN] [--server-pid PID]");
     std::process::exit(2);
 }
 
@@ -145,6 +146,7 @@ async fn main() {
         "fanout" => fanout(&args).await,
         "idle" => idle(&args).await,
         "churn" => churn(&args).await,
+        "pingers" => pingers(&args).await,
         "bare" => {
             let (listen, rate, size) = (args.listen.clone(), args.rate, args.size);
             let _ = tokio::task::spawn_blocking(move || bare(&listen, rate, size)).await;
@@ -328,6 +330,38 @@ async fn fanout(args: &Args) {
     );
 }
 
+/// `pingers`: only the ping swarm (`--pingers`, `--ping-rate`) for `--seconds`, in a process of
+/// its own so that a `fanout` run beside it measures delivery with its own runtime.
+async fn pingers(args: &Args) {
+    let pongs = Arc::new(AtomicU64::new(0));
+    let sent = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..args.pingers {
+        if let Some(ws) = connect(&format!("{}?events=&token={}", args.url, args.token)).await {
+            tasks.push(tokio::spawn(pinger(
+                ws,
+                args.ping_rate,
+                pongs.clone(),
+                sent.clone(),
+            )));
+        }
+    }
+    eprintln!("loadgen: {} pingers connected", tasks.len());
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "pingers: {} clients sent {} pings ({:.0}/s) in {elapsed:.1} s, got {} pongs",
+        tasks.len(),
+        sent.load(Ordering::Relaxed),
+        sent.load(Ordering::Relaxed) as f64 / elapsed,
+        pongs.load(Ordering::Relaxed)
+    );
+    for task in tasks {
+        task.abort();
+    }
+}
+
 /// A client of the ping swarm: sends `ping` messages at `rate` (the first after a random part
 /// of the period, so the swarm is spread out) and reads the answers.
 async fn pinger(
@@ -348,6 +382,8 @@ async fn pinger(
     let period = Duration::from_secs_f64(1.0 / rate);
     let offset = period.mul_f64((now_ns() % 1000) as f64 / 1000.0);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
+    // A late tick is not made up for: the rate is an upper bound.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         if sink
