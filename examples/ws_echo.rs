@@ -11,10 +11,11 @@
 //! the message size, raised so that the suite's 16 MiB messages (section 9) fit.
 
 use actix_service::ServiceFactoryExt;
+use sdrhub::frame;
 use sdrhub::hub::Outgoing;
+use sdrhub::ws::handshake;
 use sdrhub::ws::transport::{self, Data, End, Handler, Limits};
 use sdrhub::ws::writer::Writer;
-use sdrhub::ws::{frame, handshake};
 use std::task::{Context, Poll};
 use std::time::Duration;
 

@@ -598,26 +598,99 @@ impl From<Published> for Event {
 impl Event {
     /// The broadcast topic of this event; `None` for per-client messages.
     pub fn topic(&self) -> Option<Topic> {
+        self.kind().topic()
+    }
+
+    /// Which kind of event this is.
+    pub fn kind(&self) -> EventKind {
         match self {
-            Event::ServicesHealth(_) => Some(Topic::ServicesHealth),
-            Event::WebsdrsStatus(_) => Some(Topic::WebsdrsStatus),
-            Event::SignalsDetected(_) => Some(Topic::SignalsDetected),
-            Event::LocalizationsUpdated(_) => Some(Topic::LocalizationsUpdated),
-            Event::SpectrumFrame(_) => Some(Topic::SpectrumFrame),
-            _ => None,
+            Event::ServicesHealth(_) => EventKind::ServicesHealth,
+            Event::WebsdrsStatus(_) => EventKind::WebsdrsStatus,
+            Event::SignalsDetected(_) => EventKind::SignalsDetected,
+            Event::LocalizationsUpdated(_) => EventKind::LocalizationsUpdated,
+            Event::SpectrumFrame(_) => EventKind::SpectrumFrame,
+            Event::Snapshot(_) => EventKind::Snapshot,
+            Event::Pong(_) => EventKind::Pong,
+            Event::Error(_) => EventKind::Error,
+            Event::Subscriptions(_) => EventKind::Subscriptions,
+            Event::Resync(_) => EventKind::Resync,
         }
     }
 
     /// The wire name of this event.
     pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+}
+
+/// Every kind of event the server sends, for per-event counters (`/api/v1/ws/stats`,
+/// `/metrics`); [`Event::kind`] names it for an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// `services:health`
+    ServicesHealth,
+    /// `websdrs:status`
+    WebsdrsStatus,
+    /// `signals:detected`
+    SignalsDetected,
+    /// `localizations:updated`
+    LocalizationsUpdated,
+    /// `snapshot`
+    Snapshot,
+    /// `pong`
+    Pong,
+    /// `error`
+    Error,
+    /// `subscriptions`
+    Subscriptions,
+    /// `resync`
+    Resync,
+    /// `spectrum:frame`
+    SpectrumFrame,
+}
+
+impl EventKind {
+    /// Every kind, in counter order ([`EventKind::index`]).
+    pub const ALL: [EventKind; 10] = [
+        EventKind::ServicesHealth,
+        EventKind::WebsdrsStatus,
+        EventKind::SignalsDetected,
+        EventKind::LocalizationsUpdated,
+        EventKind::Snapshot,
+        EventKind::Pong,
+        EventKind::Error,
+        EventKind::Subscriptions,
+        EventKind::Resync,
+        EventKind::SpectrumFrame,
+    ];
+
+    /// Its position in [`EventKind::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The broadcast topic it is, if it is one.
+    pub fn topic(self) -> Option<Topic> {
         match self {
-            Event::Snapshot(_) => "snapshot",
-            Event::Pong(_) => "pong",
-            Event::Error(_) => "error",
-            Event::Subscriptions(_) => "subscriptions",
-            Event::Resync(_) => "resync",
-            // Invariant: every other variant is a broadcast topic.
-            other => other.topic().map(Topic::as_str).unwrap_or("unknown"),
+            EventKind::ServicesHealth => Some(Topic::ServicesHealth),
+            EventKind::WebsdrsStatus => Some(Topic::WebsdrsStatus),
+            EventKind::SignalsDetected => Some(Topic::SignalsDetected),
+            EventKind::LocalizationsUpdated => Some(Topic::LocalizationsUpdated),
+            EventKind::SpectrumFrame => Some(Topic::SpectrumFrame),
+            _ => None,
+        }
+    }
+
+    /// The wire name (`event` of the envelope).
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Snapshot => "snapshot",
+            EventKind::Pong => "pong",
+            EventKind::Error => "error",
+            EventKind::Subscriptions => "subscriptions",
+            EventKind::Resync => "resync",
+            // A topic's name is the topic's.
+            topic => topic.topic().map_or("unknown", Topic::as_str),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod events;
+pub mod frame;
 pub mod head_deadline;
 pub mod hub;
 pub mod locate_worker;

@@ -1,7 +1,8 @@
 //! `GET /metrics`: Prometheus text exposition of the gateway and the pipeline.
 
+use crate::events::EventKind;
 use crate::events::ReceiverStatus;
-use crate::hub::{Histogram, EVENT_NAMES};
+use crate::hub::Histogram;
 use crate::pipeline::ReceiverHandle;
 use crate::server::AppState;
 use actix_web::{web, HttpResponse};
@@ -59,7 +60,8 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         "counter",
         "Messages written to clients, by event.",
     );
-    for (name, sent) in EVENT_NAMES.iter().zip(&counters.sent) {
+    for (kind, sent) in EventKind::ALL.iter().zip(&counters.sent) {
+        let name = kind.name();
         let _ = writeln!(
             out,
             "sdrhub_ws_messages_sent_total{{event=\"{name}\"}} {}",

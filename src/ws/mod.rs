@@ -7,9 +7,7 @@
 //! Refusals are ordinary HTTP responses with a JSON body.
 
 pub mod addresses;
-pub mod frame;
 pub mod handshake;
-pub mod outbox;
 pub mod protocol;
 pub mod reader;
 pub mod session;

@@ -11,11 +11,11 @@
 //! Memory: an idle connection holds no read or write buffer; they are allocated while there is
 //! something to read or write and released afterwards.
 
-use super::outbox::{Outbox, Taken};
 use super::protocol::{self, ClientMessage};
 use super::transport::{self, code, Data, End, Handler, Limits};
 use super::writer::Writer;
 use crate::events::{ErrorReport, Event, Pong, Timestamp, TopicSet};
+use crate::hub::outbox::{Outbox, Taken};
 use crate::hub::{Connection, Counters, Hub, Outgoing};
 use actix_web::web::BytesMut;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -13,9 +13,9 @@
 //! half-closes with `shutdown(Write)` and reads until the peer closes too (at most
 //! [`LINGER`]), so bytes the peer sent meanwhile never turn the FIN into a reset.
 
-use super::frame;
 use super::reader::{Fill, Message, Reader, Violation};
 use super::writer::Writer;
+use crate::frame;
 use crate::hub::Outgoing;
 use actix_web::web::{Bytes, BytesMut};
 use std::future::Future;

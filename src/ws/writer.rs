@@ -15,16 +15,9 @@ use std::io::{self, IoSlice};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-/// Marks a frame made for this client only (ping, pong, close, an echo): not an event delivery.
-pub const CONTROL: usize = usize::MAX;
-
 /// A frame that is not an event delivery.
-pub fn control(frame: Bytes) -> Outgoing {
-    Outgoing {
-        kind: CONTROL,
-        frame,
-        created_ns: 0,
-    }
+fn control(frame: Bytes) -> Outgoing {
+    Outgoing::control(frame)
 }
 
 /// Slices handed to one vectored write.
@@ -183,7 +176,7 @@ impl Writer {
             self.offset = 0;
             if let Some(done) = self.queue.pop_front() {
                 self.queued_bytes -= done.frame.len();
-                if done.kind != CONTROL {
+                if done.kind.is_some() {
                     sent(&done);
                 }
             }

@@ -5,11 +5,41 @@
 //! connection takes everything queued at once and writes it with one vectored write. A full
 //! outbox is the hub's signal that the client is not keeping up.
 
-use crate::hub::{Kick, Outgoing};
+use super::config::Kick;
+use crate::events::EventKind;
+use actix_web::web::Bytes;
 use futures_util::task::AtomicWaker;
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
+
+/// One serialized message on its way to a client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    /// The event it carries, for the per-event counters; `None` for a frame the connection
+    /// made itself (ping, pong, close) that is no event delivery.
+    pub kind: Option<EventKind>,
+    /// The whole WebSocket frame (header and payload), shared by every recipient.
+    pub frame: Bytes,
+    /// When the envelope was made (its `timestamp`), ns since the epoch.
+    pub created_ns: i64,
+}
+
+impl Outgoing {
+    /// A frame made for one connection (ping, pong, close, an echo): not an event delivery.
+    pub fn control(frame: Bytes) -> Self {
+        Self {
+            kind: None,
+            frame,
+            created_ns: 0,
+        }
+    }
+
+    /// The payload (for an event, its JSON text).
+    pub fn json(&self) -> &[u8] {
+        &self.frame[crate::frame::payload_offset(&self.frame)..]
+    }
+}
 
 /// Why a message was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,12 +166,11 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::web::Bytes;
     use std::sync::Arc;
 
     fn message(n: i64) -> Outgoing {
         Outgoing {
-            kind: 0,
+            kind: Some(EventKind::SignalsDetected),
             frame: Bytes::from(vec![0x81, 1, b'x']),
             created_ns: n,
         }
