@@ -19,6 +19,7 @@
 //! Payloads are the WebSocket's `{"event", "data"}` (what `POST /api/v1/publish` takes); the
 //! gateway adds `timestamp` and `seq`.
 
+pub mod config;
 pub mod follower;
 pub mod merge;
 pub mod publisher;

@@ -89,3 +89,47 @@ pub struct SoapyReceiverConfig {
     #[serde(default)]
     pub longitude: Option<f64>,
 }
+
+impl SoapyReceiverConfig {
+    /// Every problem of this receiver, each naming its key (`key` is where it sits, e.g.
+    /// `receivers[0]`), including a build without SoapySDR support.
+    pub fn problems(&self, key: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, message: String| {
+            if !ok {
+                problems.push(message);
+            }
+        };
+        check(
+            cfg!(feature = "soapy"),
+            format!(
+                "{key} (kind = \"soapy\", id {:?}): this sdrhub was built without SoapySDR support; \
+                 rebuild with `cargo build --release --features soapy`",
+                self.id
+            ),
+        );
+        check(
+            !self.args.trim().is_empty(),
+            format!("{key}.args: must name a device, e.g. \"driver=rtlsdr\""),
+        );
+        check(
+            self.frequency_hz.is_finite() && self.frequency_hz > 0.0,
+            format!("{key}.frequency_hz = {}: must be > 0", self.frequency_hz),
+        );
+        check(
+            self.sample_rate_hz.is_finite() && self.sample_rate_hz > 0.0,
+            format!("{key}.sample_rate_hz = {}: must be > 0", self.sample_rate_hz),
+        );
+        check(
+            self.latitude.is_some() == self.longitude.is_some(),
+            format!("{key}: give both latitude and longitude, or neither"),
+        );
+        if let (Some(lat), Some(lon)) = (self.latitude, self.longitude) {
+            check(
+                sdrhub_dsp::geo::GeoPoint::new(lat, lon).is_valid(),
+                format!("{key}: latitude {lat} / longitude {lon} out of range"),
+            );
+        }
+        problems
+    }
+}

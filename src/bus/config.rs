@@ -1,0 +1,145 @@
+//! `[bus]`: the NATS JetStream bus between acquisition nodes, locate workers and gateways.
+
+use serde::{Deserialize, Serialize};
+
+/// `[bus]`: the NATS JetStream bus between acquisition nodes and gateways.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusConfig {
+    /// NATS server(s): `nats://host:port`, several separated by commas (a cluster); empty:
+    /// none, which only `sdrhub serve` accepts.
+    pub url: String,
+    /// This acquisition node's id, unique among nodes: its `websdrs:status` and
+    /// `services:health` go to subjects ending in it, and its signal ids are prefixed with it.
+    /// Letters, digits, `-` and `_`; empty: the host name.
+    pub node_id: String,
+    /// Events older than this are removed from the events stream, s: how far back a gateway
+    /// that starts replays (its snapshot state is rebuilt from what is left).
+    pub events_max_age_s: f64,
+    /// Events the stream keeps at most (the oldest go first).
+    pub events_max_messages: u64,
+    /// Bytes the events stream keeps at most.
+    pub events_max_bytes: u64,
+    /// IQ snippets (for TDOA across nodes) are kept this long, s: they are only useful while
+    /// the detections they belong to are fresh.
+    pub snippets_max_age_s: f64,
+    /// Bytes of IQ snippets kept at most.
+    pub snippets_max_bytes: u64,
+    /// Copies of each stream in a clustered NATS (1 for a single server).
+    pub replicas: usize,
+    /// Events an acquisition node holds while NATS has not acknowledged them (an outage);
+    /// beyond, the oldest are dropped and counted in its `bus` health.
+    pub buffer_events: usize,
+    /// Seconds to wait for NATS to acknowledge one event before retrying it.
+    pub ack_timeout_s: f64,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            node_id: String::new(),
+            events_max_age_s: 3600.0,
+            events_max_messages: 100_000,
+            events_max_bytes: 1 << 30,
+            snippets_max_age_s: 30.0,
+            snippets_max_bytes: 256 << 20,
+            replicas: 1,
+            buffer_events: 10_000,
+            ack_timeout_s: 5.0,
+        }
+    }
+}
+
+impl BusConfig {
+    /// The node id: `node_id`, else the host name (made a valid subject token), else `node`.
+    pub fn node(&self) -> String {
+        if !self.node_id.is_empty() {
+            return self.node_id.clone();
+        }
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .unwrap_or_default();
+        let token = crate::bus::subject::token(host.trim());
+        if token == crate::bus::subject::NO_KEY {
+            "node".into()
+        } else {
+            token
+        }
+    }
+
+    /// The problems of these settings, each naming its key.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, message: String| {
+            if !ok {
+                problems.push(message);
+            }
+        };
+        if let Err(problem) = crate::bus::server_addrs(&self.url) {
+            check(false, format!("bus.url = {:?}: {problem}", self.url));
+        }
+        check(
+            self.node_id.is_empty() || crate::bus::subject::is_token(&self.node_id),
+            format!(
+                "bus.node_id = {:?}: must be 1 to 64 letters, digits, '-' or '_'",
+                self.node_id
+            ),
+        );
+        check(
+            (10.0..=30.0 * 86_400.0).contains(&self.events_max_age_s),
+            format!(
+                "bus.events_max_age_s = {}: must be in [10, 2592000] (30 days)",
+                self.events_max_age_s
+            ),
+        );
+        check(
+            (100..=100_000_000).contains(&self.events_max_messages),
+            format!(
+                "bus.events_max_messages = {}: must be in 100..=100000000",
+                self.events_max_messages
+            ),
+        );
+        check(
+            ((1 << 20)..=(1 << 40)).contains(&self.events_max_bytes),
+            format!(
+                "bus.events_max_bytes = {}: must be in 1048576..=1099511627776 (1 MiB to 1 TiB)",
+                self.events_max_bytes
+            ),
+        );
+        check(
+            (1.0..=3600.0).contains(&self.snippets_max_age_s),
+            format!(
+                "bus.snippets_max_age_s = {}: must be in [1, 3600]",
+                self.snippets_max_age_s
+            ),
+        );
+        check(
+            ((1 << 20)..=(1 << 40)).contains(&self.snippets_max_bytes),
+            format!(
+                "bus.snippets_max_bytes = {}: must be in 1048576..=1099511627776 (1 MiB to 1 TiB)",
+                self.snippets_max_bytes
+            ),
+        );
+        check(
+            (1..=5).contains(&self.replicas),
+            format!(
+                "bus.replicas = {}: must be in 1..=5 (JetStream's limit)",
+                self.replicas
+            ),
+        );
+        check(
+            (1..=1_000_000).contains(&self.buffer_events),
+            format!(
+                "bus.buffer_events = {}: must be in 1..=1000000",
+                self.buffer_events
+            ),
+        );
+        check(
+            (0.1..=60.0).contains(&self.ack_timeout_s),
+            format!("bus.ack_timeout_s = {}: must be in [0.1, 60]", self.ack_timeout_s),
+        );
+        problems
+    }
+}

@@ -1,0 +1,257 @@
+use super::*;
+use sdrhub_hardware::soapy::SoapyReceiverConfig;
+
+fn soapy(id: &str) -> ReceiverConfig {
+    ReceiverConfig::Soapy(SoapyReceiverConfig {
+        id: id.into(),
+        name: String::new(),
+        args: "driver=rtlsdr".into(),
+        channel: 0,
+        frequency_hz: 145e6,
+        sample_rate_hz: 1.024e6,
+        bandwidth_hz: 0.0,
+        gain: Default::default(),
+        antenna: String::new(),
+        ppm: 0.0,
+        format: Default::default(),
+        latitude: Some(48.9),
+        longitude: Some(2.3),
+    })
+}
+
+fn problems(config: &Config) -> Vec<String> {
+    match config.validate() {
+        Ok(()) => Vec::new(),
+        Err(ConfigError::Invalid(problems)) => problems,
+        Err(other) => panic!("{other}"),
+    }
+}
+
+#[test]
+fn configured_hardware_replaces_the_simulated_scene_unless_asked_for() {
+    let mut config = Config::default();
+    assert!(config.simulation_enabled());
+    config.receivers.push(soapy("roof"));
+    assert!(
+        !config.simulation_enabled(),
+        "real and simulated receivers never mix by accident"
+    );
+    assert_eq!(config.path_loss_exponent(), 2.0);
+    config.simulation.enabled = Some(true);
+    assert!(config.simulation_enabled());
+}
+
+#[test]
+fn receiver_problems_name_the_receiver_and_key() {
+    let mut config = Config::default();
+    config.simulation.enabled = Some(true);
+    config.receivers.push(soapy("rx1"));
+    let found = problems(&config);
+    assert!(
+        found.iter().any(|p| p.starts_with("receivers[0].id = \"rx1\"")),
+        "{found:?}"
+    );
+    if !cfg!(feature = "soapy") {
+        assert!(found.iter().any(|p| p.contains("--features soapy")), "{found:?}");
+    }
+    let mut config = Config::default();
+    let ReceiverConfig::Soapy(mut bad) = soapy("roof") else {
+        unreachable!("soapy() makes a SoapySDR receiver")
+    };
+    bad.sample_rate_hz = 0.0;
+    bad.longitude = None;
+    config.receivers.push(ReceiverConfig::Soapy(bad));
+    let found = problems(&config);
+    assert!(
+        found.iter().any(|p| p.starts_with("receivers[0].sample_rate_hz")),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|p| p.contains("latitude and longitude")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn kiwisdr_receivers_parse_and_bad_values_are_named() {
+    let text = r#"
+        [[receivers]]
+        kind = "kiwisdr"
+        id = "kiwi-brest"
+        url = "kiwi://kiwi.example.org:8073"
+        frequency_hz = 10e6
+
+        [[receivers]]
+        kind = "kiwisdr"
+        id = "kiwi-bad"
+        url = "ftp://nowhere"
+        frequency_hz = 45e6
+        latitude = 48.0
+        fft_size = 1000
+    "#;
+    let config: Config = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::string(text))
+        .extract()
+        .unwrap();
+    let ReceiverConfig::Kiwisdr(good) = &config.receivers[0] else {
+        panic!("not a KiwiSDR receiver")
+    };
+    let client = good.client().unwrap();
+    assert_eq!(
+        (client.url.host.as_str(), client.url.port),
+        ("kiwi.example.org", 8073)
+    );
+    assert_eq!((good.fft_size, good.averages, good.gain_db), (1024, 4, 50));
+    let found = problems(&config);
+    for key in [
+        "receivers[1].url",
+        "receivers[1].frequency_hz",
+        "receivers[1]: give both latitude",
+        "receivers[1].fft_size",
+    ] {
+        assert!(found.iter().any(|p| p.starts_with(key)), "{key} not in {found:?}");
+    }
+    assert!(!found.iter().any(|p| p.starts_with("receivers[0]")), "{found:?}");
+}
+
+#[test]
+fn spectrum_frame_and_dashboard_settings_are_checked() {
+    let config = Config::default();
+    assert_eq!(config.spectrum_frames.period_ns(), Some(250_000_000));
+    let mut off = config.clone();
+    off.spectrum_frames.rate_hz = 0.0;
+    assert_eq!(off.spectrum_frames.period_ns(), None);
+    off.spectrum_frames.rate_hz = 4.0;
+    off.spectrum_frames.enabled = false;
+    assert_eq!(off.spectrum_frames.period_ns(), None);
+    assert!(problems(&off).is_empty(), "{:?}", problems(&off));
+
+    let mut bad = Config::default();
+    bad.spectrum_frames.rate_hz = 500.0;
+    bad.spectrum_frames.bins = 4;
+    bad.dashboard.map_tiles_url = "tile.openstreetmap.org/{z}/{x}/{y}.png".into();
+    let found = problems(&bad);
+    for key in [
+        "spectrum_frames.rate_hz = 500",
+        "spectrum_frames.bins = 4",
+        "dashboard.map_tiles_url",
+    ] {
+        assert!(found.iter().any(|p| p.starts_with(key)), "{key} not in {found:?}");
+    }
+    let mut tiles = Config::default();
+    tiles.dashboard.map_tiles_url = "https://tile.openstreetmap.org/{z}/{x}/{y}.png".into();
+    assert!(problems(&tiles).is_empty());
+}
+
+#[test]
+fn bus_settings_are_checked_and_each_problem_names_its_key() {
+    let mut config = Config::default();
+    assert!(problems(&config).is_empty(), "no bus is fine for serve");
+    config.bus.url = "nats://127.0.0.1:4222,nats://10.0.0.2:4222".into();
+    config.bus.node_id = "edge-1".into();
+    assert!(problems(&config).is_empty(), "{:?}", problems(&config));
+    assert_eq!(config.bus.node(), "edge-1");
+    config.bus.url = "redis://127.0.0.1".into();
+    config.bus.node_id = "edge.1".into();
+    config.bus.events_max_age_s = 1.0;
+    config.bus.events_max_messages = 0;
+    config.bus.buffer_events = 0;
+    config.bus.replicas = 7;
+    config.bus.ack_timeout_s = 0.0;
+    config.bus.snippets_max_age_s = 0.0;
+    let found = problems(&config);
+    for key in [
+        "bus.url = \"redis://127.0.0.1\"",
+        "bus.node_id = \"edge.1\"",
+        "bus.events_max_age_s = 1",
+        "bus.events_max_messages = 0",
+        "bus.buffer_events = 0",
+        "bus.replicas = 7",
+        "bus.ack_timeout_s = 0",
+        "bus.snippets_max_age_s = 0",
+    ] {
+        assert!(found.iter().any(|p| p.starts_with(key)), "{key} not in {found:?}");
+    }
+    config.acquisition.simulated_receivers = vec!["rx2".into(), "rx9".into()];
+    config.acquisition.simulation_epoch_s = Some(-5);
+    let found = problems(&config);
+    for key in [
+        "acquisition.simulated_receivers: \"rx9\" is not a receiver of the simulated scene",
+        "acquisition.simulation_epoch_s = -5",
+    ] {
+        assert!(found.iter().any(|p| p.starts_with(key)), "{key} not in {found:?}");
+    }
+    assert!(!found.iter().any(|p| p.contains("\"rx2\"")), "{found:?}");
+    // Without a node id, the host name made a subject token.
+    config.bus.node_id.clear();
+    assert!(crate::bus::subject::is_token(&config.bus.node()));
+}
+
+#[test]
+fn a_receiver_list_parses_from_toml() {
+    let text = r#"
+        [[receivers]]
+        kind = "soapy"
+        id = "roof"
+        args = "driver=rtlsdr,serial=00000001"
+        frequency_hz = 145e6
+        sample_rate_hz = 2.4e6
+        gain = { LNA = 20.0 }
+    "#;
+    let config: Config = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::string(text))
+        .extract()
+        .unwrap();
+    assert_eq!(config.receivers.len(), 1);
+    assert_eq!(config.receivers[0].id(), "roof");
+}
+
+/// Dotted keys of every value in a TOML table (array-of-tables entries are left out: the
+/// example shows them commented).
+fn keys(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {
+    for (key, value) in table {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            toml::Value::Table(inner) => keys(&path, inner, out),
+            toml::Value::Array(items) if items.iter().all(toml::Value::is_table) && !items.is_empty() => {}
+            _ => out.push(path),
+        }
+    }
+}
+
+#[test]
+fn the_example_config_documents_every_key_with_its_default() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sdrhub.example.toml"))
+        .expect("sdrhub.example.toml");
+    let example: Config = Figment::from(Toml::string(&text))
+        .extract()
+        .expect("the example parses");
+    let defaults = Config::default();
+    // Every value it gives is the default...
+    assert_eq!(
+        toml::Table::try_from(&example).unwrap(),
+        toml::Table::try_from(&defaults).unwrap(),
+        "sdrhub.example.toml gives a value that is not the default"
+    );
+    // ...and it gives every key (optional ones may be shown commented).
+    let mut documented = Vec::new();
+    keys("", &toml::from_str(&text).unwrap(), &mut documented);
+    let mut all = Vec::new();
+    keys("", &toml::Table::try_from(&defaults).unwrap(), &mut all);
+    let missing: Vec<&String> = all
+        .iter()
+        .filter(|k| {
+            let commented = text.contains(&format!("# {}", k.rsplit('.').next().unwrap_or(k)))
+                || text.contains(&format!("# [[{k}]]"));
+            !documented.contains(k) && !commented
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "keys missing from sdrhub.example.toml: {missing:?}"
+    );
+}
