@@ -15,10 +15,10 @@
 //! Prints the percentiles of every (event, client) delivery.
 
 use futures_util::StreamExt;
-use sdrhub::acquire::RunningNode;
 use sdrhub::config::Config;
 use sdrhub::events::{Event, SignalReport, SignalState, Timestamp};
-use sdrhub::server::RunningServer;
+use sdrhub::roles::acquire::RunningNode;
+use sdrhub::roles::RunningServer;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};

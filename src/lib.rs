@@ -8,15 +8,15 @@
 //! # async fn demo() -> anyhow::Result<()> {
 //! let mut config = sdrhub::config::Config::default();
 //! config.server.bind = "127.0.0.1:0".into();
-//! let server = sdrhub::server::RunningServer::start(config)?;
+//! let server = sdrhub::roles::RunningServer::start(config)?;
 //! println!("dashboard at http://{}/", server.addr);
 //! server.stop().await
 //! # }
 //! ```
 #![warn(missing_docs)]
 
-pub mod acquire;
 pub mod api;
+pub mod app_state;
 pub mod auth;
 pub mod bus;
 pub mod cli;
@@ -25,8 +25,8 @@ pub mod events;
 pub mod frame;
 pub mod head_deadline;
 pub mod hub;
-pub mod locate_worker;
 pub mod pipeline;
+pub mod roles;
 pub mod server;
 pub mod tools;
 pub mod web;

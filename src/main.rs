@@ -87,17 +87,17 @@ fn serve(config: Config, role: Command) -> ExitCode {
     };
     let result = runtime.block_on(async {
         if matches!(role, Command::Acquire) {
-            return sdrhub::acquire::run(config, shutdown_signal()).await;
+            return sdrhub::roles::acquire::run(config, shutdown_signal()).await;
         }
         if matches!(role, Command::LocateWorker) {
-            return sdrhub::locate_worker::run(config, shutdown_signal()).await;
+            return sdrhub::roles::locate_worker::run(config, shutdown_signal()).await;
         }
         let listener = std::net::TcpListener::bind(&config.server.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {} (server.bind): {e}", config.server.bind))?;
         if matches!(role, Command::Gateway) {
-            sdrhub::server::run_gateway(listener, config, shutdown_signal()).await
+            sdrhub::roles::gateway::run(listener, config, shutdown_signal()).await
         } else {
-            sdrhub::server::run(listener, config, shutdown_signal()).await
+            sdrhub::roles::serve::run(listener, config, shutdown_signal()).await
         }
     });
     match result {

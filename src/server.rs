@@ -1,198 +1,21 @@
-//! The server: builds the hub and the pipeline, serves HTTP and WebSocket on a listener, and
-//! drains gracefully when told to shut down.
+//! HTTP and WebSocket on a listener: the REST API, the dashboard and the WebSocket upgrade
+//! (taken over by `crate::ws`), until a shutdown signal; then every WebSocket gets 1001 and the
+//! server drains. The roles (`crate::roles`) decide what feeds the hub.
 
-use crate::config::{Config, ReceiverConfig};
-use crate::hub::{empty_snapshot, Hub, Numbering};
-use crate::pipeline::probe::{run_probe, RemoteReceiver};
-use crate::pipeline::{Output, Pipeline, ReceiverSource};
-use crate::ws::session::SessionConfig;
+use crate::app_state::AppState;
+use crate::config::Config;
+use crate::hub::Hub;
 use actix_service::ServiceFactoryExt;
 use actix_web::{web, App, HttpResponse};
 use anyhow::Context;
-use sdrhub_hardware::sim::Scene;
 use std::future::Future;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Shared by every request handler.
-#[derive(Debug)]
-pub struct AppState {
-    /// The hub.
-    pub hub: Hub,
-    /// The validated configuration.
-    pub config: Arc<Config>,
-    /// Session tunables derived from the configuration.
-    pub session: SessionConfig,
-    /// When the server started.
-    pub started: Instant,
-    /// Access control.
-    pub auth: crate::auth::Authenticator,
-    /// WebSocket sessions open now (for `server.max_connections`).
-    pub live_sessions: Arc<std::sync::atomic::AtomicUsize>,
-    /// The pipeline's receivers (for `/metrics`); none on a gateway.
-    pub receivers: Arc<Vec<crate::pipeline::ReceiverHandle>>,
-    /// A gateway: the hub's events come from the bus, and only from it.
-    pub bus_fed: bool,
-    /// Proxies whose `X-Forwarded-For` names the client (`server.trusted_proxies`).
-    pub trusted_proxies: Vec<crate::ws::addresses::Network>,
-    /// What each client address may hold and open.
-    pub addresses: crate::ws::addresses::AddressLimits,
-}
-
-/// The IQ sources the configuration asks for: the simulated scene's receivers (when enabled)
-/// and every `[[receivers]]` entry.
-pub fn build_sources(config: &Config) -> anyhow::Result<Vec<ReceiverSource>> {
-    let mut sources = Vec::new();
-    if config.simulation_enabled() {
-        let scene = Scene::new(config.simulation.clone()).context("the simulated scene is invalid")?;
-        let epoch_ns = config
-            .acquisition
-            .simulation_epoch_s
-            .map_or_else(sdrhub_hardware::acquisition::now_ns, |s| {
-                s.saturating_mul(1_000_000_000)
-            });
-        let wanted = &config.acquisition.simulated_receivers;
-        sources.extend(
-            scene
-                .builders(epoch_ns)
-                .into_iter()
-                .filter(|b| wanted.is_empty() || wanted.iter().any(|id| **id == *b.info().id))
-                .map(ReceiverSource::plain),
-        );
-    }
-    for (index, receiver) in config.receivers.iter().enumerate() {
-        sources.push(
-            build_receiver(receiver, config)
-                .with_context(|| format!("receivers[{index}] ({})", receiver.id()))?,
-        );
-    }
-    Ok(sources)
-}
-
-/// The source of one `[[receivers]]` entry.
-pub fn build_receiver(receiver: &ReceiverConfig, config: &Config) -> anyhow::Result<ReceiverSource> {
-    match receiver {
-        ReceiverConfig::Kiwisdr(kiwi) => {
-            let client = kiwi.client().map_err(anyhow::Error::msg)?;
-            let status_url = client.url.status_url();
-            let builder = sdrhub_hardware::kiwi::KiwiBuilder::new(client)?;
-            let remote = Arc::new(RemoteReceiver::new(
-                builder.link(),
-                status_url,
-                Duration::from_secs_f64(kiwi.status_probe_interval_s),
-            ));
-            Ok(ReceiverSource {
-                builder: Box::new(builder),
-                spectrum: Some(sdrhub_dsp::spectrum::SpectrumConfig {
-                    fft_size: kiwi.fft_size,
-                    averages: kiwi.averages,
-                    ..config.dsp.spectrum()
-                }),
-                remote: Some(remote),
-            })
-        }
-        ReceiverConfig::Soapy(soapy) => build_soapy(soapy),
-    }
-}
-
-#[cfg(feature = "soapy")]
-fn build_soapy(soapy: &sdrhub_hardware::soapy::SoapyReceiverConfig) -> anyhow::Result<ReceiverSource> {
-    Ok(ReceiverSource::plain(Box::new(
-        sdrhub_hardware::soapy::SoapyBuilder::new(soapy.clone())?,
-    )))
-}
-
-#[cfg(not(feature = "soapy"))]
-fn build_soapy(soapy: &sdrhub_hardware::soapy::SoapyReceiverConfig) -> anyhow::Result<ReceiverSource> {
-    // Validation refuses these configurations first; this is the same message for callers
-    // that skip validation.
-    anyhow::bail!("receiver {:?} needs a build with `--features soapy`", soapy.id)
-}
-
-/// Serves on `listener` until `shutdown` completes, then closes every WebSocket with 1001,
-/// stops accepting connections, stops the pipeline and returns.
-pub async fn run(
-    listener: TcpListener,
-    config: Config,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let hub = Hub::spawn(config.hub(), empty_snapshot());
-    run_with_hub(listener, config, hub, shutdown).await
-}
-
-/// [`run`] with a hub made by the caller (who can then publish into it, as tests do).
-pub async fn run_with_hub(
-    listener: TcpListener,
-    config: Config,
-    hub: Hub,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let config = Arc::new(config);
-    let sources = build_sources(&config)?;
-    let mut pipeline = Pipeline::start(&config, sources, hub.clone());
-    let status_task = pipeline.spawn_status(Output::Hub(hub.clone()), config.clone());
-    let probe_tasks: Vec<_> = pipeline
-        .receivers()
-        .iter()
-        .filter_map(|r| r.remote.clone())
-        .map(|remote| tokio::spawn(run_probe(remote)))
-        .collect();
-    let receivers = Arc::new(pipeline.receivers().to_vec());
-    let served = serve(listener, config, hub, receivers, false, shutdown).await;
-    status_task.abort();
-    for task in probe_tasks {
-        task.abort();
-    }
-    tokio::task::spawn_blocking(move || pipeline.shutdown())
-        .await
-        .ok();
-    tracing::info!("stopped");
-    served
-}
-
-/// The `gateway` role: no receivers; the hub is fed by the bus (`[bus] url`) with every event
-/// the acquisition nodes publish, numbered by the events stream, and serves REST, WebSocket and
-/// the dashboard like `serve`. Runs until `shutdown` completes.
-pub async fn run_gateway(
-    listener: TcpListener,
-    config: Config,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let hub = Hub::spawn(gateway_hub(&config), empty_snapshot());
-    run_gateway_with_hub(listener, config, hub, shutdown).await
-}
-
-/// The hub settings of a gateway: numbered by the bus.
-fn gateway_hub(config: &Config) -> crate::hub::HubConfig {
-    crate::hub::HubConfig {
-        numbering: Numbering::External,
-        ..config.hub()
-    }
-}
-
-async fn run_gateway_with_hub(
-    listener: TcpListener,
-    config: Config,
-    hub: Hub,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let config = Arc::new(config);
-    let name = format!(
-        "sdrhub gateway {}",
-        listener.local_addr().map(|a| a.to_string()).unwrap_or_default()
-    );
-    let bus = crate::bus::Bus::connect(&config.bus, &name, "gateway").await?;
-    let (_stats, follower) = crate::bus::follower::spawn(bus, hub.clone(), config.clone());
-    let served = serve(listener, config, hub, Arc::new(Vec::new()), true, shutdown).await;
-    follower.abort();
-    tracing::info!("stopped");
-    served
-}
-
 /// Serves HTTP and WebSocket from `hub` on `listener` until `shutdown` completes, then closes
 /// every WebSocket with 1001 and stops accepting connections.
-async fn serve(
+pub async fn serve(
     listener: TcpListener,
     config: Arc<Config>,
     hub: Hub,
@@ -200,40 +23,7 @@ async fn serve(
     bus_fed: bool,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let state = web::Data::new(AppState {
-        hub: hub.clone(),
-        config: config.clone(),
-        session: SessionConfig {
-            limits: crate::ws::transport::Limits {
-                heartbeat_interval: Duration::from_secs_f64(config.server.heartbeat_interval_s),
-                heartbeat_timeout: Duration::from_secs_f64(config.server.heartbeat_timeout_s),
-                send_timeout: Duration::from_secs_f64(config.server.send_timeout_s),
-                max_message_bytes: config.server.max_message_bytes,
-                write_backlog_bytes: crate::ws::session::WRITE_BACKLOG_BYTES,
-            },
-            messages_per_s: config.server.client_messages_per_s,
-            message_burst: config.server.client_message_burst,
-            max_subscriptions: config.server.max_subscriptions,
-        },
-        started,
-        auth: crate::auth::Authenticator::new(&config.auth),
-        live_sessions: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
-        receivers,
-        bus_fed,
-        // Validation has checked every entry.
-        trusted_proxies: config
-            .server
-            .trusted_proxies
-            .iter()
-            .filter_map(|p| crate::ws::addresses::Network::parse(p).ok())
-            .collect(),
-        addresses: crate::ws::addresses::AddressLimits::new(crate::ws::addresses::AddressLimitsConfig {
-            max_connections: config.server.max_connections_per_address,
-            connects_per_s: config.server.connects_per_address_per_s,
-            connect_burst: config.server.connect_burst_per_address,
-        }),
-    });
+    let state = web::Data::new(AppState::new(config.clone(), hub.clone(), receivers, bus_fed));
     let address = listener.local_addr().context("listener has no address")?;
     let handshake_timeout = Duration::from_secs_f64(config.server.handshake_timeout_s);
     let server = actix_server::Server::build()
@@ -314,67 +104,6 @@ async fn serve(
     server_handle.stop(true).await;
     let _ = server_task.await;
     Ok(())
-}
-
-/// A handle on the running server, for tests and embedding.
-#[derive(Debug)]
-pub struct RunningServer {
-    /// The bound address.
-    pub addr: SocketAddr,
-    hub: Hub,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl RunningServer {
-    /// Binds `config.server.bind` and serves in a background task of the current runtime.
-    pub fn start(config: Config) -> anyhow::Result<RunningServer> {
-        Self::start_role(config, false)
-    }
-
-    /// [`RunningServer::start`] for the `gateway` role: fed by the bus, no receivers.
-    pub fn start_gateway(config: Config) -> anyhow::Result<RunningServer> {
-        Self::start_role(config, true)
-    }
-
-    fn start_role(config: Config, gateway: bool) -> anyhow::Result<RunningServer> {
-        config.validate()?;
-        let listener = TcpListener::bind(&config.server.bind)
-            .with_context(|| format!("cannot listen on {} (server.bind)", config.server.bind))?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let stopped = async move {
-            let _ = stopped.await;
-        };
-        let (hub, task) = if gateway {
-            let hub = Hub::spawn(gateway_hub(&config), empty_snapshot());
-            let task = tokio::spawn(run_gateway_with_hub(listener, config, hub.clone(), stopped));
-            (hub, task)
-        } else {
-            let hub = Hub::spawn(config.hub(), empty_snapshot());
-            let task = tokio::spawn(run_with_hub(listener, config, hub.clone(), stopped));
-            (hub, task)
-        };
-        Ok(RunningServer {
-            addr,
-            hub,
-            stop: Some(stop),
-            task,
-        })
-    }
-
-    /// The server's hub.
-    pub fn hub(&self) -> &Hub {
-        &self.hub
-    }
-
-    /// Shuts down gracefully and waits for the server to finish.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        (&mut self.task).await?
-    }
 }
 
 async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {

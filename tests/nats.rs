@@ -7,9 +7,9 @@ mod common;
 
 use common::nats::NatsServer;
 use common::{connect, get_json, next_json, quiet_config, Ws};
-use sdrhub::acquire::RunningNode;
 use sdrhub::config::Config;
-use sdrhub::server::RunningServer;
+use sdrhub::roles::acquire::RunningNode;
+use sdrhub::roles::RunningServer;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -510,7 +510,7 @@ async fn three_acquisition_nodes_locate_a_transmitter_by_tdoa_through_the_locate
     }
     let mut worker_config = gateway_config(&url);
     worker_config.bus.node_id = "locate-1".into();
-    let worker = sdrhub::locate_worker::RunningWorker::start(worker_config)
+    let worker = sdrhub::roles::locate_worker::RunningWorker::start(worker_config)
         .await
         .expect("the locate worker starts");
     let gateway = RunningServer::start_gateway(gateway_config(&url)).expect("gateway starts");

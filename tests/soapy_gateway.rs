@@ -73,7 +73,7 @@ async fn a_soapysdr_receiver_streams_detects_and_survives_being_unplugged() {
         seed: 7,
     };
     let mut emulator = RedPitayaEmulator::start(EmulatorConfig { port: 0, scene }).expect("emulator starts");
-    let server = sdrhub::server::RunningServer::start(config(emulator.device_args())).expect("server starts");
+    let server = sdrhub::roles::RunningServer::start(config(emulator.device_args())).expect("server starts");
     let mut ws = connect(&server, "/ws/updates").await;
 
     // The tone, at RF = centre + offset, and the receiver online.

@@ -1,10 +1,10 @@
 //! `GET /metrics`: Prometheus text exposition of the gateway and the pipeline.
 
+use crate::app_state::AppState;
 use crate::events::EventKind;
 use crate::events::ReceiverStatus;
 use crate::hub::Histogram;
 use crate::pipeline::ReceiverHandle;
-use crate::server::AppState;
 use actix_web::{web, HttpResponse};
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;

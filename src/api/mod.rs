@@ -3,7 +3,7 @@
 
 pub mod metrics;
 
-use crate::server::AppState;
+use crate::app_state::AppState;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 

@@ -10,6 +10,7 @@ pub mod frames;
 pub mod fusion;
 pub mod probe;
 pub mod snippets;
+pub mod sources;
 pub mod spectrum;
 pub mod status;
 pub mod tdoa;
@@ -67,6 +68,12 @@ impl From<Hub> for Output {
         Output::Hub(hub)
     }
 }
+
+pub use status::FrontService;
+
+/// Asks the role how its front service is doing (see [`Pipeline::spawn_status`]).
+pub type FrontProbe =
+    Arc<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = FrontService> + Send>> + Send + Sync>;
 
 /// Counters of one receiver's DSP thread.
 #[derive(Debug, Default)]
@@ -241,10 +248,12 @@ impl Pipeline {
 
     /// Starts the status task: evaluates receivers and services every 250 ms and
     /// publishes `websdrs:status` and `services:health` to `output` on change and periodically.
-    /// It runs until aborted.
+    /// `front` reports the health of what carries this process's events out (the role knows:
+    /// the hub's WebSocket clients for `serve`, the bus for `acquire`). It runs until aborted.
     pub fn spawn_status(
         &self,
         output: Output,
+        front: FrontProbe,
         config: std::sync::Arc<Config>,
     ) -> tokio::task::JoinHandle<()> {
         let receivers = self.receivers.clone();
@@ -257,24 +266,7 @@ impl Pipeline {
             loop {
                 tick.tick().await;
                 let fusion = fusion_stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                let front = match &output {
-                    Output::Hub(hub) => status::FrontService {
-                        name: "gateway",
-                        status: crate::events::HealthStatus::Healthy,
-                        detail: format!(
-                            "serving {} WebSocket client(s)",
-                            hub.stats().await.map_or(0, |s| s.connections)
-                        ),
-                    },
-                    Output::Bus(publisher) => {
-                        let (status, detail) = publisher.health();
-                        status::FrontService {
-                            name: "bus",
-                            status,
-                            detail,
-                        }
-                    }
-                };
+                let front = front().await;
                 let now_ns = sdrhub_hardware::acquisition::now_ns();
                 let inputs = status::StatusInputs {
                     now_ns,

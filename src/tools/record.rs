@@ -67,7 +67,7 @@ pub fn run(args: &RecordArgs, config: &Config) -> anyhow::Result<()> {
                 receiver.id()
             );
         }
-        let mut builder = crate::server::build_receiver(receiver, config)?.builder;
+        let mut builder = crate::pipeline::sources::build_receiver(receiver, config)?.builder;
         let mut source = builder
             .open()
             .with_context(|| format!("cannot open receiver {}", receiver.id()))?;

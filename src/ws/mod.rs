@@ -14,8 +14,8 @@ pub mod session;
 pub mod transport;
 pub mod writer;
 
+use crate::app_state::AppState;
 use crate::events::{Topic, TopicSet};
-use crate::server::AppState;
 use actix_codec::Framed;
 use actix_http::{h1, HttpMessage, Request};
 use actix_web::http::header;

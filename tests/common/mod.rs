@@ -7,7 +7,7 @@ pub mod nginx;
 
 use futures_util::{SinkExt, StreamExt};
 use sdrhub::config::Config;
-use sdrhub::server::RunningServer;
+use sdrhub::roles::RunningServer;
 use sdrhub_hardware::sim::{ScheduleConfig, SignalKind, TransmitterConfig};
 use serde_json::Value;
 use std::time::Duration;

@@ -43,7 +43,7 @@ impl RunningNode {
         let config = Arc::new(config);
         let node = config.bus.node();
         let bus = Bus::connect(&config.bus, &format!("sdrhub acquire {node}"), "acquire").await?;
-        let sources = crate::server::build_sources(&config)?;
+        let sources = crate::pipeline::sources::build_sources(&config)?;
         let (mut publisher, publisher_task) = Publisher::spawn(
             bus.clone(),
             &config.bus,
@@ -59,7 +59,18 @@ impl RunningNode {
             publisher = publisher.with_signal_tap(signal_tap);
         }
         let pipeline = Pipeline::start(&config, sources, Output::Bus(publisher.clone()));
-        let mut tasks = vec![pipeline.spawn_status(Output::Bus(publisher.clone()), config.clone())];
+        let front: crate::pipeline::FrontProbe = {
+            let publisher = publisher.clone();
+            Arc::new(move || {
+                let (status, detail) = publisher.health();
+                Box::pin(std::future::ready(crate::pipeline::FrontService {
+                    name: "bus",
+                    status,
+                    detail,
+                }))
+            })
+        };
+        let mut tasks = vec![pipeline.spawn_status(Output::Bus(publisher.clone()), front, config.clone())];
         let mut snippets = None;
         if tdoa {
             let (stats, task) = crate::bus::snippet::spawn_cutter(

@@ -1,0 +1,67 @@
+//! The `serve` role: one process with everything, its receivers, DSP, fusion and the hub
+//! that serves the clients.
+
+use crate::config::Config;
+use crate::hub::{empty_snapshot, Hub};
+use crate::pipeline::probe::run_probe;
+use crate::pipeline::{FrontService, Output, Pipeline};
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+/// Serves on `listener` until `shutdown` completes, then closes every WebSocket with 1001,
+/// stops accepting connections, stops the pipeline and returns.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let hub = Hub::spawn(config.hub(), empty_snapshot());
+    run_with_hub(listener, config, hub, shutdown).await
+}
+
+/// [`run`] with a hub made by the caller (who can then publish into it, as tests do).
+pub async fn run_with_hub(
+    listener: TcpListener,
+    config: Config,
+    hub: Hub,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let sources = crate::pipeline::sources::build_sources(&config)?;
+    let mut pipeline = Pipeline::start(&config, sources, hub.clone());
+    let front: crate::pipeline::FrontProbe = {
+        let hub = hub.clone();
+        Arc::new(move || {
+            let hub = hub.clone();
+            Box::pin(async move {
+                FrontService {
+                    name: "gateway",
+                    status: crate::events::HealthStatus::Healthy,
+                    detail: format!(
+                        "serving {} WebSocket client(s)",
+                        hub.stats().await.map_or(0, |s| s.connections)
+                    ),
+                }
+            })
+        })
+    };
+    let status_task = pipeline.spawn_status(Output::Hub(hub.clone()), front, config.clone());
+    let probe_tasks: Vec<_> = pipeline
+        .receivers()
+        .iter()
+        .filter_map(|r| r.remote.clone())
+        .map(|remote| tokio::spawn(run_probe(remote)))
+        .collect();
+    let receivers = Arc::new(pipeline.receivers().to_vec());
+    let served = crate::server::serve(listener, config, hub, receivers, false, shutdown).await;
+    status_task.abort();
+    for task in probe_tasks {
+        task.abort();
+    }
+    tokio::task::spawn_blocking(move || pipeline.shutdown())
+        .await
+        .ok();
+    tracing::info!("stopped");
+    served
+}
