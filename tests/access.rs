@@ -444,3 +444,54 @@ async fn a_restricted_token_gets_only_its_topics_on_every_path() {
     }
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_without_receivers_starts_serves_published_events_and_says_so_in_its_health() {
+    let mut config = secured();
+    config.auth.allowed_origins.clear();
+    config.simulation.enabled = Some(false);
+    assert!(config.receivers.is_empty());
+    let server = start(config);
+    let addr = server.addr;
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token=ops-token-0123456789abc"))
+            .await
+            .unwrap();
+    // The health report names the situation instead of the server refusing to start.
+    let (health, _) = common::wait_for(&mut ws, WAIT, "a health report", |m| {
+        m["event"] == "services:health"
+            || (m["event"] == "snapshot"
+                && !m["data"]["services:health"]["services"]
+                    .as_array()
+                    .unwrap()
+                    .is_empty())
+    })
+    .await;
+    let services = if health["event"] == "snapshot" {
+        health["data"]["services:health"]["services"].clone()
+    } else {
+        health["data"]["services"].clone()
+    };
+    let dsp = services
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "dsp")
+        .expect("a dsp service")
+        .clone();
+    assert_eq!(dsp["status"], "degraded", "{dsp}");
+    assert!(
+        dsp["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no receivers configured"),
+        "{dsp}"
+    );
+    // What is published still reaches the clients.
+    server.hub().publish(common::fake_signal("published", 1, 1)).await;
+    common::wait_for(&mut ws, WAIT, "the published signal", |m| {
+        m["event"] == "signals:detected" && m["data"]["signal_id"] == "published-1"
+    })
+    .await;
+    server.stop().await.unwrap();
+}

@@ -126,8 +126,8 @@ impl Config {
         }
     }
 
-    /// The receivers together: ids unique among the simulated and configured ones, each
-    /// receiver's own settings, and at least one receiver.
+    /// The receivers together: ids unique among the simulated and configured ones, and each
+    /// receiver's own settings.
     fn receiver_problems(&self, scene_ids: Vec<String>) -> Vec<String> {
         let mut problems = Vec::new();
         let wanted = &self.acquisition.simulated_receivers;
@@ -151,9 +151,8 @@ impl Config {
             ids.push(id.to_string());
             problems.extend(receiver.problems(&key, self.dsp.noise_segment_bins));
         }
-        if ids.is_empty() {
-            problems.push("no receivers: configure [[receivers]] or enable [simulation]".to_string());
-        }
+        // No receivers at all is allowed: a hub fed only by POST /api/v1/publish (its health
+        // report says so).
         problems
     }
 

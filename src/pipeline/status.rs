@@ -280,7 +280,14 @@ impl StatusTracker {
             detail: front.detail.clone(),
             since: front_since,
         });
-        let (dsp_status, dsp_detail) = if streaming == 0 {
+        let (dsp_status, dsp_detail) = if receivers.is_empty() {
+            // Allowed on purpose (a hub fed by POST /api/v1/publish), but worth saying.
+            (
+                HealthStatus::Degraded,
+                "no receivers configured ([[receivers]] or [simulation]): only published events are served"
+                    .to_string(),
+            )
+        } else if streaming == 0 {
             (HealthStatus::Unhealthy, "no receiver is streaming".to_string())
         } else if dsp_problems.is_empty() {
             (

@@ -39,6 +39,7 @@
 
 mod chi2;
 pub mod ellipse;
+pub mod linalg;
 pub mod power;
 pub mod tdoa;
 

@@ -38,6 +38,7 @@
 
 use super::chi2::chi2_sf;
 use super::ellipse::{error_ellipse, principal_axes, radius_containing, Ellipse, ONE_SIGMA_PROBABILITY};
+use super::linalg::{invert_spd3, solve_spd3};
 use super::LocateError;
 use crate::geo::{GeoPoint, LocalFrame};
 
@@ -83,9 +84,6 @@ const AMBIGUITY_DELTA_CHI2: f64 = 9.0;
 const TWIN_DELTA_CHI2: f64 = 1e-3;
 /// Two solver runs ending closer than this (m) found the same minimum.
 const SAME_MINIMUM_M: f64 = 1.0;
-/// Smallest acceptable pivot of the Cholesky factor of the unit-diagonal-scaled information
-/// matrix, i.e. a bound on its reciprocal condition number.
-const MIN_RECIPROCAL_CONDITION: f64 = 1e-12;
 /// GDOP reported when the bearings to the fix span no plane (the geometry gives no angular
 /// diversity): large and finite so that a fix stays printable.
 const GDOP_MAX: f64 = 1e6;
@@ -648,63 +646,6 @@ fn pick_best(problem: &Problem, fits: &[Fit]) -> Option<(Fit, [[f64; 2]; 2])> {
 
 fn norm(v: [f64; 2]) -> f64 {
     v[0].hypot(v[1])
-}
-
-/// Cholesky factor of the unit-diagonal scaling of `a`, with the scaling; `None` if `a` is not
-/// positive definite to within [`MIN_RECIPROCAL_CONDITION`].
-fn scaled_cholesky(a: [[f64; 3]; 3]) -> Option<([[f64; 3]; 3], [f64; 3])> {
-    let mut scale = [0.0; 3];
-    for k in 0..3 {
-        if !(a[k][k] > 0.0 && a[k][k].is_finite()) {
-            return None;
-        }
-        scale[k] = 1.0 / a[k][k].sqrt();
-    }
-    let mut l = [[0.0; 3]; 3];
-    for i in 0..3 {
-        for j in 0..=i {
-            let sum = a[i][j] * scale[i] * scale[j] - (0..j).map(|k| l[i][k] * l[j][k]).sum::<f64>();
-            if i == j {
-                // Written so that a NaN pivot is rejected too.
-                if sum.is_nan() || sum <= MIN_RECIPROCAL_CONDITION {
-                    return None;
-                }
-                l[i][i] = sum.sqrt();
-            } else {
-                l[i][j] = sum / l[j][j];
-            }
-        }
-    }
-    Some((l, scale))
-}
-
-/// Solves a x = b for symmetric positive definite `a`.
-fn solve_spd3(a: [[f64; 3]; 3], b: [f64; 3]) -> Option<[f64; 3]> {
-    let (l, scale) = scaled_cholesky(a)?;
-    // (D A D) y = D b, x = D y; forward then back substitution through L L^T.
-    let mut y = [0.0; 3];
-    for i in 0..3 {
-        y[i] = (b[i] * scale[i] - (0..i).map(|k| l[i][k] * y[k]).sum::<f64>()) / l[i][i];
-    }
-    let mut x = [0.0; 3];
-    for i in (0..3).rev() {
-        x[i] = (y[i] - (i + 1..3).map(|k| l[k][i] * x[k]).sum::<f64>()) / l[i][i];
-    }
-    Some([x[0] * scale[0], x[1] * scale[1], x[2] * scale[2]])
-}
-
-/// The inverse of a symmetric positive definite `a`.
-fn invert_spd3(a: [[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
-    let mut inv = [[0.0; 3]; 3];
-    for c in 0..3 {
-        let mut e = [0.0; 3];
-        e[c] = 1.0;
-        let col = solve_spd3(a, e)?;
-        for r in 0..3 {
-            inv[r][c] = col[r];
-        }
-    }
-    Some(inv)
 }
 
 #[cfg(test)]
