@@ -167,7 +167,7 @@ async fn subscribers_get_frames_of_every_receiver_at_the_rate_and_others_get_non
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tokens_allow_frames_only_when_they_do_not_list_topics_or_list_it() {
+async fn tokens_allow_frames_only_when_they_list_them_or_the_default_topics_do() {
     let mut config = frames_config();
     config.auth.enabled = true;
     config.auth.tokens = vec![
@@ -206,14 +206,37 @@ async fn tokens_allow_frames_only_when_they_do_not_list_topics_or_list_it() {
     let (error, _) = until_event(&mut wall, "error", WAIT).await;
     assert_eq!(error.expect("an error")["data"]["code"], "forbidden_topic");
 
-    // A token without a list gets no frames by default, but may subscribe.
+    // A token without a list gets [auth] default_events: by default not the frames, so it
+    // may not subscribe to them (never everything by omission).
     let mut ops = connect(&server, "/ws?token=ops-token-0123456789abc").await;
+    send(
+        &mut ops,
+        r#"{"event":"subscribe","data":{"events":["spectrum:frame"]}}"#,
+    )
+    .await;
+    let (error, _) = until_event(&mut ops, "error", WAIT).await;
+    assert_eq!(error.expect("an error")["data"]["code"], "forbidden_topic");
     // Listing it in a token allows it; the client still asks for it.
     let mut waterfall = connect(&server, "/ws?events=spectrum:frame&token=waterfall-token-012345").await;
     wait_for(&mut waterfall, WAIT, "a frame", |m| {
         m["event"] == "spectrum:frame"
     })
     .await;
+    server.stop().await.unwrap();
+
+    // With the frames among the default topics, a token without a list gets no frames until
+    // it asks, then gets them.
+    let mut config = frames_config();
+    config.auth.enabled = true;
+    config.auth.default_events.push("spectrum:frame".into());
+    config.auth.tokens = vec![TokenConfig {
+        name: "ops".into(),
+        token: "ops-token-0123456789abc".into(),
+        events: None,
+        admin: false,
+    }];
+    let server = start(config);
+    let mut ops = connect(&server, "/ws?token=ops-token-0123456789abc").await;
     let messages = collect(&mut ops, Duration::from_secs(2)).await;
     assert!(frames(&messages).is_empty(), "frames without asking");
     send(

@@ -40,20 +40,62 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     };
     let counters = state.hub.counters();
     let mut out = String::with_capacity(8192);
-    family(
-        &mut out,
-        "sdrhub_ws_connections",
-        "gauge",
-        "WebSocket clients connected now.",
-    );
-    let _ = writeln!(out, "sdrhub_ws_connections {}", stats.connections);
-    family(
-        &mut out,
-        "sdrhub_ws_connections_total",
-        "counter",
-        "WebSocket clients connected since start.",
-    );
-    let _ = writeln!(out, "sdrhub_ws_connections_total {}", stats.connections_total);
+    // Plain values: (name, type, help, value).
+    let plain: [(&str, &str, &str, u64); 9] = [
+        (
+            "sdrhub_ws_connections",
+            "gauge",
+            "WebSocket clients connected now.",
+            stats.connections as u64,
+        ),
+        (
+            "sdrhub_ws_connections_total",
+            "counter",
+            "WebSocket clients connected since start.",
+            stats.connections_total,
+        ),
+        (
+            "sdrhub_ws_bytes_sent_total",
+            "counter",
+            "Bytes written to clients.",
+            stats.bytes_sent,
+        ),
+        (
+            "sdrhub_ws_messages_dropped_total",
+            "counter",
+            "Messages not queued because a client's queue was full.",
+            stats.messages_dropped,
+        ),
+        (
+            "sdrhub_ws_slow_clients_closed_total",
+            "counter",
+            "Clients closed by the slow-client policy.",
+            stats.slow_clients_closed,
+        ),
+        (
+            "sdrhub_ws_resyncs_total",
+            "counter",
+            "resync messages sent.",
+            stats.resyncs,
+        ),
+        (
+            "sdrhub_ws_resumes_total",
+            "counter",
+            "Connections resumed by replay.",
+            stats.resumes,
+        ),
+        (
+            "sdrhub_ws_queued_messages",
+            "gauge",
+            "Messages waiting in client queues now.",
+            stats.queued as u64,
+        ),
+        ("sdrhub_hub_seq", "counter", "The latest seq issued.", stats.seq),
+    ];
+    for (name, kind, help, value) in plain {
+        family(&mut out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
     family(
         &mut out,
         "sdrhub_ws_messages_sent_total",
@@ -68,54 +110,6 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             sent.load(Ordering::Relaxed)
         );
     }
-    family(
-        &mut out,
-        "sdrhub_ws_bytes_sent_total",
-        "counter",
-        "Bytes written to clients.",
-    );
-    let _ = writeln!(out, "sdrhub_ws_bytes_sent_total {}", stats.bytes_sent);
-    family(
-        &mut out,
-        "sdrhub_ws_messages_dropped_total",
-        "counter",
-        "Messages not queued because a client's queue was full.",
-    );
-    let _ = writeln!(out, "sdrhub_ws_messages_dropped_total {}", stats.messages_dropped);
-    family(
-        &mut out,
-        "sdrhub_ws_slow_clients_closed_total",
-        "counter",
-        "Clients closed by the slow-client policy.",
-    );
-    let _ = writeln!(
-        out,
-        "sdrhub_ws_slow_clients_closed_total {}",
-        stats.slow_clients_closed
-    );
-    family(
-        &mut out,
-        "sdrhub_ws_resyncs_total",
-        "counter",
-        "resync messages sent.",
-    );
-    let _ = writeln!(out, "sdrhub_ws_resyncs_total {}", stats.resyncs);
-    family(
-        &mut out,
-        "sdrhub_ws_resumes_total",
-        "counter",
-        "Connections resumed by replay.",
-    );
-    let _ = writeln!(out, "sdrhub_ws_resumes_total {}", stats.resumes);
-    family(
-        &mut out,
-        "sdrhub_ws_queued_messages",
-        "gauge",
-        "Messages waiting in client queues now.",
-    );
-    let _ = writeln!(out, "sdrhub_ws_queued_messages {}", stats.queued);
-    family(&mut out, "sdrhub_hub_seq", "counter", "The latest seq issued.");
-    let _ = writeln!(out, "sdrhub_hub_seq {}", stats.seq);
     histogram(
         &mut out,
         "sdrhub_ws_fanout_latency_seconds",
