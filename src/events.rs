@@ -45,7 +45,7 @@ impl<'de> Deserialize<'de> for Timestamp {
 }
 
 /// The broadcast topics a client can subscribe to: four topics of state, and the opt-in
-/// `spectrum:frame` and `test:echo` streams.
+/// `spectrum:frame` stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Topic {
     /// `services:health`
@@ -58,19 +58,16 @@ pub enum Topic {
     LocalizationsUpdated,
     /// `spectrum:frame` (opt-in, see [`Topic::is_stream`])
     SpectrumFrame,
-    /// `test:echo` (opt-in, see [`Topic::is_stream`])
-    TestEcho,
 }
 
 impl Topic {
     /// Every topic, in wire order.
-    pub const ALL: [Topic; 6] = [
+    pub const ALL: [Topic; 5] = [
         Topic::ServicesHealth,
         Topic::WebsdrsStatus,
         Topic::SignalsDetected,
         Topic::LocalizationsUpdated,
         Topic::SpectrumFrame,
-        Topic::TestEcho,
     ];
 
     /// The wire name.
@@ -81,7 +78,6 @@ impl Topic {
             Topic::SignalsDetected => "signals:detected",
             Topic::LocalizationsUpdated => "localizations:updated",
             Topic::SpectrumFrame => "spectrum:frame",
-            Topic::TestEcho => "test:echo",
         }
     }
 
@@ -91,7 +87,7 @@ impl Topic {
     /// so nobody should receive them without asking, and a resuming client has no use for old
     /// ones.
     pub fn is_stream(self) -> bool {
-        matches!(self, Topic::SpectrumFrame | Topic::TestEcho)
+        matches!(self, Topic::SpectrumFrame)
     }
 
     /// The topic with this wire name.
@@ -108,7 +104,7 @@ impl TopicSet {
     /// No topic.
     pub const NONE: TopicSet = TopicSet(0);
     /// Every topic: what credentials without a topic list allow.
-    pub const ALL: TopicSet = TopicSet(0b11_1111);
+    pub const ALL: TopicSet = TopicSet(0b1_1111);
     /// What a client gets without choosing (no `?events=`): every topic but the streams
     /// ([`Topic::is_stream`]), which are opt-in.
     pub const DEFAULT: TopicSet = TopicSet(0b0_1111);
@@ -442,13 +438,6 @@ pub struct SpectrumFrame {
     pub data: String,
 }
 
-/// Payload of `test:echo`: a text, sent back as it was published.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Echo {
-    /// The text.
-    pub text: String,
-}
-
 /// The active signals (REST `/api/v1/signals`, and inside the snapshot).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SignalList {
@@ -557,9 +546,6 @@ pub enum Event {
     /// One receiver's spectrum (opt-in).
     #[serde(rename = "spectrum:frame")]
     SpectrumFrame(SpectrumFrame),
-    /// A test text (opt-in).
-    #[serde(rename = "test:echo")]
-    TestEcho(Echo),
     /// The state of all topics, sent first on every connection.
     #[serde(rename = "snapshot")]
     Snapshot(Box<Snapshot>),
@@ -623,7 +609,6 @@ impl Event {
             Event::SignalsDetected(_) => EventKind::SignalsDetected,
             Event::LocalizationsUpdated(_) => EventKind::LocalizationsUpdated,
             Event::SpectrumFrame(_) => EventKind::SpectrumFrame,
-            Event::TestEcho(_) => EventKind::TestEcho,
             Event::Snapshot(_) => EventKind::Snapshot,
             Event::Pong(_) => EventKind::Pong,
             Event::Error(_) => EventKind::Error,
@@ -662,13 +647,11 @@ pub enum EventKind {
     Resync,
     /// `spectrum:frame`
     SpectrumFrame,
-    /// `test:echo`
-    TestEcho,
 }
 
 impl EventKind {
     /// Every kind, in counter order ([`EventKind::index`]).
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::ServicesHealth,
         EventKind::WebsdrsStatus,
         EventKind::SignalsDetected,
@@ -679,7 +662,6 @@ impl EventKind {
         EventKind::Subscriptions,
         EventKind::Resync,
         EventKind::SpectrumFrame,
-        EventKind::TestEcho,
     ];
 
     /// Its position in [`EventKind::ALL`].
@@ -695,7 +677,6 @@ impl EventKind {
             EventKind::SignalsDetected => Some(Topic::SignalsDetected),
             EventKind::LocalizationsUpdated => Some(Topic::LocalizationsUpdated),
             EventKind::SpectrumFrame => Some(Topic::SpectrumFrame),
-            EventKind::TestEcho => Some(Topic::TestEcho),
             _ => None,
         }
     }

@@ -386,29 +386,3 @@ async fn shutdown_closes_every_client_with_going_away() {
     assert_eq!(code, Some(1001));
     stopping.await.unwrap().unwrap();
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_subscribed_to_test_echo_receives_a_published_one() {
-    use sdrhub::events::{Echo, Event};
-    let server = start(quiet_config());
-    let mut echo = connect(&server, "/ws/updates?events=test:echo").await;
-    let mut default = connect(&server, "/ws/updates").await;
-    for ws in [&mut echo, &mut default] {
-        let first = next_json(ws, WAIT).await.expect("a snapshot");
-        assert_eq!(first["event"], "snapshot");
-    }
-    server
-        .hub()
-        .publish(Event::TestEcho(Echo { text: "hello".into() }))
-        .await;
-    // Published after the echo: a client that did not ask for the stream sees this first.
-    server.hub().publish(fake_signal("after-echo", 1, 1)).await;
-    let (message, _) = wait_for(&mut echo, WAIT, "test:echo", |m| m["event"] == "test:echo").await;
-    assert_eq!(message["data"]["text"], "hello");
-    let (next, _) = wait_for(&mut default, WAIT, "the signal", |m| {
-        m["event"] == "test:echo" || m["event"] == "signals:detected"
-    })
-    .await;
-    assert_eq!(next["event"], "signals:detected", "test:echo is opt-in: {next}");
-    server.stop().await.unwrap();
-}
