@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1
 # sdrhub with local SDR hardware support (SoapySDR), in two stages: a Rust toolchain builds
 # the binary, and a slim Debian of the same release (same glibc) runs it with only the
-# SoapySDR library and device modules. docker-compose.yml builds it; see the README's
-# "Deployment". tests/deploy.rs checks the structure of this file.
+# SoapySDR library and device modules. docker-compose.yml builds it; see
+# docs/deployment.md. tests/deploy.rs checks the structure of this file.
 
 # Builder and runtime come from the same Debian release: the binary links the builder's glibc
 # and libSoapySDR, which the runtime must provide in the same versions.

@@ -1,7 +1,7 @@
 //! An echo server on sdrhub's own WebSocket transport (`sdrhub::ws::transport`: the frame
 //! reader, writer, timers and closing handshake that serve `/ws`), for the standard peer suite:
-//! the Autobahn|Testsuite fuzzing client. `scripts/autobahn.sh` runs it; see the README's
-//! measurements for the results.
+//! the Autobahn|Testsuite fuzzing client. `scripts/autobahn.sh` runs it; see
+//! docs/measurements.md for the results.
 //!
 //! ```text
 //! cargo run --release --example ws_echo -- 127.0.0.1:9001

@@ -370,7 +370,7 @@ pub struct LocalizationReport {
     pub longitude: f64,
     /// Radius around the estimate that holds the transmitter with 68 % probability, m.
     pub uncertainty_m: f64,
-    /// Consistency of the measurements with the model, 0..1 (see the README).
+    /// Consistency of the measurements with the model, 0..1 (see docs/protocol.md).
     pub confidence: f64,
     /// The method used.
     pub method: LocalizationMethod,

@@ -1,8 +1,8 @@
 //! # sdrhub-hardware
 //!
-//! Every IQ source sdrhub can read (the simulated scene today; SoapySDR devices, KiwiSDR
-//! receivers and recordings later) sits behind one blocking trait, [`IqSource`], and is driven
-//! by [`acquisition::Acquisition`] on a dedicated OS thread with a bounded hand-off to DSP.
+//! Every IQ source sdrhub can read (the simulated scene, SoapySDR devices, KiwiSDR receivers
+//! and recordings) sits behind one blocking trait, [`IqSource`], and is driven by
+//! [`acquisition::Acquisition`] on a dedicated OS thread with a bounded hand-off to DSP.
 #![warn(missing_docs)]
 
 pub mod acquisition;
