@@ -331,19 +331,25 @@ async fn fanout(args: &Args) {
 }
 
 /// `pingers`: only the ping swarm (`--pingers`, `--ping-rate`) for `--seconds`, in a process of
-/// its own so that a `fanout` run beside it measures delivery with its own runtime.
+/// its own so that a `fanout` run beside it measures delivery with its own runtime. The swarm's
+/// clients are raw sockets writing one pre-masked `{"event":"ping"}` frame per tick and
+/// discarding what comes back (counting `pong`s), so the generator costs a few microseconds
+/// per ping and the server, not the generator, is what the run loads.
 async fn pingers(args: &Args) {
     let pongs = Arc::new(AtomicU64::new(0));
     let sent = Arc::new(AtomicU64::new(0));
+    let host = args.http.trim_start_matches("http://").to_string();
+    let path = format!("/ws?events=&token={}", args.token);
     let mut tasks = Vec::new();
     for _ in 0..args.pingers {
-        if let Some(ws) = connect(&format!("{}?events=&token={}", args.url, args.token)).await {
-            tasks.push(tokio::spawn(pinger(
-                ws,
+        match raw_upgrade(&host, &path).await {
+            Some(stream) => tasks.push(tokio::spawn(raw_pinger(
+                stream,
                 args.ping_rate,
                 pongs.clone(),
                 sent.clone(),
-            )));
+            ))),
+            None => eprintln!("loadgen: a pinger could not connect"),
         }
     }
     eprintln!("loadgen: {} pingers connected", tasks.len());
@@ -360,6 +366,59 @@ async fn pingers(args: &Args) {
     for task in tasks {
         task.abort();
     }
+}
+
+/// A WebSocket upgrade by hand; the socket after the 101 head.
+async fn raw_upgrade(host: &str, path: &str) -> Option<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(host).await.ok()?;
+    stream.set_nodelay(true).ok()?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).await.ok()?;
+        head.push(byte[0]);
+    }
+    head.starts_with(b"HTTP/1.1 101").then_some(stream)
+}
+
+/// Writes a masked `{"event":"ping"}` text frame at `rate` (starting at a random point of the
+/// period) and reads what comes back, counting the `pong` events in it.
+async fn raw_pinger(stream: tokio::net::TcpStream, rate: f64, pongs: Arc<AtomicU64>, sent: Arc<AtomicU64>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let payload = br#"{"event":"ping"}"#;
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    let mut frame = vec![0x81, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    let (mut reader, mut writer) = stream.into_split();
+    let counter = tokio::spawn(async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        while let Ok(n) = reader.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            let got = buf[..n].windows(6).filter(|w| w == b"\"pong\"").count();
+            pongs.fetch_add(got as u64, Ordering::Relaxed);
+        }
+    });
+    let period = Duration::from_secs_f64(1.0 / rate);
+    let offset = period.mul_f64((now_ns() % 1000) as f64 / 1000.0);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if writer.write_all(&frame).await.is_err() {
+            break;
+        }
+        sent.fetch_add(1, Ordering::Relaxed);
+    }
+    counter.abort();
 }
 
 /// A client of the ping swarm: sends `ping` messages at `rate` (the first after a random part
