@@ -54,6 +54,8 @@ pub struct Config {
     pub dashboard: DashboardConfig,
     /// The NATS JetStream bus of the `acquire` and `gateway` roles (unused by `serve`).
     pub bus: BusConfig,
+    /// The history database (`[history]`).
+    pub history: crate::history::HistoryConfig,
 }
 
 /// Highest `spectrum_frames.rate_hz`: a waterfall needs no more, and each frame costs every
@@ -1172,6 +1174,7 @@ impl Config {
             }
         }
         problems.extend(self.bus.problems());
+        problems.extend(self.history.problems());
         if problems.is_empty() {
             Ok(())
         } else {

@@ -22,6 +22,7 @@ pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod events;
+pub mod history;
 pub mod hub;
 pub mod locate_worker;
 pub mod pipeline;
