@@ -19,8 +19,12 @@ use std::time::Duration;
 
 const S: i64 = 1_000_000_000;
 const DAY: i64 = 86_400 * S;
-/// A fixed "now" for stored times: 2026-01-01T00:00:00Z.
-const T0: i64 = 1_767_225_600 * S;
+/// The base of stored times: the start of yesterday (UTC), so that what the writer's own
+/// prunes (by the wall clock, `retention_days` = 30) keep is what the tests wrote.
+fn t0() -> i64 {
+    static T0: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *T0.get_or_init(|| (Timestamp::now().0.div_euclid(DAY) - 1) * DAY)
+}
 
 /// A store on a fresh database of `backend`, removed (SQLite) when dropped.
 struct TestDb {
@@ -82,8 +86,8 @@ fn report(id: &str, state: SignalState, first_s: i64, at_s: i64, snr: f64, recei
         peak_power_dbfs: snr - 90.0,
         websdr_id: receivers[0].into(),
         receivers: receivers.iter().map(|r| r.to_string()).collect(),
-        first_seen: Timestamp(T0 + first_s * S),
-        timestamp: Timestamp(T0 + at_s * S),
+        first_seen: Timestamp(t0() + first_s * S),
+        timestamp: Timestamp(t0() + at_s * S),
     }
 }
 
@@ -108,17 +112,17 @@ fn fix(signal_id: &str, at_s: i64, latitude: f64, longitude: f64) -> Localizatio
         gdop: 1.7,
         note: Some("test".into()),
         frequency_hz: 145.5e6,
-        timestamp: Timestamp(T0 + at_s * S),
+        timestamp: Timestamp(t0() + at_s * S),
     }
 }
 
 fn observation(signal_id: &str, first_s: i64, receiver: &str, start_s: i64, power: f64) -> Record {
     Record::Observation(ObservationRecord {
         signal_id: signal_id.into(),
-        first_seen_ns: T0 + first_s * S,
+        first_seen_ns: t0() + first_s * S,
         receiver: receiver.into(),
-        start_ns: T0 + start_s * S,
-        stop_ns: T0 + (start_s + 5) * S,
+        start_ns: t0() + start_s * S,
+        stop_ns: t0() + (start_s + 5) * S,
         samples: 10,
         power_dbfs: [power - 1.0, power, power + 1.0],
         snr_db: [20.0, 25.0, 30.0],
@@ -157,13 +161,13 @@ async fn round_trip(backend: Backend) {
             Record::Localization(Box::new(fix("sig-1", 11, 48.9, 2.3))),
             Record::Signal(Box::new(report("sig-1", SignalState::Lost, 0, 12, 10.0, &["rx2"]))),
             Record::ReceiverStatus(ReceiverStatusChange {
-                time: Timestamp(T0),
+                time: Timestamp(t0()),
                 receiver: "rx1".into(),
                 status: ReceiverStatus::Degraded,
                 detail: Some("samples lost".into()),
             }),
             Record::ServiceHealth(ServiceHealthChange {
-                time: Timestamp(T0 + S),
+                time: Timestamp(t0() + S),
                 service: "dsp".into(),
                 status: HealthStatus::Unhealthy,
                 detail: "behind".into(),
@@ -181,10 +185,10 @@ async fn round_trip(backend: Backend) {
     let signals = everything(store).await;
     assert_eq!(signals.len(), 2);
     let (newer, older) = (&signals[0], &signals[1]);
-    assert_eq!(newer.first_seen, Timestamp(T0 + 100 * S));
+    assert_eq!(newer.first_seen, Timestamp(t0() + 100 * S));
     assert_eq!(newer.receivers, ["rx3"]);
     assert_eq!(older.signal_id, "sig-1");
-    assert_eq!((older.first_seen, older.last_seen), (Timestamp(T0), Timestamp(T0 + 12 * S)));
+    assert_eq!((older.first_seen, older.last_seen), (Timestamp(t0()), Timestamp(t0() + 12 * S)));
     assert_eq!(older.reports, 2, "the lost report counts in no mean");
     assert_eq!((older.peak_snr_db, older.mean_snr_db), (30.0, 25.0));
     assert_eq!((older.peak_power_dbfs, older.mean_power_dbfs), (-70.0, -75.0));
@@ -202,9 +206,9 @@ async fn round_trip(backend: Backend) {
         .iter()
         .map(|o| (o.receiver.as_str(), o.start, o.power_mean_dbfs))
         .collect();
-    assert_eq!(obs, [("rx1", Timestamp(T0), -80.0), ("rx2", Timestamp(T0 + 5 * S), -70.0)]);
+    assert_eq!(obs, [("rx1", Timestamp(t0()), -80.0), ("rx2", Timestamp(t0() + 5 * S), -70.0)]);
     let o = &detail.observations[0];
-    assert_eq!((o.signal, o.stop, o.samples), (older.id, Timestamp(T0 + 5 * S), 10));
+    assert_eq!((o.signal, o.stop, o.samples), (older.id, Timestamp(t0() + 5 * S), 10));
     assert_eq!((o.power_min_dbfs, o.power_max_dbfs), (-81.0, -79.0));
     assert_eq!((o.snr_min_db, o.snr_mean_db, o.snr_max_db), (20.0, 25.0, 30.0));
     assert_eq!(detail.localizations.len(), 1);
@@ -215,19 +219,19 @@ async fn round_trip(backend: Backend) {
     assert!(store.signal(older.id + newer.id + 1).await.unwrap().is_none());
 
     let status = store
-        .status_changes(Timestamp(T0), Timestamp(T0 + DAY), 10)
+        .status_changes(Timestamp(t0()), Timestamp(t0() + DAY), 10)
         .await
         .unwrap();
     assert_eq!(status.len(), 1);
     assert_eq!((status[0].status, status[0].detail.as_deref()), (ReceiverStatus::Degraded, Some("samples lost")));
     let health = store
-        .health_changes(Timestamp(T0), Timestamp(T0 + DAY), 10)
+        .health_changes(Timestamp(t0()), Timestamp(t0() + DAY), 10)
         .await
         .unwrap();
     assert_eq!(health.len(), 1);
     assert_eq!((health[0].service.as_str(), health[0].status), ("dsp", HealthStatus::Unhealthy));
     let window = store
-        .observations(Timestamp(T0 + S), Timestamp(T0 + DAY), 10)
+        .observations(Timestamp(t0() + S), Timestamp(t0() + DAY), 10)
         .await
         .unwrap();
     assert_eq!(window.len(), 1, "only the window starting in the range");
@@ -284,8 +288,8 @@ async fn pagination_and_filters(backend: Backend) {
 
     let filtered = store
         .signals(&SignalQuery {
-            from: Some(Timestamp(T0 + 35 * S)),
-            to: Some(Timestamp(T0 + 80 * S)),
+            from: Some(Timestamp(t0() + 35 * S)),
+            to: Some(Timestamp(t0() + 80 * S)),
             freq_min_hz: Some(144e6 + 700e3),
             freq_max_hz: Some(144e6 + 1500e3),
             receiver: Some("rx-b".into()),
@@ -332,8 +336,8 @@ async fn localizations_by_time_and_bbox(backend: Backend) {
     )
     .await;
     let query = LocalizationQuery {
-        from: Some(Timestamp(T0)),
-        to: Some(Timestamp(T0 + 100 * S)),
+        from: Some(Timestamp(t0())),
+        to: Some(Timestamp(t0() + 100 * S)),
         bbox: Some(BBox::parse("2.3,48.8,2.5,48.9").unwrap()),
         limit: None,
     };
@@ -376,7 +380,7 @@ async fn occupancy_matrix(backend: Backend) {
             psd[700] = 100.0;
         }
         let spectrum = Spectrum {
-            time_ns: T0 + k * 15 * S,
+            time_ns: t0() + k * 15 * S,
             center_hz: 145e6,
             sample_rate_hz: 1.024e6,
             psd: &psd,
@@ -402,14 +406,14 @@ async fn occupancy_matrix(backend: Backend) {
     let matrix = store
         .occupancy(&OccupancyQuery {
             receiver: "rx1".into(),
-            from: Some(Timestamp(T0)),
-            to: Some(Timestamp(T0 + DAY)),
+            from: Some(Timestamp(t0())),
+            to: Some(Timestamp(t0() + DAY)),
             freq_min_hz: Some(145e6 + 50e3),
             freq_max_hz: Some(145e6 + 250e3),
         })
         .await
         .unwrap();
-    assert_eq!(matrix.minutes, [Timestamp(T0), Timestamp(T0 + MINUTE_NS), Timestamp(T0 + 2 * MINUTE_NS)]);
+    assert_eq!(matrix.minutes, [Timestamp(t0()), Timestamp(t0() + MINUTE_NS), Timestamp(t0() + 2 * MINUTE_NS)]);
     assert_eq!(matrix.spectra, [4, 4, 4]);
     assert_eq!(matrix.cell_hz, 1000.0);
     assert_eq!(matrix.frequencies_hz.len(), 201);
@@ -433,8 +437,8 @@ async fn occupancy_matrix(backend: Backend) {
     let none = store
         .occupancy(&OccupancyQuery {
             receiver: "rx9".into(),
-            from: Some(Timestamp(T0)),
-            to: Some(Timestamp(T0 + DAY)),
+            from: Some(Timestamp(t0())),
+            to: Some(Timestamp(t0() + DAY)),
             ..OccupancyQuery::default()
         })
         .await
@@ -506,7 +510,7 @@ async fn novelty(backend: Backend) {
     })
     .await;
     let store = &db.store;
-    let now = T0 + 30 * DAY;
+    let now = t0() + 30 * DAY;
     let mut recent = report("recent", SignalState::New, 0, 0, 20.0, &["rx1"]);
     recent.frequency_hz = 145.0e6;
     recent.first_seen = Timestamp(now - 3 * DAY);
@@ -541,11 +545,11 @@ async fn novelty(backend: Backend) {
 async fn retention(backend: Backend) {
     let db = open_with(backend, |c| c.retention_days = 30).await;
     let store = &db.store;
-    let now = T0 + 40 * DAY;
+    let now = t0() + 40 * DAY;
     let mut records = Vec::new();
     for (name, age_days) in [("old", 35), ("young", 5)] {
         let at = now - age_days * DAY;
-        let at_s = (at - T0) / S;
+        let at_s = (at - t0()) / S;
         records.push(Record::Signal(Box::new(report(name, SignalState::New, at_s, at_s, 20.0, &["rx1"]))));
         records.push(observation(name, at_s, "rx1", at_s, -70.0));
         records.push(Record::Localization(Box::new(fix(name, at_s, 48.9, 2.3))));
@@ -577,7 +581,7 @@ async fn retention(backend: Backend) {
     assert_eq!(outcome.oversize_rows, 0);
     let signals = everything(store).await;
     assert_eq!(signals.iter().map(|s| s.signal_id.as_str()).collect::<Vec<_>>(), ["young"]);
-    let all = (Timestamp(T0), Timestamp(now));
+    let all = (Timestamp(t0()), Timestamp(now));
     assert_eq!(store.observations(all.0, all.1, 100).await.unwrap().len(), 1);
     assert_eq!(store.status_changes(all.0, all.1, 100).await.unwrap().len(), 1);
     let health = store.health_changes(all.0, all.1, 100).await.unwrap();
@@ -622,7 +626,7 @@ async fn max_bytes(backend: Backend) {
             .map(|m| {
                 Record::Occupancy(OccupancyRecord {
                     receiver: "rx1".into(),
-                    minute_ns: T0 + m * MINUTE_NS,
+                    minute_ns: t0() + m * MINUTE_NS,
                     start_hz: 144.5e6,
                     cell_hz: 1000.0,
                     spectra: 1875,
@@ -635,7 +639,7 @@ async fn max_bytes(backend: Backend) {
     }
     let before = store.size_bytes().await.unwrap();
     assert!(before > 8 << 20, "{before} bytes: the test must overflow max_bytes");
-    let now = T0 + minutes * MINUTE_NS;
+    let now = t0() + minutes * MINUTE_NS;
     let outcome = store.prune(now).await.unwrap();
     assert_eq!(outcome.expired_rows, 0);
     assert!(outcome.oversize_rows > 0, "{outcome:?}");
@@ -645,7 +649,7 @@ async fn max_bytes(backend: Backend) {
     let kept = store
         .occupancy(&OccupancyQuery {
             receiver: "rx1".into(),
-            from: Some(Timestamp(T0)),
+            from: Some(Timestamp(t0())),
             to: Some(Timestamp(now)),
             ..OccupancyQuery::default()
         })
@@ -655,10 +659,10 @@ async fn max_bytes(backend: Backend) {
     assert_eq!(remaining, minutes - outcome.oversize_rows as i64);
     assert!(remaining < minutes / 2, "{remaining} of {minutes} minutes kept from {before} bytes");
     assert!(remaining > 0);
-    assert_eq!(kept.minutes.last(), Some(&Timestamp(T0 + (minutes - 1) * MINUTE_NS)), "the newest stays");
+    assert_eq!(kept.minutes.last(), Some(&Timestamp(t0() + (minutes - 1) * MINUTE_NS)), "the newest stays");
     assert_eq!(
         kept.minutes.first(),
-        Some(&Timestamp(T0 + (minutes - remaining) * MINUTE_NS)),
+        Some(&Timestamp(t0() + (minutes - remaining) * MINUTE_NS)),
         "the oldest went first"
     );
     if backend == Backend::Postgres {
@@ -707,7 +711,7 @@ async fn idempotent_by_sequence(backend: Backend) {
     assert_eq!(signals.len(), 8);
     assert!(signals.iter().all(|s| s.reports == 1), "no report folded in twice");
     let observations = store
-        .observations(Timestamp(T0), Timestamp(T0 + DAY), 100)
+        .observations(Timestamp(t0()), Timestamp(t0() + DAY), 100)
         .await
         .unwrap();
     assert_eq!(observations.len(), 7);
@@ -740,7 +744,7 @@ async fn writer_drops_and_batches(backend: Backend) {
     assert_eq!(writer.counters().health().0, HealthStatus::Degraded, "records were lost");
     let stored = db
         .store
-        .observations(Timestamp(T0), Timestamp(T0 + DAY), 1000)
+        .observations(Timestamp(t0()), Timestamp(t0() + DAY), 1000)
         .await
         .unwrap();
     assert_eq!(stored.len(), 16);
@@ -787,9 +791,9 @@ async fn crash_child() {
             summariser.observe(
                 &Measurement {
                     signal_id: &id,
-                    first_seen_ns: T0 + first_s * S,
+                    first_seen_ns: t0() + first_s * S,
                     receiver: "rx1",
-                    time_ns: T0 + first_s * S + k * S,
+                    time_ns: t0() + first_s * S + k * S,
                     power_dbfs: -70.0,
                     snr_db: 20.0,
                 },
@@ -854,7 +858,7 @@ async fn crash_safety(backend: Backend) {
         "{stored} signals stored, {signals} were committed before the kill"
     );
     let observations = store
-        .observations(Timestamp(T0), Timestamp(T0 + 100 * DAY), 200_000)
+        .observations(Timestamp(t0()), Timestamp(t0() + 100 * DAY), 200_000)
         .await
         .unwrap();
     assert!(
