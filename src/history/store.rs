@@ -27,6 +27,10 @@ pub const PRUNE_TARGET: f64 = 0.9;
 /// Size-driven prune rounds at most per [`HistoryStore::prune`] (SQLite repeats while still too
 /// big: the rows of a time slice are not spread evenly over it).
 const PRUNE_ROUNDS_MAX: usize = 8;
+/// PostgreSQL prunes by size again only once it grew this much past the size after the last
+/// prune (at least 1 MiB): VACUUM's free-space and visibility maps grow the files by a few pages
+/// right after a prune, which is not new data.
+const REGROWTH_SHARE: f64 = 0.02;
 /// `history_meta` key of the size measured after the last size-driven prune.
 const PRUNED_AT_BYTES: &str = "pruned_at_bytes";
 
@@ -193,8 +197,8 @@ impl HistoryStore {
     ///
     /// PostgreSQL does not shrink its files when rows are deleted: it reuses the space. Its size
     /// stays over `max_bytes` after a prune, so a size-driven prune runs only when the size grew
-    /// past the one measured after the previous prune (kept in `history_meta`), i.e. when the
-    /// freed space is used up.
+    /// past the one measured after the previous prune (kept in `history_meta`; plus
+    /// [`REGROWTH_SHARE`]), i.e. when the freed space is used up.
     pub async fn prune(&self, now_ns: i64) -> Result<PruneOutcome, HistoryError> {
         let mut outcome = PruneOutcome {
             expired_rows: self.delete_before(now_ns.saturating_sub(self.config.retention_ns())).await?,
@@ -202,10 +206,11 @@ impl HistoryStore {
         };
         let max = self.config.max_bytes;
         let mut size = self.size_bytes().await?;
+        let regrowth = ((max as f64 * REGROWTH_SHARE) as u64).max(1 << 20);
         let pruned_at = self.meta(PRUNED_AT_BYTES).await?.unwrap_or(0).max(0) as u64;
         let shrinks = self.backend == Backend::Sqlite;
         let mut rounds = 0;
-        while size > max && (shrinks || size > pruned_at) && rounds < PRUNE_ROUNDS_MAX {
+        while size > max && (shrinks || size > pruned_at + regrowth) && rounds < PRUNE_ROUNDS_MAX {
             rounds += 1;
             let Some(oldest) = self.oldest_ns().await? else {
                 break;
