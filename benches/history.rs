@@ -17,7 +17,7 @@ use sdrhub::history::query::OccupancyQuery;
 use sdrhub::history::record::{ObservationRecord, OccupancyRecord};
 use sdrhub::history::{Entry, HistoryConfig, HistoryStore, HistoryWriter, Record};
 use std::hint::black_box;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const S: i64 = 1_000_000_000;
@@ -45,7 +45,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-fn config(path: &PathBuf) -> HistoryConfig {
+fn config(path: &Path) -> HistoryConfig {
     HistoryConfig {
         url: format!("sqlite://{}", path.display()),
         queue: 1 << 18,
@@ -113,7 +113,12 @@ fn insert(c: &mut Criterion) {
                 let id = format!("sig-{round}");
                 let records: Vec<Record> = (0..INSERT_BATCH as i64)
                     .map(|k| {
-                        observation(&id, first_seen, RECEIVERS[(k % 5) as usize], first_seen + k / 5 * 5 * S)
+                        observation(
+                            &id,
+                            first_seen,
+                            RECEIVERS[(k % 5) as usize],
+                            first_seen + k / 5 * 5 * S,
+                        )
                     })
                     .collect();
                 let started = Instant::now();
@@ -131,7 +136,11 @@ fn insert(c: &mut Criterion) {
     });
     group.finish();
     let counters = writer.counters();
-    assert_eq!((counters.dropped, counters.failed, counters.orphans), (0, 0, 0), "{counters:?}");
+    assert_eq!(
+        (counters.dropped, counters.failed, counters.orphans),
+        (0, 0, 0),
+        "{counters:?}"
+    );
     rt.block_on(async {
         server.stop().await.expect("the hub stops");
         store.close().await;
@@ -144,14 +153,21 @@ async fn ten_million() -> HistoryStore {
     let path = std::env::temp_dir().join("sdrhub-bench-history-10m.sqlite");
     let store = HistoryStore::open(&config(&path)).await.expect("open");
     let stored = store
-        .observations(Timestamp(T0 + STORED_SPAN_NS - 3600 * S), Timestamp(T0 + STORED_SPAN_NS), 200_000)
+        .observations(
+            Timestamp(T0 + STORED_SPAN_NS - 3600 * S),
+            Timestamp(T0 + STORED_SPAN_NS),
+            200_000,
+        )
         .await
         .expect("count")
         .len();
     if stored > 0 {
         return store;
     }
-    eprintln!("building {STORED_OBSERVATIONS} observations in {} (once)", path.display());
+    eprintln!(
+        "building {STORED_OBSERVATIONS} observations in {} (once)",
+        path.display()
+    );
     let started = Instant::now();
     let step = STORED_SPAN_NS / STORED_OBSERVATIONS;
     let mut batch = Vec::with_capacity(BUILD_BATCH);
@@ -162,7 +178,12 @@ async fn ten_million() -> HistoryStore {
         if k % OBSERVATIONS_PER_TRACK == 0 {
             batch.push(Entry::one(report(&id, first_seen)));
         }
-        batch.push(Entry::one(observation(&id, first_seen, RECEIVERS[(k % 5) as usize], T0 + k * step)));
+        batch.push(Entry::one(observation(
+            &id,
+            first_seen,
+            RECEIVERS[(k % 5) as usize],
+            T0 + k * step,
+        )));
         if batch.len() >= BUILD_BATCH || k + 1 == STORED_OBSERVATIONS {
             store.write(&batch).await.expect("build batch");
             batch.clear();

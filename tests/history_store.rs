@@ -12,7 +12,9 @@ use sdrhub::history::mapping::{Measurement, ObservationSummariser};
 use sdrhub::history::occupancy::{OccupancyAccumulator, Spectrum, MINUTE_NS};
 use sdrhub::history::query::{BBox, LocalizationQuery, OccupancyQuery, SignalQuery};
 use sdrhub::history::record::{ObservationRecord, OccupancyRecord, Records};
-use sdrhub::history::{Backend, BusPosition, Entry, HistoryConfig, HistoryError, HistoryStore, HistoryWriter, Record};
+use sdrhub::history::{
+    Backend, BusPosition, Entry, HistoryConfig, HistoryError, HistoryStore, HistoryWriter, Record,
+};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -74,7 +76,14 @@ async fn open(backend: Backend) -> TestDb {
     open_with(backend, |_| {}).await
 }
 
-fn report(id: &str, state: SignalState, first_s: i64, at_s: i64, snr: f64, receivers: &[&str]) -> SignalReport {
+fn report(
+    id: &str,
+    state: SignalState,
+    first_s: i64,
+    at_s: i64,
+    snr: f64,
+    receivers: &[&str],
+) -> SignalReport {
     SignalReport {
         signal_id: id.into(),
         state,
@@ -155,11 +164,25 @@ async fn round_trip(backend: Backend) {
         store,
         vec![
             Record::Signal(Box::new(report("sig-1", SignalState::New, 0, 0, 20.0, &["rx1"]))),
-            Record::Signal(Box::new(report("sig-1", SignalState::Update, 0, 10, 30.0, &["rx2", "rx1"]))),
+            Record::Signal(Box::new(report(
+                "sig-1",
+                SignalState::Update,
+                0,
+                10,
+                30.0,
+                &["rx2", "rx1"],
+            ))),
             observation("sig-1", 0, "rx1", 0, -80.0),
             observation("sig-1", 0, "rx2", 5, -70.0),
             Record::Localization(Box::new(fix("sig-1", 11, 48.9, 2.3))),
-            Record::Signal(Box::new(report("sig-1", SignalState::Lost, 0, 12, 10.0, &["rx2"]))),
+            Record::Signal(Box::new(report(
+                "sig-1",
+                SignalState::Lost,
+                0,
+                12,
+                10.0,
+                &["rx2"],
+            ))),
             Record::ReceiverStatus(ReceiverStatusChange {
                 time: Timestamp(t0()),
                 receiver: "rx1".into(),
@@ -178,7 +201,14 @@ async fn round_trip(backend: Backend) {
     // The same live id after a restart is another track.
     write(
         store,
-        vec![Record::Signal(Box::new(report("sig-1", SignalState::New, 100, 100, 15.0, &["rx3"])))],
+        vec![Record::Signal(Box::new(report(
+            "sig-1",
+            SignalState::New,
+            100,
+            100,
+            15.0,
+            &["rx3"],
+        )))],
     )
     .await;
 
@@ -188,12 +218,19 @@ async fn round_trip(backend: Backend) {
     assert_eq!(newer.first_seen, Timestamp(t0() + 100 * S));
     assert_eq!(newer.receivers, ["rx3"]);
     assert_eq!(older.signal_id, "sig-1");
-    assert_eq!((older.first_seen, older.last_seen), (Timestamp(t0()), Timestamp(t0() + 12 * S)));
+    assert_eq!(
+        (older.first_seen, older.last_seen),
+        (Timestamp(t0()), Timestamp(t0() + 12 * S))
+    );
     assert_eq!(older.reports, 2, "the lost report counts in no mean");
     assert_eq!((older.peak_snr_db, older.mean_snr_db), (30.0, 25.0));
     assert_eq!((older.peak_power_dbfs, older.mean_power_dbfs), (-70.0, -75.0));
     assert_eq!(older.peak_bin_dbfs, -60.0);
-    assert_eq!(older.frequency_hz, 145.5e6 + 12.0, "the latest report's frequency");
+    assert_eq!(
+        older.frequency_hz,
+        145.5e6 + 12.0,
+        "the latest report's frequency"
+    );
     assert_eq!(older.best_receiver, "rx2");
     assert_eq!(older.receivers, ["rx1", "rx2"]);
     assert!(older.lost && !newer.lost);
@@ -206,9 +243,18 @@ async fn round_trip(backend: Backend) {
         .iter()
         .map(|o| (o.receiver.as_str(), o.start, o.power_mean_dbfs))
         .collect();
-    assert_eq!(obs, [("rx1", Timestamp(t0()), -80.0), ("rx2", Timestamp(t0() + 5 * S), -70.0)]);
+    assert_eq!(
+        obs,
+        [
+            ("rx1", Timestamp(t0()), -80.0),
+            ("rx2", Timestamp(t0() + 5 * S), -70.0)
+        ]
+    );
     let o = &detail.observations[0];
-    assert_eq!((o.signal, o.stop, o.samples), (older.id, Timestamp(t0() + 5 * S), 10));
+    assert_eq!(
+        (o.signal, o.stop, o.samples),
+        (older.id, Timestamp(t0() + 5 * S), 10)
+    );
     assert_eq!((o.power_min_dbfs, o.power_max_dbfs), (-81.0, -79.0));
     assert_eq!((o.snr_min_db, o.snr_mean_db, o.snr_max_db), (20.0, 25.0, 30.0));
     assert_eq!(detail.localizations.len(), 1);
@@ -223,13 +269,19 @@ async fn round_trip(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(status.len(), 1);
-    assert_eq!((status[0].status, status[0].detail.as_deref()), (ReceiverStatus::Degraded, Some("samples lost")));
+    assert_eq!(
+        (status[0].status, status[0].detail.as_deref()),
+        (ReceiverStatus::Degraded, Some("samples lost"))
+    );
     let health = store
         .health_changes(Timestamp(t0()), Timestamp(t0() + DAY), 10)
         .await
         .unwrap();
     assert_eq!(health.len(), 1);
-    assert_eq!((health[0].service.as_str(), health[0].status), ("dsp", HealthStatus::Unhealthy));
+    assert_eq!(
+        (health[0].service.as_str(), health[0].status),
+        ("dsp", HealthStatus::Unhealthy)
+    );
     let window = store
         .observations(Timestamp(t0() + S), Timestamp(t0() + DAY), 10)
         .await
@@ -247,7 +299,14 @@ async fn pagination_and_filters(backend: Backend) {
         // Pairs share a first_seen: the id breaks the tie.
         let first = i / 2 * 10;
         let rx = if i % 3 == 0 { "rx-a" } else { "rx-b" };
-        let mut r = report(&format!("sig-{i}"), SignalState::New, first, first + 5, 20.0, &[rx]);
+        let mut r = report(
+            &format!("sig-{i}"),
+            SignalState::New,
+            first,
+            first + 5,
+            20.0,
+            &[rx],
+        );
         r.frequency_hz = 144e6 + i as f64 * 100e3;
         records.push(Record::Signal(Box::new(r)));
     }
@@ -261,7 +320,14 @@ async fn pagination_and_filters(backend: Backend) {
     // A new track arrives between pages.
     write(
         store,
-        vec![Record::Signal(Box::new(report("late", SignalState::New, 1000, 1000, 20.0, &["rx-a"])))],
+        vec![Record::Signal(Box::new(report(
+            "late",
+            SignalState::New,
+            1000,
+            1000,
+            20.0,
+            &["rx-a"],
+        )))],
     )
     .await;
     let mut seen: Vec<(Timestamp, i64)> = first.signals.iter().map(|s| (s.first_seen, s.id)).collect();
@@ -280,7 +346,11 @@ async fn pagination_and_filters(backend: Backend) {
         pages += 1;
     }
     assert_eq!(pages, 3);
-    assert_eq!(seen.len(), 25, "every track once; the late one is not on later pages");
+    assert_eq!(
+        seen.len(),
+        25,
+        "every track once; the late one is not on later pages"
+    );
     let mut sorted = seen.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     sorted.dedup();
@@ -349,7 +419,10 @@ async fn localizations_by_time_and_bbox(backend: Backend) {
         .collect();
     assert_eq!(ids, ["sig-4", "sig-1"]);
     assert!(!found.truncated);
-    assert_eq!(found.localizations[0].history_id, None, "no track was stored for it");
+    assert_eq!(
+        found.localizations[0].history_id, None,
+        "no track was stored for it"
+    );
     let limited = store
         .localizations(&LocalizationQuery {
             bbox: None,
@@ -413,7 +486,14 @@ async fn occupancy_matrix(backend: Backend) {
         })
         .await
         .unwrap();
-    assert_eq!(matrix.minutes, [Timestamp(t0()), Timestamp(t0() + MINUTE_NS), Timestamp(t0() + 2 * MINUTE_NS)]);
+    assert_eq!(
+        matrix.minutes,
+        [
+            Timestamp(t0()),
+            Timestamp(t0() + MINUTE_NS),
+            Timestamp(t0() + 2 * MINUTE_NS)
+        ]
+    );
     assert_eq!(matrix.spectra, [4, 4, 4]);
     assert_eq!(matrix.cell_hz, 1000.0);
     assert_eq!(matrix.frequencies_hz.len(), 201);
@@ -470,12 +550,21 @@ async fn known_signals(backend: Backend) {
     let rep = store.create_known_signal(&repeater).await.unwrap();
     assert_eq!(store.known_signals().await.unwrap(), [band.clone(), rep.clone()]);
     assert_eq!(store.known_signal(rep.id).await.unwrap().as_ref(), Some(&rep));
-    assert_eq!((rep.name.as_str(), rep.ignore, rep.tags.len()), ("Repeater", true, 2));
+    assert_eq!(
+        (rep.name.as_str(), rep.ignore, rep.tags.len()),
+        ("Repeater", true, 2)
+    );
 
     let hit = store.known_for(145.6e6).await.unwrap().expect("inside both");
-    assert_eq!((hit.id, hit.name.as_str(), hit.ignore), (rep.id, "Repeater", true));
+    assert_eq!(
+        (hit.id, hit.name.as_str(), hit.ignore),
+        (rep.id, "Repeater", true)
+    );
     assert_eq!(hit.tags, ["ham", "fm"]);
-    assert_eq!(store.known_for(144.5e6).await.unwrap().map(|k| k.id), Some(band.id));
+    assert_eq!(
+        store.known_for(144.5e6).await.unwrap().map(|k| k.id),
+        Some(band.id)
+    );
     assert!(store.known_for(150e6).await.unwrap().is_none());
 
     let moved = KnownSignalDraft {
@@ -484,10 +573,20 @@ async fn known_signals(backend: Backend) {
         ignore: false,
         ..repeater.clone()
     };
-    let updated = store.update_known_signal(rep.id, &moved).await.unwrap().expect("exists");
-    assert_eq!((updated.freq_min_hz, updated.ignore, updated.created), (146.5e6, false, rep.created));
+    let updated = store
+        .update_known_signal(rep.id, &moved)
+        .await
+        .unwrap()
+        .expect("exists");
+    assert_eq!(
+        (updated.freq_min_hz, updated.ignore, updated.created),
+        (146.5e6, false, rep.created)
+    );
     assert!(updated.updated >= rep.updated);
-    assert_eq!(store.known_for(145.6e6).await.unwrap().map(|k| k.id), Some(band.id));
+    assert_eq!(
+        store.known_for(145.6e6).await.unwrap().map(|k| k.id),
+        Some(band.id)
+    );
     assert!(store.update_known_signal(9999, &moved).await.unwrap().is_none());
 
     let invalid = KnownSignalDraft {
@@ -495,7 +594,10 @@ async fn known_signals(backend: Backend) {
         ..moved
     };
     let refused = store.create_known_signal(&invalid).await;
-    assert!(matches!(&refused, Err(HistoryError::Invalid(p)) if p[0].starts_with("freq_max_hz")), "{refused:?}");
+    assert!(
+        matches!(&refused, Err(HistoryError::Invalid(p)) if p[0].starts_with("freq_max_hz")),
+        "{refused:?}"
+    );
 
     assert!(store.delete_known_signal(rep.id).await.unwrap());
     assert!(!store.delete_known_signal(rep.id).await.unwrap());
@@ -534,9 +636,15 @@ async fn novelty(backend: Backend) {
     )
     .await;
     let novel = |f: f64, bw: f64| store.novelty(f, bw, Timestamp(now));
-    assert!(!novel(145.004e6, 1e3).await.unwrap(), "heard 3 days ago, 4 kHz away");
+    assert!(
+        !novel(145.004e6, 1e3).await.unwrap(),
+        "heard 3 days ago, 4 kHz away"
+    );
     assert!(novel(145.006e6, 1e3).await.unwrap(), "6 kHz away");
-    assert!(!novel(145.006e6, 16e3).await.unwrap(), "a wide signal's half bandwidth is its tolerance");
+    assert!(
+        !novel(145.006e6, 16e3).await.unwrap(),
+        "a wide signal's half bandwidth is its tolerance"
+    );
     assert!(novel(146.0e6, 1e3).await.unwrap(), "last heard 10 days ago");
     assert!(novel(147.0e6, 1e3).await.unwrap(), "its own track does not count");
 }
@@ -550,7 +658,14 @@ async fn retention(backend: Backend) {
     for (name, age_days) in [("old", 35), ("young", 5)] {
         let at = now - age_days * DAY;
         let at_s = (at - t0()) / S;
-        records.push(Record::Signal(Box::new(report(name, SignalState::New, at_s, at_s, 20.0, &["rx1"]))));
+        records.push(Record::Signal(Box::new(report(
+            name,
+            SignalState::New,
+            at_s,
+            at_s,
+            20.0,
+            &["rx1"],
+        ))));
         records.push(observation(name, at_s, "rx1", at_s, -70.0));
         records.push(Record::Localization(Box::new(fix(name, at_s, 48.9, 2.3))));
         records.push(Record::ReceiverStatus(ReceiverStatusChange {
@@ -580,12 +695,18 @@ async fn retention(backend: Backend) {
     assert_eq!(outcome.expired_rows, 6, "one of each kind: {outcome:?}");
     assert_eq!(outcome.oversize_rows, 0);
     let signals = everything(store).await;
-    assert_eq!(signals.iter().map(|s| s.signal_id.as_str()).collect::<Vec<_>>(), ["young"]);
+    assert_eq!(
+        signals.iter().map(|s| s.signal_id.as_str()).collect::<Vec<_>>(),
+        ["young"]
+    );
     let all = (Timestamp(t0()), Timestamp(now));
     assert_eq!(store.observations(all.0, all.1, 100).await.unwrap().len(), 1);
     assert_eq!(store.status_changes(all.0, all.1, 100).await.unwrap().len(), 1);
     let health = store.health_changes(all.0, all.1, 100).await.unwrap();
-    assert_eq!(health.iter().map(|h| h.service.as_str()).collect::<Vec<_>>(), ["young"]);
+    assert_eq!(
+        health.iter().map(|h| h.service.as_str()).collect::<Vec<_>>(),
+        ["young"]
+    );
     let fixes = store
         .localizations(&LocalizationQuery {
             from: Some(all.0),
@@ -638,7 +759,10 @@ async fn max_bytes(backend: Backend) {
         write(store, records).await;
     }
     let before = store.size_bytes().await.unwrap();
-    assert!(before > 8 << 20, "{before} bytes: the test must overflow max_bytes");
+    assert!(
+        before > 8 << 20,
+        "{before} bytes: the test must overflow max_bytes"
+    );
     let now = t0() + minutes * MINUTE_NS;
     let outcome = store.prune(now).await.unwrap();
     assert_eq!(outcome.expired_rows, 0);
@@ -657,9 +781,16 @@ async fn max_bytes(backend: Backend) {
         .unwrap();
     let remaining = kept.minutes.len() as i64;
     assert_eq!(remaining, minutes - outcome.oversize_rows as i64);
-    assert!(remaining < minutes / 2, "{remaining} of {minutes} minutes kept from {before} bytes");
+    assert!(
+        remaining < minutes / 2,
+        "{remaining} of {minutes} minutes kept from {before} bytes"
+    );
     assert!(remaining > 0);
-    assert_eq!(kept.minutes.last(), Some(&Timestamp(t0() + (minutes - 1) * MINUTE_NS)), "the newest stays");
+    assert_eq!(
+        kept.minutes.last(),
+        Some(&Timestamp(t0() + (minutes - 1) * MINUTE_NS)),
+        "the newest stays"
+    );
     assert_eq!(
         kept.minutes.first(),
         Some(&Timestamp(t0() + (minutes - remaining) * MINUTE_NS)),
@@ -667,7 +798,10 @@ async fn max_bytes(backend: Backend) {
     );
     if backend == Backend::Postgres {
         let again = store.prune(now).await.unwrap();
-        assert_eq!(again.oversize_rows, 0, "freed space is reused before pruning again: {again:?}");
+        assert_eq!(
+            again.oversize_rows, 0,
+            "freed space is reused before pruning again: {again:?}"
+        );
     }
 }
 
@@ -691,25 +825,49 @@ async fn idempotent_by_sequence(backend: Backend) {
             "SDRHUB_EVENTS",
             seq,
             vec![
-                Record::Signal(Box::new(report(&format!("sig-{seq}"), SignalState::New, s, s, 20.0, &["rx1"]))),
+                Record::Signal(Box::new(report(
+                    &format!("sig-{seq}"),
+                    SignalState::New,
+                    s,
+                    s,
+                    20.0,
+                    &["rx1"],
+                ))),
                 observation(&format!("sig-{seq}"), s, "rx1", s, -70.0),
             ],
         )
     };
     assert_eq!(store.bus_position("SDRHUB_EVENTS").await.unwrap(), None);
-    let first = store.write(&(1..=5).map(event).collect::<Vec<_>>()).await.unwrap();
+    let first = store
+        .write(&(1..=5).map(event).collect::<Vec<_>>())
+        .await
+        .unwrap();
     assert_eq!((first.written, first.duplicates), (10, 0));
     assert_eq!(store.bus_position("SDRHUB_EVENTS").await.unwrap(), Some(5));
     // A redelivery of 3..=5 with 6..=7, and an event of another stream with a low sequence.
     let mut again: Vec<Entry> = (3..=7).map(event).collect();
-    again.push(at("OTHER", 1, vec![Record::Signal(Box::new(report("other", SignalState::New, 0, 0, 1.0, &["rx9"])))]));
+    again.push(at(
+        "OTHER",
+        1,
+        vec![Record::Signal(Box::new(report(
+            "other",
+            SignalState::New,
+            0,
+            0,
+            1.0,
+            &["rx9"],
+        )))],
+    ));
     let second = store.write(&again).await.unwrap();
     assert_eq!((second.written, second.duplicates), (5, 6));
     assert_eq!(store.bus_position("SDRHUB_EVENTS").await.unwrap(), Some(7));
     assert_eq!(store.bus_position("OTHER").await.unwrap(), Some(1));
     let signals = everything(store).await;
     assert_eq!(signals.len(), 8);
-    assert!(signals.iter().all(|s| s.reports == 1), "no report folded in twice");
+    assert!(
+        signals.iter().all(|s| s.reports == 1),
+        "no report folded in twice"
+    );
     let observations = store
         .observations(Timestamp(t0()), Timestamp(t0() + DAY), 100)
         .await
@@ -726,7 +884,14 @@ async fn writer_drops_and_batches(backend: Backend) {
     .await;
     write(
         &db.store,
-        vec![Record::Signal(Box::new(report("sig-1", SignalState::New, 0, 0, 20.0, &["rx1"])))],
+        vec![Record::Signal(Box::new(report(
+            "sig-1",
+            SignalState::New,
+            0,
+            0,
+            20.0,
+            &["rx1"],
+        )))],
     )
     .await;
     let (writer, task) = HistoryWriter::spawn(db.store.clone());
@@ -737,11 +902,18 @@ async fn writer_drops_and_batches(backend: Backend) {
         .count();
     assert_eq!(accepted, 16);
     let counters = writer.counters();
-    assert_eq!((counters.queued, counters.accepted, counters.dropped), (16, 16, 84));
+    assert_eq!(
+        (counters.queued, counters.accepted, counters.dropped),
+        (16, 16, 84)
+    );
     assert!(writer.flush().await);
     let counters = writer.counters();
     assert_eq!((counters.written, counters.batches, counters.queued), (16, 4, 0));
-    assert_eq!(writer.counters().health().0, HealthStatus::Degraded, "records were lost");
+    assert_eq!(
+        writer.counters().health().0,
+        HealthStatus::Degraded,
+        "records were lost"
+    );
     let stored = db
         .store
         .observations(Timestamp(t0()), Timestamp(t0() + DAY), 1000)
@@ -786,7 +958,14 @@ async fn crash_child() {
     for round in 0i64.. {
         let first_s = round;
         let id = format!("sig-{round}");
-        writer.try_record(Record::Signal(Box::new(report(&id, SignalState::New, first_s, first_s, 20.0, &["rx1"]))));
+        writer.try_record(Record::Signal(Box::new(report(
+            &id,
+            SignalState::New,
+            first_s,
+            first_s,
+            20.0,
+            &["rx1"],
+        ))));
         for k in 0..500i64 {
             summariser.observe(
                 &Measurement {
@@ -816,7 +995,14 @@ async fn crash_safety(backend: Backend) {
     let _cleanup = TestDbDir(dir);
     let exe = std::env::current_exe().unwrap();
     let mut child = std::process::Command::new(exe)
-        .args(["--exact", "crash_child", "--ignored", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "crash_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env(CRASH_URL, &url)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -843,7 +1029,10 @@ async fn crash_safety(backend: Backend) {
     // SIGKILL, mid-batch with high probability: the child never stops writing.
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(signals >= 20, "the child committed {signals} rounds ({written} records)");
+    assert!(
+        signals >= 20,
+        "the child committed {signals} rounds ({written} records)"
+    );
 
     let store = HistoryStore::open(&HistoryConfig {
         url,
@@ -870,7 +1059,14 @@ async fn crash_safety(backend: Backend) {
     // Still writable.
     write(
         &store,
-        vec![Record::Signal(Box::new(report("after", SignalState::New, 0, 0, 1.0, &["rx1"])))],
+        vec![Record::Signal(Box::new(report(
+            "after",
+            SignalState::New,
+            0,
+            0,
+            1.0,
+            &["rx1"],
+        )))],
     )
     .await;
 }
@@ -911,7 +1107,14 @@ async fn reopen_keeps_data(backend: Backend) {
     let db = open(backend).await;
     write(
         &db.store,
-        vec![Record::Signal(Box::new(report("sig-1", SignalState::New, 0, 0, 20.0, &["rx1"])))],
+        vec![Record::Signal(Box::new(report(
+            "sig-1",
+            SignalState::New,
+            0,
+            0,
+            20.0,
+            &["rx1"],
+        )))],
     )
     .await;
     db.store.close().await;

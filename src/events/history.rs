@@ -222,7 +222,10 @@ impl KnownSignalDraft {
             problems.push(format!("name: must be 1 to {KNOWN_NAME_MAX} characters"));
         }
         if !self.freq_min_hz.is_finite() || self.freq_min_hz < 0.0 {
-            problems.push(format!("freq_min_hz = {}: must be a frequency >= 0", self.freq_min_hz));
+            problems.push(format!(
+                "freq_min_hz = {}: must be a frequency >= 0",
+                self.freq_min_hz
+            ));
         }
         if !self.freq_max_hz.is_finite() || self.freq_max_hz < self.freq_min_hz {
             problems.push(format!(
@@ -276,7 +279,10 @@ mod tests {
         assert!(problems[0].starts_with("name:"));
         assert!(problems[1].starts_with("freq_max_hz = 1:"));
         let json = r#"{"name": "x", "freq_min_hz": 1, "freq_max_hz": 2, "colour": "red"}"#;
-        assert!(serde_json::from_str::<KnownSignalDraft>(json).is_err(), "unknown fields are refused");
+        assert!(
+            serde_json::from_str::<KnownSignalDraft>(json).is_err(),
+            "unknown fields are refused"
+        );
     }
 
     #[test]

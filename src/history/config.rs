@@ -249,8 +249,14 @@ mod tests {
     #[test]
     fn urls_name_their_backend() {
         assert_eq!(Backend::of("sqlite://data/h.sqlite"), Ok(Backend::Sqlite));
-        assert_eq!(Backend::of("sqlite:/var/lib/h.sqlite?mode=rwc"), Ok(Backend::Sqlite));
-        assert_eq!(Backend::of("postgres://u:p@127.0.0.1:5432/h"), Ok(Backend::Postgres));
+        assert_eq!(
+            Backend::of("sqlite:/var/lib/h.sqlite?mode=rwc"),
+            Ok(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::of("postgres://u:p@127.0.0.1:5432/h"),
+            Ok(Backend::Postgres)
+        );
         assert_eq!(Backend::of("postgresql://h/db"), Ok(Backend::Postgres));
         assert!(Backend::of("sqlite://").is_err());
         assert!(Backend::of("sqlite::memory:").is_err());

@@ -18,7 +18,8 @@ fn known(row: &AnyRow) -> Result<KnownSignal, HistoryError> {
         name: row.try_get(1)?,
         freq_min_hz: row.try_get(2)?,
         freq_max_hz: row.try_get(3)?,
-        tags: serde_json::from_str(&tags).map_err(|e| HistoryError::Corrupt(format!("known signal tags: {e}")))?,
+        tags: serde_json::from_str(&tags)
+            .map_err(|e| HistoryError::Corrupt(format!("known signal tags: {e}")))?,
         notes: row.try_get(5)?,
         ignore: row.try_get::<i64, _>(6)? != 0,
         created: Timestamp(row.try_get(7)?),
@@ -144,7 +145,12 @@ impl HistoryStore {
     ///
     /// One index range on `tracks (frequency_hz, last_seen)`: the tracks near the frequency
     /// are visited, and the first recent one ends the search.
-    pub async fn novelty(&self, frequency_hz: f64, bandwidth_hz: f64, now: Timestamp) -> Result<bool, HistoryError> {
+    pub async fn novelty(
+        &self,
+        frequency_hz: f64,
+        bandwidth_hz: f64,
+        now: Timestamp,
+    ) -> Result<bool, HistoryError> {
         let tolerance = self.config.novel_tolerance_hz.max(bandwidth_hz / 2.0);
         let since = now.0.saturating_sub(self.config.novel_ns());
         let heard = sqlx::query(

@@ -57,7 +57,11 @@ struct Stat {
 
 impl Stat {
     fn new(x: f64) -> Self {
-        Self { min: x, sum: x, max: x }
+        Self {
+            min: x,
+            sum: x,
+            max: x,
+        }
     }
 
     fn add(&mut self, x: f64) {

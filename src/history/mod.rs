@@ -9,7 +9,7 @@
 //!                                                        REST <--reads-- HistoryStore (SQLite | PostgreSQL)
 //! ```
 //!
-//! - [`config`]: `[history]`.
+//! - [`config`] holds the `[history]` settings.
 //! - [`store`]: [`HistoryStore`], the database: opening (migrations from `migrations/sqlite`
 //!   or `migrations/postgres`), size and pruning; [`write`] stores records in one transaction,
 //!   [`query`] answers the REST questions, [`known`] holds known signals and novelty.

@@ -87,7 +87,11 @@ impl OccupancyAccumulator {
     /// # Panics
     /// If `psd` and `floor` differ in length.
     pub fn push(&mut self, spectrum: &Spectrum<'_>) -> Option<OccupancyRecord> {
-        assert_eq!(spectrum.psd.len(), spectrum.floor.len(), "psd and floor lengths differ");
+        assert_eq!(
+            spectrum.psd.len(),
+            spectrum.floor.len(),
+            "psd and floor lengths differ"
+        );
         let bins = spectrum.psd.len();
         if bins == 0 || spectrum.sample_rate_hz <= 0.0 {
             return None;
@@ -116,7 +120,10 @@ impl OccupancyAccumulator {
             None
         };
         let factor = spectrum.factor;
-        let cells = spectrum.psd.chunks(bins_per_cell).zip(spectrum.floor.chunks(bins_per_cell));
+        let cells = spectrum
+            .psd
+            .chunks(bins_per_cell)
+            .zip(spectrum.floor.chunks(bins_per_cell));
         for ((psd, floor), (occupied, max)) in cells.zip(self.occupied.iter_mut().zip(&mut self.max_power)) {
             let mut any = false;
             for (&p, &f) in psd.iter().zip(floor) {
@@ -146,8 +153,14 @@ impl OccupancyAccumulator {
             .max_power
             .iter()
             .map(|&p| {
-                let db = if p > 0.0 { (10.0 * p.log10()).max(POWER_FLOOR_DB) } else { POWER_FLOOR_DB };
-                (db * 100.0).round().clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16
+                let db = if p > 0.0 {
+                    (10.0 * p.log10()).max(POWER_FLOOR_DB)
+                } else {
+                    POWER_FLOOR_DB
+                };
+                (db * 100.0)
+                    .round()
+                    .clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16
             })
             .collect();
         Some(OccupancyRecord {
@@ -211,7 +224,11 @@ pub fn assemble(
     // Columns whose cells overlap [lo, hi].
     let first = ((lo - origin) / cell).floor() as i64;
     let last = ((hi - origin) / cell).ceil() as i64;
-    let columns = if hi > lo { (last - first).max(0) as usize } else { 0 };
+    let columns = if hi > lo {
+        (last - first).max(0) as usize
+    } else {
+        0
+    };
     let total = columns.saturating_mul(minutes.len());
     if total > MATRIX_CELLS_MAX {
         return Err(HistoryError::TooLarge(format!(
@@ -286,7 +303,9 @@ mod tests {
         let t0 = 10 * MINUTE_NS + 1;
         // 3 busy spectra, 1 quiet, in one minute.
         for (i, psd) in [&busy, &quiet, &busy, &busy].into_iter().enumerate() {
-            assert!(acc.push(&spectrum(t0 + i as i64 * 1_000_000, psd, &floor)).is_none());
+            assert!(acc
+                .push(&spectrum(t0 + i as i64 * 1_000_000, psd, &floor))
+                .is_none());
         }
         let record = acc
             .push(&spectrum(11 * MINUTE_NS, &quiet, &floor))
@@ -299,9 +318,15 @@ mod tests {
         assert_eq!(record.share[0], 0);
         assert_eq!(record.share[1], (3.0f64 * 255.0 / 4.0).round() as u8);
         assert_eq!(record.share[2], 0);
-        assert_eq!(record.max_power_cdb[0], (10.0 * 2f32.log10() * 100.0).round() as i16);
+        assert_eq!(
+            record.max_power_cdb[0],
+            (10.0 * 2f32.log10() * 100.0).round() as i16
+        );
         assert_eq!(record.max_power_cdb[1], 2000);
-        assert_eq!(record.max_power_cdb[2], (10.0 * 3.9f32.log10() * 100.0).round() as i16);
+        assert_eq!(
+            record.max_power_cdb[2],
+            (10.0 * 3.9f32.log10() * 100.0).round() as i16
+        );
         let rest = acc.finish().expect("the quiet minute");
         assert_eq!((rest.minute_ns, rest.spectra), (11 * MINUTE_NS, 1));
         assert!(acc.finish().is_none());
@@ -350,7 +375,10 @@ mod tests {
         ];
         let matrix = assemble("rx1", &minutes, 1_001_500.0, 1_004_200.0).unwrap();
         assert_eq!(matrix.cell_hz, 1000.0);
-        assert_eq!(matrix.frequencies_hz, [1_001_500.0, 1_002_500.0, 1_003_500.0, 1_004_500.0]);
+        assert_eq!(
+            matrix.frequencies_hz,
+            [1_001_500.0, 1_002_500.0, 1_003_500.0, 1_004_500.0]
+        );
         assert_eq!(matrix.minutes, [Timestamp(0), Timestamp(MINUTE_NS)]);
         let share = |v: u8| Some(f32::from(v) / 255.0);
         assert_eq!(matrix.occupancy[1], [share(2), share(3), share(4), share(5)]);

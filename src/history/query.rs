@@ -156,12 +156,18 @@ fn limit(value: Option<usize>, default: usize, max: usize) -> Result<usize, Hist
     if (1..=max).contains(&limit) {
         Ok(limit)
     } else {
-        Err(HistoryError::invalid(format!("limit = {limit}: must be in 1..={max}")))
+        Err(HistoryError::invalid(format!(
+            "limit = {limit}: must be in 1..={max}"
+        )))
     }
 }
 
 /// `from` and `to`, defaulting to the last `default_range_ns` before now.
-fn range(from: Option<Timestamp>, to: Option<Timestamp>, default_range_ns: i64) -> Result<(i64, i64), HistoryError> {
+fn range(
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+    default_range_ns: i64,
+) -> Result<(i64, i64), HistoryError> {
     let to = to.map_or_else(|| Timestamp::now().0, |t| t.0);
     let from = from.map_or(to.saturating_sub(default_range_ns), |t| t.0);
     if from > to {
@@ -190,7 +196,10 @@ fn decode_cursor(cursor: &str) -> Result<(i64, i64), HistoryError> {
         .map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let (first_seen, id) = text.split_once('.').ok_or_else(bad)?;
-    Ok((first_seen.parse().map_err(|_| bad())?, id.parse().map_err(|_| bad())?))
+    Ok((
+        first_seen.parse().map_err(|_| bad())?,
+        id.parse().map_err(|_| bad())?,
+    ))
 }
 
 const TRACK_COLUMNS: &str = "SELECT t.id, t.signal_id, t.first_seen, t.last_seen, t.frequency_hz, \
@@ -312,7 +321,8 @@ impl HistoryStore {
             sql.push(" OR (t.first_seen = ").bind(first_seen);
             sql.push(" AND t.id < ").bind(id).push("))");
         }
-        sql.push(" ORDER BY t.first_seen DESC, t.id DESC LIMIT ").bind(limit as i64 + 1);
+        sql.push(" ORDER BY t.first_seen DESC, t.id DESC LIMIT ")
+            .bind(limit as i64 + 1);
         let (text, args) = sql.parts();
         let rows = sqlx::query_with(&text, args).fetch_all(&self.pool).await?;
         let mut signals = rows.iter().map(track).collect::<Result<Vec<_>, _>>()?;
@@ -415,11 +425,17 @@ impl HistoryStore {
     }
 
     /// Localizations in the query's range (and box), newest first.
-    pub async fn localizations(&self, query: &LocalizationQuery) -> Result<LocalizationHistory, HistoryError> {
+    pub async fn localizations(
+        &self,
+        query: &LocalizationQuery,
+    ) -> Result<LocalizationHistory, HistoryError> {
         let limit = limit(query.limit, LOCALIZATIONS_LIMIT_DEFAULT, LOCALIZATIONS_LIMIT_MAX)?;
         let (from, to) = range(query.from, query.to, DEFAULT_RANGE_NS)?;
         let mut sql = Sql::new(LOCALIZATION_COLUMNS);
-        sql.push(" WHERE time >= ").bind(from).push(" AND time < ").bind(to);
+        sql.push(" WHERE time >= ")
+            .bind(from)
+            .push(" AND time < ")
+            .bind(to);
         if let Some(b) = query.bbox {
             sql.push(" AND latitude >= ").bind(b.south);
             sql.push(" AND latitude <= ").bind(b.north);
@@ -427,7 +443,8 @@ impl HistoryStore {
             sql.push(" AND (longitude >= ").bind(b.west);
             sql.push(join).push("longitude <= ").bind(b.east).push(")");
         }
-        sql.push(" ORDER BY time DESC, id DESC LIMIT ").bind(limit as i64 + 1);
+        sql.push(" ORDER BY time DESC, id DESC LIMIT ")
+            .bind(limit as i64 + 1);
         let (text, args) = sql.parts();
         let rows = sqlx::query_with(&text, args).fetch_all(&self.pool).await?;
         let mut localizations = rows.iter().map(localization).collect::<Result<Vec<_>, _>>()?;
@@ -539,7 +556,10 @@ mod tests {
         let cursor = encode_cursor(1_700_000_000_000_000_000, 42);
         assert_eq!(decode_cursor(&cursor).unwrap(), (1_700_000_000_000_000_000, 42));
         for bad in ["", "!!", "bm90IGEgY3Vyc29y"] {
-            assert!(matches!(decode_cursor(bad), Err(HistoryError::Invalid(_))), "{bad}");
+            assert!(
+                matches!(decode_cursor(bad), Err(HistoryError::Invalid(_))),
+                "{bad}"
+            );
         }
     }
 
@@ -557,8 +577,14 @@ mod tests {
     fn wire_names_round_trip() {
         use crate::events::{HealthStatus, ReceiverStatus};
         assert_eq!(wire_name(&ReceiverStatus::Degraded), "degraded");
-        assert_eq!(parse_wire::<HealthStatus>("unhealthy", "x").unwrap(), HealthStatus::Unhealthy);
+        assert_eq!(
+            parse_wire::<HealthStatus>("unhealthy", "x").unwrap(),
+            HealthStatus::Unhealthy
+        );
         assert!(parse_wire::<HealthStatus>("sick", "x").is_err());
-        assert_eq!(method_name(LocalizationMethod::Tdoa), wire_name(&LocalizationMethod::Tdoa));
+        assert_eq!(
+            method_name(LocalizationMethod::Tdoa),
+            wire_name(&LocalizationMethod::Tdoa)
+        );
     }
 }

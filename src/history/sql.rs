@@ -58,7 +58,12 @@ mod tests {
     #[test]
     fn placeholders_are_numbered_in_order() {
         let mut sql = Sql::new("SELECT 1 WHERE a = ");
-        sql.bind(1i64).push(" AND b IN (").bind("x").push(", ").bind(2.5f64).push(")");
+        sql.bind(1i64)
+            .push(" AND b IN (")
+            .bind("x")
+            .push(", ")
+            .bind(2.5f64)
+            .push(")");
         let (text, args) = sql.parts();
         assert_eq!(text, "SELECT 1 WHERE a = $1 AND b IN ($2, $3)");
         assert_eq!(args.len(), 3);

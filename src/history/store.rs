@@ -148,23 +148,21 @@ impl HistoryStore {
             Backend::Sqlite => {
                 let pragma = |name: &'static str| async move {
                     let row: AnyRow = sqlx::query(name).fetch_one(&self.pool).await?;
-                    Ok::<i64, sqlx::Error>(row.try_get(0)?)
+                    row.try_get::<i64, _>(0)
                 };
                 let pages = pragma("PRAGMA page_count").await?;
                 let free = pragma("PRAGMA freelist_count").await?;
                 let size = pragma("PRAGMA page_size").await?;
                 (pages - free) * size
             }
-            Backend::Postgres => {
-                sqlx::query(
-                    "SELECT CAST(COALESCE(SUM(pg_total_relation_size(c.oid)), 0) AS BIGINT) \
+            Backend::Postgres => sqlx::query(
+                "SELECT CAST(COALESCE(SUM(pg_total_relation_size(c.oid)), 0) AS BIGINT) \
                      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                      WHERE n.nspname = current_schema() AND c.relkind = 'r'",
-                )
-                .fetch_one(&self.pool)
-                .await?
-                .try_get(0)?
-            }
+            )
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?,
         };
         Ok(bytes.max(0) as u64)
     }
@@ -174,7 +172,9 @@ impl HistoryStore {
     pub async fn integrity_check(&self) -> Result<String, HistoryError> {
         match self.backend {
             Backend::Sqlite => {
-                let rows = sqlx::query("PRAGMA integrity_check").fetch_all(&self.pool).await?;
+                let rows = sqlx::query("PRAGMA integrity_check")
+                    .fetch_all(&self.pool)
+                    .await?;
                 let lines: Result<Vec<String>, _> = rows.iter().map(|r| r.try_get::<String, _>(0)).collect();
                 Ok(lines?.join("\n"))
             }
@@ -189,7 +189,10 @@ impl HistoryStore {
             .bind(stream)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?.map(|seq| seq as u64))
+        Ok(row
+            .map(|r| r.try_get::<i64, _>(0))
+            .transpose()?
+            .map(|seq| seq as u64))
     }
 
     /// Deletes rows older than `retention_days` before `now_ns`, then, while the database is
@@ -201,7 +204,9 @@ impl HistoryStore {
     /// [`REGROWTH_SHARE`]), i.e. when the freed space is used up.
     pub async fn prune(&self, now_ns: i64) -> Result<PruneOutcome, HistoryError> {
         let mut outcome = PruneOutcome {
-            expired_rows: self.delete_before(now_ns.saturating_sub(self.config.retention_ns())).await?,
+            expired_rows: self
+                .delete_before(now_ns.saturating_sub(self.config.retention_ns()))
+                .await?,
             ..PruneOutcome::default()
         };
         let max = self.config.max_bytes;
@@ -243,7 +248,11 @@ impl HistoryStore {
         let mut deleted = 0;
         for (table, column) in AGED_TABLES {
             let sql = format!("DELETE FROM {table} WHERE {column} < $1");
-            deleted += sqlx::query(&sql).bind(cut_ns).execute(&mut *tx).await?.rows_affected();
+            deleted += sqlx::query(&sql)
+                .bind(cut_ns)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         }
         tx.commit().await?;
         Ok(deleted)

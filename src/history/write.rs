@@ -97,7 +97,9 @@ impl HistoryStore {
                 Record::Occupancy(record) => self.write_occupancy(&mut tx, &mut fresh, record).await?,
             }
         }
-        outcome.orphans = self.write_observations(&mut tx, &mut fresh, &observations).await?;
+        outcome.orphans = self
+            .write_observations(&mut tx, &mut fresh, &observations)
+            .await?;
         outcome.written = accepted.len() as u64 - outcome.orphans;
 
         for (stream, (_, highest)) in &marks {
@@ -135,7 +137,13 @@ impl HistoryStore {
         if let Some(&id) = fresh.receivers.get(name) {
             return Ok(id);
         }
-        let cached = self.caches.lock().unwrap_or_else(|e| e.into_inner()).receivers.get(name).copied();
+        let cached = self
+            .caches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .receivers
+            .get(name)
+            .copied();
         if let Some(id) = cached {
             return Ok(id);
         }
@@ -200,7 +208,9 @@ impl HistoryStore {
             .get(r.signal_id.as_str())
             .is_none_or(|&(first_seen, _)| first_seen <= r.first_seen.0);
         if newer {
-            fresh.tracks.insert(r.signal_id.as_str().into(), (r.first_seen.0, track));
+            fresh
+                .tracks
+                .insert(r.signal_id.as_str().into(), (r.first_seen.0, track));
         }
         Ok(())
     }
@@ -323,13 +333,15 @@ impl HistoryStore {
         change: &ReceiverStatusChange,
     ) -> Result<(), HistoryError> {
         let receiver = self.receiver_id(tx, fresh, &change.receiver).await?;
-        sqlx::query("INSERT INTO receiver_status (time, receiver_id, status, detail) VALUES ($1, $2, $3, $4)")
-            .bind(change.time.0)
-            .bind(receiver)
-            .bind(super::query::wire_name(&change.status))
-            .bind(change.detail.as_deref())
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO receiver_status (time, receiver_id, status, detail) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(change.time.0)
+        .bind(receiver)
+        .bind(super::query::wire_name(&change.status))
+        .bind(change.detail.as_deref())
+        .execute(&mut **tx)
+        .await?;
         Ok(())
     }
 
@@ -357,7 +369,10 @@ impl HistoryStore {
     }
 }
 
-async fn write_health(tx: &mut Transaction<'static, Any>, change: &ServiceHealthChange) -> Result<(), HistoryError> {
+async fn write_health(
+    tx: &mut Transaction<'static, Any>,
+    change: &ServiceHealthChange,
+) -> Result<(), HistoryError> {
     sqlx::query("INSERT INTO service_health (time, service, status, detail) VALUES ($1, $2, $3, $4)")
         .bind(change.time.0)
         .bind(&change.service)

@@ -251,7 +251,12 @@ async fn run(
 }
 
 /// Adds a command to the batch; `false` when the batch must be written now (a flush).
-fn take(command: Command, batch: &mut Vec<Entry>, flushes: &mut Vec<oneshot::Sender<()>>, records: &mut usize) -> bool {
+fn take(
+    command: Command,
+    batch: &mut Vec<Entry>,
+    flushes: &mut Vec<oneshot::Sender<()>>,
+    records: &mut usize,
+) -> bool {
     match command {
         Command::Entry(entry) => {
             *records += entry.len().max(1);
@@ -283,7 +288,9 @@ async fn write(store: &HistoryStore, shared: &Shared, batch: &mut Vec<Entry>) {
                 return;
             }
             Err(e) => {
-                shared.error(format!("write of {records} records (try {attempt} of {WRITE_ATTEMPTS}): {e}"));
+                shared.error(format!(
+                    "write of {records} records (try {attempt} of {WRITE_ATTEMPTS}): {e}"
+                ));
                 if attempt < WRITE_ATTEMPTS {
                     tokio::time::sleep(RETRY_DELAY).await;
                 }

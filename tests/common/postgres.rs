@@ -121,7 +121,16 @@ fn start() -> Postgres {
     let status = command(&bin.join("initdb"), user, libc::SIGKILL)
         .arg("-D")
         .arg(&data)
-        .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"])
+        .args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
@@ -164,7 +173,10 @@ fn start() -> Postgres {
             std::thread::park();
         }
     });
-    let child = rx.recv().expect("the spawning thread answers").expect("start postgres");
+    let child = rx
+        .recv()
+        .expect("the spawning thread answers")
+        .expect("start postgres");
     *CHILD.lock().unwrap() = Some(child);
     // SAFETY: registering a plain extern "C" function.
     unsafe { libc::atexit(stop_at_exit) };
@@ -177,7 +189,12 @@ fn start() -> Postgres {
         if ready {
             break;
         }
-        if let Some(status) = CHILD.lock().unwrap().as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+        if let Some(status) = CHILD
+            .lock()
+            .unwrap()
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+        {
             panic!(
                 "postgres exited with {status}:\n{}",
                 std::fs::read_to_string(&log).unwrap_or_default()

@@ -49,12 +49,19 @@ fn measurements_fold_into_one_summary_per_receiver_and_window() {
     out.clear();
     summariser.flush_before(6 * S, &mut out);
     let done = observations(&out);
-    assert_eq!(done.len(), 1, "rx2's window [0, 5 s) ended before 6 s; rx1's [5, 10) did not");
+    assert_eq!(
+        done.len(),
+        1,
+        "rx2's window [0, 5 s) ended before 6 s; rx1's [5, 10) did not"
+    );
     assert_eq!((&*done[0].receiver, done[0].samples), ("rx2", 1));
 
     out.clear();
     summariser.observe(&measurement(4.0, "rx1", -10.0), &mut out);
-    assert!(out.is_empty(), "a late measurement does not reopen a stored window");
+    assert!(
+        out.is_empty(),
+        "a late measurement does not reopen a stored window"
+    );
     summariser.finish(&mut out);
     let done = observations(&out);
     assert_eq!(done.len(), 1);
@@ -78,7 +85,11 @@ fn a_lost_report_closes_the_signal_and_a_reused_id_starts_a_new_one() {
     again.first_seen_ns = S;
     summariser.observe(&again, &mut out);
     let done = observations(&out);
-    assert_eq!(done.len(), 1, "the old signal's window is closed when its id is reused");
+    assert_eq!(
+        done.len(),
+        1,
+        "the old signal's window is closed when its id is reused"
+    );
     assert_eq!(done[0].first_seen_ns, 0);
 }
 
@@ -111,11 +122,20 @@ fn only_status_changes_are_recorded() {
     let report = |a, b| WebsdrsReport {
         websdrs: vec![receiver("rx1", a), receiver("rx2", b)],
     };
-    let first = changes.changes(&report(ReceiverStatus::Online, ReceiverStatus::Online), Timestamp(1));
+    let first = changes.changes(
+        &report(ReceiverStatus::Online, ReceiverStatus::Online),
+        Timestamp(1),
+    );
     assert_eq!(first.len(), 2, "every receiver is recorded when first seen");
-    let same = changes.changes(&report(ReceiverStatus::Online, ReceiverStatus::Online), Timestamp(2));
+    let same = changes.changes(
+        &report(ReceiverStatus::Online, ReceiverStatus::Online),
+        Timestamp(2),
+    );
     assert!(same.is_empty());
-    let changed = changes.changes(&report(ReceiverStatus::Online, ReceiverStatus::Offline), Timestamp(3));
+    let changed = changes.changes(
+        &report(ReceiverStatus::Online, ReceiverStatus::Offline),
+        Timestamp(3),
+    );
     assert_eq!(
         changed,
         [Record::ReceiverStatus(ReceiverStatusChange {
@@ -137,14 +157,26 @@ fn only_health_changes_are_recorded_at_their_since() {
         since: Timestamp(since),
     };
     let report = |s| HealthReport::of(vec![s]);
-    assert_eq!(changes.changes(&report(service(HealthStatus::Healthy, 10))).len(), 1);
-    assert!(changes.changes(&report(service(HealthStatus::Healthy, 10))).is_empty());
+    assert_eq!(
+        changes.changes(&report(service(HealthStatus::Healthy, 10))).len(),
+        1
+    );
+    assert!(changes
+        .changes(&report(service(HealthStatus::Healthy, 10)))
+        .is_empty());
     let flapped = changes.changes(&report(service(HealthStatus::Healthy, 20)));
-    assert_eq!(flapped.len(), 1, "a new since is a change even with the same status");
+    assert_eq!(
+        flapped.len(),
+        1,
+        "a new since is a change even with the same status"
+    );
     let degraded = changes.changes(&report(service(HealthStatus::Degraded, 30)));
     match &degraded[..] {
         [Record::ServiceHealth(change)] => {
-            assert_eq!((change.time, change.status), (Timestamp(30), HealthStatus::Degraded));
+            assert_eq!(
+                (change.time, change.status),
+                (Timestamp(30), HealthStatus::Degraded)
+            );
         }
         other => panic!("{other:?}"),
     }
