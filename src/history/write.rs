@@ -55,8 +55,9 @@ RETURNING id";
 
 impl HistoryStore {
     /// Stores the records of `entries` in one transaction. Entries with a bus position at or
-    /// below their stream's mark are skipped; the marks move to the highest position written,
-    /// in the same transaction, so a crash either stores an event and its mark or neither.
+    /// below their stream's mark (or below one earlier in the batch) are skipped; the marks move
+    /// to the highest position written, in the same transaction, so a crash either stores an
+    /// event and its mark or neither.
     pub async fn write(&self, entries: &[Entry]) -> Result<WriteOutcome, HistoryError> {
         let mut outcome = WriteOutcome::default();
         let mut tx = self.pool.begin().await?;
@@ -76,7 +77,10 @@ impl HistoryStore {
                 let seq = position.seq as i64;
                 // Invariant: the stream was inserted just above.
                 let (stored, highest) = marks.get_mut(&position.stream).expect("mark read above");
-                if stored.is_some_and(|s| seq <= s) {
+                // At or below the stored mark: written before; at or below this batch's highest:
+                // redelivered before this batch committed (a stream is processed in order, so a
+                // lower sequence after a higher one is always a redelivery).
+                if stored.is_some_and(|s| seq <= s) || seq <= *highest {
                     outcome.duplicates += entry.len() as u64;
                     continue;
                 }
