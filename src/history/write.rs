@@ -258,12 +258,32 @@ impl HistoryStore {
         observations: &[&ObservationRecord],
     ) -> Result<u64, HistoryError> {
         let mut rows = Vec::with_capacity(observations.len());
+        let mut misses = Vec::new();
+        {
+            // Ids known already are looked up under one lock for the whole batch (this is the
+            // hot path: tens of thousands of observations a second).
+            let caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
+            for o in observations {
+                let track = [&fresh.tracks, &caches.tracks].into_iter().find_map(|map| {
+                    map.get(&o.signal_id)
+                        .filter(|(first_seen, _)| *first_seen == o.first_seen_ns)
+                        .map(|&(_, id)| id)
+                });
+                let receiver = [&fresh.receivers, &caches.receivers]
+                    .into_iter()
+                    .find_map(|map| map.get(&o.receiver).copied());
+                match (track, receiver) {
+                    (Some(track), Some(receiver)) => rows.push((track, receiver, *o)),
+                    _ => misses.push(*o),
+                }
+            }
+        }
         let mut orphans = 0;
-        for o in observations {
+        for o in misses {
             match self.track_id(tx, fresh, &o.signal_id, o.first_seen_ns).await? {
                 Some(track) => {
                     let receiver = self.receiver_id(tx, fresh, &o.receiver).await?;
-                    rows.push((track, receiver, *o));
+                    rows.push((track, receiver, o));
                 }
                 None => orphans += 1,
             }
