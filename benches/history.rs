@@ -5,6 +5,9 @@
 //!   (five simulated receivers, DSP, tracking, localization) runs in the same process;
 //! - `query/observations_1h_of_10m`: every observation of a one-hour window, out of 10 million
 //!   stored (built once into `$TMPDIR/sdrhub-bench-history-10m.sqlite` and reused by later runs);
+//! - `query/signals_1h_page_of_100`: the first page of signals heard in a one-hour window, same
+//!   database; `query/novelty_*`: the novelty lookup made for every new track, in its best and
+//!   worst case;
 //! - `query/occupancy_24h_1440x1000`: one receiver's occupancy matrix over a day of 1 000-cell
 //!   minutes (five receivers stored).
 //!
@@ -13,7 +16,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sdrhub::events::{SignalReport, SignalState, Timestamp};
 use sdrhub::history::occupancy::MINUTE_NS;
-use sdrhub::history::query::OccupancyQuery;
+use sdrhub::history::query::{OccupancyQuery, SignalQuery};
 use sdrhub::history::record::{ObservationRecord, OccupancyRecord};
 use sdrhub::history::{Entry, HistoryConfig, HistoryStore, HistoryWriter, Record};
 use std::hint::black_box;
@@ -216,6 +219,37 @@ fn window_query(c: &mut Criterion) {
             black_box(rows)
         })
     });
+    group.bench_function("signals_1h_page_of_100", |b| {
+        b.iter(|| {
+            hour = (hour + 97) % hours;
+            let from = T0 + hour * 3600 * S;
+            let page = rt
+                .block_on(store.signals(&SignalQuery {
+                    from: Some(Timestamp(from)),
+                    to: Some(Timestamp(from + 3600 * S)),
+                    limit: Some(100),
+                    ..SignalQuery::default()
+                }))
+                .expect("query");
+            assert!(!page.signals.is_empty());
+            black_box(page)
+        })
+    });
+    // Every stored track is at 145 MHz: a new signal there is not novel (the newest track ends
+    // the search), and eight days after the last one it is (every track there is visited).
+    for (name, now) in [
+        ("novelty_heard", T0 + STORED_SPAN_NS),
+        ("novelty_worst_case", T0 + STORED_SPAN_NS + 8 * 86_400 * S),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let novel = rt
+                    .block_on(store.novelty(145e6, 12_500.0, Timestamp(now)))
+                    .expect("novelty");
+                assert_eq!(novel, name == "novelty_worst_case");
+            })
+        });
+    }
     group.finish();
     rt.block_on(store.close());
 }

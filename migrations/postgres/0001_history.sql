@@ -1,5 +1,5 @@
 -- History: everything heard, for `retention_days` and at most `max_bytes` (src/history).
--- Times are ns since the Unix epoch (INTEGER), frequencies Hz and levels dB (REAL).
+-- Times are ns since the Unix epoch (BIGINT), frequencies Hz and levels dB (DOUBLE PRECISION).
 -- The SQLite schema (migrations/sqlite) has the same tables, columns and indexes.
 
 -- Receivers by name; other tables refer to them by this id (a few bytes per row, not a name).
@@ -44,11 +44,15 @@ CREATE TABLE track_receivers (
 CREATE INDEX track_receivers_track ON track_receivers (track_id);
 
 -- One receiver's measurements of one track over one window [start, stop), summarised. The
--- largest table: ~80 bytes a row, no text.
+-- largest table (~70 bytes a row, no text). Its key makes a replayed summary a no-op. No foreign
+-- keys: checking two parents per row would cost a large share of the insert time, and rows
+-- are pruned by time together with their tracks (a track's windows start before its last_seen).
+-- Rows arrive in time order, so the heap is in time order too and a window's rows are near each
+-- other.
 CREATE TABLE observations (
-    track_id BIGINT NOT NULL REFERENCES tracks (id) ON DELETE CASCADE,
-    receiver_id BIGINT NOT NULL REFERENCES receivers (id),
     start BIGINT NOT NULL,
+    track_id BIGINT NOT NULL,
+    receiver_id BIGINT NOT NULL,
     stop BIGINT NOT NULL,
     samples BIGINT NOT NULL,
     power_min_dbfs DOUBLE PRECISION NOT NULL,
@@ -56,10 +60,9 @@ CREATE TABLE observations (
     power_max_dbfs DOUBLE PRECISION NOT NULL,
     snr_min_db DOUBLE PRECISION NOT NULL,
     snr_mean_db DOUBLE PRECISION NOT NULL,
-    snr_max_db DOUBLE PRECISION NOT NULL
+    snr_max_db DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (start, track_id, receiver_id)
 );
--- Time windows and retention.
-CREATE INDEX observations_start ON observations (start);
 -- A track's observations.
 CREATE INDEX observations_track ON observations (track_id, start);
 

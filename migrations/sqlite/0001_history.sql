@@ -44,11 +44,15 @@ CREATE TABLE track_receivers (
 CREATE INDEX track_receivers_track ON track_receivers (track_id);
 
 -- One receiver's measurements of one track over one window [start, stop), summarised. The
--- largest table: ~80 bytes a row, no text.
+-- largest table (~70 bytes a row, no text). Its key makes a replayed summary a no-op. No foreign
+-- keys: checking two parents per row would cost a large share of the insert time, and rows
+-- are pruned by time together with their tracks (a track's windows start before its last_seen).
+-- Without rowid, the table itself is the B-tree of its key: rows lie in time order, so a time
+-- window is one sequential range with no index lookups, and no separate time index is needed.
 CREATE TABLE observations (
-    track_id INTEGER NOT NULL REFERENCES tracks (id) ON DELETE CASCADE,
-    receiver_id INTEGER NOT NULL REFERENCES receivers (id),
     start INTEGER NOT NULL,
+    track_id INTEGER NOT NULL,
+    receiver_id INTEGER NOT NULL,
     stop INTEGER NOT NULL,
     samples INTEGER NOT NULL,
     power_min_dbfs REAL NOT NULL,
@@ -56,10 +60,9 @@ CREATE TABLE observations (
     power_max_dbfs REAL NOT NULL,
     snr_min_db REAL NOT NULL,
     snr_mean_db REAL NOT NULL,
-    snr_max_db REAL NOT NULL
-);
--- Time windows and retention.
-CREATE INDEX observations_start ON observations (start);
+    snr_max_db REAL NOT NULL,
+    PRIMARY KEY (start, track_id, receiver_id)
+) WITHOUT ROWID;
 -- A track's observations.
 CREATE INDEX observations_track ON observations (track_id, start);
 

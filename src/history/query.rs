@@ -231,14 +231,19 @@ fn track(row: &AnyRow) -> Result<HistorySignal, sqlx::Error> {
     })
 }
 
-const OBSERVATION_COLUMNS: &str = "SELECT o.track_id, r.name, o.start, o.stop, o.samples, o.power_min_dbfs, \
-    o.power_mean_dbfs, o.power_max_dbfs, o.snr_min_db, o.snr_mean_db, o.snr_max_db \
-    FROM observations o JOIN receivers r ON r.id = o.receiver_id";
+/// Receivers are named from a map read once per query (a handful of rows) rather than joined
+/// per observation row.
+const OBSERVATION_COLUMNS: &str = "SELECT track_id, receiver_id, start, stop, samples, power_min_dbfs, \
+    power_mean_dbfs, power_max_dbfs, snr_min_db, snr_mean_db, snr_max_db FROM observations";
 
-fn observation(row: &AnyRow) -> Result<ObservationSummary, sqlx::Error> {
+fn observation(row: &AnyRow, receivers: &HashMap<i64, String>) -> Result<ObservationSummary, HistoryError> {
+    let receiver: i64 = row.try_get(1)?;
     Ok(ObservationSummary {
         signal: row.try_get(0)?,
-        receiver: row.try_get(1)?,
+        receiver: receivers
+            .get(&receiver)
+            .cloned()
+            .ok_or_else(|| HistoryError::Corrupt(format!("observation of unknown receiver {receiver}")))?,
         start: Timestamp(row.try_get(2)?),
         stop: Timestamp(row.try_get(3)?),
         samples: row.try_get::<i64, _>(4)?.clamp(0, u32::MAX as i64) as u32,
@@ -375,14 +380,18 @@ impl HistoryStore {
         let mut signal = [track(&row)?];
         self.fill_receivers(&mut signal).await?;
         let [signal] = signal;
+        let receivers = self.receiver_names().await?;
         let rows = sqlx::query(&format!(
-            "{OBSERVATION_COLUMNS} WHERE o.track_id = $1 ORDER BY o.start DESC, r.name DESC LIMIT $2"
+            "{OBSERVATION_COLUMNS} WHERE track_id = $1 ORDER BY start DESC, receiver_id DESC LIMIT $2"
         ))
         .bind(id)
         .bind(DETAIL_ROWS_MAX as i64 + 1)
         .fetch_all(&self.pool)
         .await?;
-        let mut observations = rows.iter().map(observation).collect::<Result<Vec<_>, _>>()?;
+        let mut observations = rows
+            .iter()
+            .map(|row| observation(row, &receivers))
+            .collect::<Result<Vec<_>, _>>()?;
         let rows = sqlx::query(&format!(
             "{LOCALIZATION_COLUMNS} WHERE track_id = $1 ORDER BY time DESC, id DESC LIMIT $2"
         ))
@@ -413,15 +422,26 @@ impl HistoryStore {
         limit: usize,
     ) -> Result<Vec<ObservationSummary>, HistoryError> {
         let limit = self::limit(Some(limit), limit, OBSERVATIONS_LIMIT_MAX)?;
+        let receivers = self.receiver_names().await?;
         let rows = sqlx::query(&format!(
-            "{OBSERVATION_COLUMNS} WHERE o.start >= $1 AND o.start < $2 ORDER BY o.start LIMIT $3"
+            "{OBSERVATION_COLUMNS} WHERE start >= $1 AND start < $2 ORDER BY start, track_id, receiver_id LIMIT $3"
         ))
         .bind(from.0)
         .bind(to.0)
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(observation).collect::<Result<Vec<_>, _>>()?)
+        rows.iter().map(|row| observation(row, &receivers)).collect()
+    }
+
+    /// Every receiver's name by id.
+    async fn receiver_names(&self) -> Result<HashMap<i64, String>, HistoryError> {
+        let rows = sqlx::query("SELECT id, name FROM receivers")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
     }
 
     /// Localizations in the query's range (and box), newest first.

@@ -34,8 +34,8 @@ const REGROWTH_SHARE: f64 = 0.02;
 /// `history_meta` key of the size measured after the last size-driven prune.
 const PRUNED_AT_BYTES: &str = "pruned_at_bytes";
 
-/// Every table with rows that age, and its time column, oldest data first deleted. Tracks go
-/// after observations (which refer to them) and by `last_seen`, so a track outlives its data.
+/// Every table with rows that age, and its time column. Tracks go last and by `last_seen`: a
+/// track outlives its observations and fixes, and its `track_receivers` go with it (cascade).
 pub(crate) const AGED_TABLES: [(&str, &str); 6] = [
     ("observations", "start"),
     ("localizations", "time"),

@@ -19,7 +19,8 @@ const OBSERVATIONS_PER_STATEMENT: usize = 100;
 /// What one batch did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteOutcome {
-    /// Records stored.
+    /// Records stored (a replayed observation window or occupancy minute counts, and leaves
+    /// the stored row as it was).
     pub written: u64,
     /// Records skipped because their bus position was at or below the stream's mark (written
     /// before: a redelivery or a replay).
@@ -290,19 +291,26 @@ impl HistoryStore {
         }
         for chunk in rows.chunks(OBSERVATIONS_PER_STATEMENT) {
             let mut sql = Sql::new(
-                "INSERT INTO observations (track_id, receiver_id, start, stop, samples, power_min_dbfs, \
+                "INSERT INTO observations (start, track_id, receiver_id, stop, samples, power_min_dbfs, \
                  power_mean_dbfs, power_max_dbfs, snr_min_db, snr_mean_db, snr_max_db) VALUES ",
             );
             for (i, (track, receiver, o)) in chunk.iter().enumerate() {
                 sql.push(if i == 0 { "(" } else { ", (" });
-                sql.bind(*track).push(", ").bind(*receiver).push(", ");
-                sql.bind(o.start_ns).push(", ").bind(o.stop_ns).push(", ");
+                sql.bind(o.start_ns)
+                    .push(", ")
+                    .bind(*track)
+                    .push(", ")
+                    .bind(*receiver)
+                    .push(", ");
+                sql.bind(o.stop_ns).push(", ");
                 sql.bind(i64::from(o.samples));
                 for x in o.power_dbfs.iter().chain(&o.snr_db) {
                     sql.push(", ").bind(*x);
                 }
                 sql.push(")");
             }
+            // A summary stored before (a replay) stays as it was.
+            sql.push(" ON CONFLICT (start, track_id, receiver_id) DO NOTHING");
             let (text, args) = sql.parts();
             sqlx::query_with(&text, args).execute(&mut **tx).await?;
         }

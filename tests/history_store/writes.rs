@@ -226,6 +226,13 @@ pub async fn idempotent_by_sequence(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(observations.len(), 7);
+    // A summary stored again outside the bus (a replay of a recording) is stored once.
+    write(store, vec![observation("sig-7", 7, "rx1", 7, -70.0)]).await;
+    let observations = store
+        .observations(Timestamp(t0()), Timestamp(t0() + DAY), 100)
+        .await
+        .unwrap();
+    assert_eq!(observations.len(), 7);
 }
 
 /// A full queue drops (and counts) records without waiting; batches follow batch_size.
