@@ -305,7 +305,7 @@ impl HistoryStore {
             return Err(HistoryError::invalid("from: must not be after to"));
         }
         let (freq_min, freq_max) = frequencies(query.freq_min_hz, query.freq_max_hz)?;
-        let mut sql = Sql::new(TRACK_COLUMNS);
+        let mut sql = Sql::new(self.backend, TRACK_COLUMNS);
         sql.push(" WHERE t.first_seen <= ").bind(to);
         sql.push(" AND t.last_seen >= ").bind(from);
         if query.freq_min_hz.is_some() || query.freq_max_hz.is_some() {
@@ -346,6 +346,7 @@ impl HistoryStore {
         let mut names: HashMap<i64, Vec<String>> = HashMap::new();
         for chunk in signals.chunks(IN_LIST_MAX) {
             let mut sql = Sql::new(
+                self.backend,
                 "SELECT tr.track_id, r.name FROM track_receivers tr JOIN receivers r ON r.id = tr.receiver_id \
                  WHERE tr.track_id IN (",
             );
@@ -451,7 +452,7 @@ impl HistoryStore {
     ) -> Result<LocalizationHistory, HistoryError> {
         let limit = limit(query.limit, LOCALIZATIONS_LIMIT_DEFAULT, LOCALIZATIONS_LIMIT_MAX)?;
         let (from, to) = range(query.from, query.to, DEFAULT_RANGE_NS)?;
-        let mut sql = Sql::new(LOCALIZATION_COLUMNS);
+        let mut sql = Sql::new(self.backend, LOCALIZATION_COLUMNS);
         sql.push(" WHERE time >= ")
             .bind(from)
             .push(" AND time < ")

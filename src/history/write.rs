@@ -291,6 +291,7 @@ impl HistoryStore {
         }
         for chunk in rows.chunks(OBSERVATIONS_PER_STATEMENT) {
             let mut sql = Sql::new(
+                self.backend,
                 "INSERT INTO observations (start, track_id, receiver_id, stop, samples, power_min_dbfs, \
                  power_mean_dbfs, power_max_dbfs, snr_min_db, snr_mean_db, snr_max_db) VALUES ",
             );
