@@ -37,6 +37,7 @@ on_both_backends!(
     reads::occupancy_matrix,
     reads::known_signals,
     reads::novelty,
+    reads::exact_values,
     writes::retention,
     writes::max_bytes,
     writes::idempotent_by_sequence,

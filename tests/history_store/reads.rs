@@ -501,3 +501,53 @@ pub async fn novelty(backend: Backend) {
     assert!(novel(146.0e6, 1e3).await.unwrap(), "last heard 10 days ago");
     assert!(novel(147.0e6, 1e3).await.unwrap(), "its own track does not count");
 }
+
+/// Values read back exactly as written, whichever way they are read (SQLite's window query
+/// goes through JSON).
+pub async fn exact_values(backend: Backend) {
+    let db = open(backend).await;
+    let store = &db.store;
+    let awkward = [
+        0.1 + 0.2,
+        -60.123_456_789_012_345,
+        1e-300,
+        -1.5e300,
+        123_456_789.987_654_32,
+    ];
+    let record = sdrhub::history::record::ObservationRecord {
+        signal_id: "sig-1".into(),
+        first_seen_ns: t0(),
+        receiver: "rx1".into(),
+        start_ns: t0() + 5 * S,
+        stop_ns: t0() + 10 * S,
+        samples: u32::MAX,
+        power_dbfs: [awkward[0], awkward[1], awkward[2]],
+        snr_db: [awkward[3], awkward[4], -0.0],
+    };
+    write(
+        store,
+        vec![
+            Record::Signal(Box::new(report("sig-1", SignalState::New, 0, 0, 20.0, &["rx1"]))),
+            Record::Observation(record.clone()),
+        ],
+    )
+    .await;
+    let window = store
+        .observations(Timestamp(t0()), Timestamp(t0() + DAY), 10)
+        .await
+        .unwrap();
+    let id = everything(store).await[0].id;
+    let detail = store.signal(id).await.unwrap().unwrap();
+    for o in [&window[0], &detail.observations[0]] {
+        assert_eq!(
+            (o.power_min_dbfs, o.power_mean_dbfs, o.power_max_dbfs),
+            (awkward[0], awkward[1], awkward[2])
+        );
+        assert_eq!((o.snr_min_db, o.snr_mean_db), (awkward[3], awkward[4]));
+        assert_eq!(
+            (o.samples, o.start, o.stop),
+            (u32::MAX, Timestamp(t0() + 5 * S), Timestamp(t0() + 10 * S))
+        );
+        assert_eq!(o.signal, id);
+    }
+}
