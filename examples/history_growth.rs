@@ -145,6 +145,35 @@ async fn main() -> anyhow::Result<()> {
         })
         .collect();
     occupancy.write(&day).await?;
+    // Enough observation rows for their size per row to be measured, not their pages.
+    let bulk: Vec<Entry> = std::iter::once(Entry::one(Record::Signal(Box::new(SignalReport {
+        signal_id: "sig-1".into(),
+        state: sdrhub::events::SignalState::New,
+        frequency_hz: 145e6,
+        frequency_mhz: 145.0,
+        bandwidth_hz: 12_500.0,
+        snr_db: 30.0,
+        power_dbfs: -60.0,
+        peak_power_dbfs: -50.0,
+        websdr_id: "sim-1".into(),
+        receivers: vec!["sim-1".into()],
+        first_seen: Timestamp(0),
+        timestamp: Timestamp(0),
+    }))))
+    .chain((0..100_000i64).map(|k| {
+        Entry::one(Record::Observation(sdrhub::history::record::ObservationRecord {
+            signal_id: "sig-1".into(),
+            first_seen_ns: 0,
+            receiver: "sim-1".into(),
+            start_ns: k * 5_000_000_000,
+            stop_ns: (k + 1) * 5_000_000_000,
+            samples: 150,
+            power_dbfs: [-62.25, -60.125, -58.5],
+            snr_db: [28.5, 30.25, 32.125],
+        }))
+    }))
+    .collect();
+    occupancy.write(&bulk).await?;
     occupancy.close().await;
 
     println!(
@@ -153,69 +182,79 @@ async fn main() -> anyhow::Result<()> {
         counters.written, counters.dropped
     );
     let scale = DAY_S / elapsed / receivers as f64;
-    let mut total_per_receiver_day = 0.0;
-    let mut observation_row_bytes = None;
+    let mut total = 0.0;
     println!(
-        "{:<18} {:>8} {:>12} {:>14} {:>16}",
-        "table", "rows", "bytes", "bytes/row", "MB/receiver-day"
+        "{:<16} {:>6} {:>18} {:>10} {:>16}",
+        "table", "rows", "rows/receiver-day", "bytes/row", "MB/receiver-day"
     );
-    for (db, scale, label) in [
-        (&events_db, scale, "events"),
-        (&occupancy_db, 1.0, "occupancy day"),
+    let mut events = sqlx::SqliteConnection::connect(&format!("sqlite://{}", events_db.display())).await?;
+    for table in [
+        "tracks",
+        "track_receivers",
+        "observations",
+        "localizations",
+        "receiver_status",
+        "service_health",
     ] {
-        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await?;
-        let tables = [
-            "tracks",
-            "track_receivers",
-            "observations",
-            "localizations",
-            "receiver_status",
-            "service_health",
-            "occupancy",
-        ];
-        for table in tables {
-            let rows: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM {table}"))
-                .fetch_one(&mut conn)
-                .await?
-                .try_get(0)?;
-            if rows == 0 {
-                continue;
-            }
-            // The table and its indexes.
-            let bytes: i64 = sqlx::query(
-                "SELECT CAST(SUM(pgsize) AS INTEGER) FROM dbstat WHERE name = $1 \
-                 OR name IN (SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = $1)",
-            )
-            .bind(table)
-            .fetch_one(&mut conn)
-            .await?
-            .try_get(0)?;
-            let per_day = bytes as f64 * scale / 1e6;
-            if table == "observations" {
-                observation_row_bytes = Some(bytes as f64 / rows as f64);
-            }
-            total_per_receiver_day += per_day;
-            println!(
-                "{:<18} {:>8} {:>12} {:>14.0} {:>16.2}   ({label})",
-                table,
-                rows,
-                bytes,
-                bytes as f64 / rows as f64,
-                per_day
-            );
+        let (rows, used) = usage(&mut events, table).await?;
+        if rows == 0 {
+            continue;
         }
-        conn.close().await?;
-    }
-    println!("total: {total_per_receiver_day:.1} MB per receiver-day");
-    if let Some(row_bytes) = observation_row_bytes {
-        let windows = heard_s / history.observation_s * scale;
+        let per_day = rows as f64 * scale;
+        let row_bytes = used as f64 / rows as f64;
+        total += per_day * row_bytes / 1e6;
         println!(
-            "observations if every receiver's measurements were summarised: {windows:.0} windows of {} s per \
-             receiver-day, {:.2} MB at the measured {row_bytes:.0} bytes a row with its indexes",
-            history.observation_s,
-            windows * row_bytes / 1e6
+            "{table:<16} {rows:>6} {per_day:>18.0} {row_bytes:>10.0} {:>16.2}",
+            per_day * row_bytes / 1e6
         );
     }
+    events.close().await?;
+    let mut bulk = sqlx::SqliteConnection::connect(&format!("sqlite://{}", occupancy_db.display())).await?;
+    let (rows, _) = usage(&mut bulk, "occupancy").await?;
+    let file: i64 =
+        sqlx::query("SELECT CAST(SUM(pgsize) AS INTEGER) FROM dbstat WHERE name LIKE '%occupancy%'")
+            .fetch_one(&mut bulk)
+            .await?
+            .try_get(0)?;
+    total += file as f64 / 1e6;
+    println!(
+        "{:<16} {:>6} {:>18} {:>10.0} {:>16.2}   (one receiver-day stored, pages included)",
+        "occupancy",
+        rows,
+        rows,
+        file as f64 / rows as f64,
+        file as f64 / 1e6
+    );
+    let (observations, used) = usage(&mut bulk, "observations").await?;
+    bulk.close().await?;
+    println!("total: {total:.1} MB per receiver-day");
+    let row_bytes = used as f64 / observations as f64;
+    let windows = heard_s / history.observation_s * scale;
+    println!(
+        "observations if every receiver's measurements were summarised (not only the best receiver's, which \
+         the events carry): {windows:.0} windows of {} s per receiver-day, {:.2} MB at {row_bytes:.0} bytes a row \
+         with its index (measured over {observations} rows)",
+        history.observation_s,
+        windows * row_bytes / 1e6
+    );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// Rows of `table`, and the bytes its B-trees (the table's and its indexes') use: page sizes
+/// less their free space, so a table of a few rows is not charged whole pages.
+async fn usage(conn: &mut sqlx::SqliteConnection, table: &str) -> anyhow::Result<(i64, i64)> {
+    let rows: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    let used: Option<i64> = sqlx::query(
+        "SELECT CAST(SUM(pgsize - unused) AS INTEGER) FROM dbstat WHERE name = $1 \
+         OR name IN (SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = $1)",
+    )
+    .bind(table)
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get(0)?;
+    Ok((rows, used.unwrap_or(0)))
 }
