@@ -194,10 +194,9 @@ impl HistoryStore {
             .bind(stream)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row
-            .map(|r| r.try_get::<i64, _>(0))
-            .transpose()?
-            .map(|seq| seq as u64))
+        // -1: the stream's row exists but nothing was written yet (see `write`).
+        let seq = row.map(|r| r.try_get::<i64, _>(0)).transpose()?;
+        Ok(seq.filter(|&seq| seq >= 0).map(|seq| seq as u64))
     }
 
     /// Deletes rows older than `retention_days` before `now_ns`, then, while the database is

@@ -3,6 +3,7 @@
 use super::record::{Entry, ObservationRecord, OccupancyRecord, Record};
 use super::sql::Sql;
 use super::store::{HistoryStore, TRACK_CACHE_MAX};
+use super::Backend;
 use super::HistoryError;
 use crate::events::history::{ReceiverStatusChange, ServiceHealthChange};
 use crate::events::{LocalizationReport, SignalReport, SignalState};
@@ -67,12 +68,7 @@ impl HistoryStore {
         for entry in entries {
             if let Some(position) = &entry.position {
                 if !marks.contains_key(&position.stream) {
-                    let stored = sqlx::query("SELECT seq FROM bus_positions WHERE stream = $1")
-                        .bind(&*position.stream)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .map(|r| r.try_get::<i64, _>(0))
-                        .transpose()?;
+                    let stored = self.lock_mark(&mut tx, &position.stream).await?;
                     marks.insert(position.stream.clone(), (stored, i64::MIN));
                 }
                 let seq = position.seq as i64;
@@ -130,6 +126,34 @@ impl HistoryStore {
         }
         caches.tracks.extend(fresh.tracks);
         Ok(outcome)
+    }
+
+    /// The mark of `stream`, locked until the transaction ends, so that two writers of one
+    /// stream (a restarted history-writer overlapping the old one) cannot both write an event:
+    /// the second waits for the first to commit and then sees its mark. The row is created
+    /// first (-1: nothing written) because there is nothing to lock before the first event;
+    /// SQLite locks the whole database at that first write.
+    async fn lock_mark(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        stream: &str,
+    ) -> Result<Option<i64>, HistoryError> {
+        sqlx::query(
+            "INSERT INTO bus_positions (stream, seq) VALUES ($1, -1) ON CONFLICT (stream) DO NOTHING",
+        )
+        .bind(stream)
+        .execute(&mut **tx)
+        .await?;
+        let select = match self.backend {
+            Backend::Sqlite => "SELECT seq FROM bus_positions WHERE stream = $1",
+            Backend::Postgres => "SELECT seq FROM bus_positions WHERE stream = $1 FOR UPDATE",
+        };
+        let seq: i64 = sqlx::query(select)
+            .bind(stream)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get(0)?;
+        Ok((seq >= 0).then_some(seq))
     }
 
     /// The id of receiver `name`, created if new.

@@ -226,13 +226,26 @@ pub async fn idempotent_by_sequence(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(observations.len(), 7);
+    // Two writers of one stream at once (a restarted history-writer overlapping the old one):
+    // each event once.
+    let batch: Vec<Entry> = (8..=10).map(event).collect();
+    let other = store.clone();
+    let (a, b) = tokio::join!(store.write(&batch), other.write(&batch));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        (a.written + b.written, a.duplicates + b.duplicates),
+        (6, 6),
+        "{a:?} {b:?}"
+    );
+    assert_eq!(store.bus_position("SDRHUB_EVENTS").await.unwrap(), Some(10));
+    assert_eq!(everything(store).await.len(), 11);
     // A summary stored again outside the bus (a replay of a recording) is stored once.
     write(store, vec![observation("sig-7", 7, "rx1", 7, -70.0)]).await;
     let observations = store
         .observations(Timestamp(t0()), Timestamp(t0() + DAY), 100)
         .await
         .unwrap();
-    assert_eq!(observations.len(), 7);
+    assert_eq!(observations.len(), 10);
 }
 
 /// A full queue drops (and counts) records without waiting; batches follow batch_size.
