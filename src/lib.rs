@@ -24,6 +24,7 @@ pub mod config;
 pub mod events;
 pub mod frame;
 pub mod head_deadline;
+pub mod history;
 pub mod hub;
 pub mod pipeline;
 pub mod roles;

@@ -69,6 +69,8 @@ pub struct Config {
     pub dashboard: DashboardConfig,
     /// The NATS JetStream bus of the `acquire` and `gateway` roles (unused by `serve`).
     pub bus: BusConfig,
+    /// The history database (`[history]`).
+    pub history: crate::history::HistoryConfig,
 }
 
 impl Config {
@@ -119,6 +121,7 @@ impl Config {
         problems.extend(self.receiver_problems(scene_ids));
         problems.extend(self.auth.problems());
         problems.extend(self.bus.problems());
+        problems.extend(self.history.problems());
         if problems.is_empty() {
             Ok(())
         } else {

@@ -4,6 +4,7 @@
 
 pub mod nats;
 pub mod nginx;
+pub mod postgres;
 
 use futures_util::{SinkExt, StreamExt};
 use sdrhub::config::Config;

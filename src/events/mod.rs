@@ -2,7 +2,9 @@
 //!
 //! [`Event`] is the single source of truth for event names and payload fields: the WebSocket
 //! envelope, the snapshot and the REST endpoints all serialize these types, so a field cannot
-//! be spelled two ways.
+//! be spelled two ways. What the history database answers is in [`history`].
+
+pub mod history;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
