@@ -72,6 +72,8 @@ fn report(signal_id: &str, first_seen_ns: i64) -> Record {
         receivers: RECEIVERS.iter().map(|r| r.to_string()).collect(),
         first_seen: Timestamp(first_seen_ns),
         timestamp: Timestamp(first_seen_ns),
+        known: None,
+        novel: false,
     }))
 }
 

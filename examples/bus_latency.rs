@@ -89,6 +89,8 @@ fn signal(n: usize) -> Event {
         receivers: vec!["rx1".into()],
         first_seen: Timestamp::now(),
         timestamp: Timestamp::now(),
+        known: None,
+        novel: false,
     })
 }
 

@@ -159,6 +159,8 @@ async fn main() -> anyhow::Result<()> {
         receivers: vec!["sim-1".into()],
         first_seen: Timestamp(0),
         timestamp: Timestamp(0),
+        known: None,
+        novel: false,
     }))))
     .chain((0..100_000i64).map(|k| {
         Entry::one(Record::Observation(sdrhub::history::record::ObservationRecord {

@@ -1,5 +1,6 @@
 //! What every request handler shares: the hub, the configuration and what is derived from it
-//! once (session limits, access control, per-address limits), the receivers for `/metrics`.
+//! once (session limits, access control, per-address limits), the receivers for `/metrics`,
+//! the history database.
 
 use crate::config::Config;
 use crate::hub::Hub;
@@ -30,16 +31,16 @@ pub struct AppState {
     pub trusted_proxies: Vec<crate::ws::addresses::Network>,
     /// What each client address may hold and open.
     pub addresses: crate::ws::addresses::AddressLimits,
+    /// The history database the history endpoints read; `None` without one.
+    pub history: Option<crate::history::HistoryStore>,
+    /// The history this process writes (`serve`): told when known signals change, counted in
+    /// `/metrics`.
+    pub live_history: Option<Arc<crate::history::LiveHistory>>,
 }
 
 impl AppState {
     /// The state of a server started now on `config`, serving `hub`.
-    pub fn new(
-        config: Arc<Config>,
-        hub: Hub,
-        receivers: Arc<Vec<crate::pipeline::ReceiverHandle>>,
-        bus_fed: bool,
-    ) -> Self {
+    pub fn new(config: Arc<Config>, hub: Hub, backing: crate::server::Backing) -> Self {
         let started = Instant::now();
         AppState {
             hub,
@@ -59,8 +60,10 @@ impl AppState {
             started,
             auth: crate::auth::Authenticator::new(&config.auth),
             live_sessions: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
-            receivers,
-            bus_fed,
+            receivers: backing.receivers,
+            bus_fed: backing.bus_fed,
+            history: backing.history,
+            live_history: backing.live_history,
             // Validation has checked every entry.
             trusted_proxies: config
                 .server

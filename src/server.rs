@@ -13,17 +13,30 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// What stands behind the hub that a server serves: its receivers (for `/metrics`), whether a
+/// bus feeds it, and the history database.
+#[derive(Debug, Default)]
+pub struct Backing {
+    /// The pipeline's receivers; none on a gateway.
+    pub receivers: Arc<Vec<crate::pipeline::ReceiverHandle>>,
+    /// A gateway: the hub's events come from the bus, and only from it.
+    pub bus_fed: bool,
+    /// The history database, for the history endpoints.
+    pub history: Option<crate::history::HistoryStore>,
+    /// The history this process writes (`serve`), told when known signals change.
+    pub live_history: Option<Arc<crate::history::LiveHistory>>,
+}
+
 /// Serves HTTP and WebSocket from `hub` on `listener` until `shutdown` completes, then closes
 /// every WebSocket with 1001 and stops accepting connections.
 pub async fn serve(
     listener: TcpListener,
     config: Arc<Config>,
     hub: Hub,
-    receivers: Arc<Vec<crate::pipeline::ReceiverHandle>>,
-    bus_fed: bool,
+    backing: Backing,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let state = web::Data::new(AppState::new(config.clone(), hub.clone(), receivers, bus_fed));
+    let state = web::Data::new(AppState::new(config.clone(), hub.clone(), backing));
     let address = listener.local_addr().context("listener has no address")?;
     let handshake_timeout = Duration::from_secs_f64(config.server.handshake_timeout_s);
     let server = actix_server::Server::build()

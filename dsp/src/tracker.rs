@@ -158,6 +158,17 @@ impl Observation {
         }
     }
 
+    /// The latest power measurement, dB(FS); `None` before the first.
+    pub fn latest_power_db(&self) -> Option<f64> {
+        let len = self.powers.len();
+        if len == 0 {
+            return None;
+        }
+        // Filling, the ring appends (and `next` stays 0); full, `next` follows the newest.
+        let latest = (self.next + len - 1) % len;
+        self.powers.get(latest).map(|&p| crate::db(p))
+    }
+
     /// Number of power measurements currently averaged.
     pub fn power_count(&self) -> usize {
         self.powers.len()

@@ -165,6 +165,64 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             let _ = writeln!(out, "{name}{{receiver=\"{}\"}} {}", label(&r.info.id), value(r));
         }
     }
+    if let Some(history) = &state.live_history {
+        let c = history.writer().counters();
+        let (timeouts, failures) = history.lookup_problems();
+        let values: [(&str, &str, &str, u64); 8] = [
+            (
+                "sdrhub_history_records_written_total",
+                "counter",
+                "Records committed to the history database.",
+                c.written,
+            ),
+            (
+                "sdrhub_history_records_dropped_total",
+                "counter",
+                "Records dropped because the writer's queue was full.",
+                c.dropped,
+            ),
+            (
+                "sdrhub_history_records_failed_total",
+                "counter",
+                "Records lost to batches the database refused after retries.",
+                c.failed,
+            ),
+            (
+                "sdrhub_history_batches_total",
+                "counter",
+                "Transactions committed by the writer.",
+                c.batches,
+            ),
+            (
+                "sdrhub_history_queued_records",
+                "gauge",
+                "Records waiting for the writer.",
+                c.queued as u64,
+            ),
+            (
+                "sdrhub_history_size_bytes",
+                "gauge",
+                "Size of the history database.",
+                c.size_bytes,
+            ),
+            (
+                "sdrhub_history_label_timeouts_total",
+                "counter",
+                "known/novel lookups that took too long (the signal went out unlabelled).",
+                timeouts,
+            ),
+            (
+                "sdrhub_history_label_failures_total",
+                "counter",
+                "known/novel lookups that failed.",
+                failures,
+            ),
+        ];
+        for (name, kind, help, value) in values {
+            family(&mut out, name, kind, help);
+            let _ = writeln!(out, "{name} {value}");
+        }
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(out)

@@ -196,7 +196,15 @@ async fn publish(req: actix_web::HttpRequest, state: web::Data<AppState>, body: 
     };
     let count = events.len();
     for event in events {
-        state.hub.publish(event.into()).await;
+        let mut event: crate::events::Event = event.into();
+        // Published events are heard like the pipeline's: labelled and remembered.
+        if let Some(history) = &state.live_history {
+            if let crate::events::Event::SignalsDetected(report) = &mut event {
+                history.label(report).await;
+            }
+            history.record(&event);
+        }
+        state.hub.publish(event).await;
     }
     HttpResponse::Accepted().json(serde_json::json!({"published": count}))
 }

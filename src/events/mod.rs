@@ -198,6 +198,8 @@ impl SignalReport {
             receivers: vec![receiver.into()],
             first_seen: Timestamp(0),
             timestamp: Timestamp(0),
+            known: None,
+            novel: false,
         }
     }
 }
@@ -338,6 +340,16 @@ pub struct SignalReport {
     pub first_seen: Timestamp,
     /// Time of the measurement this report describes.
     pub timestamp: Timestamp,
+    /// The known signal (`/api/v1/known-signals`) whose range holds the frequency: its name and
+    /// tags, and whether it is a lockout the dashboard hides; `null` when none does (or without
+    /// a history database).
+    #[serde(default)]
+    pub known: Option<history::KnownMatch>,
+    /// Nothing was heard within the tolerance of this frequency in the past
+    /// `history.novel_days` before this signal first appeared (decided when it appears, kept
+    /// for its whole life; always `false` without a history database).
+    #[serde(default)]
+    pub novel: bool,
 }
 
 /// How a position was computed.

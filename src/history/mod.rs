@@ -35,6 +35,7 @@
 
 pub mod config;
 pub mod known;
+pub mod live;
 pub mod mapping;
 pub mod occupancy;
 pub mod query;
@@ -45,6 +46,7 @@ pub mod write;
 pub mod writer;
 
 pub use config::{Backend, HistoryConfig};
+pub use live::LiveHistory;
 pub use record::{BusPosition, Entry, Record};
 pub use store::HistoryStore;
 pub use writer::{HistoryWriter, WriterCounters};

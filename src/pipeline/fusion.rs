@@ -27,6 +27,23 @@ pub struct ReceiverMeta {
     pub gps_locked: bool,
 }
 
+/// One receiver's measurement of one signal (see [`Fusion::measurements`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiverMeasurement {
+    /// The signal's live id.
+    pub signal_id: String,
+    /// When the signal was first seen, ns.
+    pub first_seen_ns: i64,
+    /// The receiver.
+    pub receiver: Arc<str>,
+    /// When, ns.
+    pub time_ns: i64,
+    /// Its power at this receiver, dBFS.
+    pub power_dbfs: f64,
+    /// Its per-bin SNR at this receiver, dB.
+    pub snr_db: f64,
+}
+
 /// Counters for health reporting.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FusionStats {
@@ -117,6 +134,37 @@ impl Fusion {
         self.publish_track_events(out);
         if self.localization.enabled {
             self.locate_due(spectrum.time_ns, out);
+        }
+    }
+
+    /// Every confirmed signal receiver `receiver` measured at `time_ns` (the spectrum just
+    /// ingested): its live id and first-seen time, the receiver's latest power and SNR. The
+    /// history database summarises these per receiver.
+    pub fn measurements(&self, receiver: usize, time_ns: i64, out: &mut Vec<ReceiverMeasurement>) {
+        for track in self.tracker.tracks() {
+            let Some(id) = track.id() else { continue };
+            let Some(summary_first_seen) = track.summary().map(|s| s.first_seen_ns) else {
+                continue;
+            };
+            for observation in track.observations() {
+                if observation.receiver != receiver || observation.last_seen_ns != time_ns {
+                    continue;
+                }
+                let Some(power_dbfs) = observation.latest_power_db() else {
+                    continue;
+                };
+                out.push(ReceiverMeasurement {
+                    signal_id: signal_id(id),
+                    first_seen_ns: summary_first_seen,
+                    receiver: self
+                        .receivers
+                        .get(receiver)
+                        .map_or_else(|| format!("rx{receiver}").into(), |r| r.id.clone()),
+                    time_ns,
+                    power_dbfs,
+                    snr_db: observation.snr_db,
+                });
+            }
         }
     }
 
@@ -390,5 +438,8 @@ fn signal_report(receivers: &[ReceiverMeta], s: &TrackSummary, state: SignalStat
         receivers: s.receivers.iter().map(|&i| id_of(i)).collect(),
         first_seen: Timestamp(s.first_seen_ns),
         timestamp: Timestamp(s.last_seen_ns),
+        // Decorated on the way out when a history database is open (crate::history::live).
+        known: None,
+        novel: false,
     }
 }

@@ -18,6 +18,8 @@ pub mod tdoa;
 use crate::bus::publisher::Publisher;
 use crate::config::Config;
 use crate::events::Event;
+use crate::history::occupancy::OccupancyAccumulator;
+use crate::history::LiveHistory;
 use crate::hub::Hub;
 use frames::{FrameSettings, SpectrumFramer};
 use fusion::{Fusion, ReceiverMeta};
@@ -44,9 +46,17 @@ const FUSION_TICK: Duration = Duration::from_millis(250);
 /// How often receiver status and health are evaluated.
 const STATUS_TICK: Duration = Duration::from_millis(250);
 
-/// Where the pipeline's events go: the local hub (`serve`), or the bus (`acquire`).
+/// Where the pipeline's events go: the local hub (`serve`), or the bus (`acquire`); with a
+/// history database (`serve`), each is labelled (`known`, `novel`) and recorded on the way.
 #[derive(Debug, Clone)]
-pub enum Output {
+pub struct Output {
+    sink: Sink,
+    history: Option<Arc<LiveHistory>>,
+}
+
+/// The destination of [`Output`].
+#[derive(Debug, Clone)]
+enum Sink {
     /// The in-process hub.
     Hub(Hub),
     /// JetStream, through an acquisition node's publisher.
@@ -54,18 +64,51 @@ pub enum Output {
 }
 
 impl Output {
+    /// To the in-process hub.
+    pub fn hub(hub: Hub) -> Self {
+        Self {
+            sink: Sink::Hub(hub),
+            history: None,
+        }
+    }
+
+    /// To the bus.
+    pub fn bus(publisher: Publisher) -> Self {
+        Self {
+            sink: Sink::Bus(publisher),
+            history: None,
+        }
+    }
+
+    /// Also labels and records every event in `history`.
+    pub fn with_history(mut self, history: Option<Arc<LiveHistory>>) -> Self {
+        self.history = history;
+        self
+    }
+
+    /// The history database events are recorded in, if any.
+    pub fn history(&self) -> Option<&Arc<LiveHistory>> {
+        self.history.as_ref()
+    }
+
     /// Publishes a broadcast event.
-    pub async fn publish(&self, event: Event) {
-        match self {
-            Output::Hub(hub) => hub.publish(event).await,
-            Output::Bus(publisher) => publisher.publish(event).await,
+    pub async fn publish(&self, mut event: Event) {
+        if let Some(history) = &self.history {
+            if let Event::SignalsDetected(report) = &mut event {
+                history.label(report).await;
+            }
+            history.record(&event);
+        }
+        match &self.sink {
+            Sink::Hub(hub) => hub.publish(event).await,
+            Sink::Bus(publisher) => publisher.publish(event).await,
         }
     }
 }
 
 impl From<Hub> for Output {
     fn from(hub: Hub) -> Self {
-        Output::Hub(hub)
+        Output::hub(hub)
     }
 }
 
@@ -182,6 +225,15 @@ impl Pipeline {
                     bins: config.spectrum_frames.bins,
                 }));
             }
+            if let Some(history) = output.history() {
+                dsp = dsp.with_occupancy(
+                    OccupancyAccumulator::new(
+                        acquisition.info().id.clone(),
+                        config.history.occupancy_cell_hz,
+                    ),
+                    history.writer().clone(),
+                );
+            }
             let worker = DspWorker {
                 acquisition: acquisition.clone(),
                 dsp,
@@ -277,6 +329,7 @@ impl Pipeline {
                     last_localization_failure: fusion.last_failure,
                     tdoa_localizations: fusion.tdoa_localizations,
                     last_tdoa_failure: fusion.last_tdoa_failure,
+                    history: output.history().map(|h| h.health()),
                 };
                 let (websdrs, health) = tracker.evaluate(&receivers, &inputs);
                 let events = status::due_events(
@@ -364,11 +417,17 @@ async fn run_fusion(
 ) {
     let mut tick = tokio::time::interval(FUSION_TICK);
     let mut events = Vec::new();
+    let mut measurements = Vec::new();
     loop {
         tokio::select! {
             spectrum = spectra.recv() => {
                 let Some(spectrum) = spectrum else { break };
                 fusion.ingest(&spectrum, &mut events);
+                if let Some(history) = output.history() {
+                    measurements.clear();
+                    fusion.measurements(spectrum.receiver, spectrum.time_ns, &mut measurements);
+                    history.observe(&measurements);
+                }
                 // The hub drops frames nobody subscribed to before serializing them.
                 events.extend(spectrum.frame.map(crate::events::Event::SpectrumFrame));
                 for request in fusion.take_tdoa_requests() {
@@ -387,7 +446,11 @@ async fn run_fusion(
                         fusion.set_position(index, info.position);
                     }
                 }
-                fusion.tick(sdrhub_hardware::acquisition::now_ns(), &mut events);
+                let now_ns = sdrhub_hardware::acquisition::now_ns();
+                fusion.tick(now_ns, &mut events);
+                if let Some(history) = output.history() {
+                    history.tick(now_ns);
+                }
                 *stats.lock().unwrap_or_else(|e| e.into_inner()) = fusion.stats().clone();
             }
         }

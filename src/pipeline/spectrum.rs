@@ -3,6 +3,8 @@
 
 use super::frames::SpectrumFramer;
 use crate::events::SpectrumFrame;
+use crate::history::occupancy::{OccupancyAccumulator, Spectrum};
+use crate::history::{HistoryWriter, Record};
 use sdrhub_dsp::detect::{Detection, Detector, DetectorConfig};
 use sdrhub_dsp::spectrum::{SpectrumConfig, Welch};
 use sdrhub_hardware::IqBlock;
@@ -34,6 +36,8 @@ pub struct ReceiverDsp {
     needs_reset: bool,
     spectra: u64,
     frames: Option<SpectrumFramer>,
+    /// Occupancy per minute for the history database, and where it goes.
+    occupancy: Option<(OccupancyAccumulator, HistoryWriter)>,
 }
 
 impl ReceiverDsp {
@@ -47,7 +51,15 @@ impl ReceiverDsp {
             needs_reset: true,
             spectra: 0,
             frames: None,
+            occupancy: None,
         }
+    }
+
+    /// Also accumulates occupancy for the history database (one record per minute, handed to
+    /// `writer` without waiting; a full queue drops it and counts).
+    pub fn with_occupancy(mut self, accumulator: OccupancyAccumulator, writer: HistoryWriter) -> Self {
+        self.occupancy = Some((accumulator, writer));
+        self
     }
 
     /// Also makes `spectrum:frame`s, with `framer`.
@@ -73,12 +85,26 @@ impl ReceiverDsp {
         let detector = &mut self.detector;
         let spectra = &mut self.spectra;
         let frames = &mut self.frames;
+        let occupancy = &mut self.occupancy;
         self.welch.push(&block.samples, |psd, first_sample| {
             let mut detections = Vec::new();
             detector.detect(psd, block.center_hz, block.sample_rate_hz, &mut detections);
             *spectra += 1;
             let offset = first_sample as i64 - block_start as i64;
             let time_ns = block.sample_time_ns(offset);
+            if let Some((accumulator, writer)) = occupancy.as_mut() {
+                let spectrum = Spectrum {
+                    time_ns,
+                    center_hz: block.center_hz,
+                    sample_rate_hz: block.sample_rate_hz,
+                    psd,
+                    floor: detector.noise_floor(),
+                    factor: detector.threshold().factor() as f32,
+                };
+                if let Some(minute) = accumulator.push(&spectrum) {
+                    writer.try_record(Record::Occupancy(minute));
+                }
+            }
             let frame = frames.as_mut().and_then(|framer| {
                 framer.frame(
                     psd,

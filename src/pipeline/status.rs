@@ -32,6 +32,8 @@ pub struct StatusInputs {
     pub tdoa_localizations: u64,
     /// Why the last TDOA attempt found no position.
     pub last_tdoa_failure: Option<String>,
+    /// The history database's status and detail, when one is open.
+    pub history: Option<(HealthStatus, String)>,
 }
 
 /// The process's own front end, first in the health report.
@@ -332,6 +334,14 @@ impl StatusTracker {
             detail: loc_detail,
             since: self.since("localization", loc_status, now),
         });
+        if let Some((status, detail)) = &inputs.history {
+            head.push(ServiceHealth {
+                name: "history".into(),
+                status: *status,
+                detail: detail.clone(),
+                since: self.since("history", *status, now),
+            });
+        }
         head.extend(services);
         (WebsdrsReport { websdrs }, HealthReport::of(head))
     }

@@ -39,7 +39,17 @@ pub(super) async fn run_gateway_with_hub(
     );
     let bus = crate::bus::Bus::connect(&config.bus, &name, "gateway").await?;
     let (_stats, follower) = crate::bus::follower::spawn(bus, hub.clone(), config.clone());
-    let served = crate::server::serve(listener, config, hub, Arc::new(Vec::new()), true, shutdown).await;
+    let served = crate::server::serve(
+        listener,
+        config,
+        hub,
+        crate::server::Backing {
+            bus_fed: true,
+            ..Default::default()
+        },
+        shutdown,
+    )
+    .await;
     follower.abort();
     tracing::info!("stopped");
     served

@@ -2,9 +2,11 @@
 //! that serves the clients.
 
 use crate::config::Config;
+use crate::history::LiveHistory;
 use crate::hub::{empty_snapshot, Hub};
 use crate::pipeline::probe::run_probe;
 use crate::pipeline::{FrontService, Output, Pipeline};
+use anyhow::Context;
 use std::future::Future;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -29,7 +31,9 @@ pub async fn run_with_hub(
 ) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let sources = crate::pipeline::sources::build_sources(&config)?;
-    let mut pipeline = Pipeline::start(&config, sources, hub.clone());
+    let (history, history_task) = open_history(&config).await?;
+    let output = Output::hub(hub.clone()).with_history(history.clone());
+    let mut pipeline = Pipeline::start(&config, sources, output.clone());
     let front: crate::pipeline::FrontProbe = {
         let hub = hub.clone();
         Arc::new(move || {
@@ -46,7 +50,7 @@ pub async fn run_with_hub(
             })
         })
     };
-    let status_task = pipeline.spawn_status(Output::Hub(hub.clone()), front, config.clone());
+    let status_task = pipeline.spawn_status(output, front, config.clone());
     let probe_tasks: Vec<_> = pipeline
         .receivers()
         .iter()
@@ -54,7 +58,20 @@ pub async fn run_with_hub(
         .map(|remote| tokio::spawn(run_probe(remote)))
         .collect();
     let receivers = Arc::new(pipeline.receivers().to_vec());
-    let served = crate::server::serve(listener, config, hub, receivers, false, shutdown).await;
+    let store = history.as_ref().map(|h| h.store().clone());
+    let served = crate::server::serve(
+        listener,
+        config,
+        hub,
+        crate::server::Backing {
+            receivers,
+            bus_fed: false,
+            history: store,
+            live_history: history.clone(),
+        },
+        shutdown,
+    )
+    .await;
     status_task.abort();
     for task in probe_tasks {
         task.abort();
@@ -62,6 +79,36 @@ pub async fn run_with_hub(
     tokio::task::spawn_blocking(move || pipeline.shutdown())
         .await
         .ok();
+    if let Some(history) = history {
+        // What the pipeline reported before it stopped is committed before the process ends.
+        if !history.flush().await {
+            tracing::warn!("the history writer had stopped before everything was written");
+        }
+        history.store().close().await;
+    }
+    if let Some(task) = history_task {
+        task.abort();
+    }
     tracing::info!("stopped");
     served
+}
+
+/// Opens `[history]` when it is enabled: the database and its writer.
+///
+/// # Errors
+/// When the database cannot be opened (the message names `history.url`).
+pub async fn open_history(
+    config: &Config,
+) -> anyhow::Result<(Option<Arc<LiveHistory>>, Option<tokio::task::JoinHandle<()>>)> {
+    if !config.history.enabled {
+        return Ok((None, None));
+    }
+    let (history, task) = LiveHistory::open(&config.history).await.with_context(|| {
+        format!(
+            "cannot open the history database (history.url = {:?})",
+            config.history.url
+        )
+    })?;
+    tracing::info!(url = %config.history.url, "history database open");
+    Ok((Some(history), Some(task)))
 }

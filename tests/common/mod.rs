@@ -26,6 +26,8 @@ pub fn test_config() -> Config {
     config.server.health_interval_s = 0.5;
     config.server.status_interval_s = 0.5;
     config.server.shutdown_grace_s = 2.0;
+    // Each server its own history database, in the temporary directory.
+    config.history.url = format!("sqlite://{}", temp_path("history", "sqlite").display());
     // Every test client comes from 127.0.0.1: the per-address limits are tested on their own
     // (tests/limits.rs), elsewhere they would only cap the tests' own crowds.
     config.server.max_connections_per_address = 100_000;
@@ -70,6 +72,16 @@ pub fn test_config() -> Config {
         },
     ];
     config
+}
+
+/// A path in the temporary directory no other call (of any test process) returns.
+pub fn temp_path(what: &str, extension: &str) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!(
+        "sdrhub-test-{what}-{}-{n}.{extension}",
+        std::process::id()
+    ))
 }
 
 /// Starts a server with `config`.
@@ -175,6 +187,8 @@ pub fn fake_signal(prefix: &str, n: u64, receivers: usize) -> sdrhub::events::Ev
         receivers: (0..receivers).map(|i| format!("receiver-{i:04}")).collect(),
         first_seen: sdrhub::events::Timestamp::now(),
         timestamp: Timestamp::now(),
+        known: None,
+        novel: false,
     })
 }
 

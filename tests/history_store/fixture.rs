@@ -87,6 +87,8 @@ pub fn report(
         receivers: receivers.iter().map(|r| r.to_string()).collect(),
         first_seen: Timestamp(t0() + first_s * S),
         timestamp: Timestamp(t0() + at_s * S),
+        known: None,
+        novel: false,
     }
 }
 

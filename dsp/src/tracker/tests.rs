@@ -192,3 +192,21 @@ fn mean_power_standard_error_matches_the_spread_of_the_measurements() {
     let expected = 10.0 / std::f64::consts::LN_10 * (1e-4 * (32.0f64 / 31.0).sqrt() / 32f64.sqrt()) / 1e-3;
     assert!((sem_db - expected).abs() < 1e-9, "{sem_db} vs {expected}");
 }
+
+#[test]
+fn the_latest_power_follows_the_ring_through_wrap_around() {
+    let mut observation = Observation::new(0, 3);
+    assert_eq!(observation.latest_power_db(), None);
+    for (n, power) in [1.0, 10.0, 100.0, 1000.0, 0.1].iter().enumerate() {
+        let merged = Merged {
+            frequency_hz: 1e6,
+            bandwidth_hz: 1e3,
+            snr_db: 10.0,
+            peak_dbfs: -20.0,
+            power_fs: *power,
+        };
+        observation.record(n as i64, &merged, 3);
+        let db = observation.latest_power_db().expect("a power");
+        assert!((db - 10.0 * power.log10()).abs() < 1e-9, "{n}: {db}");
+    }
+}
