@@ -38,10 +38,12 @@ async fn a_transmitter_heard_for_the_first_time_is_novel_and_the_second_time_is_
         if (f - voice_hz).abs() > 10_000.0 {
             continue;
         }
-        if first.is_none() {
-            first = Some(m["data"].clone());
-        } else if m["data"]["signal_id"] != first.as_ref().unwrap()["signal_id"] {
-            second = Some(m["data"].clone());
+        match &first {
+            None => first = Some(m["data"].clone()),
+            Some(earlier) if m["data"]["signal_id"] != earlier["signal_id"] => {
+                second = Some(m["data"].clone());
+            }
+            Some(_) => {}
         }
     }
     let first = first.expect("the voice transmitter was detected");
