@@ -13,30 +13,17 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// What stands behind the hub that a server serves: its receivers (for `/metrics`), whether a
-/// bus feeds it, and the history database.
-#[derive(Debug, Default)]
-pub struct Backing {
-    /// The pipeline's receivers; none on a gateway.
-    pub receivers: Arc<Vec<crate::pipeline::ReceiverHandle>>,
-    /// A gateway: the hub's events come from the bus, and only from it.
-    pub bus_fed: bool,
-    /// The history database, for the history endpoints.
-    pub history: Option<crate::history::HistoryStore>,
-    /// The history this process writes (`serve`), told when known signals change.
-    pub live_history: Option<Arc<crate::history::LiveHistory>>,
-}
-
 /// Serves HTTP and WebSocket from `hub` on `listener` until `shutdown` completes, then closes
 /// every WebSocket with 1001 and stops accepting connections.
 pub async fn serve(
     listener: TcpListener,
     config: Arc<Config>,
     hub: Hub,
-    backing: Backing,
+    backing: crate::app_state::Backing,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let state = web::Data::new(AppState::new(config.clone(), hub.clone(), backing));
+    let ws = Arc::new(crate::ws::WsContext::new(config.clone(), hub.clone()));
     let address = listener.local_addr().context("listener has no address")?;
     let handshake_timeout = Duration::from_secs_f64(config.server.handshake_timeout_s);
     let server = actix_server::Server::build()
@@ -44,7 +31,7 @@ pub async fn serve(
         .disable_signals()
         .shutdown_timeout(config.server.shutdown_grace_s.ceil() as u64)
         .listen("sdrhub", listener, move || {
-            let ws_state = state.clone();
+            let ws_state = ws.clone();
             let app = App::new()
                 .app_data(state.clone())
                 .wrap(actix_web::middleware::from_fn(crate::api::guard))

@@ -11,7 +11,7 @@
 use super::merge::NodeReports;
 use super::publisher::parse_message_id;
 use super::{subject, Bus, LinkState, EVENTS_STREAM, MESSAGE_ID_HEADER};
-use crate::config::Config;
+use crate::config::BusConfig;
 use crate::events::{Event, HealthReport, HealthStatus, Published, ServiceHealth, Timestamp, Topic};
 use crate::hub::Hub;
 use async_nats::jetstream::consumer::pull::OrderedConfig;
@@ -47,13 +47,23 @@ pub struct FollowerStats {
     pub subscriptions: AtomicU64,
 }
 
+/// What a follower needs to know.
+#[derive(Debug, Clone)]
+pub struct FollowerSettings {
+    /// The bus and its streams.
+    pub bus: BusConfig,
+    /// How often nodes report their status and health (the longer of the two intervals): a
+    /// node silent for several of them is shown as gone.
+    pub report_interval: std::time::Duration,
+}
+
 /// Starts following the events stream into `hub` (which must number externally).
-pub fn spawn(bus: Bus, hub: Hub, config: Arc<Config>) -> (Arc<FollowerStats>, JoinHandle<()>) {
+pub fn spawn(bus: Bus, hub: Hub, settings: FollowerSettings) -> (Arc<FollowerStats>, JoinHandle<()>) {
     let stats = Arc::new(FollowerStats::default());
     let follower = Follower {
         bus,
         hub,
-        config,
+        settings,
         stats: stats.clone(),
         reports: NodeReports::default(),
         seen: HashMap::new(),
@@ -66,7 +76,7 @@ pub fn spawn(bus: Bus, hub: Hub, config: Arc<Config>) -> (Arc<FollowerStats>, Jo
 struct Follower {
     bus: Bus,
     hub: Hub,
-    config: Arc<Config>,
+    settings: FollowerSettings,
     stats: Arc<FollowerStats>,
     reports: NodeReports,
     /// The highest event number read per node boot (`<node>.<boot>`), to skip republished
@@ -179,8 +189,7 @@ impl Follower {
         if !link.connected || !self.stats.caught_up.load(Ordering::Relaxed) {
             return;
         }
-        let s = &self.config.server;
-        let after_ns = (STALE_AFTER_INTERVALS * s.health_interval_s.max(s.status_interval_s) * 1e9) as i64;
+        let after_ns = (STALE_AFTER_INTERVALS * self.settings.report_interval.as_secs_f64() * 1e9) as i64;
         if self
             .reports
             .mark_stale(sdrhub_hardware::acquisition::now_ns(), after_ns)
@@ -202,7 +211,7 @@ impl Follower {
     /// stream's retention the first time).
     async fn subscribe(&mut self) -> Result<Messages, String> {
         self.bus
-            .ensure_streams(&self.config.bus)
+            .ensure_streams(&self.settings.bus)
             .await
             .map_err(|e| e.to_string())?;
         let mut stream = self

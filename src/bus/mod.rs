@@ -19,7 +19,6 @@
 //! Payloads are the WebSocket's `{"event", "data"}` (what `POST /api/v1/publish` takes); the
 //! gateway adds `timestamp` and `seq`.
 
-pub mod config;
 pub mod follower;
 pub mod merge;
 pub mod publisher;
@@ -29,7 +28,6 @@ pub mod subject;
 use crate::config::BusConfig;
 use crate::events::Timestamp;
 use async_nats::jetstream::{self, stream};
-use async_nats::ServerAddr;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -84,23 +82,7 @@ pub enum BusError {
     },
 }
 
-/// The servers in `url` (`nats://host:port`, comma-separated); empty for an empty `url`.
-pub fn server_addrs(url: &str) -> Result<Vec<ServerAddr>, String> {
-    if url.trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    url.split(',')
-        .map(|part| {
-            let part = part.trim();
-            if !part.starts_with("nats://") {
-                return Err(format!(
-                    "{part:?} must be nats://HOST:PORT (this build speaks plain NATS; put TLS in front)"
-                ));
-            }
-            part.parse::<ServerAddr>().map_err(|e| format!("{part:?}: {e}"))
-        })
-        .collect()
-}
+pub use crate::config::bus::server_addrs;
 
 /// The connection to NATS as health reports see it.
 #[derive(Debug, Clone, PartialEq, Eq)]

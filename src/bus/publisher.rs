@@ -400,6 +400,15 @@ pub fn parse_message_id(id: &str) -> Option<(&str, u64)> {
     Some((origin, n.parse().ok()?))
 }
 
+impl crate::pipeline::EventSink for Publisher {
+    fn publish(
+        &self,
+        event: crate::events::Event,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(Publisher::publish(self, event))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

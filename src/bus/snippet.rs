@@ -5,7 +5,7 @@
 //! k * interval + tdoa_window_s)` from every GPS-timed receiver of its own that hears an active
 //! signal, and publishes it on `sdrhub.snippets.<receiver>` (stream `SDRHUB_SNIPPETS`).
 //! Receivers on different nodes thus deliver the same window of the same transmission, which
-//! the locate worker ([`crate::locate_worker`]) correlates.
+//! the locate worker ([`crate::roles::locate_worker`]) correlates.
 //!
 //! A message is the samples as little-endian `f32` pairs (I, Q) in the payload, and what they
 //! are in the `Sdrhub-Snippet` header (JSON, [`SnippetMeta`]).

@@ -13,14 +13,11 @@
 //! or one receiver. Keys are single tokens; anything that is not a letter, digit, `-` or `_`
 //! becomes `_`, and a missing key is `_`.
 
+pub use crate::config::bus::{is_token, token, NO_KEY};
 use crate::events::{Event, Topic};
 
 /// First token of every sdrhub subject.
 pub const PREFIX: &str = "sdrhub";
-/// The key of an event that has none (a fix without receivers).
-pub const NO_KEY: &str = "_";
-/// Longest key kept: ids are short; a longer one is cut rather than refused.
-const MAX_TOKEN: usize = 64;
 
 /// The subject prefix of a topic: `sdrhub.signals.detected`.
 pub fn topic_subject(topic: Topic) -> String {
@@ -66,30 +63,6 @@ pub fn parse_event_subject(subject: &str) -> Option<(Topic, &str)> {
     let (topic, key) = rest.rsplit_once('.')?;
     let topic = Topic::parse(&topic.replacen('.', ":", 1))?;
     (topic_subject(topic).len() + 1 + key.len() == subject.len() && is_token(key)).then_some((topic, key))
-}
-
-/// `text` as one subject token: letters, digits, `-` and `_` kept, anything else `_`, at most
-/// 64 characters; `_` when empty.
-pub fn token(text: &str) -> String {
-    let token: String = text
-        .chars()
-        .take(MAX_TOKEN)
-        .map(|c| if is_token_char(c) { c } else { '_' })
-        .collect();
-    if token.is_empty() {
-        NO_KEY.into()
-    } else {
-        token
-    }
-}
-
-/// Whether `text` is a token as [`token`] makes them.
-pub fn is_token(text: &str) -> bool {
-    !text.is_empty() && text.chars().count() <= MAX_TOKEN && text.chars().all(is_token_char)
-}
-
-fn is_token_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '-' || c == '_'
 }
 
 #[cfg(test)]

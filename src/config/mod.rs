@@ -9,15 +9,18 @@
 
 mod acquisition;
 mod auth;
+pub mod bus;
 mod dashboard;
+pub mod network;
 mod processing;
 mod receivers;
 mod server;
 
-pub use crate::bus::config::BusConfig;
 pub use acquisition::AcquisitionSettings;
 pub use auth::{AuthConfig, TokenConfig, MAX_JWT_LEEWAY_S};
+pub use bus::BusConfig;
 pub use dashboard::{DashboardConfig, SpectrumFramesConfig, MAX_SPECTRUM_FRAME_RATE_HZ, SPECTRUM_FRAME_BINS};
+pub use network::Network;
 pub use processing::{DspConfig, LocalizationConfig, PropagationSetting, TrackerSettings};
 pub use receivers::ReceiverConfig;
 pub use sdrhub_hardware::kiwi::KiwiReceiverConfig;

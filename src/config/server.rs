@@ -193,7 +193,7 @@ impl ServerConfig {
             ),
         );
         for proxy in &self.trusted_proxies {
-            if let Err(message) = crate::ws::addresses::Network::parse(proxy) {
+            if let Err(message) = super::Network::parse(proxy) {
                 check(false, format!("server.trusted_proxies: {message}"));
             }
         }

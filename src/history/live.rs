@@ -18,12 +18,28 @@ use super::mapping::{HealthChanges, Measurement, ObservationSummariser, StatusCh
 use super::{mapping, HistoryConfig, HistoryError, HistoryStore, HistoryWriter, Record};
 use crate::events::history::KnownMatch;
 use crate::events::{Event, HealthStatus, SignalReport, SignalState, Timestamp};
-use crate::pipeline::fusion::ReceiverMeasurement;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::task::JoinHandle;
+
+/// One receiver's measurement of one signal (what the pipeline's fusion reports after each spectrum).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiverMeasurement {
+    /// The signal's live id.
+    pub signal_id: String,
+    /// When the signal was first seen, ns.
+    pub first_seen_ns: i64,
+    /// The receiver.
+    pub receiver: Arc<str>,
+    /// When, ns.
+    pub time_ns: i64,
+    /// Its power at this receiver, dBFS.
+    pub power_dbfs: f64,
+    /// Its per-bin SNR at this receiver, dB.
+    pub snr_db: f64,
+}
 
 /// Longest a `known`/`novel` lookup may delay a new signal's report: the fusion task publishes
 /// it, and spectra wait behind it.

@@ -10,6 +10,7 @@ use crate::config::LocalizationConfig;
 use crate::events::{
     EllipseReport, Event, LocalizationMethod, LocalizationReport, SignalReport, SignalState, Timestamp,
 };
+use crate::history::live::ReceiverMeasurement;
 use sdrhub_dsp::geo::GeoPoint;
 use sdrhub_dsp::locate::power::{locate_power, PathLossModel, PowerObservation};
 use sdrhub_dsp::tracker::{TrackEvent, TrackEventKind, TrackSummary, Tracker, TrackerConfig};
@@ -25,23 +26,6 @@ pub struct ReceiverMeta {
     pub position: Option<GeoPoint>,
     /// Whether its latest spectrum had GPS-disciplined time (needed for TDOA).
     pub gps_locked: bool,
-}
-
-/// One receiver's measurement of one signal (see [`Fusion::measurements`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReceiverMeasurement {
-    /// The signal's live id.
-    pub signal_id: String,
-    /// When the signal was first seen, ns.
-    pub first_seen_ns: i64,
-    /// The receiver.
-    pub receiver: Arc<str>,
-    /// When, ns.
-    pub time_ns: i64,
-    /// Its power at this receiver, dBFS.
-    pub power_dbfs: f64,
-    /// Its per-bin SNR at this receiver, dB.
-    pub snr_db: f64,
 }
 
 /// Counters for health reporting.

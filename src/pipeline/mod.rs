@@ -15,7 +15,6 @@ pub mod spectrum;
 pub mod status;
 pub mod tdoa;
 
-use crate::bus::publisher::Publisher;
 use crate::config::Config;
 use crate::events::Event;
 use crate::history::occupancy::OccupancyAccumulator;
@@ -50,34 +49,32 @@ const STATUS_TICK: Duration = Duration::from_millis(250);
 /// history database (`serve`), each is labelled (`known`, `novel`) and recorded on the way.
 #[derive(Debug, Clone)]
 pub struct Output {
-    sink: Sink,
+    sink: Arc<dyn EventSink>,
     history: Option<Arc<LiveHistory>>,
 }
 
-/// The destination of [`Output`].
-#[derive(Debug, Clone)]
-enum Sink {
-    /// The in-process hub.
-    Hub(Hub),
-    /// JetStream, through an acquisition node's publisher.
-    Bus(Publisher),
+/// Where [`Output`] hands events: the hub, or (for an acquisition node) the bus publisher,
+/// which implements this in `crate::bus` so that the pipeline knows nothing of the bus.
+pub trait EventSink: Send + Sync + std::fmt::Debug {
+    /// Hands over one broadcast event (waiting for room, as the sink's back-pressure says).
+    fn publish(&self, event: Event) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
+}
+
+impl EventSink for Hub {
+    fn publish(&self, event: Event) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(Hub::publish(self, event))
+    }
 }
 
 impl Output {
     /// To the in-process hub.
     pub fn hub(hub: Hub) -> Self {
-        Self {
-            sink: Sink::Hub(hub),
-            history: None,
-        }
+        Self::to(Arc::new(hub))
     }
 
-    /// To the bus.
-    pub fn bus(publisher: Publisher) -> Self {
-        Self {
-            sink: Sink::Bus(publisher),
-            history: None,
-        }
+    /// To any sink (an acquisition node's bus publisher).
+    pub fn to(sink: Arc<dyn EventSink>) -> Self {
+        Self { sink, history: None }
     }
 
     /// Also labels and records every event in `history`.
@@ -99,10 +96,7 @@ impl Output {
             }
             history.record(&event);
         }
-        match &self.sink {
-            Sink::Hub(hub) => hub.publish(event).await,
-            Sink::Bus(publisher) => publisher.publish(event).await,
-        }
+        self.sink.publish(event).await;
     }
 }
 

@@ -58,7 +58,7 @@ impl RunningNode {
         if tdoa {
             publisher = publisher.with_signal_tap(signal_tap);
         }
-        let pipeline = Pipeline::start(&config, sources, Output::bus(publisher.clone()));
+        let pipeline = Pipeline::start(&config, sources, Output::to(Arc::new(publisher.clone())));
         let front: crate::pipeline::FrontProbe = {
             let publisher = publisher.clone();
             Arc::new(move || {
@@ -70,7 +70,8 @@ impl RunningNode {
                 }))
             })
         };
-        let mut tasks = vec![pipeline.spawn_status(Output::bus(publisher.clone()), front, config.clone())];
+        let mut tasks =
+            vec![pipeline.spawn_status(Output::to(Arc::new(publisher.clone())), front, config.clone())];
         let mut snippets = None;
         if tdoa {
             let (stats, task) = crate::bus::snippet::spawn_cutter(

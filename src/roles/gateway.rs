@@ -38,12 +38,24 @@ pub(super) async fn run_gateway_with_hub(
         listener.local_addr().map(|a| a.to_string()).unwrap_or_default()
     );
     let bus = crate::bus::Bus::connect(&config.bus, &name, "gateway").await?;
-    let (_stats, follower) = crate::bus::follower::spawn(bus, hub.clone(), config.clone());
+    let (_stats, follower) = crate::bus::follower::spawn(
+        bus,
+        hub.clone(),
+        crate::bus::follower::FollowerSettings {
+            bus: config.bus.clone(),
+            report_interval: std::time::Duration::from_secs_f64(
+                config
+                    .server
+                    .health_interval_s
+                    .max(config.server.status_interval_s),
+            ),
+        },
+    );
     let served = crate::server::serve(
         listener,
         config,
         hub,
-        crate::server::Backing {
+        crate::app_state::Backing {
             bus_fed: true,
             ..Default::default()
         },

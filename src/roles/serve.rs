@@ -63,7 +63,7 @@ pub async fn run_with_hub(
         listener,
         config,
         hub,
-        crate::server::Backing {
+        crate::app_state::Backing {
             receivers,
             bus_fed: false,
             history: store,

@@ -14,25 +14,81 @@ pub mod session;
 pub mod transport;
 pub mod writer;
 
-use crate::app_state::AppState;
+use crate::config::Config;
 use crate::events::{Topic, TopicSet};
+use crate::hub::Hub;
 use actix_codec::Framed;
 use actix_http::{h1, HttpMessage, Request};
 use actix_web::http::header;
 use actix_web::web::BytesMut;
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpStream;
+
+/// What the WebSocket endpoint shares between connections: the hub, access control, the
+/// session limits and the per-address accounting, all derived from the configuration once.
+#[derive(Debug)]
+pub struct WsContext {
+    /// The hub.
+    pub hub: Hub,
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// Access control.
+    pub auth: crate::auth::Authenticator,
+    /// Session tunables.
+    pub session: session::SessionConfig,
+    /// WebSocket sessions open now (for `server.max_connections`).
+    pub live_sessions: Arc<AtomicUsize>,
+    /// Proxies whose `X-Forwarded-For` names the client (`server.trusted_proxies`).
+    pub trusted_proxies: Vec<addresses::Network>,
+    /// What each client address may hold and open.
+    pub addresses: addresses::AddressLimits,
+}
+
+impl WsContext {
+    /// The context of an endpoint serving `hub` under `config`.
+    pub fn new(config: Arc<Config>, hub: Hub) -> Self {
+        WsContext {
+            hub,
+            auth: crate::auth::Authenticator::new(&config.auth),
+            session: session::SessionConfig {
+                limits: crate::ws::transport::Limits {
+                    heartbeat_interval: Duration::from_secs_f64(config.server.heartbeat_interval_s),
+                    heartbeat_timeout: Duration::from_secs_f64(config.server.heartbeat_timeout_s),
+                    send_timeout: Duration::from_secs_f64(config.server.send_timeout_s),
+                    max_message_bytes: config.server.max_message_bytes,
+                    write_backlog_bytes: crate::ws::session::WRITE_BACKLOG_BYTES,
+                },
+                messages_per_s: config.server.client_messages_per_s,
+                message_burst: config.server.client_message_burst,
+                max_subscriptions: config.server.max_subscriptions,
+            },
+            live_sessions: Arc::new(AtomicUsize::new(0)),
+            // Validation has checked every entry.
+            trusted_proxies: config
+                .server
+                .trusted_proxies
+                .iter()
+                .filter_map(|p| addresses::Network::parse(p).ok())
+                .collect(),
+            addresses: addresses::AddressLimits::new(addresses::AddressLimitsConfig {
+                max_connections: config.server.max_connections_per_address,
+                connects_per_s: config.server.connects_per_address_per_s,
+                connect_burst: config.server.connect_burst_per_address,
+            }),
+            config,
+        }
+    }
+}
 
 /// Paths that accept a WebSocket upgrade.
 pub const PATHS: [&str; 2] = ["/ws/updates", "/ws"];
 
 /// Takes over an upgrade request's connection: refuses it with an HTTP error, or completes the
 /// handshake and runs the session until it ends.
-pub async fn serve<T: handshake::IntoTcp>(
-    state: web::Data<AppState>,
-    req: Request,
-    framed: Framed<T, h1::Codec>,
-) {
+pub async fn serve<T: handshake::IntoTcp>(state: Arc<WsContext>, req: Request, framed: Framed<T, h1::Codec>) {
     // The handshake's futures are boxed so that they are freed once it is done: only the
     // session's state stays in the connection's task for its lifetime.
     let Some((io, early, setup)) = Box::pin(open(state, req, framed)).await else {
@@ -44,7 +100,7 @@ pub async fn serve<T: handshake::IntoTcp>(
 /// Admits the client or refuses it; on admission, answers `101 Switching Protocols` and returns
 /// the bare socket, any bytes the client sent behind its handshake, and the session's setup.
 async fn open<T: handshake::IntoTcp>(
-    state: web::Data<AppState>,
+    state: Arc<WsContext>,
     req: Request,
     mut framed: Framed<T, h1::Codec>,
 ) -> Option<(TcpStream, BytesMut, session::SessionSetup)> {
@@ -71,7 +127,7 @@ async fn open<T: handshake::IntoTcp>(
 
 /// Checks the request (path, handshake, origin, credentials, topics, capacity, resume
 /// position) and registers the client with the hub.
-async fn admit(state: &AppState, req: &Request) -> Result<session::SessionSetup, HttpResponse> {
+async fn admit(state: &WsContext, req: &Request) -> Result<session::SessionSetup, HttpResponse> {
     if !PATHS.contains(&req.path()) {
         return Err(HttpResponse::NotFound().json(serde_json::json!({
             "code": "not_found",
@@ -152,7 +208,7 @@ async fn admit(state: &AppState, req: &Request) -> Result<session::SessionSetup,
 }
 
 /// The client's address (from `X-Forwarded-For` when the peer is a trusted proxy).
-fn client_address(state: &AppState, req: &Request) -> std::net::IpAddr {
+fn client_address(state: &WsContext, req: &Request) -> std::net::IpAddr {
     let peer = req
         .peer_addr()
         .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());

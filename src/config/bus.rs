@@ -1,5 +1,8 @@
-//! `[bus]`: the NATS JetStream bus between acquisition nodes, locate workers and gateways.
+//! `[bus]`: the NATS JetStream bus between acquisition nodes, locate workers and gateways,
+//! with what checking it needs: NATS server URLs and subject tokens (node ids), which
+//! `crate::bus` uses too.
 
+use async_nats::ServerAddr;
 use serde::{Deserialize, Serialize};
 
 /// `[bus]`: the NATS JetStream bus between acquisition nodes and gateways.
@@ -61,8 +64,8 @@ impl BusConfig {
             .ok()
             .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
             .unwrap_or_default();
-        let token = crate::bus::subject::token(host.trim());
-        if token == crate::bus::subject::NO_KEY {
+        let token = token(host.trim());
+        if token == NO_KEY {
             "node".into()
         } else {
             token
@@ -77,11 +80,11 @@ impl BusConfig {
                 problems.push(message);
             }
         };
-        if let Err(problem) = crate::bus::server_addrs(&self.url) {
+        if let Err(problem) = server_addrs(&self.url) {
             check(false, format!("bus.url = {:?}: {problem}", self.url));
         }
         check(
-            self.node_id.is_empty() || crate::bus::subject::is_token(&self.node_id),
+            self.node_id.is_empty() || is_token(&self.node_id),
             format!(
                 "bus.node_id = {:?}: must be 1 to 64 letters, digits, '-' or '_'",
                 self.node_id
@@ -142,4 +145,51 @@ impl BusConfig {
         );
         problems
     }
+}
+
+/// The key of an event that has none (a fix without receivers).
+pub const NO_KEY: &str = "_";
+/// Longest key kept: ids are short; a longer one is cut rather than refused.
+const MAX_TOKEN: usize = 64;
+
+/// `text` as one subject token: letters, digits, `-` and `_` kept, anything else `_`, at most
+/// 64 characters; `_` when empty.
+pub fn token(text: &str) -> String {
+    let token: String = text
+        .chars()
+        .take(MAX_TOKEN)
+        .map(|c| if is_token_char(c) { c } else { '_' })
+        .collect();
+    if token.is_empty() {
+        NO_KEY.into()
+    } else {
+        token
+    }
+}
+
+/// Whether `text` is a token as [`token`] makes them.
+pub fn is_token(text: &str) -> bool {
+    !text.is_empty() && text.chars().count() <= MAX_TOKEN && text.chars().all(is_token_char)
+}
+
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+}
+
+/// The servers in `url` (`nats://host:port`, comma-separated); empty for an empty `url`.
+pub fn server_addrs(url: &str) -> Result<Vec<ServerAddr>, String> {
+    if url.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    url.split(',')
+        .map(|part| {
+            let part = part.trim();
+            if !part.starts_with("nats://") {
+                return Err(format!(
+                    "{part:?} must be nats://HOST:PORT (this build speaks plain NATS; put TLS in front)"
+                ));
+            }
+            part.parse::<ServerAddr>().map_err(|e| format!("{part:?}: {e}"))
+        })
+        .collect()
 }
