@@ -65,27 +65,16 @@ impl AcquisitionSettings {
     /// Every problem of `[acquisition]`, each naming its key; `scene_ids` are the simulated
     /// scene's receivers (which `simulated_receivers` must name).
     pub fn problems(&self, scene_ids: &[String]) -> Vec<String> {
-        let mut problems = Vec::new();
-        let mut check = |ok: bool, message: String| {
-            if !ok {
-                problems.push(message);
-            }
-        };
-        check(
-            (1..=4096).contains(&self.queue_blocks),
-            format!(
-                "acquisition.queue_blocks = {}: must be in 1..=4096",
-                self.queue_blocks
-            ),
-        );
-        check(
+        let mut p = super::Problems::default();
+        p.range("acquisition.queue_blocks", self.queue_blocks, 1, 4096);
+        p.check(
             self.backoff_initial_s > 0.0 && self.backoff_max_s >= self.backoff_initial_s,
             format!(
                 "acquisition.backoff_initial_s = {} / backoff_max_s = {}: need 0 < initial <= max",
                 self.backoff_initial_s, self.backoff_max_s
             ),
         );
-        check(
+        p.check(
             self.refused_backoff_initial_s > 0.0
                 && self.refused_backoff_max_s >= self.refused_backoff_initial_s
                 && self.refused_backoff_max_s <= 86_400.0,
@@ -94,7 +83,7 @@ impl AcquisitionSettings {
                 self.refused_backoff_initial_s, self.refused_backoff_max_s
             ),
         );
-        check(
+        p.check(
             self.offline_after_s > 0.0,
             format!(
                 "acquisition.offline_after_s = {}: must be > 0",
@@ -102,7 +91,7 @@ impl AcquisitionSettings {
             ),
         );
         for id in &self.simulated_receivers {
-            check(
+            p.check(
                 scene_ids.contains(id),
                 format!(
                     "acquisition.simulated_receivers: {id:?} is not a receiver of the simulated scene ({})",
@@ -111,11 +100,11 @@ impl AcquisitionSettings {
             );
         }
         if let Some(epoch) = self.simulation_epoch_s {
-            check(
+            p.check(
                 epoch > 0,
                 format!("acquisition.simulation_epoch_s = {epoch}: must be > 0 (s since 1970)"),
             );
         }
-        problems
+        p.into_vec()
     }
 }

@@ -53,22 +53,17 @@ impl Default for AuthConfig {
 impl AuthConfig {
     /// Every problem of `[auth]`, each naming its key.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        let mut check = |ok: bool, problem: String| {
-            if !ok {
-                problems.push(problem);
-            }
-        };
-        check(
+        let mut p = super::Problems::default();
+        p.check(
             !self.enabled || !self.tokens.is_empty() || !self.jwt_hs256_secret.is_empty(),
             "auth.enabled = true: configure [[auth.tokens]] or auth.jwt_hs256_secret, or nobody can connect"
                 .into(),
         );
-        check(
+        p.check(
             self.jwt_hs256_secret.is_empty() || self.jwt_hs256_secret.len() >= 32,
             "auth.jwt_hs256_secret: must be at least 32 characters".into(),
         );
-        check(
+        p.check(
             (0.0..=MAX_JWT_LEEWAY_S).contains(&self.jwt_leeway_s),
             format!(
                 "auth.jwt_leeway_s: must be 0 to {MAX_JWT_LEEWAY_S} seconds (got {})",
@@ -76,13 +71,13 @@ impl AuthConfig {
             ),
         );
         for name in &self.default_events {
-            check(
+            p.check(
                 crate::events::Topic::parse(name).is_some(),
                 format!("auth.default_events: unknown topic {name:?}"),
             );
         }
         for (i, token) in self.tokens.iter().enumerate() {
-            check(
+            p.check(
                 token.token.len() >= 16,
                 format!(
                     "auth.tokens[{i}] ({}).token: must be at least 16 characters",
@@ -90,13 +85,13 @@ impl AuthConfig {
                 ),
             );
             for name in token.events.iter().flatten() {
-                check(
+                p.check(
                     crate::events::Topic::parse(name).is_some(),
                     format!("auth.tokens[{i}] ({}).events: unknown topic {name:?}", token.name),
                 );
             }
         }
-        problems
+        p.into_vec()
     }
 }
 

@@ -74,76 +74,55 @@ impl BusConfig {
 
     /// The problems of these settings, each naming its key.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        let mut check = |ok: bool, message: String| {
-            if !ok {
-                problems.push(message);
-            }
-        };
+        let mut p = super::Problems::default();
         if let Err(problem) = server_addrs(&self.url) {
-            check(false, format!("bus.url = {:?}: {problem}", self.url));
+            p.check(false, format!("bus.url = {:?}: {problem}", self.url));
         }
-        check(
+        p.check(
             self.node_id.is_empty() || is_token(&self.node_id),
             format!(
                 "bus.node_id = {:?}: must be 1 to 64 letters, digits, '-' or '_'",
                 self.node_id
             ),
         );
-        check(
+        p.check(
             (10.0..=30.0 * 86_400.0).contains(&self.events_max_age_s),
             format!(
                 "bus.events_max_age_s = {}: must be in [10, 2592000] (30 days)",
                 self.events_max_age_s
             ),
         );
-        check(
-            (100..=100_000_000).contains(&self.events_max_messages),
-            format!(
-                "bus.events_max_messages = {}: must be in 100..=100000000",
-                self.events_max_messages
-            ),
+        p.range(
+            "bus.events_max_messages",
+            self.events_max_messages,
+            100,
+            100_000_000,
         );
-        check(
+        p.check(
             ((1 << 20)..=(1 << 40)).contains(&self.events_max_bytes),
             format!(
                 "bus.events_max_bytes = {}: must be in 1048576..=1099511627776 (1 MiB to 1 TiB)",
                 self.events_max_bytes
             ),
         );
-        check(
-            (1.0..=3600.0).contains(&self.snippets_max_age_s),
-            format!(
-                "bus.snippets_max_age_s = {}: must be in [1, 3600]",
-                self.snippets_max_age_s
-            ),
-        );
-        check(
+        p.interval("bus.snippets_max_age_s", self.snippets_max_age_s, 1.0, 3600.0);
+        p.check(
             ((1 << 20)..=(1 << 40)).contains(&self.snippets_max_bytes),
             format!(
                 "bus.snippets_max_bytes = {}: must be in 1048576..=1099511627776 (1 MiB to 1 TiB)",
                 self.snippets_max_bytes
             ),
         );
-        check(
+        p.check(
             (1..=5).contains(&self.replicas),
             format!(
                 "bus.replicas = {}: must be in 1..=5 (JetStream's limit)",
                 self.replicas
             ),
         );
-        check(
-            (1..=1_000_000).contains(&self.buffer_events),
-            format!(
-                "bus.buffer_events = {}: must be in 1..=1000000",
-                self.buffer_events
-            ),
-        );
-        check(
-            (0.1..=60.0).contains(&self.ack_timeout_s),
-            format!("bus.ack_timeout_s = {}: must be in [0.1, 60]", self.ack_timeout_s),
-        );
-        problems
+        p.range("bus.buffer_events", self.buffer_events, 1, 1_000_000);
+        p.interval("bus.ack_timeout_s", self.ack_timeout_s, 0.1, 60.0);
+        p.into_vec()
     }
 }
 

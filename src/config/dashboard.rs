@@ -43,20 +43,15 @@ impl SpectrumFramesConfig {
 impl SpectrumFramesConfig {
     /// Every problem of `[spectrum_frames]`, each naming its key.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        let mut check = |ok: bool, message: String| {
-            if !ok {
-                problems.push(message);
-            }
-        };
-        check(
+        let mut p = super::Problems::default();
+        p.check(
             self.rate_hz.is_finite() && (0.0..=MAX_SPECTRUM_FRAME_RATE_HZ).contains(&self.rate_hz),
             format!(
                 "spectrum_frames.rate_hz = {}: must be in [0, {MAX_SPECTRUM_FRAME_RATE_HZ}] (0: no frames)",
                 self.rate_hz
             ),
         );
-        check(
+        p.check(
             SPECTRUM_FRAME_BINS.contains(&self.bins),
             format!(
                 "spectrum_frames.bins = {}: must be in {}..={}",
@@ -65,7 +60,7 @@ impl SpectrumFramesConfig {
                 SPECTRUM_FRAME_BINS.end()
             ),
         );
-        problems
+        p.into_vec()
     }
 }
 
@@ -83,14 +78,9 @@ pub struct DashboardConfig {
 impl DashboardConfig {
     /// Every problem of `[dashboard]`, each naming its key.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        let mut check = |ok: bool, message: String| {
-            if !ok {
-                problems.push(message);
-            }
-        };
+        let mut p = super::Problems::default();
         let tiles = &self.map_tiles_url;
-        check(
+        p.check(
             tiles.is_empty()
                 || ((tiles.starts_with("https://") || tiles.starts_with("http://"))
                     && ["{z}", "{x}", "{y}"].iter().all(|p| tiles.contains(p))),
@@ -99,6 +89,6 @@ impl DashboardConfig {
                  e.g. \"https://tile.openstreetmap.org/{{z}}/{{x}}/{{y}}.png\""
             ),
         );
-        problems
+        p.into_vec()
     }
 }

@@ -11,6 +11,7 @@ mod acquisition;
 mod auth;
 pub mod bus;
 mod dashboard;
+pub mod history;
 pub mod network;
 mod processing;
 mod receivers;
@@ -32,6 +33,50 @@ use figment::Figment;
 use sdrhub_hardware::sim::SceneConfig;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+
+/// The problems of a configuration section, each naming its key and what is allowed.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<String>);
+
+impl Problems {
+    /// Records `problem` unless `ok`.
+    pub fn check(&mut self, ok: bool, problem: String) {
+        if !ok {
+            self.0.push(problem);
+        }
+    }
+
+    /// Records a problem.
+    pub fn push(&mut self, problem: String) {
+        self.0.push(problem);
+    }
+
+    /// `key = value: must be in lo..=hi` unless it is.
+    pub fn range<T: PartialOrd + std::fmt::Display>(&mut self, key: &str, value: T, lo: T, hi: T) {
+        if !(value >= lo && value <= hi) {
+            self.0.push(format!("{key} = {value}: must be in {lo}..={hi}"));
+        }
+    }
+
+    /// `key = value: must be in [lo, hi]` unless it is (NaN never is).
+    pub fn interval(&mut self, key: &str, value: f64, lo: f64, hi: f64) {
+        if !(value >= lo && value <= hi) {
+            self.0.push(format!("{key} = {value}: must be in [{lo}, {hi}]"));
+        }
+    }
+
+    /// `key = value: must be in (0, hi]` unless it is.
+    pub fn positive(&mut self, key: &str, value: f64, hi: f64) {
+        if !(value > 0.0 && value <= hi) {
+            self.0.push(format!("{key} = {value}: must be in (0, {hi}]"));
+        }
+    }
+
+    /// The problems found.
+    pub fn into_vec(self) -> Vec<String> {
+        self.0
+    }
+}
 
 /// Why the configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +118,7 @@ pub struct Config {
     /// The NATS JetStream bus of the `acquire` and `gateway` roles (unused by `serve`).
     pub bus: BusConfig,
     /// The history database (`[history]`).
-    pub history: crate::history::HistoryConfig,
+    pub history: history::HistoryConfig,
 }
 
 impl Config {

@@ -194,87 +194,67 @@ impl Default for LocalizationConfig {
 impl DspConfig {
     /// Every problem of `[dsp]`, each naming its key.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        let mut check = |ok: bool, message: String| {
-            if !ok {
-                problems.push(message);
-            }
-        };
-        check(
+        let mut p = super::Problems::default();
+        p.check(
             self.fft_size.is_power_of_two() && (64..=1 << 20).contains(&self.fft_size),
             format!(
                 "dsp.fft_size = {}: must be a power of two in 64..=1048576",
                 self.fft_size
             ),
         );
-        check(
-            (1..=4096).contains(&self.averages),
-            format!("dsp.averages = {}: must be in 1..=4096", self.averages),
-        );
-        check(
+        p.range("dsp.averages", self.averages, 1, 4096);
+        p.check(
             self.window.parse::<WindowKind>().is_ok(),
             format!(
                 "dsp.window = {:?}: must be rectangular, hann, blackman-harris or flat-top",
                 self.window
             ),
         );
-        check(
+        p.check(
             self.pfa > 0.0 && self.pfa < 0.1,
             format!("dsp.pfa = {}: must be in (0, 0.1)", self.pfa),
         );
-        check(
+        p.check(
             self.noise_segment_bins >= 16 && self.noise_segment_bins <= self.fft_size,
             format!(
                 "dsp.noise_segment_bins = {}: must be in 16..=dsp.fft_size",
                 self.noise_segment_bins
             ),
         );
-        problems
+        p.into_vec()
     }
 }
 
 impl TrackerSettings {
     /// Every problem of `[tracker]`, each naming its key.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        let mut check = |ok: bool, message: String| {
-            if !ok {
-                problems.push(message);
-            }
-        };
-        check(
+        let mut p = super::Problems::default();
+        p.check(
             self.frequency_tolerance_hz >= 0.0,
             format!(
                 "tracker.frequency_tolerance_hz = {}: must be >= 0",
                 self.frequency_tolerance_hz
             ),
         );
-        check(
+        p.check(
             self.lost_after_s > 0.0,
             format!("tracker.lost_after_s = {}: must be > 0", self.lost_after_s),
         );
-        check(
+        p.check(
             self.confirm_detections >= 1,
             format!(
                 "tracker.confirm_detections = {}: must be >= 1",
                 self.confirm_detections
             ),
         );
-        check(
-            (0.0..=100.0).contains(&self.sidelobe_rejection_db),
-            format!(
-                "tracker.sidelobe_rejection_db = {}: must be in [0, 100]",
-                self.sidelobe_rejection_db
-            ),
+        p.interval(
+            "tracker.sidelobe_rejection_db",
+            self.sidelobe_rejection_db,
+            0.0,
+            100.0,
         );
-        check(
-            (2..=4096).contains(&self.power_window),
-            format!(
-                "tracker.power_window = {}: must be in 2..=4096",
-                self.power_window
-            ),
-        );
-        problems
+        p.range("tracker.power_window", self.power_window, 2, 4096);
+        p.into_vec()
     }
 }
 
@@ -282,20 +262,15 @@ impl LocalizationConfig {
     /// Every problem of `[localization]`, each naming its key; `power_window` is
     /// `tracker.power_window`, which bounds `min_power_samples`.
     pub fn problems(&self, power_window: usize) -> Vec<String> {
-        let mut problems = Vec::new();
-        let mut check = |ok: bool, message: String| {
-            if !ok {
-                problems.push(message);
-            }
-        };
-        check(
+        let mut p = super::Problems::default();
+        p.check(
             self.min_receivers >= 3,
             format!(
                 "localization.min_receivers = {}: must be >= 3 (three unknowns)",
                 self.min_receivers
             ),
         );
-        check(
+        p.check(
             self.min_power_samples >= 2 && self.min_power_samples <= power_window,
             format!(
                 "localization.min_power_samples = {}: must be in 2..=tracker.power_window ({})",
@@ -303,36 +278,24 @@ impl LocalizationConfig {
             ),
         );
         if let Some(n) = self.path_loss_exponent {
-            check(
+            p.check(
                 (1.0..=6.0).contains(&n),
                 format!("localization.path_loss_exponent = {n}: must be in [1, 6]"),
             );
         }
-        check(
+        p.check(
             self.ref_distance_m > 0.0,
             format!(
                 "localization.ref_distance_m = {}: must be > 0",
                 self.ref_distance_m
             ),
         );
-        check(
-            (0.01..=10.0).contains(&self.tdoa_window_s),
-            format!(
-                "localization.tdoa_window_s = {}: must be in [0.01, 10]",
-                self.tdoa_window_s
-            ),
-        );
-        check(
-            (0.0..=1e6).contains(&self.timing_sigma_ns),
-            format!(
-                "localization.timing_sigma_ns = {}: must be in [0, 1000000]",
-                self.timing_sigma_ns
-            ),
-        );
-        check(
+        p.interval("localization.tdoa_window_s", self.tdoa_window_s, 0.01, 10.0);
+        p.interval("localization.timing_sigma_ns", self.timing_sigma_ns, 0.0, 1e6);
+        p.check(
             self.interval_s > 0.0,
             format!("localization.interval_s = {}: must be > 0", self.interval_s),
         );
-        problems
+        p.into_vec()
     }
 }

@@ -95,146 +95,92 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// Every problem of `[server]`, each naming its key.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        let mut check = |ok: bool, message: String| {
-            if !ok {
-                problems.push(message);
-            }
-        };
-        check(
+        let mut p = super::Problems::default();
+        p.check(
             self.bind.parse::<std::net::SocketAddr>().is_ok(),
             format!(
                 "server.bind = {:?}: must be an IP address and port such as 127.0.0.1:8080",
                 self.bind
             ),
         );
-        check(
-            self.heartbeat_interval_s > 0.0 && self.heartbeat_interval_s <= 3600.0,
-            format!(
-                "server.heartbeat_interval_s = {}: must be in (0, 3600]",
-                self.heartbeat_interval_s
-            ),
-        );
-        check(
+        p.positive("server.heartbeat_interval_s", self.heartbeat_interval_s, 3600.0);
+        p.check(
             self.heartbeat_timeout_s > self.heartbeat_interval_s,
             format!(
                 "server.heartbeat_timeout_s = {}: must be longer than server.heartbeat_interval_s ({})",
                 self.heartbeat_timeout_s, self.heartbeat_interval_s
             ),
         );
-        check(
-            (1..=1_000_000).contains(&self.max_connections),
-            format!(
-                "server.max_connections = {}: must be in 1..=1000000",
-                self.max_connections
-            ),
+        p.range("server.max_connections", self.max_connections, 1, 1_000_000);
+        p.positive(
+            "server.client_messages_per_s",
+            self.client_messages_per_s,
+            100_000.0,
         );
-        check(
-            self.client_messages_per_s > 0.0 && self.client_messages_per_s <= 100_000.0,
-            format!(
-                "server.client_messages_per_s = {}: must be in (0, 100000]",
-                self.client_messages_per_s
-            ),
-        );
-        check(
+        p.check(
             self.client_message_burst >= 1.0 && self.client_message_burst <= 1_000_000.0,
             format!(
                 "server.client_message_burst = {}: must be in [1, 1000000]",
                 self.client_message_burst
             ),
         );
-        check(
+        p.check(
             self.replay_events <= 1_000_000,
             format!(
                 "server.replay_events = {}: must be in 0..=1000000",
                 self.replay_events
             ),
         );
-        check(
-            self.replay_age_s > 0.0 && self.replay_age_s <= 86_400.0,
-            format!(
-                "server.replay_age_s = {}: must be in (0, 86400]",
-                self.replay_age_s
-            ),
+        p.positive("server.replay_age_s", self.replay_age_s, 86_400.0);
+        p.range("server.client_queue", self.client_queue, 1, 1_000_000);
+        p.positive("server.send_timeout_s", self.send_timeout_s, 600.0);
+        p.range(
+            "server.max_message_bytes",
+            self.max_message_bytes,
+            256,
+            16 * 1024 * 1024,
         );
-        check(
-            (1..=1_000_000).contains(&self.client_queue),
-            format!(
-                "server.client_queue = {}: must be in 1..=1000000",
-                self.client_queue
-            ),
-        );
-        check(
-            self.send_timeout_s > 0.0 && self.send_timeout_s <= 600.0,
-            format!(
-                "server.send_timeout_s = {}: must be in (0, 600]",
-                self.send_timeout_s
-            ),
-        );
-        check(
-            (256..=16 * 1024 * 1024).contains(&self.max_message_bytes),
-            format!(
-                "server.max_message_bytes = {}: must be in 256..=16777216",
-                self.max_message_bytes
-            ),
-        );
-        check(
-            (1..=64).contains(&self.max_subscriptions),
-            format!(
-                "server.max_subscriptions = {}: must be in 1..=64",
-                self.max_subscriptions
-            ),
-        );
-        check(
-            self.handshake_timeout_s > 0.0 && self.handshake_timeout_s <= 300.0,
-            format!(
-                "server.handshake_timeout_s = {}: must be in (0, 300]",
-                self.handshake_timeout_s
-            ),
-        );
+        p.range("server.max_subscriptions", self.max_subscriptions, 1, 64);
+        p.positive("server.handshake_timeout_s", self.handshake_timeout_s, 300.0);
         for proxy in &self.trusted_proxies {
             if let Err(message) = super::Network::parse(proxy) {
-                check(false, format!("server.trusted_proxies: {message}"));
+                p.check(false, format!("server.trusted_proxies: {message}"));
             }
         }
-        check(
-            (1..=1_000_000).contains(&self.max_connections_per_address),
-            format!(
-                "server.max_connections_per_address = {}: must be in 1..=1000000",
-                self.max_connections_per_address
-            ),
+        p.range(
+            "server.max_connections_per_address",
+            self.max_connections_per_address,
+            1,
+            1_000_000,
         );
-        check(
-            self.connects_per_address_per_s > 0.0 && self.connects_per_address_per_s <= 10_000.0,
-            format!(
-                "server.connects_per_address_per_s = {}: must be in (0, 10000]",
-                self.connects_per_address_per_s
-            ),
+        p.positive(
+            "server.connects_per_address_per_s",
+            self.connects_per_address_per_s,
+            10_000.0,
         );
-        check(
-            (1.0..=100_000.0).contains(&self.connect_burst_per_address),
-            format!(
-                "server.connect_burst_per_address = {}: must be in [1, 100000]",
-                self.connect_burst_per_address
-            ),
+        p.interval(
+            "server.connect_burst_per_address",
+            self.connect_burst_per_address,
+            1.0,
+            100_000.0,
         );
         for (key, value) in [
             ("server.health_interval_s", self.health_interval_s),
             ("server.status_interval_s", self.status_interval_s),
         ] {
-            check(
+            p.check(
                 (0.1..=3600.0).contains(&value),
                 format!("{key} = {value}: must be in [0.1, 3600]"),
             );
         }
-        check(
+        p.check(
             self.shutdown_grace_s >= 0.0 && self.shutdown_grace_s <= 300.0,
             format!(
                 "server.shutdown_grace_s = {}: must be in [0, 300]",
                 self.shutdown_grace_s
             ),
         );
-        problems
+        p.into_vec()
     }
 }
 
@@ -270,19 +216,14 @@ impl Default for LogConfig {
 impl LogConfig {
     /// Every problem of `[log]`, each naming its key.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        let mut check = |ok: bool, message: String| {
-            if !ok {
-                problems.push(message);
-            }
-        };
-        check(
+        let mut p = super::Problems::default();
+        p.check(
             self.level.parse::<tracing_subscriber::EnvFilter>().is_ok(),
             format!(
                 "log.level = {:?}: not a valid filter (try info, debug, sdrhub=debug)",
                 self.level
             ),
         );
-        problems
+        p.into_vec()
     }
 }

@@ -9,7 +9,7 @@
 //!                                                        REST <--reads-- HistoryStore (SQLite | PostgreSQL)
 //! ```
 //!
-//! - [`config`] holds the `[history]` settings.
+//! - `crate::config::history` holds the `[history]` settings.
 //! - [`store`]: [`HistoryStore`], the database: opening (migrations from `migrations/sqlite`
 //!   or `migrations/postgres`), size and pruning; [`write`] stores records in one transaction,
 //!   [`query`] answers the REST questions, [`known`] holds known signals and novelty.
@@ -33,7 +33,6 @@
 //! writer task is the only one that waits, on the database. A batch that fails is retried
 //! ([`writer::WRITE_ATTEMPTS`]) and then dropped and counted (`failed`).
 
-pub mod config;
 pub mod known;
 pub mod live;
 pub mod mapping;
@@ -45,7 +44,7 @@ pub mod store;
 pub mod write;
 pub mod writer;
 
-pub use config::{Backend, HistoryConfig};
+pub use crate::config::history::{Backend, HistoryConfig};
 pub use live::LiveHistory;
 pub use record::{BusPosition, Entry, Record};
 pub use store::HistoryStore;

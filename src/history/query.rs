@@ -35,7 +35,7 @@ pub const OBSERVATIONS_LIMIT_MAX: usize = 200_000;
 /// Status or health changes per answer at most.
 pub const CHANGES_LIMIT_MAX: usize = 50_000;
 /// Time range of localization and occupancy queries without `from`: the last day.
-pub const DEFAULT_RANGE_NS: i64 = super::config::NS_PER_DAY;
+pub const DEFAULT_RANGE_NS: i64 = crate::config::history::NS_PER_DAY;
 /// Signals whose receivers are read in one `IN (...)` list.
 const IN_LIST_MAX: usize = 500;
 

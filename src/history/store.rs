@@ -1,7 +1,7 @@
 //! The database: opening it, its size, and pruning by age and by size.
 
-use super::config::{Backend, HistoryConfig};
 use super::HistoryError;
+use super::{Backend, HistoryConfig};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use std::collections::HashMap;

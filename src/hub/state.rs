@@ -27,6 +27,9 @@ struct Client {
     lagging: bool,
 }
 
+/// Publications served in a row, at most, before a waiting command gets its turn.
+const PUBLICATIONS_PER_COMMAND: usize = 64;
+
 pub(super) struct HubState {
     config: HubConfig,
     counters: Arc<Counters>,
@@ -78,30 +81,58 @@ impl HubState {
         mut commands: mpsc::Receiver<Command>,
     ) {
         loop {
-            let deadline = self.parked.next_deadline();
-            let command = tokio::select! {
-                // Publications first: what clients ask can wait, events and the DSP cannot.
-                biased;
-                publication = publications.recv() => {
-                    match publication {
-                        Some(Publication::Local(event)) => self.publish(event, None),
-                        Some(Publication::Numbered(event, seq)) => self.publish_numbered(event, seq),
-                        // Every handle is gone.
-                        None => break,
+            if self
+                .parked
+                .next_deadline()
+                .is_some_and(|d| d <= tokio::time::Instant::now())
+            {
+                self.expire_parked();
+            }
+            // Publications first (what clients ask can wait, events and the DSP cannot), but
+            // at most a burst of them before one waiting command, so that a steady stream of
+            // events cannot starve connects, replies and stats either.
+            let mut served = 0;
+            while served < PUBLICATIONS_PER_COMMAND {
+                match publications.try_recv() {
+                    Ok(publication) => {
+                        self.publication(publication);
+                        served += 1;
                     }
+                    Err(_) => break,
+                }
+            }
+            match commands.try_recv() {
+                Ok(command) => {
+                    self.command(command);
                     continue;
                 }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) if served > 0 => continue,
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+            // Nothing waits: sleep until something does.
+            let deadline = self.parked.next_deadline();
+            tokio::select! {
+                biased;
+                publication = publications.recv() => match publication {
+                    Some(publication) => self.publication(publication),
+                    // Every handle is gone.
+                    None => break,
+                },
                 command = commands.recv() => match command {
-                    Some(command) => command,
+                    Some(command) => self.command(command),
                     None => break,
                 },
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)),
-                    if deadline.is_some() => {
-                    self.expire_parked();
-                    continue;
-                }
-            };
-            self.command(command);
+                    if deadline.is_some() => self.expire_parked(),
+            }
+        }
+    }
+
+    fn publication(&mut self, publication: Publication) {
+        match publication {
+            Publication::Local(event) => self.publish(event, None),
+            Publication::Numbered(event, seq) => self.publish_numbered(event, seq),
         }
     }
 

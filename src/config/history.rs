@@ -113,79 +113,47 @@ impl HistoryConfig {
 
     /// The problems of these settings, each naming its key (none when history is off).
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
+        let mut p = super::Problems::default();
         if !self.enabled {
-            return problems;
+            return p.into_vec();
         }
-        let mut check = |ok: bool, message: String| {
-            if !ok {
-                problems.push(message);
-            }
-        };
         if let Err(problem) = self.backend() {
-            check(false, format!("history.url = {:?}: {problem}", self.url));
+            p.check(false, format!("history.url = {:?}: {problem}", self.url));
         }
-        check(
-            (1..=3650).contains(&self.retention_days),
-            format!(
-                "history.retention_days = {}: must be in 1..=3650",
-                self.retention_days
-            ),
-        );
-        check(
+        p.range("history.retention_days", self.retention_days, 1, 3650);
+        p.check(
             ((1 << 20)..=(1 << 44)).contains(&self.max_bytes),
             format!(
                 "history.max_bytes = {}: must be in 1048576..=17592186044416 (1 MiB to 16 TiB)",
                 self.max_bytes
             ),
         );
-        check(
-            (1.0..=3600.0).contains(&self.observation_s),
-            format!(
-                "history.observation_s = {}: must be in [1, 3600]",
-                self.observation_s
-            ),
-        );
-        check(
-            (1.0..=10e6).contains(&self.occupancy_cell_hz),
-            format!(
-                "history.occupancy_cell_hz = {}: must be in [1, 10000000]",
-                self.occupancy_cell_hz
-            ),
-        );
-        check(
+        p.interval("history.observation_s", self.observation_s, 1.0, 3600.0);
+        p.interval("history.occupancy_cell_hz", self.occupancy_cell_hz, 1.0, 10e6);
+        p.check(
             self.novel_days >= 1 && self.novel_days <= self.retention_days,
             format!(
                 "history.novel_days = {}: must be in 1..=history.retention_days ({}): older history is deleted",
                 self.novel_days, self.retention_days
             ),
         );
-        check(
-            (0.0..=10e6).contains(&self.novel_tolerance_hz),
-            format!(
-                "history.novel_tolerance_hz = {}: must be in [0, 10000000]",
-                self.novel_tolerance_hz
-            ),
-        );
-        check(
-            (16..=10_000_000).contains(&self.queue),
-            format!("history.queue = {}: must be in 16..=10000000", self.queue),
-        );
-        check(
+        p.interval("history.novel_tolerance_hz", self.novel_tolerance_hz, 0.0, 10e6);
+        p.range("history.queue", self.queue, 16, 10_000_000);
+        p.check(
             self.batch_size >= 1 && self.batch_size <= self.queue,
             format!(
                 "history.batch_size = {}: must be in 1..=history.queue ({})",
                 self.batch_size, self.queue
             ),
         );
-        check(
+        p.check(
             (1..=1000).contains(&self.batch_ms),
             format!(
                 "history.batch_ms = {}: must be in 1..=1000 (a crash loses at most this much)",
                 self.batch_ms
             ),
         );
-        problems
+        p.into_vec()
     }
 }
 
