@@ -1,0 +1,685 @@
+//! `sdrhub history-writer` against a real nats-server (tests/common/nats.rs) and real databases
+//! (PostgreSQL, started once for this binary by tests/common/postgres.rs, a fresh database per
+//! test; SQLite files): every event of the events stream is stored exactly once, whatever is
+//! killed when, and gateways read what it stored.
+
+mod common;
+
+use common::nats::NatsServer;
+use sdrhub::bus::publisher::Publisher;
+use sdrhub::bus::{Bus, EVENTS_STREAM};
+use sdrhub::config::{BusConfig, Config};
+use sdrhub::events::history::{ReceiverStatusChange, ServiceHealthChange};
+use sdrhub::events::{
+    EllipseReport, Event, HealthReport, HealthStatus, LocalizationMethod, LocalizationReport, ReceiverStatus,
+    ServiceHealth, SignalReport, SignalState, Timestamp, WebsdrStatus, WebsdrsReport,
+};
+use sdrhub::history::query::{LocalizationQuery, SignalQuery};
+use sdrhub::history::HistoryStore;
+use sdrhub::roles::history_writer::{stream_key, RunningHistoryWriter};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(60);
+const NODE: &str = "edge-1";
+const RECEIVERS: [&str; 3] = ["rx1", "rx2", "rx3"];
+
+/// What the test published, and so what the history must hold of node [`NODE`].
+#[derive(Debug, Default)]
+struct Published {
+    /// Signal ids as stored (`edge-1/sig-<n>`).
+    signals: BTreeSet<String>,
+    /// Signal ids of the localizations (one each).
+    localizations: BTreeSet<String>,
+    /// Per receiver, its statuses in order of change.
+    statuses: BTreeMap<String, Vec<ReceiverStatus>>,
+    /// Per service (`dsp@edge-1`), its statuses in order of change.
+    health: BTreeMap<String, Vec<HealthStatus>>,
+    last_status: HashMap<String, ReceiverStatus>,
+    last_health: HashMap<String, (HealthStatus, Timestamp)>,
+    events: u64,
+}
+
+/// The test's event number `n`: a signal, every 5th a fix of it too, every 7th the node's
+/// receivers' status, every 11th its services' health; statuses and health change now and then
+/// and otherwise repeat (repeats are not changes).
+fn events(n: u64, base_ns: i64, model: &mut Published) -> Vec<Event> {
+    let mut out = Vec::new();
+    let time = Timestamp(base_ns + n as i64 * 1_000_000);
+    let id = format!("sig-{n}");
+    out.push(Event::SignalsDetected(SignalReport {
+        signal_id: id.clone(),
+        state: SignalState::New,
+        frequency_hz: 145e6 + n as f64 * 100.0,
+        frequency_mhz: 145.0 + n as f64 * 1e-4,
+        bandwidth_hz: 12_500.0,
+        snr_db: 20.0,
+        power_dbfs: -40.0,
+        peak_power_dbfs: -50.0,
+        websdr_id: RECEIVERS[n as usize % 3].into(),
+        receivers: RECEIVERS.iter().map(|r| r.to_string()).collect(),
+        first_seen: time,
+        timestamp: time,
+    }));
+    model.signals.insert(format!("{NODE}/{id}"));
+    if n % 5 == 0 {
+        out.push(Event::LocalizationsUpdated(fix(&id, time)));
+        model.localizations.insert(format!("{NODE}/{id}"));
+    }
+    if n % 7 == 0 {
+        let websdrs = RECEIVERS
+            .iter()
+            .enumerate()
+            .map(|(k, rx)| {
+                let status = match (n / 7 + k as u64) % 5 {
+                    0 => ReceiverStatus::Degraded,
+                    1 => ReceiverStatus::Offline,
+                    _ => ReceiverStatus::Online,
+                };
+                if model.last_status.get(*rx) != Some(&status) {
+                    model.last_status.insert(rx.to_string(), status);
+                    model.statuses.entry(rx.to_string()).or_default().push(status);
+                }
+                receiver(rx, status)
+            })
+            .collect();
+        out.push(Event::WebsdrsStatus(WebsdrsReport { websdrs }));
+    }
+    if n % 11 == 0 {
+        let k = n / 11;
+        // dsp changes every third report (its since moves with it); bus never changes.
+        let dsp = if (k / 3) % 2 == 0 {
+            HealthStatus::Healthy
+        } else {
+            HealthStatus::Degraded
+        };
+        let dsp_since = Timestamp(base_ns + (k / 3) as i64);
+        let services = vec![
+            service("dsp", dsp, dsp_since),
+            service("bus", HealthStatus::Healthy, Timestamp(base_ns)),
+        ];
+        for s in &services {
+            let name = format!("{}@{NODE}", s.name);
+            let now = (s.status, s.since);
+            if model.last_health.get(&name) != Some(&now) {
+                model.last_health.insert(name.clone(), now);
+                model.health.entry(name).or_default().push(s.status);
+            }
+        }
+        out.push(Event::ServicesHealth(HealthReport::of(services)));
+    }
+    model.events += out.len() as u64;
+    out
+}
+
+fn fix(signal_id: &str, time: Timestamp) -> LocalizationReport {
+    LocalizationReport {
+        signal_id: signal_id.into(),
+        latitude: 48.8,
+        longitude: 2.3,
+        uncertainty_m: 500.0,
+        confidence: 0.9,
+        method: LocalizationMethod::Power,
+        ellipse: EllipseReport {
+            semi_major_m: 600.0,
+            semi_minor_m: 400.0,
+            orientation_deg: 30.0,
+        },
+        receivers: RECEIVERS.iter().map(|r| r.to_string()).collect(),
+        excluded: Vec::new(),
+        gdop: 1.5,
+        note: None,
+        frequency_hz: 145e6,
+        timestamp: time,
+    }
+}
+
+fn receiver(id: &str, status: ReceiverStatus) -> WebsdrStatus {
+    WebsdrStatus {
+        id: id.into(),
+        name: id.into(),
+        kind: sdrhub_hardware::SourceKind::Simulated,
+        status,
+        response_time_ms: None,
+        latitude: None,
+        longitude: None,
+        frequency_hz: 145e6,
+        sample_rate_hz: 1.024e6,
+        last_seen: None,
+        samples_dropped: 0,
+        gps_locked: false,
+        detail: None,
+        users: None,
+        users_max: None,
+        gps_fix_age_s: None,
+        last_error: None,
+        link: None,
+    }
+}
+
+fn service(name: &str, status: HealthStatus, since: Timestamp) -> ServiceHealth {
+    ServiceHealth {
+        name: name.into(),
+        status,
+        detail: format!("{name} is {status:?}"),
+        since,
+    }
+}
+
+/// The test's publisher: node [`NODE`]'s, as an acquisition node publishes.
+async fn publisher(url: &str) -> (Publisher, sdrhub::bus::publisher::PublisherTask) {
+    let config = BusConfig {
+        url: url.into(),
+        node_id: NODE.into(),
+        ack_timeout_s: 1.0,
+        ..BusConfig::default()
+    };
+    let bus = Bus::connect(&config, "test publisher", "acquire")
+        .await
+        .expect("a bus client");
+    Publisher::spawn(bus, &config, NODE.into(), Duration::from_secs(10), true)
+}
+
+/// Waits until NATS has acknowledged every event the publisher took.
+async fn all_acknowledged(stats: &sdrhub::bus::publisher::PublisherStats) {
+    let started = Instant::now();
+    while stats.acked.load(Ordering::Relaxed) != stats.accepted.load(Ordering::Relaxed) {
+        assert!(started.elapsed() < WAIT, "events not acknowledged by NATS: {stats:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The events stream's mark key and last sequence, asked of NATS.
+async fn stream_end(url: &str) -> (String, u64) {
+    let client = async_nats::connect(url).await.expect("connect");
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js.get_stream(EVENTS_STREAM).await.expect("the stream");
+    let info = stream.info().await.expect("stream info");
+    (
+        stream_key(EVENTS_STREAM, info.created.unix_timestamp_nanos()),
+        info.state.last_sequence,
+    )
+}
+
+/// Waits until the history's mark of the stream is its last sequence (everything written),
+/// and stays there for 1.5 s (nothing more was published).
+async fn written_to_the_end(store: &HistoryStore, url: &str) -> (String, u64) {
+    let started = Instant::now();
+    let mut stable_since: Option<(u64, Instant)> = None;
+    loop {
+        let (key, last) = stream_end(url).await;
+        let mark = store.bus_position(&key).await.ok().flatten();
+        if mark == Some(last) {
+            match stable_since {
+                Some((seq, at)) if seq == last => {
+                    if at.elapsed() > Duration::from_millis(1500) {
+                        return (key, last);
+                    }
+                }
+                _ => stable_since = Some((last, Instant::now())),
+            }
+        } else {
+            stable_since = None;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "the history's mark {mark:?} of {key} did not reach the stream's last sequence {last} within {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What the history holds of node [`NODE`], read through `store`.
+#[derive(Debug, Default, PartialEq)]
+struct Stored {
+    signals: BTreeSet<String>,
+    /// Signal id -> reports folded into its track (1 each when stored once).
+    reports: BTreeMap<String, u64>,
+    localizations: Vec<String>,
+    statuses: BTreeMap<String, Vec<ReceiverStatus>>,
+    health: BTreeMap<String, Vec<HealthStatus>>,
+    /// Health changes of other services (the writer's own).
+    other_services: BTreeSet<String>,
+}
+
+async fn stored(store: &HistoryStore) -> Stored {
+    let mut out = Stored::default();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .signals(&SignalQuery {
+                limit: Some(1000),
+                cursor: cursor.take(),
+                ..SignalQuery::default()
+            })
+            .await
+            .expect("signals");
+        for s in page.signals {
+            assert!(
+                out.signals.insert(s.signal_id.clone()),
+                "{} stored as two tracks",
+                s.signal_id
+            );
+            out.reports.insert(s.signal_id, s.reports);
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let (from, to) = (Timestamp(0), Timestamp(i64::MAX / 2));
+    let fixes = store
+        .localizations(&LocalizationQuery {
+            from: Some(from),
+            to: Some(to),
+            bbox: None,
+            limit: Some(50_000),
+        })
+        .await
+        .expect("localizations");
+    assert!(!fixes.truncated);
+    out.localizations = fixes
+        .localizations
+        .into_iter()
+        .map(|l| l.localization.signal_id)
+        .collect();
+    out.localizations.sort();
+    let statuses: Vec<ReceiverStatusChange> = store.status_changes(from, to, 50_000).await.expect("statuses");
+    for change in statuses {
+        out.statuses.entry(change.receiver).or_default().push(change.status);
+    }
+    let health: Vec<ServiceHealthChange> = store.health_changes(from, to, 50_000).await.expect("health");
+    for change in health {
+        if change.service.ends_with(&format!("@{NODE}")) {
+            out.health.entry(change.service).or_default().push(change.status);
+        } else {
+            out.other_services.insert(change.service);
+        }
+    }
+    out
+}
+
+/// Checks the history holds exactly what `model` published: every signal one track with one
+/// report, every fix once, every status and health change once, in order.
+fn assert_stored_once(got: &Stored, model: &Published) {
+    let node_signals: BTreeSet<String> = got
+        .signals
+        .iter()
+        .filter(|id| id.starts_with(&format!("{NODE}/")))
+        .cloned()
+        .collect();
+    assert_eq!(node_signals.len(), model.signals.len(), "tracks");
+    assert_eq!(node_signals, model.signals, "the tracks are the signals published");
+    let twice: Vec<(&String, &u64)> = got.reports.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(twice.is_empty(), "tracks with other than one report: {twice:?}");
+    let expected: Vec<String> = model.localizations.iter().cloned().collect();
+    assert_eq!(got.localizations, expected, "each fix once");
+    assert_eq!(got.statuses, model.statuses, "each status change once, in order");
+    assert_eq!(got.health, model.health, "each health change once, in order");
+}
+
+/// The writer's configuration file: the test's databases and NATS, fast batches, health sent
+/// only when it changes (so the stream falls quiet once everything is written).
+fn writer_config(dir: &std::path::Path, nats: &str, history: &str) -> std::path::PathBuf {
+    let path = dir.join("history-writer.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[server]
+health_interval_s = 3600.0
+shutdown_grace_s = 2.0
+[bus]
+url = "{nats}"
+node_id = "history-1"
+ack_timeout_s = 1.0
+[history]
+url = "{history}"
+batch_ms = 50
+batch_size = 256
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// `sdrhub history-writer` as a process; its stderr is kept for failures.
+struct WriterProcess {
+    child: Child,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl WriterProcess {
+    fn start(config: &std::path::Path) -> WriterProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sdrhub"))
+            .arg("history-writer")
+            .arg("--config")
+            .arg(config)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        WriterProcess { child, log }
+    }
+
+    /// SIGKILL: no chance to write its batch or acknowledge anything.
+    fn kill(mut self) -> Vec<String> {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        std::mem::take(&mut *self.log.lock().unwrap())
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_is_stored_exactly_once_through_nats_and_writer_kills() {
+    const EVENTS_PER_PHASE: u64 = 400;
+    let pg_url = common::postgres::server().fresh_database().await;
+    let mut nats = NatsServer::start();
+    let dir = nats.store.parent().unwrap().to_path_buf();
+    let config_path = writer_config(&dir, &nats.url(), &pg_url);
+    // A gateway's view of the same database, opened before anything created its schema.
+    let mut gateway_config = Config::default();
+    gateway_config.history.url = pg_url.clone();
+    let reader = sdrhub::roles::gateway::open_history(&gateway_config)
+        .expect("a gateway opens the history")
+        .expect("history is on");
+    assert!(
+        !reader.schema_ready().await.expect("the database is up"),
+        "no schema before the writer"
+    );
+
+    let mut writer = WriterProcess::start(&config_path);
+    let (publisher, publisher_task) = publisher(&nats.url()).await;
+    let stats = publisher.stats().clone();
+    let base_ns = Timestamp::now().0;
+    let mut model = Published::default();
+    let mut n = 0u64;
+    let started = Instant::now();
+
+    // 1. NATS is killed mid-stream (SIGKILL) and restarted on the same store 0.8 s later.
+    for i in 0..EVENTS_PER_PHASE {
+        for event in events(n, base_ns, &mut model) {
+            publisher.publish(event).await;
+        }
+        n += 1;
+        if i == EVENTS_PER_PHASE / 2 {
+            nats.kill();
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            nats.restart();
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // 2. The writer is killed (SIGKILL) in the middle of a burst, and restarted while the
+    //    stream goes on.
+    let mut kills = Vec::new();
+    for i in 0..EVENTS_PER_PHASE {
+        for event in events(n, base_ns, &mut model) {
+            publisher.publish(event).await;
+        }
+        n += 1;
+        if i == EVENTS_PER_PHASE / 2 {
+            kills.push(stats.last_seq.load(Ordering::Relaxed));
+            writer.kill();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            writer = WriterProcess::start(&config_path);
+        }
+    }
+    // 3. Both again: the writer killed while it catches up, NATS killed while it restarts.
+    for i in 0..EVENTS_PER_PHASE {
+        for event in events(n, base_ns, &mut model) {
+            publisher.publish(event).await;
+        }
+        n += 1;
+        if i == EVENTS_PER_PHASE / 4 {
+            kills.push(stats.last_seq.load(Ordering::Relaxed));
+            writer.kill();
+            nats.kill();
+            writer = WriterProcess::start(&config_path);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            nats.restart();
+        }
+    }
+    all_acknowledged(&stats).await;
+    assert_eq!(stats.dropped.load(Ordering::Relaxed), 0, "{stats:?}");
+    assert_eq!(stats.accepted.load(Ordering::Relaxed), model.events);
+    let published_in = started.elapsed();
+
+    let (key, last) = written_to_the_end(&reader, &nats.url()).await;
+    let caught_up_in = started.elapsed();
+    assert!(reader.schema_ready().await.unwrap(), "the writer created the schema");
+    let got = stored(&reader).await;
+    eprintln!(
+        "{} events of {NODE} ({} signals, {} fixes, {} status and {} health changes) published in \
+         {published_in:?} through 2 NATS kills and 2 writer kills (at stream seq {kills:?}); all \
+         written by {caught_up_in:?}; stream {key} ends at {last}; publisher {stats:?}",
+        model.events,
+        model.signals.len(),
+        model.localizations.len(),
+        model.statuses.values().map(Vec::len).sum::<usize>(),
+        model.health.values().map(Vec::len).sum::<usize>(),
+    );
+    assert_stored_once(&got, &model);
+    // The bus position is the stream's last sequence: every event, the writer's own health
+    // reports included, was taken.
+    assert_eq!(reader.bus_position(&key).await.unwrap(), Some(last));
+    // The writer's own health reached the database through the bus.
+    assert!(
+        got.other_services.contains("history@history-1") && got.other_services.contains("bus@history-1"),
+        "{:?}\n{}",
+        got.other_services,
+        writer.log()
+    );
+    publisher_task.finish().await;
+    let _ = writer.kill();
+}
+
+/// A temporary directory for SQLite files, removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("sdrhub-hw-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An in-process writer's configuration (SQLite file `db`).
+fn in_process_config(nats: &str, db: &std::path::Path) -> Config {
+    let mut config = Config::default();
+    config.server.health_interval_s = 3600.0;
+    config.server.shutdown_grace_s = 2.0;
+    config.bus.url = nats.into();
+    config.bus.node_id = "history-1".into();
+    config.history.url = format!("sqlite://{}", db.display());
+    config.history.batch_ms = 50;
+    config.history.batch_size = 64;
+    config
+}
+
+/// Publishes the test's events `range` and waits until NATS has acknowledged them all.
+async fn publish(publisher: &Publisher, range: std::ops::Range<u64>, base_ns: i64, model: &mut Published) {
+    for n in range {
+        for event in events(n, base_ns, model) {
+            publisher.publish(event).await;
+        }
+    }
+    all_acknowledged(publisher.stats()).await;
+}
+
+/// The durable consumer NATS keeps for the writer.
+async fn durable(url: &str) -> async_nats::jetstream::consumer::PullConsumer {
+    let client = async_nats::connect(url).await.expect("connect");
+    let js = async_nats::jetstream::new(client);
+    let stream = js.get_stream(EVENTS_STREAM).await.expect("the stream");
+    stream
+        .get_consumer(&Config::default().history.bus_consumer)
+        .await
+        .expect("the writer's durable consumer")
+}
+
+/// Waits until the writer's durable consumer has every event up to `seq` acknowledged (the
+/// acknowledgements follow the commit, and are not waited for by the writer).
+async fn acknowledged_to(url: &str, seq: u64) {
+    let mut consumer = durable(url).await;
+    let started = Instant::now();
+    loop {
+        let floor = consumer.info().await.expect("consumer info").ack_floor.stream_sequence;
+        if floor >= seq {
+            assert_eq!(floor, seq, "acknowledged beyond the stream");
+            return;
+        }
+        assert!(started.elapsed() < WAIT, "acknowledged up to {floor}, not {seq}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledgements_lost_after_the_commit_write_nothing_twice() {
+    let nats = NatsServer::start();
+    let dir = TempDir::new("lost-acks");
+    let db = dir.0.join("history.sqlite");
+    let (publisher, publisher_task) = publisher(&nats.url()).await;
+    let base_ns = Timestamp::now().0;
+    let mut model = Published::default();
+    publish(&publisher, 0..150, base_ns, &mut model).await;
+
+    let writer = RunningHistoryWriter::start(in_process_config(&nats.url(), &db))
+        .await
+        .expect("the writer starts");
+    let reader = HistoryStore::open_reader(&in_process_config(&nats.url(), &db).history).unwrap();
+    let (_, last) = written_to_the_end(&reader, &nats.url()).await;
+    let first = stored(&reader).await;
+    assert_stored_once(&first, &model);
+    // Everything written was acknowledged, after its commit.
+    acknowledged_to(&nats.url(), last).await;
+    let stats = writer.stats.clone();
+    writer.stop().await;
+
+    // The crash between commit and acknowledgement, at its worst: NATS forgot every
+    // acknowledgement (the consumer made anew, from the first event), the database has them all.
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let stream = async_nats::jetstream::new(client).get_stream(EVENTS_STREAM).await.unwrap();
+    let name = Config::default().history.bus_consumer;
+    stream.delete_consumer(&name).await.unwrap();
+    stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some(name.clone()),
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let written_before = stats.written.load(Ordering::Relaxed);
+
+    let writer = RunningHistoryWriter::start(in_process_config(&nats.url(), &db))
+        .await
+        .expect("the writer starts again");
+    publish(&publisher, 150..200, base_ns, &mut model).await;
+    written_to_the_end(&reader, &nats.url()).await;
+    assert_stored_once(&stored(&reader).await, &model);
+    let again = &writer.stats;
+    let redelivered = again.redelivered.load(Ordering::Relaxed);
+    eprintln!(
+        "first writer: {written_before} records, acked to seq {last}; second writer: {redelivered} \
+         events delivered again and skipped, {} records written, {} skipped by the store",
+        again.written.load(Ordering::Relaxed),
+        again.duplicates.load(Ordering::Relaxed)
+    );
+    assert!(
+        redelivered >= last,
+        "the {last} events NATS delivered again were skipped: {again:?}"
+    );
+    let (_, end) = stream_end(&nats.url()).await;
+    acknowledged_to(&nats.url(), end).await;
+    writer.stop().await;
+    publisher_task.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_delivered_to_a_dead_connection_are_read_by_sequence_not_skipped() {
+    let nats = NatsServer::start();
+    let dir = TempDir::new("gap");
+    let db = dir.0.join("history.sqlite");
+    let (publisher, publisher_task) = publisher(&nats.url()).await;
+    let base_ns = Timestamp::now().0;
+    let mut model = Published::default();
+    publish(&publisher, 0..100, base_ns, &mut model).await;
+
+    // A previous writer pulled the first 40 events and died before acknowledging them: NATS
+    // holds them as delivered, to be delivered again only after the acknowledgement wait (30 s),
+    // and delivers the next ones first.
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let stream = async_nats::jetstream::new(client).get_stream(EVENTS_STREAM).await.unwrap();
+    let config = in_process_config(&nats.url(), &db);
+    let consumer: async_nats::jetstream::consumer::PullConsumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some(config.history.bus_consumer.clone()),
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: sdrhub::roles::history_writer::ACK_WAIT,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut batch = consumer.fetch().max_messages(40).messages().await.unwrap();
+    let mut pulled = 0;
+    while let Some(message) = futures_util::StreamExt::next(&mut batch).await {
+        message.unwrap();
+        pulled += 1;
+    }
+    assert_eq!(pulled, 40);
+
+    let started = Instant::now();
+    let writer = RunningHistoryWriter::start(config.clone()).await.expect("the writer starts");
+    let reader = HistoryStore::open_reader(&config.history).unwrap();
+    written_to_the_end(&reader, &nats.url()).await;
+    let took = started.elapsed();
+    assert_stored_once(&stored(&reader).await, &model);
+    let filled = writer.stats.gap_filled.load(Ordering::Relaxed);
+    eprintln!("40 events held by a dead connection: read by sequence ({filled}), all written in {took:?}");
+    assert!(filled >= 40, "{:?}", writer.stats);
+    assert!(
+        took < sdrhub::roles::history_writer::ACK_WAIT,
+        "written without waiting for NATS to deliver them again ({took:?})"
+    );
+    assert_eq!(writer.stats.lost.load(Ordering::Relaxed), 0);
+    writer.stop().await;
+    publisher_task.finish().await;
+}
+
+#[test]
+fn the_writer_needs_a_bus_and_says_so() {
+    let output = Command::new(env!("CARGO_BIN_EXE_sdrhub"))
+        .args(["history-writer"])
+        .env_remove("SDRHUB_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bus.url is empty"), "{stderr}");
+    assert!(stderr.contains("sdrhub history-writer"), "{stderr}");
+}
