@@ -638,12 +638,22 @@ fn the_cluster_history_is_postgres_filled_by_one_writer_and_read_by_the_gateways
     let test = string_list(&postgres["healthcheck"]["test"]);
     assert_eq!(
         test,
-        ["CMD", "pg_isready", "-U", &env["POSTGRES_USER"], "-d", &env["POSTGRES_DB"]]
+        [
+            "CMD",
+            "pg_isready",
+            "-U",
+            &env["POSTGRES_USER"],
+            "-d",
+            &env["POSTGRES_DB"]
+        ]
     );
     for key in ["interval", "timeout", "retries"] {
         assert!(!postgres["healthcheck"][key].is_null(), "healthcheck.{key}");
     }
-    assert!(postgres["ports"].is_null(), "PostgreSQL is not published to the host");
+    assert!(
+        postgres["ports"].is_null(),
+        "PostgreSQL is not published to the host"
+    );
     assert_eq!(string_list(&postgres["expose"]), ["5432"]);
 
     // The writer waits for both NATS and PostgreSQL, has a node id of its own, and runs once.
@@ -657,7 +667,11 @@ fn the_cluster_history_is_postgres_filled_by_one_writer_and_read_by_the_gateways
     }
     assert_eq!(environment(writer)["SDRHUB_BUS__NODE_ID"], "history-1");
     assert!(writer["deploy"]["replicas"].is_null(), "one history writer");
-    assert_eq!(writer["healthcheck"]["disable"].as_bool(), Some(true), "it serves no HTTP");
+    assert_eq!(
+        writer["healthcheck"]["disable"].as_bool(),
+        Some(true),
+        "it serves no HTTP"
+    );
 
     // deploy/cluster.toml: the gateways' and the writer's configuration. Its history URL names
     // the postgres service with the user, password and database the service creates.
@@ -676,8 +690,9 @@ fn the_cluster_history_is_postgres_filled_by_one_writer_and_read_by_the_gateways
     );
     assert_eq!(cluster.history.backend(), Ok(sdrhub::history::Backend::Postgres));
     // Its [server] and [log] are the single hub's (the gateways serve as it does).
-    let single = sdrhub::config::Config::load(Some(&repo().join("deploy/sdrhub.toml")), figment::Figment::new())
-        .unwrap_or_else(|e| panic!("deploy/sdrhub.toml: {e}"));
+    let single =
+        sdrhub::config::Config::load(Some(&repo().join("deploy/sdrhub.toml")), figment::Figment::new())
+            .unwrap_or_else(|e| panic!("deploy/sdrhub.toml: {e}"));
     assert_eq!(cluster.server, single.server, "[server] of deploy/cluster.toml");
     assert_eq!(cluster.log, single.log, "[log] of deploy/cluster.toml");
     // The single hub keeps its embedded SQLite.

@@ -154,12 +154,21 @@ fn detected_signals_are_stored_as_tracks_of_the_recordings_receiver_at_its_time(
         assert_eq!(track.best_receiver, "roof-rx");
         assert_eq!(track.receivers, ["roof-rx"]);
         let at = |key: &str| DATETIME_NS + (f64_of(line, key) * 1e9).round() as i64;
-        assert!((track.first_seen.0 - at("start_s")).abs() <= 1, "{track:?} {line}");
+        assert!(
+            (track.first_seen.0 - at("start_s")).abs() <= 1,
+            "{track:?} {line}"
+        );
         assert!((track.last_seen.0 - at("end_s")).abs() <= 1, "{track:?} {line}");
-        assert!(now - track.last_seen.0 > 365 * 86_400 * 1_000_000_000, "not the wall clock");
+        assert!(
+            now - track.last_seen.0 > 365 * 86_400 * 1_000_000_000,
+            "not the wall clock"
+        );
         assert!((track.frequency_hz - f64_of(line, "frequency_hz")).abs() < 1e-6);
         assert!((track.bandwidth_hz - f64_of(line, "bandwidth_hz")).abs() < 1e-6);
-        assert!((track.mean_snr_db - f64_of(line, "snr_db")).abs() < 1e-9, "{track:?}");
+        assert!(
+            (track.mean_snr_db - f64_of(line, "snr_db")).abs() < 1e-9,
+            "{track:?}"
+        );
         assert!((track.mean_power_dbfs - f64_of(line, "power_dbfs")).abs() < 1e-9);
         assert!((track.peak_bin_dbfs - f64_of(line, "peak_power_dbfs")).abs() < 1e-9);
         assert_eq!(track.reports, 1, "one measurement per signal");
@@ -206,7 +215,10 @@ fn a_recording_without_a_start_time_needs_one_to_be_stored() {
     ]);
     let found = lines(&output);
     assert_eq!(found.len(), 2);
-    assert!(found[0]["start_time"].as_str().unwrap().starts_with("2020-01-02T03:04:0"));
+    assert!(found[0]["start_time"]
+        .as_str()
+        .unwrap()
+        .starts_with("2020-01-02T03:04:0"));
     let stored = tracks(&url);
     assert_eq!(stored.len(), 2);
     let start_ns = 1_577_934_245_500_000_000;

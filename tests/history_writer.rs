@@ -188,7 +188,10 @@ async fn publisher(url: &str) -> (Publisher, sdrhub::bus::publisher::PublisherTa
 async fn all_acknowledged(stats: &sdrhub::bus::publisher::PublisherStats, events: u64) {
     let started = Instant::now();
     while stats.acked.load(Ordering::Relaxed) < events {
-        assert!(started.elapsed() < WAIT, "events not acknowledged by NATS: {stats:?}");
+        assert!(
+            started.elapsed() < WAIT,
+            "events not acknowledged by NATS: {stats:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -290,7 +293,10 @@ async fn stored(store: &HistoryStore) -> Stored {
     out.localizations.sort();
     let statuses: Vec<ReceiverStatusChange> = store.status_changes(from, to, 50_000).await.expect("statuses");
     for change in statuses {
-        out.statuses.entry(change.receiver).or_default().push(change.status);
+        out.statuses
+            .entry(change.receiver)
+            .or_default()
+            .push(change.status);
     }
     let health: Vec<ServiceHealthChange> = store.health_changes(from, to, 50_000).await.expect("health");
     for change in health {
@@ -313,7 +319,10 @@ fn assert_stored_once(got: &Stored, model: &Published) {
         .cloned()
         .collect();
     assert_eq!(node_signals.len(), model.signals.len(), "tracks");
-    assert_eq!(node_signals, model.signals, "the tracks are the signals published");
+    assert_eq!(
+        node_signals, model.signals,
+        "the tracks are the signals published"
+    );
     let twice: Vec<(&String, &u64)> = got.reports.iter().filter(|(_, n)| **n != 1).collect();
     assert!(twice.is_empty(), "tracks with other than one report: {twice:?}");
     let expected: Vec<String> = model.localizations.iter().cloned().collect();
@@ -464,7 +473,10 @@ async fn every_event_is_stored_exactly_once_through_nats_and_writer_kills() {
 
     let (key, last) = written_to_the_end(&reader, &nats.url()).await;
     let caught_up_in = started.elapsed();
-    assert!(reader.schema_ready().await.unwrap(), "the writer created the schema");
+    assert!(
+        reader.schema_ready().await.unwrap(),
+        "the writer created the schema"
+    );
     let got = stored(&reader).await;
     eprintln!(
         "{} events of {NODE} ({} signals, {} fixes, {} status and {} health changes) published in \
@@ -549,7 +561,12 @@ async fn acknowledged_to(url: &str, seq: u64) {
     let mut consumer = durable(url).await;
     let started = Instant::now();
     loop {
-        let floor = consumer.info().await.expect("consumer info").ack_floor.stream_sequence;
+        let floor = consumer
+            .info()
+            .await
+            .expect("consumer info")
+            .ack_floor
+            .stream_sequence;
         if floor >= seq {
             assert_eq!(floor, seq, "acknowledged beyond the stream");
             return;
@@ -584,7 +601,10 @@ async fn acknowledgements_lost_after_the_commit_write_nothing_twice() {
     // The crash between commit and acknowledgement, at its worst: NATS forgot every
     // acknowledgement (the consumer made anew, from the first event), the database has them all.
     let client = async_nats::connect(nats.url()).await.unwrap();
-    let stream = async_nats::jetstream::new(client).get_stream(EVENTS_STREAM).await.unwrap();
+    let stream = async_nats::jetstream::new(client)
+        .get_stream(EVENTS_STREAM)
+        .await
+        .unwrap();
     let name = Config::default().history.bus_consumer;
     stream.delete_consumer(&name).await.unwrap();
     stream
@@ -635,7 +655,10 @@ async fn events_delivered_to_a_dead_connection_are_read_by_sequence_not_skipped(
     // holds them as delivered, to be delivered again only after the acknowledgement wait (30 s),
     // and delivers the next ones first.
     let client = async_nats::connect(nats.url()).await.unwrap();
-    let stream = async_nats::jetstream::new(client).get_stream(EVENTS_STREAM).await.unwrap();
+    let stream = async_nats::jetstream::new(client)
+        .get_stream(EVENTS_STREAM)
+        .await
+        .unwrap();
     let config = in_process_config(&nats.url(), &db);
     let consumer: async_nats::jetstream::consumer::PullConsumer = stream
         .create_consumer(async_nats::jetstream::consumer::pull::Config {
@@ -655,7 +678,9 @@ async fn events_delivered_to_a_dead_connection_are_read_by_sequence_not_skipped(
     assert_eq!(pulled, 40);
 
     let started = Instant::now();
-    let writer = RunningHistoryWriter::start(config.clone()).await.expect("the writer starts");
+    let writer = RunningHistoryWriter::start(config.clone())
+        .await
+        .expect("the writer starts");
     let reader = HistoryStore::open_reader(&config.history).unwrap();
     written_to_the_end(&reader, &nats.url()).await;
     let took = started.elapsed();

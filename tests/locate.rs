@@ -180,10 +180,17 @@ fn assert_stored(url: &str, solved: u64, recorded: (i64, i64), printed: sdrhub_d
         }
         let best = fixes
             .iter()
-            .min_by(|a, b| a.localization.uncertainty_m.total_cmp(&b.localization.uncertainty_m))
+            .min_by(|a, b| {
+                a.localization
+                    .uncertainty_m
+                    .total_cmp(&b.localization.uncertainty_m)
+            })
             .unwrap();
         let at = sdrhub_dsp::geo::GeoPoint::new(best.localization.latitude, best.localization.longitude);
-        assert!(at.distance_m(printed) < 1e-3, "the best stored fix is the one printed");
+        assert!(
+            at.distance_m(printed) < 1e-3,
+            "the best stored fix is the one printed"
+        );
         store.close().await;
     });
 }

@@ -306,6 +306,9 @@ mod tests {
             with("postgres://sdrhub@db/history").url_redacted(),
             "postgres://sdrhub@db/history"
         );
-        assert_eq!(with("sqlite://data/h.sqlite").url_redacted(), "sqlite://data/h.sqlite");
+        assert_eq!(
+            with("sqlite://data/h.sqlite").url_redacted(),
+            "sqlite://data/h.sqlite"
+        );
     }
 }

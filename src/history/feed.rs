@@ -130,7 +130,10 @@ impl BusFeed {
 /// [`NODES_MAX`] keys.
 fn bounded_entry<'a, T>(map: &'a mut HashMap<String, T>, key: &str, make: impl FnOnce() -> T) -> &'a mut T {
     if !map.contains_key(key) && map.len() >= NODES_MAX {
-        tracing::warn!(nodes = map.len(), "more nodes than history follows; starting afresh");
+        tracing::warn!(
+            nodes = map.len(),
+            "more nodes than history follows; starting afresh"
+        );
         map.clear();
     }
     map.entry(key.to_string()).or_insert_with(make)
@@ -262,14 +265,14 @@ mod tests {
         };
         let mut feed = BusFeed::new(5_000_000_000, seed);
         let t = Timestamp(1);
-        let rx = websdrs(&[
-            ("rx1", ReceiverStatus::Online),
-            ("rx2", ReceiverStatus::Offline),
-        ]);
+        let rx = websdrs(&[("rx1", ReceiverStatus::Online), ("rx2", ReceiverStatus::Offline)]);
         assert_eq!(names(&feed.records("edge-1", &rx, t)), ["rx2=Offline"]);
         let same = health(&[("dsp", HealthStatus::Healthy, 7)]);
         assert!(feed.records("edge-1", &same, t).is_empty());
         let worse = health(&[("dsp", HealthStatus::Unhealthy, 9)]);
-        assert_eq!(names(&feed.records("edge-1", &worse, t)), ["dsp@edge-1=Unhealthy"]);
+        assert_eq!(
+            names(&feed.records("edge-1", &worse, t)),
+            ["dsp@edge-1=Unhealthy"]
+        );
     }
 }

@@ -107,7 +107,11 @@ impl HistoryStore {
     /// updated the schema). `false` as long as the schema is missing or older; an error when
     /// the database cannot be reached.
     pub async fn schema_ready(&self) -> Result<bool, HistoryError> {
-        let latest = migrator(self.backend).iter().map(|m| m.version).max().unwrap_or(0);
+        let latest = migrator(self.backend)
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0);
         let applied = sqlx::query("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
             .fetch_one(&self.pool)
             .await;
@@ -418,6 +422,9 @@ mod tests {
             format!("sqlite://{}/sub/h.sqlite?mode=rw", dir.display())
         );
         assert!(!dir.exists(), "no directory is made for a reader");
-        assert_eq!(sqlite_reader_url("sqlite:h.sqlite?mode=ro"), "sqlite://h.sqlite?mode=ro");
+        assert_eq!(
+            sqlite_reader_url("sqlite:h.sqlite?mode=ro"),
+            "sqlite://h.sqlite?mode=ro"
+        );
     }
 }

@@ -27,7 +27,9 @@ pub async fn run(
 /// the gateway starts whether the database is up or not, and history queries fail (the store's
 /// error) until it is and `sdrhub history-writer` has created the schema. Known-signal edits
 /// made through a gateway go to the same database. Call it within a tokio runtime.
-pub fn open_history(config: &Config) -> Result<Option<crate::history::HistoryStore>, crate::history::HistoryError> {
+pub fn open_history(
+    config: &Config,
+) -> Result<Option<crate::history::HistoryStore>, crate::history::HistoryError> {
     if !config.history.enabled {
         return Ok(None);
     }

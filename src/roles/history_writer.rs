@@ -134,9 +134,12 @@ impl RunningHistoryWriter {
             "history-writer",
         )
         .await?;
-        let store = HistoryStore::open(&config.history)
-            .await
-            .with_context(|| format!("cannot open the history database {}", config.history.url_redacted()))?;
+        let store = HistoryStore::open(&config.history).await.with_context(|| {
+            format!(
+                "cannot open the history database {}",
+                config.history.url_redacted()
+            )
+        })?;
         let seed = store
             .feed_seed()
             .await
@@ -257,9 +260,7 @@ impl Writer {
                     }
                 }
             }
-            self.stats
-                .consuming
-                .store(messages.is_some(), Ordering::Relaxed);
+            self.stats.consuming.store(messages.is_some(), Ordering::Relaxed);
             let room = self.retry.is_none() && self.batch.records < self.config.history.batch_size;
             let write_at = match (&self.retry, self.batch.since) {
                 (Some(retry), _) => Some(retry.at),
@@ -444,7 +445,9 @@ impl Writer {
                         subject: message.subject.to_string(),
                         headers: Some(message.headers),
                         payload: message.payload,
-                        stored: Timestamp(i64::try_from(message.time.unix_timestamp_nanos()).unwrap_or(i64::MAX)),
+                        stored: Timestamp(
+                            i64::try_from(message.time.unix_timestamp_nanos()).unwrap_or(i64::MAX),
+                        ),
                     })
                     .await;
                 }

@@ -21,9 +21,7 @@ use sdrhub_dsp::batch::detect_all;
 use sdrhub_dsp::detect::{Detection, DetectorConfig};
 use sdrhub_dsp::spectrum::SpectrumConfig;
 use sdrhub_dsp::tracker::{TrackEvent, TrackEventKind, TrackSummary, Tracker};
-use sdrhub_hardware::recording::{
-    format_datetime, looks_like_sigmf, Recording, RecordingError, Truncation,
-};
+use sdrhub_hardware::recording::{format_datetime, looks_like_sigmf, Recording, RecordingError, Truncation};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Instant;

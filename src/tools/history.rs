@@ -148,7 +148,12 @@ pub fn mark(tool: &str, receiver: &str, start_ns: i64) -> String {
 
 /// A signal found in a recording of `receiver` whose first sample was at `start_ns`, as the
 /// records of its track: its measurements, then its end.
-pub fn signal_records(signal: &SignalRecord, receiver: &str, sample_rate_hz: f64, start_ns: i64) -> Vec<Record> {
+pub fn signal_records(
+    signal: &SignalRecord,
+    receiver: &str,
+    sample_rate_hz: f64,
+    start_ns: i64,
+) -> Vec<Record> {
     let at = |sample: u64| Timestamp(start_ns + (sample as f64 / sample_rate_hz * 1e9).round() as i64);
     let report = SignalReport {
         signal_id: signal_id(receiver, signal.id),
@@ -169,10 +174,7 @@ pub fn signal_records(signal: &SignalRecord, receiver: &str, sample_rate_hz: f64
         state: SignalState::Lost,
         ..report.clone()
     };
-    vec![
-        Record::Signal(Box::new(report)),
-        Record::Signal(Box::new(lost)),
-    ]
+    vec![Record::Signal(Box::new(report)), Record::Signal(Box::new(lost))]
 }
 
 /// The id under which a recording's signal `n` is stored: its receiver's, as a node's signals

@@ -142,6 +142,8 @@ impl Results {
 /// The receiver id of a SigMF or raw recording: its base name, as a replay of it is named.
 pub(super) fn file_receiver(file: &std::path::Path) -> String {
     let base = sdrhub_hardware::recording::sigmf_base(file);
-    base.file_name()
-        .map_or_else(|| base.display().to_string(), |n| n.to_string_lossy().into_owned())
+    base.file_name().map_or_else(
+        || base.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
