@@ -269,6 +269,7 @@ impl Writer {
             };
             tokio::select! {
                 _ = &mut stopped => break,
+                // Invariant: the branch runs only while `messages` is `Some` (its guard).
                 message = async { messages.as_mut().expect("guarded by is_some").next().await }, if messages.is_some() && room => {
                     match message {
                         Some(Ok(message)) => {
