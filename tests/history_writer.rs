@@ -454,6 +454,66 @@ async fn events_delivered_to_a_dead_connection_are_read_by_sequence_not_skipped(
     publisher_task.finish().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_refuses_writes_holds_the_acknowledgements_back_and_loses_nothing() {
+    use sqlx::Connection;
+    let nats = NatsServer::start();
+    let dir = TempDir::new("locked");
+    let db = dir.0.join("history.sqlite");
+    let config = in_process_config(&nats.url(), &db);
+    let (publisher, publisher_task) = publisher(&nats.url()).await;
+    let base_ns = Timestamp::now().0;
+    let mut model = Published::default();
+    let writer = RunningHistoryWriter::start(config.clone())
+        .await
+        .expect("the writer starts");
+    publish(&publisher, 0..50, base_ns, &mut model).await;
+    let reader = HistoryStore::open_reader(&config.history).unwrap();
+    let (_, before) = written_to_the_end(&reader, &nats.url()).await;
+
+    // Another process holds the database's write lock for longer than the writer's statements
+    // wait for it (10 s): its writes fail meanwhile.
+    let mut locker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE").execute(&mut locker).await.unwrap();
+    let locked_at = Instant::now();
+    publish(&publisher, 50..100, base_ns, &mut model).await;
+    let stats = writer.stats.clone();
+    while !stats.failing.load(Ordering::Relaxed) {
+        assert!(locked_at.elapsed() < WAIT, "the writes never failed: {stats:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let failed_after = locked_at.elapsed();
+    // Nothing it could not write is acknowledged: NATS still holds it.
+    let mut consumer = durable(&nats.url()).await;
+    let floor = consumer.info().await.unwrap().ack_floor.stream_sequence;
+    let (_, last) = stream_end(&nats.url()).await;
+    assert!(
+        floor <= before && last > before,
+        "acknowledged {floor} of {last}, {before} written"
+    );
+    let (status, detail) = stats.history_health();
+    assert_eq!(status, sdrhub::events::HealthStatus::Unhealthy, "{detail}");
+    assert!(detail.contains("locked"), "{detail}");
+    sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
+    locker.close().await.unwrap();
+
+    // Once it may write again, everything is written once and acknowledged.
+    let (_, end) = written_to_the_end(&reader, &nats.url()).await;
+    assert_stored_once(&stored(&reader).await, &model);
+    acknowledged_to(&nats.url(), end).await;
+    assert!(!stats.failing.load(Ordering::Relaxed));
+    eprintln!(
+        "writes failed {failed_after:?} after the lock ({} failed tries); all written {:?} after it, acknowledged to {end}",
+        stats.write_failures.load(Ordering::Relaxed),
+        locked_at.elapsed()
+    );
+    assert_eq!(stats.history_health().0, sdrhub::events::HealthStatus::Healthy);
+    writer.stop().await;
+    publisher_task.finish().await;
+}
+
 #[test]
 fn the_writer_needs_a_bus_and_says_so() {
     let output = Command::new(env!("CARGO_BIN_EXE_sdrhub"))
