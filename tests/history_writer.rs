@@ -88,6 +88,20 @@ async fn written_to_the_end(store: &HistoryStore, url: &str) -> (String, u64) {
     }
 }
 
+/// Waits until the writer has written past `seq` (it is consuming); the mark then.
+async fn writing_past(store: &HistoryStore, url: &str, seq: u64) -> u64 {
+    let started = Instant::now();
+    loop {
+        let (key, _) = stream_end(url).await;
+        let mark = store.bus_position(&key).await.ok().flatten().unwrap_or(0);
+        if mark > seq {
+            return mark;
+        }
+        assert!(started.elapsed() < WAIT, "the writer wrote nothing past {seq}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The writer's configuration file: the test's databases and NATS, fast batches, health sent
 /// only when it changes (so the stream falls quiet once everything is written).
 fn writer_config(dir: &std::path::Path, nats: &str, history: &str) -> std::path::PathBuf {
@@ -193,35 +207,39 @@ async fn every_event_is_stored_exactly_once_through_nats_and_writer_kills() {
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    // 2. The writer is killed (SIGKILL) in the middle of a burst, and restarted while the
-    //    stream goes on.
+    // 2. The writer is killed (SIGKILL) while it consumes (it has written past the NATS
+    //    restart), and restarted while the stream goes on.
     let mut kills = Vec::new();
+    let mut logs = Vec::new();
     for i in 0..EVENTS_PER_PHASE {
         for event in events(n, base_ns, &mut model) {
             publisher.publish(event).await;
         }
         n += 1;
         if i == EVENTS_PER_PHASE / 2 {
-            kills.push(stats.last_seq.load(Ordering::Relaxed));
-            writer.kill();
+            kills.push(writing_past(&reader, &nats.url(), kills.last().copied().unwrap_or(0)).await);
+            logs.push(writer.kill());
             tokio::time::sleep(Duration::from_millis(300)).await;
             writer = WriterProcess::start(&config_path);
         }
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    // 3. Both again: the writer killed while it catches up, NATS killed while it restarts.
+    // 3. Both: the restarted writer killed once it writes again, NATS killed with it and
+    //    restarted while the next writer starts.
     for i in 0..EVENTS_PER_PHASE {
         for event in events(n, base_ns, &mut model) {
             publisher.publish(event).await;
         }
         n += 1;
         if i == EVENTS_PER_PHASE / 4 {
-            kills.push(stats.last_seq.load(Ordering::Relaxed));
-            writer.kill();
+            kills.push(writing_past(&reader, &nats.url(), kills.last().copied().unwrap_or(0)).await);
+            logs.push(writer.kill());
             nats.kill();
             writer = WriterProcess::start(&config_path);
             tokio::time::sleep(Duration::from_millis(500)).await;
             nats.restart();
         }
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
     all_acknowledged(&stats, model.events).await;
     assert_eq!(stats.dropped.load(Ordering::Relaxed), 0, "{stats:?}");
@@ -237,7 +255,7 @@ async fn every_event_is_stored_exactly_once_through_nats_and_writer_kills() {
     let got = stored(&reader).await;
     eprintln!(
         "{} events of {NODE} ({} signals, {} fixes, {} status and {} health changes) published in \
-         {published_in:?} through 2 NATS kills and 2 writer kills (at stream seq {kills:?}); all \
+         {published_in:?} through 2 NATS kills and 2 writer kills (marks {kills:?} when killed); all \
          written by {caught_up_in:?}; stream {key} ends at {last}; publisher {stats:?}",
         model.events,
         model.signals.len(),
@@ -257,7 +275,13 @@ async fn every_event_is_stored_exactly_once_through_nats_and_writer_kills() {
         writer.log()
     );
     publisher_task.finish().await;
-    let _ = writer.kill();
+    logs.push(writer.kill());
+    // Where each writer started: from the database's mark, whatever NATS had acknowledged.
+    for (i, log) in logs.iter().enumerate() {
+        for line in log.iter().filter(|l| l.contains("consuming the events stream")) {
+            eprintln!("writer {}: {line}", i + 1);
+        }
+    }
 }
 
 /// A temporary directory for SQLite files, removed when dropped.
