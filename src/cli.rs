@@ -1,6 +1,6 @@
 //! The command line: the roles `sdrhub [serve]` (the default: everything in one process),
-//! `sdrhub acquire`, `sdrhub gateway` and `sdrhub locate-worker` (the same joined by NATS
-//! JetStream), `sdrhub config`,
+//! `sdrhub acquire`, `sdrhub gateway`, `sdrhub locate-worker` and `sdrhub history-writer` (the
+//! same joined by NATS JetStream), `sdrhub config`,
 //! and the tools (`detect`, `record`, `devices`, `simulate`, `locate`).
 
 use crate::config::{Config, ConfigError, LogFormat};
@@ -36,6 +36,9 @@ pub enum Command {
     /// Run a locate worker: TDOA across acquisition nodes from the IQ snippets on the bus
     /// (--bus / bus.url); fixes go back to the bus.
     LocateWorker,
+    /// Run a history writer: every event on the bus (--bus / bus.url) stored once in the
+    /// history database ([history] url, PostgreSQL in a cluster).
+    HistoryWriter,
     /// Print the effective configuration (defaults, file, environment and flags merged) as TOML.
     Config,
     /// Run the detector over a recording and print one JSON line per signal found.
@@ -86,6 +89,11 @@ pub struct LocateArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also store every fix in this history database (sqlite://PATH or postgres://...), as a
+    /// localization at the time of its window; with the signal's track when it was found by
+    /// detection.
+    #[arg(long, value_name = "URL")]
+    pub history: Option<String>,
 }
 
 /// `--propagation`
@@ -218,6 +226,18 @@ pub struct DetectArgs {
     /// instead of refusing it.
     #[arg(long)]
     pub allow_truncated: bool,
+    /// Also store every signal found in this history database (sqlite://PATH or
+    /// postgres://...), as a signal track of the recording's receiver, timed by the recording.
+    #[arg(long, value_name = "URL")]
+    pub history: Option<String>,
+    /// Receiver id stored with --history [default: the recording's: its Kiwi WAV receiver id,
+    /// else the file's base name].
+    #[arg(long, value_name = "ID")]
+    pub receiver: Option<String>,
+    /// Time of the first sample (RFC 3339, e.g. 2024-05-01T12:00:00Z), for --history on a raw
+    /// file or a recording without core:datetime; it replaces the recorded one.
+    #[arg(long, value_name = "TIME")]
+    pub start_time: Option<String>,
     /// Detector settings.
     #[command(flatten)]
     pub detector: DetectorArgs,

@@ -1,5 +1,5 @@
 //! The `sdrhub` binary: parses the command line, sets up logging, and runs a role (`serve`,
-//! `acquire`, `gateway`, `locate-worker`) until SIGINT or SIGTERM, or runs one of the tools (`detect`, `record`).
+//! `acquire`, `gateway`, `locate-worker`, `history-writer`) until SIGINT or SIGTERM, or runs one of the tools (`detect`, `record`).
 
 use clap::Parser;
 use sdrhub::cli::{Cli, Command};
@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         | Command::Acquire
         | Command::Gateway
         | Command::LocateWorker
+        | Command::HistoryWriter
         | Command::Config
         | Command::Devices(_)
         | Command::Simulate(_)
@@ -38,9 +39,11 @@ fn main() -> ExitCode {
             print!("{}", config.to_toml());
             ExitCode::SUCCESS
         }
-        Command::Serve | Command::Acquire | Command::Gateway | Command::LocateWorker => {
-            serve(config, command)
-        }
+        Command::Serve
+        | Command::Acquire
+        | Command::Gateway
+        | Command::LocateWorker
+        | Command::HistoryWriter => serve(config, command),
         Command::Detect(args) => tool("detect", sdrhub::tools::detect::run(&args, &config)),
         Command::Record(args) => tool("record", sdrhub::tools::record::run(&args, &config)),
         Command::Devices(args) => tool("devices", sdrhub::tools::devices::run(&args)),
@@ -91,6 +94,9 @@ fn serve(config: Config, role: Command) -> ExitCode {
         }
         if matches!(role, Command::LocateWorker) {
             return sdrhub::roles::locate_worker::run(config, shutdown_signal()).await;
+        }
+        if matches!(role, Command::HistoryWriter) {
+            return sdrhub::roles::history_writer::run(config, shutdown_signal()).await;
         }
         let listener = std::net::TcpListener::bind(&config.server.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {} (server.bind): {e}", config.server.bind))?;

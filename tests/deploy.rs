@@ -5,6 +5,8 @@
 //! runs the same nginx configuration in front of a real sdrhub.
 
 mod common;
+#[path = "deploy/history.rs"]
+mod history;
 
 use common::nginx;
 use serde_norway::Value;
@@ -502,7 +504,15 @@ fn nginx_accepts_the_configuration_as_deployed() {
 #[test]
 fn the_cluster_profile_runs_nats_a_node_and_two_gateways_behind_nginx() {
     let compose = compose();
-    let cluster = ["nats", "acquire", "gateway-a", "gateway-b", "nginx-cluster"];
+    let cluster = [
+        "nats",
+        "acquire",
+        "gateway-a",
+        "gateway-b",
+        "nginx-cluster",
+        "postgres",
+        "history-writer",
+    ];
     for name in cluster {
         let service = service(&compose, name);
         assert_eq!(string_list(&service["profiles"]), ["cluster"], "{name}");
@@ -529,20 +539,19 @@ fn the_cluster_profile_runs_nats_a_node_and_two_gateways_behind_nginx() {
         "volume {} is not declared",
         mount.source
     );
-    // The node and the gateways: their role, the bus, the shared config; a node id per node.
-    for (name, role) in [
-        ("acquire", "acquire"),
-        ("gateway-a", "gateway"),
-        ("gateway-b", "gateway"),
+    // The node, the gateways and the history writer: their role, the bus, their config (the
+    // node's receivers in deploy/sdrhub.toml, the cluster's history in deploy/cluster.toml).
+    for (name, role, config) in [
+        ("acquire", "acquire", "./deploy/sdrhub.toml"),
+        ("gateway-a", "gateway", "./deploy/cluster.toml"),
+        ("gateway-b", "gateway", "./deploy/cluster.toml"),
+        ("history-writer", "history-writer", "./deploy/cluster.toml"),
     ] {
         let service = service(&compose, name);
         assert_eq!(string_list(&service["command"]), [role], "{name}");
         let env = environment(service);
         assert_eq!(env["SDRHUB_BUS__URL"], "nats://nats:4222", "{name}");
-        assert_eq!(
-            bind_source(service, &env["SDRHUB_CONFIG"]),
-            "./deploy/sdrhub.toml"
-        );
+        assert_eq!(bind_source(service, &env["SDRHUB_CONFIG"]), config, "{name}");
         assert_eq!(
             service["depends_on"]["nats"]["condition"].as_str(),
             Some("service_healthy"),

@@ -43,6 +43,10 @@ pub struct HistoryConfig {
     /// A batch is written at the latest this long after its first record arrived, ms: what a
     /// crash can lose, besides the queue.
     pub batch_ms: u64,
+    /// Name of `sdrhub history-writer`'s durable consumer of the events stream: NATS keeps its
+    /// position (what it acknowledged) across restarts of the writer and of NATS. Run one
+    /// writer per name (a second one is safe, but only doubles the work: see the role).
+    pub bus_consumer: String,
 }
 
 impl Default for HistoryConfig {
@@ -59,6 +63,7 @@ impl Default for HistoryConfig {
             queue: 65_536,
             batch_size: 4_096,
             batch_ms: 200,
+            bus_consumer: "sdrhub-history".into(),
         }
     }
 }
@@ -94,6 +99,20 @@ impl HistoryConfig {
     /// The backend of `url` (the URL is checked by [`HistoryConfig::problems`]).
     pub fn backend(&self) -> Result<Backend, String> {
         Backend::of(&self.url)
+    }
+
+    /// `url` fit for logs and messages: a password in it is replaced by `***`.
+    pub fn url_redacted(&self) -> String {
+        let Some((scheme, rest)) = self.url.split_once("://") else {
+            return self.url.clone();
+        };
+        match rest.split_once('@') {
+            Some((user, host)) if user.contains(':') => {
+                let name = user.split(':').next().unwrap_or_default();
+                format!("{scheme}://{name}:***@{host}")
+            }
+            _ => self.url.clone(),
+        }
     }
 
     /// `retention_days` in ns.
@@ -153,6 +172,13 @@ impl HistoryConfig {
                 self.batch_ms
             ),
         );
+        p.check(
+            super::bus::is_token(&self.bus_consumer),
+            format!(
+                "history.bus_consumer = {:?}: must be 1 to 64 letters, digits, '-' or '_'",
+                self.bus_consumer
+            ),
+        );
         p.into_vec()
     }
 }
@@ -185,6 +211,7 @@ mod tests {
             queue: 8,
             batch_size: 0,
             batch_ms: 5000,
+            bus_consumer: "a.b".into(),
             ..HistoryConfig::default()
         };
         let problems = config.problems();
@@ -204,7 +231,8 @@ mod tests {
                 "history.novel_tolerance_hz",
                 "history.queue",
                 "history.batch_size",
-                "history.batch_ms"
+                "history.batch_ms",
+                "history.bus_consumer"
             ],
             "{problems:#?}"
         );
@@ -230,5 +258,25 @@ mod tests {
         assert!(Backend::of("sqlite://").is_err());
         assert!(Backend::of("sqlite::memory:").is_err());
         assert!(Backend::of("data/h.sqlite").is_err());
+    }
+
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        let with = |url: &str| HistoryConfig {
+            url: url.into(),
+            ..HistoryConfig::default()
+        };
+        assert_eq!(
+            with("postgres://sdrhub:s3cret@db:5432/history").url_redacted(),
+            "postgres://sdrhub:***@db:5432/history"
+        );
+        assert_eq!(
+            with("postgres://sdrhub@db/history").url_redacted(),
+            "postgres://sdrhub@db/history"
+        );
+        assert_eq!(
+            with("sqlite://data/h.sqlite").url_redacted(),
+            "sqlite://data/h.sqlite"
+        );
     }
 }

@@ -249,6 +249,14 @@ pub struct StatusChanges {
 }
 
 impl StatusChanges {
+    /// Detection that goes on from known statuses (the last stored of each receiver, when a
+    /// writer restarts), so a status that did not change is not stored again.
+    pub fn resume(last: impl IntoIterator<Item = (String, ReceiverStatus)>) -> Self {
+        Self {
+            last: last.into_iter().collect(),
+        }
+    }
+
     /// The receivers of `report` whose status differs from the previous report's (all of them
     /// the first time), stamped `time`.
     pub fn changes(&mut self, report: &WebsdrsReport, time: Timestamp) -> Vec<Record> {
@@ -276,6 +284,17 @@ pub struct HealthChanges {
 }
 
 impl HealthChanges {
+    /// Detection that goes on from known health (the last stored status and `since` of each
+    /// service, when a writer restarts).
+    pub fn resume(last: impl IntoIterator<Item = (String, HealthStatus, Timestamp)>) -> Self {
+        Self {
+            last: last
+                .into_iter()
+                .map(|(name, status, since)| (name, (status, since)))
+                .collect(),
+        }
+    }
+
     /// The services of `report` whose status or `since` differs from the previous report's
     /// (all of them the first time), stamped with their `since`.
     pub fn changes(&mut self, report: &HealthReport) -> Vec<Record> {

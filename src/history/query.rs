@@ -139,7 +139,7 @@ pub(crate) fn wire_name<T: Serialize>(value: &T) -> String {
 }
 
 /// A unit enum from its wire name.
-fn parse_wire<T: DeserializeOwned>(name: &str, what: &str) -> Result<T, HistoryError> {
+pub(crate) fn parse_wire<T: DeserializeOwned>(name: &str, what: &str) -> Result<T, HistoryError> {
     serde_json::from_value(serde_json::Value::String(name.to_string()))
         .map_err(|_| HistoryError::Corrupt(format!("{what} {name:?}")))
 }

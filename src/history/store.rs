@@ -85,50 +85,51 @@ impl HistoryStore {
     /// Opens (creating if need be) the database of `config.url` and brings its schema up to
     /// date.
     pub async fn open(config: &HistoryConfig) -> Result<HistoryStore, HistoryError> {
-        sqlx::any::install_default_drivers();
-        let backend = config
-            .backend()
-            .map_err(|problem| HistoryError::Config(format!("history.url = {:?}: {problem}", config.url)))?;
-        let url = match backend {
-            Backend::Sqlite => sqlite_url(&config.url)?,
-            Backend::Postgres => config.url.clone(),
-        };
-        let pool = AnyPoolOptions::new()
-            .max_connections(POOL_CONNECTIONS)
-            .acquire_timeout(CONNECT_TIMEOUT)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // page_size and auto_vacuum take effect only before the first table
-                        // exists (later they are no-ops). auto_vacuum lets a prune hand freed
-                        // pages back to the file system.
-                        for pragma in [
-                            format!("PRAGMA page_size = {SQLITE_PAGE_BYTES}"),
-                            "PRAGMA auto_vacuum = INCREMENTAL".to_string(),
-                            "PRAGMA journal_mode = WAL".into(),
-                            "PRAGMA synchronous = NORMAL".into(),
-                            "PRAGMA foreign_keys = ON".into(),
-                            format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"),
-                            format!("PRAGMA journal_size_limit = {SQLITE_WAL_LIMIT_BYTES}"),
-                        ] {
-                            conn.execute(pragma.as_str()).await?;
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await?;
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
+        let (backend, url) = connection_url(config, true)?;
+        let pool = pool_options(backend).connect(&url).await?;
+        migrator(backend).run(&pool).await?;
+        Ok(Self::with_pool(pool, backend, config))
+    }
+
+    /// Opens the database of `config.url` for a process that reads it but does not own it (a
+    /// gateway of a cluster, beside `sdrhub history-writer`, which owns the schema and the
+    /// retention): no migration runs, an SQLite file is not created, and connections are made
+    /// when first needed, so the caller starts whether or not the database is up yet (each
+    /// query fails until it is; [`HistoryStore::schema_ready`] tells when it is). Call it
+    /// within a tokio runtime.
+    pub fn open_reader(config: &HistoryConfig) -> Result<HistoryStore, HistoryError> {
+        let (backend, url) = connection_url(config, false)?;
+        let pool = pool_options(backend).connect_lazy(&url)?;
+        Ok(Self::with_pool(pool, backend, config))
+    }
+
+    /// Whether the database holds every migration this build knows (the writer has created or
+    /// updated the schema). `false` as long as the schema is missing or older; an error when
+    /// the database cannot be reached.
+    pub async fn schema_ready(&self) -> Result<bool, HistoryError> {
+        let latest = migrator(self.backend)
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0);
+        let applied = sqlx::query("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await;
+        match applied {
+            Ok(row) => Ok(row.try_get::<Option<i64>, _>(0)?.is_some_and(|v| v >= latest)),
+            // No migrations table: nothing created yet.
+            Err(sqlx::Error::Database(_)) => Ok(false),
+            Err(other) => Err(other.into()),
         }
-        Ok(HistoryStore {
+    }
+
+    fn with_pool(pool: AnyPool, backend: Backend, config: &HistoryConfig) -> HistoryStore {
+        HistoryStore {
             pool,
             backend,
             config: Arc::new(config.clone()),
             caches: Arc::default(),
-        })
+        }
     }
 
     /// Which database this is.
@@ -315,6 +316,69 @@ impl HistoryStore {
     }
 }
 
+/// The backend of `config.url` and the URL sqlx connects to (an SQLite file and its directory
+/// created when `create`).
+fn connection_url(config: &HistoryConfig, create: bool) -> Result<(Backend, String), HistoryError> {
+    sqlx::any::install_default_drivers();
+    let backend = config
+        .backend()
+        .map_err(|problem| HistoryError::Config(format!("history.url = {:?}: {problem}", config.url)))?;
+    let url = match backend {
+        Backend::Sqlite if create => sqlite_url(&config.url)?,
+        Backend::Sqlite => sqlite_reader_url(&config.url),
+        Backend::Postgres => config.url.clone(),
+    };
+    Ok((backend, url))
+}
+
+/// The schema migrations of `backend`, embedded.
+fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
+    match backend {
+        Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+        Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+    }
+}
+
+/// The pool settings of `backend` (SQLite's pragmas on every connection).
+fn pool_options(backend: Backend) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(POOL_CONNECTIONS)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    // page_size and auto_vacuum take effect only before the first table
+                    // exists (later they are no-ops). auto_vacuum lets a prune hand freed
+                    // pages back to the file system.
+                    for pragma in [
+                        format!("PRAGMA page_size = {SQLITE_PAGE_BYTES}"),
+                        "PRAGMA auto_vacuum = INCREMENTAL".to_string(),
+                        "PRAGMA journal_mode = WAL".into(),
+                        "PRAGMA synchronous = NORMAL".into(),
+                        "PRAGMA foreign_keys = ON".into(),
+                        format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"),
+                        format!("PRAGMA journal_size_limit = {SQLITE_WAL_LIMIT_BYTES}"),
+                    ] {
+                        conn.execute(pragma.as_str()).await?;
+                    }
+                }
+                Ok(())
+            })
+        })
+}
+
+/// The sqlx URL of an `sqlite://PATH` setting for a reader: the file must exist (`mode=rw`
+/// unless the setting names a mode), nothing is created.
+fn sqlite_reader_url(url: &str) -> String {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (path, params) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut params: Vec<&str> = params.split('&').filter(|p| !p.is_empty()).collect();
+    if !params.iter().any(|p| p.starts_with("mode=")) {
+        params.push("mode=rw");
+    }
+    format!("sqlite://{path}?{}", params.join("&"))
+}
+
 /// The sqlx URL of an `sqlite://PATH` setting, with the file's directory created and the file
 /// created if missing (`mode=rwc`).
 fn sqlite_url(url: &str) -> Result<String, HistoryError> {
@@ -347,5 +411,20 @@ mod tests {
         let url = sqlite_url(&format!("sqlite:{}?cache=shared&mode=rw", path.display())).unwrap();
         assert_eq!(url, format!("sqlite://{}?cache=shared&mode=rw", path.display()));
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn readers_create_nothing() {
+        let dir = std::env::temp_dir().join(format!("sdrhub-history-reader-{}", std::process::id()));
+        let url = format!("sqlite://{}/sub/h.sqlite", dir.display());
+        assert_eq!(
+            sqlite_reader_url(&url),
+            format!("sqlite://{}/sub/h.sqlite?mode=rw", dir.display())
+        );
+        assert!(!dir.exists(), "no directory is made for a reader");
+        assert_eq!(
+            sqlite_reader_url("sqlite:h.sqlite?mode=ro"),
+            "sqlite://h.sqlite?mode=ro"
+        );
     }
 }

@@ -1,4 +1,8 @@
 //! The `gateway` role: no receivers; the hub is fed by the bus.
+//!
+//! History on a gateway: it reads the database `sdrhub history-writer` fills
+//! ([`open_history`]); it creates no schema, writes no events and prunes nothing (the writer
+//! owns all three), so gateways of different versions never race to migrate it.
 
 use crate::config::Config;
 use crate::hub::{empty_snapshot, Hub, Numbering};
@@ -16,6 +20,33 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let hub = Hub::spawn(gateway_hub(&config), empty_snapshot());
     run_gateway_with_hub(listener, config, hub, shutdown).await
+}
+
+/// The history database of a gateway (`[history] url`, PostgreSQL in a cluster), opened for
+/// reading, or `None` with `history.enabled = false`. Connections are made on the first query:
+/// the gateway starts whether the database is up or not, and history queries fail (the store's
+/// error) until it is and `sdrhub history-writer` has created the schema. Known-signal edits
+/// made through a gateway go to the same database. Call it within a tokio runtime.
+pub fn open_history(
+    config: &Config,
+) -> Result<Option<crate::history::HistoryStore>, crate::history::HistoryError> {
+    if !config.history.enabled {
+        return Ok(None);
+    }
+    let store = crate::history::HistoryStore::open_reader(&config.history)?;
+    // Said once at start, so a gateway pointed at the wrong database or started long before
+    // the writer is noticed in its log.
+    let probe = store.clone();
+    tokio::spawn(async move {
+        match probe.schema_ready().await {
+            Ok(true) => tracing::info!("history database ready"),
+            Ok(false) => tracing::warn!(
+                "the history database has no schema yet: `sdrhub history-writer` creates it; history queries fail until then"
+            ),
+            Err(error) => tracing::warn!(%error, "the history database cannot be reached yet; history queries fail until it can"),
+        }
+    });
+    Ok(Some(store))
 }
 
 /// The hub settings of a gateway: numbered by the bus.
@@ -51,12 +82,15 @@ pub(super) async fn run_gateway_with_hub(
             ),
         },
     );
+    // History is answered from the database `sdrhub history-writer` fills.
+    let history = open_history(&config)?;
     let served = crate::server::serve(
         listener,
         config,
         hub,
         crate::app_state::Backing {
             bus_fed: true,
+            history,
             ..Default::default()
         },
         shutdown,

@@ -1,9 +1,10 @@
-//! The four ways to run sdrhub, one file each:
+//! The five ways to run sdrhub, one file each:
 //!
 //! - [`serve`]: everything in one process (receivers, DSP, fusion, hub, HTTP).
 //! - [`acquire`]: an acquisition node; its events go to NATS JetStream, nothing is served.
 //! - [`gateway`]: no receivers; a hub fed by the bus serves the clients.
 //! - [`locate_worker`]: TDOA across nodes from the snippets on the bus.
+//! - [`history_writer`]: the history database filled from the bus, each event once.
 //!
 //! Each role builds what it needs (the pipeline, the bus publisher or follower, the hub) and
 //! hands the pieces to the shared parts: `crate::pipeline`, `crate::server` (HTTP only),
@@ -11,6 +12,7 @@
 
 pub mod acquire;
 pub mod gateway;
+pub mod history_writer;
 pub mod locate_worker;
 pub mod serve;
 

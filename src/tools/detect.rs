@@ -11,9 +11,11 @@
 //! alarm never is) and ends when it has not been detected for `--max-gap` seconds. One line per
 //! signal is printed when it ends, so lines come out in the order signals end.
 
+mod output;
+
 use crate::cli::DetectArgs;
 use crate::config::Config;
-use anyhow::{bail, Context};
+use anyhow::bail;
 use num_complex::Complex32;
 use sdrhub_dsp::batch::detect_all;
 use sdrhub_dsp::detect::{Detection, DetectorConfig};
@@ -22,8 +24,10 @@ use sdrhub_dsp::tracker::{TrackEvent, TrackEventKind, TrackSummary, Tracker};
 use sdrhub_hardware::recording::{format_datetime, looks_like_sigmf, Recording, RecordingError, Truncation};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::io::Write;
 use std::time::Instant;
+
+pub(crate) use output::LinePrinter;
+use output::{file_receiver, Results};
 
 /// Samples per chunk read from a file: 4 Mi samples, 32 MiB as `Complex32` (plus at most as much
 /// again of raw bytes), large enough that thread start-up and per-chunk work vanish beside the
@@ -424,54 +428,6 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Writes signal lines to stdout; notices a closed pipe (`sdrhub detect f | head`).
-pub(crate) struct LinePrinter {
-    out: std::io::StdoutLock<'static>,
-    sample_rate_hz: f64,
-    start_time_ns: Option<i64>,
-    /// Lines printed.
-    pub(crate) printed: u64,
-    /// The reader went away: stop quietly.
-    pub(crate) closed: bool,
-}
-
-impl LinePrinter {
-    pub(crate) fn new(sample_rate_hz: f64, start_time_ns: Option<i64>) -> Self {
-        Self {
-            out: std::io::stdout().lock(),
-            sample_rate_hz,
-            start_time_ns,
-            printed: 0,
-            closed: false,
-        }
-    }
-
-    pub(crate) fn print(&mut self, signal: &SignalRecord) -> anyhow::Result<()> {
-        if self.closed {
-            return Ok(());
-        }
-        let line = signal.line(self.sample_rate_hz, self.start_time_ns);
-        // Invariant: the line is plain numbers and strings.
-        let mut text = serde_json::to_string(&line).expect("a signal line serializes");
-        text.push('\n');
-        match self
-            .out
-            .write_all(text.as_bytes())
-            .and_then(|()| self.out.flush())
-        {
-            Ok(()) => {
-                self.printed += 1;
-                Ok(())
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                self.closed = true;
-                Ok(())
-            }
-            Err(e) => Err(e).context("cannot write to stdout"),
-        }
-    }
-}
-
 /// Opens the file as SigMF or, with `--rate` and `--format`, as raw samples.
 fn open(args: &DetectArgs, truncation: Truncation) -> anyhow::Result<Recording> {
     let file = &args.file;
@@ -545,7 +501,13 @@ pub fn run(args: &DetectArgs, config: &Config) -> anyhow::Result<()> {
     }
     let chunk = finder.chunk_samples();
     let mut reader = recording.reader()?;
-    let mut printer = LinePrinter::new(sample_rate_hz, meta.start_time_ns());
+    let mut results = Results::new(
+        args,
+        config,
+        &file_receiver(&args.file),
+        sample_rate_hz,
+        meta.start_time_ns(),
+    )?;
     let bar = super::progress_bar(recording.samples(), "samples");
     let started = Instant::now();
     let mut analysed = 0u64;
@@ -580,9 +542,9 @@ pub fn run(args: &DetectArgs, config: &Config) -> anyhow::Result<()> {
             analysed += buffer.len() as u64;
             bar.inc(buffer.len() as u64);
             for signal in finder.take_finished() {
-                printer.print(&signal)?;
+                results.emit(&signal)?;
             }
-            if printer.closed {
+            if results.done() {
                 break;
             }
             // The reader may have stopped (end of file): then the buffer is not needed.
@@ -593,15 +555,16 @@ pub fn run(args: &DetectArgs, config: &Config) -> anyhow::Result<()> {
 
     let spectra = finder.spectra();
     for signal in finder.finish() {
-        printer.print(&signal)?;
+        results.emit(&signal)?;
     }
     bar.finish_and_clear();
+    let printed = results.finish()?;
     let elapsed = started.elapsed().as_secs_f64();
     eprintln!(
         "sdrhub detect: {analysed} samples ({:.3} s of signal, {spectra} spectra) in {elapsed:.3} s: {:.1} MS/s; {} signal(s)",
         analysed as f64 / sample_rate_hz,
         analysed as f64 / elapsed.max(1e-9) / 1e6,
-        printer.printed
+        printed
     );
     Ok(())
 }
@@ -635,27 +598,40 @@ fn run_kiwi_wav(args: &DetectArgs, config: &Config) -> anyhow::Result<()> {
     )?;
     let mut source = builder.open()?;
     let mut block = sdrhub_hardware::IqBlock::with_capacity(512);
-    let mut printer: Option<LinePrinter> = None;
+    let mut results: Option<Results> = None;
     let mut analysed = 0u64;
     let started = Instant::now();
     while source.read(&mut block, std::time::Duration::ZERO)? == sdrhub_hardware::ReadOutcome::Block {
-        let printer =
-            printer.get_or_insert_with(|| LinePrinter::new(info.sample_rate_hz, Some(block.time_ns)));
+        let results = match &mut results {
+            Some(results) => results,
+            // Timed by its first frame's GPS stamp.
+            None => results.insert(Results::new(
+                args,
+                config,
+                &info.id,
+                info.sample_rate_hz,
+                Some(block.time_ns),
+            )?),
+        };
         finder.push(&block.samples);
         analysed += block.samples.len() as u64;
         for signal in finder.take_finished() {
-            printer.print(&signal)?;
+            results.emit(&signal)?;
         }
     }
-    let mut printer = printer.unwrap_or_else(|| LinePrinter::new(info.sample_rate_hz, None));
+    let mut results = match results {
+        Some(results) => results,
+        None => Results::new(args, config, &info.id, info.sample_rate_hz, None)?,
+    };
     for signal in finder.finish() {
-        printer.print(&signal)?;
+        results.emit(&signal)?;
     }
+    let printed = results.finish()?;
     eprintln!(
         "sdrhub detect: {analysed} samples ({:.3} s of Kiwi WAV) in {:.3} s; {} signal(s)",
         analysed as f64 / info.sample_rate_hz,
         started.elapsed().as_secs_f64(),
-        printer.printed
+        printed
     );
     Ok(())
 }

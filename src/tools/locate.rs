@@ -12,6 +12,8 @@
 use super::detect::{default_threads, SignalFinder, SignalRecord};
 use crate::cli::LocateArgs;
 use crate::config::Config;
+use crate::events::Timestamp;
+use crate::history::Record;
 use crate::pipeline::snippets::SnippetRing;
 use crate::pipeline::tdoa::{solve, ReceiverSnippet, TdoaSolution};
 use anyhow::{bail, Context};
@@ -56,6 +58,7 @@ pub fn run(args: &LocateArgs, config: &Config) -> anyhow::Result<()> {
         loaded.push(load(path, &positions).with_context(|| path.display().to_string())?);
     }
     let first = &loaded[0];
+    let mut found: Option<SignalRecord> = None;
     let (frequency_hz, bandwidth_hz, activity) = match args.frequency {
         Some(frequency) => (frequency, args.bandwidth.unwrap_or(first.rate_hz / 4.0), None),
         None => {
@@ -66,11 +69,13 @@ pub fn run(args: &LocateArgs, config: &Config) -> anyhow::Result<()> {
             );
             let start = first.start_ns + (signal.start_sample as f64 / first.rate_hz * 1e9) as i64;
             let end = first.start_ns + (signal.end_sample as f64 / first.rate_hz * 1e9) as i64;
-            (
+            let located = (
                 signal.frequency_hz,
                 args.bandwidth.unwrap_or(signal.bandwidth_hz),
                 Some((start, end)),
-            )
+            );
+            found = Some(signal);
+            located
         }
     };
     let span_start = loaded.iter().map(|l| l.start_ns).max().unwrap_or(0);
@@ -91,7 +96,8 @@ pub fn run(args: &LocateArgs, config: &Config) -> anyhow::Result<()> {
     let half = 0.5 * bandwidth_hz * 1.2 + 2.0 * first.rate_hz / 1024.0;
     let offset = frequency_hz - first.center_hz;
     let propagation = args.propagation.model();
-    let mut solutions: Vec<TdoaSolution> = Vec::new();
+    // Each solved window with the time of its first sample.
+    let mut solutions: Vec<(i64, TdoaSolution)> = Vec::new();
     let mut failures = Vec::new();
     let mut start = span_start;
     let mut windows = 0;
@@ -115,14 +121,14 @@ pub fn run(args: &LocateArgs, config: &Config) -> anyhow::Result<()> {
             args.timing_sigma_ns * 1e-9,
             propagation,
         ) {
-            Ok(solution) => solutions.push(solution),
+            Ok(solution) => solutions.push((start, solution)),
             Err(error) => failures.push(error),
         }
         start += window_ns;
     }
-    let Some(best) = solutions
+    let Some((_, best)) = solutions
         .iter()
-        .min_by(|a, b| a.fix.uncertainty_m.total_cmp(&b.fix.uncertainty_m))
+        .min_by(|a, b| a.1.fix.uncertainty_m.total_cmp(&b.1.fix.uncertainty_m))
     else {
         bail!(
             "no window gave a position ({} tried); last reason: {}",
@@ -145,7 +151,38 @@ pub fn run(args: &LocateArgs, config: &Config) -> anyhow::Result<()> {
         std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("sdrhub locate: map written to {}", path.display());
     }
+    if let Some(url) = &args.history {
+        store(url, config, first, frequency_hz, found.as_ref(), &solutions)?;
+    }
     Ok(())
+}
+
+/// `--history`: the located signal's track (when detection found it) and every window's fix,
+/// timed by the recordings.
+fn store(
+    url: &str,
+    config: &Config,
+    first: &Loaded,
+    frequency_hz: f64,
+    found: Option<&SignalRecord>,
+    solutions: &[(i64, TdoaSolution)],
+) -> anyhow::Result<()> {
+    use super::history::{mark, signal_id, signal_records, HistoryOutput};
+    // The id of the signal located: the track detection found, or its frequency.
+    let signal = match found {
+        Some(signal) => signal_id(&first.id, signal.id),
+        None => format!("{}/{frequency_hz:.0}Hz", first.id),
+    };
+    let mark = mark("locate", &signal, first.start_ns);
+    let mut output = HistoryOutput::open(url, config, mark)?;
+    if let Some(record) = found {
+        output.push(signal_records(record, &first.id, first.rate_hz, first.start_ns))?;
+    }
+    for (start, solution) in solutions {
+        let report = solution.report(signal.clone(), frequency_hz, Vec::new(), Timestamp(*start));
+        output.push(vec![Record::Localization(Box::new(report))])?;
+    }
+    output.finish("locate")
 }
 
 fn parse_point(text: &str) -> anyhow::Result<GeoPoint> {

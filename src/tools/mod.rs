@@ -8,6 +8,7 @@
 
 pub mod detect;
 pub mod devices;
+pub mod history;
 pub mod locate;
 pub mod record;
 pub mod simulate;
