@@ -185,7 +185,7 @@ fn gps_time_matches_a_known_date() {
 }
 
 #[test]
-fn clock_anchors_on_fresh_solutions_measures_the_rate_and_ignores_a_bad_anchor() {
+fn clock_fits_fresh_solutions_measures_the_rate_and_rejects_a_bad_anchor() {
     let fs = 12_001.135 * (1.0 + 2.5e-6);
     let epoch = 1_795_305_600_000_000_000i64;
     let time = |k: u64| epoch + (k as f64 * 1e9 / fs).round() as i64;
@@ -210,7 +210,7 @@ fn clock_anchors_on_fresh_solutions_measures_the_rate_and_ignores_a_bad_anchor()
             ..SndHeader::default()
         };
         let result = clock.frame_time(k, &header, epoch);
-        if clock.anchors() >= 2 {
+        if clock.anchors() >= super::timing::MIN_ANCHORS {
             worst_ns = worst_ns.max((result.time_ns - t).abs());
             assert!(result.gps_locked);
         }
