@@ -153,10 +153,13 @@ mod tests {
         // A sum of tones within +-0.4 cycles per sample, read at positions 200 ppm apart.
         let freqs = [-0.38, -0.21, -0.05, 0.0, 0.013, 0.17, 0.29, 0.39];
         let signal = |t: f64| {
-            freqs.iter().enumerate().fold(Complex32::new(0.0, 0.0), |acc, (i, f)| {
-                let phase = 2.0 * PI * f * t + i as f64;
-                acc + Complex32::new(phase.cos() as f32, phase.sin() as f32) / freqs.len() as f32
-            })
+            freqs
+                .iter()
+                .enumerate()
+                .fold(Complex32::new(0.0, 0.0), |acc, (i, f)| {
+                    let phase = 2.0 * PI * f * t + i as f64;
+                    acc + Complex32::new(phase.cos() as f32, phase.sin() as f32) / freqs.len() as f32
+                })
         };
         let input: Vec<Complex32> = (0..4000).map(|n| signal(n as f64)).collect();
         let mut out = vec![Complex32::new(0.0, 0.0); 3000];

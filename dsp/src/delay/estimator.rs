@@ -4,7 +4,7 @@
 use super::peak::{all_finite, peak_lag};
 use super::{
     Band, DelayError, DelayEstimate, FrequencyBand, BINS_PER_CELL, MAX_CELLS, MAX_SNR, MIN_CELLS, MIN_LEN,
-    MIN_POST_SNR_DB, MIN_PROMINENCE,
+    MIN_POST_SNR_DB, MIN_PROMINENCE, MODEL_ERROR_RATIO,
 };
 use crate::Complex32;
 use rustfft::{Fft, FftPlanner};
@@ -189,7 +189,8 @@ impl DelayEstimator {
     /// # Panics
     /// If no reference is set or `other` is not [`Self::len`] samples long.
     pub fn estimate(&mut self, other: &[Complex32]) -> Result<DelayEstimate, DelayError> {
-        self.estimate_with(other, None)
+        let within = Band { lo: 0, hi: self.len };
+        self.estimate_with(other, BandChoice::Detect { within })
     }
 
     /// The delay of `other` relative to the reference, using only the frequencies in `band`
@@ -205,6 +206,30 @@ impl DelayEstimator {
         other: &[Complex32],
         band: FrequencyBand,
     ) -> Result<DelayEstimate, DelayError> {
+        let band = self.positions(band);
+        self.estimate_with(other, BandChoice::Given(band))
+    }
+
+    /// The delay of `other` relative to the reference, with the band found from the data as
+    /// [`Self::estimate`] does, but only within `region` (the part of the spectrum the signal
+    /// has to itself, without its neighbours); the whole region when no band stands out.
+    ///
+    /// # Errors
+    /// As [`Self::estimate`].
+    ///
+    /// # Panics
+    /// As [`Self::estimate_in_band`].
+    pub fn estimate_within(
+        &mut self,
+        other: &[Complex32],
+        region: FrequencyBand,
+    ) -> Result<DelayEstimate, DelayError> {
+        let within = self.positions(region);
+        self.estimate_with(other, BandChoice::Detect { within })
+    }
+
+    /// The frequency-ordered positions of `band`.
+    fn positions(&self, band: FrequencyBand) -> Band {
         let nyquist = 0.5 * self.sample_rate_hz;
         assert!(
             band.low_hz >= -nyquist && band.low_hz < band.high_hz && band.high_hz <= nyquist,
@@ -213,7 +238,7 @@ impl DelayEstimator {
         let (n, half) = (self.len as f64, (self.len / 2) as f64);
         let lo = ((band.low_hz / self.sample_rate_hz * n).ceil() + half).clamp(0.0, n) as usize;
         let hi = ((band.high_hz / self.sample_rate_hz * n).floor() + half + 1.0).clamp(0.0, n) as usize;
-        let band = if hi > lo {
+        if hi > lo {
             Band { lo, hi }
         } else {
             // Narrower than a bin: the nearest bin.
@@ -221,14 +246,13 @@ impl DelayEstimator {
                 .round()
                 .clamp(0.0, n - 1.0) as usize;
             Band { lo: o, hi: o + 1 }
-        };
-        self.estimate_with(other, Some(band))
+        }
     }
 
     fn estimate_with(
         &mut self,
         other: &[Complex32],
-        band: Option<Band>,
+        choice: BandChoice,
     ) -> Result<DelayEstimate, DelayError> {
         assert!(self.reference_set, "set a reference before estimating delays");
         assert_eq!(other.len(), self.len, "snippets must have the planned length");
@@ -254,15 +278,32 @@ impl DelayEstimator {
             *c = x * y.conj();
         }
 
-        // Full-band correlation: its peak lag lets the band detector derotate the cross-spectrum.
-        self.correlation.copy_from_slice(&self.cross);
-        self.inverse
-            .process_with_scratch(&mut self.correlation, &mut self.scratch);
         let full = Band { lo: 0, hi: len };
-        let band = band.unwrap_or_else(|| {
-            let lag = peak_lag(&self.correlation, max_lag);
-            self.detect_band(lag).unwrap_or(full)
-        });
+        let band = match choice {
+            BandChoice::Given(band) => band,
+            BandChoice::Detect { within } => {
+                // Nothing outside the region takes part, not even in finding the band.
+                if within != full {
+                    for o in (0..within.lo).chain(within.hi..len) {
+                        let k = self.bin(o);
+                        self.cross[k] = zero;
+                    }
+                }
+                // The region's correlation: its peak lag lets the band detector derotate the
+                // cross-spectrum.
+                self.correlation.copy_from_slice(&self.cross);
+                self.inverse
+                    .process_with_scratch(&mut self.correlation, &mut self.scratch);
+                let lag = peak_lag(&self.correlation, max_lag);
+                match self.detect_band(lag) {
+                    Some(band) if band.lo.max(within.lo) < band.hi.min(within.hi) => Band {
+                        lo: band.lo.max(within.lo),
+                        hi: band.hi.min(within.hi),
+                    },
+                    _ => within,
+                }
+            }
+        };
         if band != full {
             self.correlation.fill(zero);
             for o in band.lo..band.hi {
@@ -348,10 +389,22 @@ impl DelayEstimator {
         // fluctuates (a Gaussian-like signal) that moves the peak by
         // (|s_a|^2 - |s_b|^2) / (2 N' P curvature), variance 1 / (2 N'^2 curvature^2).
         // Negligible unless the band is narrow and the SNR high.
-        let noise_variance =
-            len as f64 / summed as f64 * stats.residual_sum / (stats.curvature_sum * stats.curvature_sum);
+        // The residuals summed in groups of adjacent bins replace the bin-by-bin ones when they
+        // are significantly larger: then the phase errors are not white noise but vary smoothly
+        // across the band (multipath, dispersion, the receivers' filters), and the delay is
+        // less certain than noise alone would make it.
+        let white = stats.residual_sum;
+        let model_error = stats.grouped_residual_sum > MODEL_ERROR_RATIO * white;
+        let residual = if model_error {
+            stats.grouped_residual_sum
+        } else {
+            white
+        };
+        let scale = len as f64 / summed as f64 / (stats.curvature_sum * stats.curvature_sum);
+        let noise_variance = scale * white;
+        let model_variance = scale * (residual - white);
         let edge_variance = 1.0 / (2.0 * (summed as f64 * curvature).powi(2));
-        let variance_samples = noise_variance + edge_variance;
+        let variance_samples = noise_variance + model_variance + edge_variance;
         if !(variance_samples.is_finite() && variance_samples > 0.0) {
             return Err(DelayError::NoTimingInformation {
                 prominence,
@@ -372,8 +425,9 @@ impl DelayEstimator {
         };
         let fs = self.sample_rate_hz;
         let variance_s2 = variance_samples / (fs * fs);
-        // The edge term depends on where this pair's delay puts the window's edges: independent
-        // between pairs, so counted with the other snippet.
+        // The edge term depends on where this pair's delay puts the window's edges, and a model
+        // error is this pair's (one pair cannot tell whose response is distorted): both counted
+        // with the other snippet, independent between pairs.
         let variance_reference_s2 = reference_share * noise_variance / (fs * fs);
         let half = (len / 2) as f64;
         Ok(DelayEstimate {
@@ -391,6 +445,7 @@ impl DelayEstimator {
             band_low_hz: (band.lo as f64 - half) / len as f64 * fs,
             band_high_hz: (band.hi as f64 - half) / len as f64 * fs,
             time_bandwidth,
+            model_error_s2: model_variance / (fs * fs),
         })
     }
 
@@ -408,4 +463,16 @@ impl DelayEstimator {
     pub(super) fn cell_range(&self, cell: usize) -> (usize, usize) {
         (cell * self.len / self.cells, (cell + 1) * self.len / self.cells)
     }
+}
+
+/// How the band is chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum BandChoice {
+    /// Found from the cross-spectrum, within these positions.
+    Detect {
+        /// The positions the band may occupy.
+        within: Band,
+    },
+    /// Given by the caller.
+    Given(Band),
 }

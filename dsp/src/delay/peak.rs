@@ -3,7 +3,8 @@
 
 use super::band::median;
 use super::{
-    Band, DelayEstimator, MAX_CELLS, MAX_SNR, MIN_NOISE_CELLS, NEWTON_MAX_ITERATIONS, NEWTON_TOLERANCE,
+    Band, DelayEstimator, MAX_CELLS, MAX_SNR, MIN_NOISE_CELLS, MODEL_GROUPS, NEWTON_MAX_ITERATIONS,
+    NEWTON_TOLERANCE,
 };
 use crate::Complex32;
 use num_complex::Complex64;
@@ -153,7 +154,54 @@ impl DelayEstimator {
         let residual = |p: usize| cos * cos * im2[p] - 2.0 * sin * cos * imre[p] + sin * sin * re2[p];
         s.residual_sum = (residual(2) - 2.0 * mean_w * residual(1) + mean_w * mean_w * residual(0)).max(0.0);
         s.aligned_peak = aligned_sum.norm();
+        s.grouped_residual_sum =
+            self.grouped_residual(band, tau, fraction, mean_w, (sin, cos), s.curvature_sum);
         s
+    }
+
+    /// The same phase residuals as [`Statistics::residual_sum`], but summed within
+    /// [`MODEL_GROUPS`] runs of adjacent bins (each holding an equal share of the peak's
+    /// curvature, i.e. of the delay's information) before squaring, times G / (G - 1) for the
+    /// constraint the fit puts on them. With independent noise in every bin the two agree; a
+    /// phase error that varies smoothly across the band (multipath, dispersion, receivers'
+    /// different filters) adds up within each run and shows only here.
+    fn grouped_residual(
+        &self,
+        band: Band,
+        tau: f64,
+        fraction: f64,
+        mean_w: f64,
+        (sin, cos): (f64, f64),
+        curvature_sum: f64,
+    ) -> f64 {
+        if !(curvature_sum > 0.0) {
+            return 0.0;
+        }
+        let len = self.len as f64;
+        let centre = band.centre();
+        let dw = TAU / len;
+        let w0 = TAU * (band.lo as f64 - centre) / len;
+        let theta = self.correlation_at(band, tau)[0].arg();
+        let (step, mut phasor) = (cis(dw * tau), cis(w0 * tau - theta));
+        let (step_f, mut phasor_f) = (cis(dw * fraction), cis(w0 * fraction));
+        let mut groups = [0.0; MODEL_GROUPS];
+        let (mut cumulative, mut w) = (0.0, w0);
+        for o in band.lo..band.hi {
+            let k = self.bin(o);
+            let centred = w - mean_w;
+            let coherent = (widen(self.cross[k]) * phasor).re;
+            // The group by the share of the curvature up to this bin.
+            cumulative += centred * centred * coherent;
+            let group =
+                ((cumulative / curvature_sum * MODEL_GROUPS as f64).max(0.0) as usize).min(MODEL_GROUPS - 1);
+            let z = widen(self.other_spectrum[k]) * widen(self.aligned_spectrum[k]).conj() * phasor_f;
+            groups[group] += centred * (z.im * cos - z.re * sin);
+            phasor *= step;
+            phasor_f *= step_f;
+            w += dw;
+        }
+        let g = MODEL_GROUPS as f64;
+        groups.iter().map(|x| x * x).sum::<f64>() * g / (g - 1.0)
     }
 
     /// A snippet's in-band SNR from its noise floor: the median cell power outside the band.
@@ -193,6 +241,9 @@ pub(super) struct Statistics {
     pub(super) curvature_sum: f64,
     /// sum (w - w_mean)^2 (Im of the aligned cross-spectrum)^2.
     pub(super) residual_sum: f64,
+    /// The same summed within groups of adjacent bins before squaring (see
+    /// `grouped_residual`).
+    pub(super) grouped_residual_sum: f64,
     /// |sum| of the aligned cross-spectrum.
     pub(super) aligned_peak: f64,
     /// sum |X_ref|^2 (whole reference).
