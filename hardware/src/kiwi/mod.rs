@@ -40,9 +40,9 @@ pub mod client;
 pub mod emulator;
 pub mod gps;
 pub mod protocol;
-pub mod timing;
 #[cfg(test)]
 mod tests;
+pub mod timing;
 
 pub use client::{KiwiBuilder, KiwiConfig, KiwiLink, KiwiSource, KiwiUrl, DEFAULT_PORT, NOMINAL_RATE_HZ};
 pub use emulator::{hf_scene, Admission, Faults, GpsMode, KiwiEmulator, KiwiEmulatorConfig, KIWI_RATE_HZ};

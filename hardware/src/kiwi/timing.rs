@@ -96,7 +96,9 @@ pub enum TimingProblem {
         limit_ppm: f64,
     },
     /// The GPS solutions scatter too much about the fitted clock.
-    #[error("GPS solutions scatter {worst_us:.1} us about the fitted clock (at most {limit_us:.0} us usable)")]
+    #[error(
+        "GPS solutions scatter {worst_us:.1} us about the fitted clock (at most {limit_us:.0} us usable)"
+    )]
     ResidualTooLarge {
         /// Worst residual, us.
         worst_us: f64,
@@ -207,6 +209,8 @@ pub struct TimingFitter {
     candidates: VecDeque<Candidate>,
     previous_age: Option<u8>,
     counts: StampCounts,
+    /// Sample indices of the candidates the last fit rejected.
+    rejected: Vec<u64>,
 }
 
 impl TimingFitter {
@@ -222,6 +226,7 @@ impl TimingFitter {
             candidates: VecDeque::new(),
             previous_age: None,
             counts: StampCounts::default(),
+            rejected: Vec::new(),
         }
     }
 
@@ -245,6 +250,7 @@ impl TimingFitter {
         self.candidates.clear();
         self.previous_age = None;
         self.counts = StampCounts::default();
+        self.rejected.clear();
     }
 
     /// What was seen of the stamps.
@@ -298,24 +304,48 @@ impl TimingFitter {
     /// # Errors
     /// See [`TimingProblem`].
     pub fn fit(&mut self) -> Result<TimingFit, TimingProblem> {
-        let result = fit_candidates(self.candidates.make_contiguous(), self.nominal_rate_hz);
-        let held = self.candidates.len() as u64;
-        let used = match &result {
-            Ok(fit) => fit.anchors as u64,
-            Err(TimingProblem::TooFewAnchors { used, .. }) => *used as u64,
-            Err(_) => held,
-        };
+        let (result, inliers) = fit_candidates(self.candidates.make_contiguous(), self.nominal_rate_hz);
+        self.rejected = self
+            .candidates
+            .iter()
+            .zip(&inliers)
+            .filter(|(_, &inlier)| !inlier)
+            .map(|(c, _)| c.sample)
+            .collect();
         // Rejections among the candidates held now (older ones have left a live window).
-        self.counts.rejected = held - used.min(held);
+        self.counts.rejected = self.rejected.len() as u64;
         if self.counts.frames > 0 && self.counts.zero + self.counts.no_fix == self.counts.frames {
             return Err(TimingProblem::NoGpsStamps);
         }
         result
     }
+
+    /// Sample indices of the candidates the last [`Self::fit`] rejected (all of them when it
+    /// found too few consistent ones).
+    pub fn rejected_samples(&self) -> &[u64] {
+        &self.rejected
+    }
 }
 
 /// The robust fit of `candidates` (see the module documentation).
-fn fit_candidates(candidates: &[Candidate], nominal_rate_hz: f64) -> Result<TimingFit, TimingProblem> {
+fn fit_candidates(
+    candidates: &[Candidate],
+    nominal_rate_hz: f64,
+) -> (Result<TimingFit, TimingProblem>, Vec<bool>) {
+    let mut inliers = vec![false; candidates.len()];
+    let result = fit_into(candidates, nominal_rate_hz, &mut inliers);
+    if result.is_err() {
+        inliers.fill(false);
+    }
+    (result, inliers)
+}
+
+/// [`fit_candidates`], marking the anchors it keeps in `inliers`.
+fn fit_into(
+    candidates: &[Candidate],
+    nominal_rate_hz: f64,
+    inliers: &mut [bool],
+) -> Result<TimingFit, TimingProblem> {
     let too_few = |used: usize| TimingProblem::TooFewAnchors {
         used,
         candidates: candidates.len(),
@@ -348,7 +378,7 @@ fn fit_candidates(candidates: &[Candidate], nominal_rate_hz: f64) -> Result<Timi
     let mut slope = median(&mut slopes);
     let mut implied: Vec<f64> = points.iter().map(|p| p.1 - slope * p.0).collect();
     let mut intercept = median(&mut implied);
-    let mut inliers = vec![true; points.len()];
+    inliers.fill(true);
     for _ in 0..MAX_ROUNDS {
         let residuals: Vec<f64> = points.iter().map(|p| p.1 - slope * p.0 - intercept).collect();
         let mut absolute: Vec<f64> = residuals.iter().map(|r| r.abs()).collect();
@@ -361,8 +391,20 @@ fn fit_candidates(candidates: &[Candidate], nominal_rate_hz: f64) -> Result<Timi
         }
         // Least squares on the inliers, centred.
         let n = used as f64;
-        let mean_x = points.iter().zip(&next).filter(|(_, &k)| k).map(|(p, _)| p.0).sum::<f64>() / n;
-        let mean_y = points.iter().zip(&next).filter(|(_, &k)| k).map(|(p, _)| p.1).sum::<f64>() / n;
+        let mean_x = points
+            .iter()
+            .zip(&next)
+            .filter(|(_, &k)| k)
+            .map(|(p, _)| p.0)
+            .sum::<f64>()
+            / n;
+        let mean_y = points
+            .iter()
+            .zip(&next)
+            .filter(|(_, &k)| k)
+            .map(|(p, _)| p.1)
+            .sum::<f64>()
+            / n;
         let (mut sxx, mut sxy) = (0.0, 0.0);
         for (p, _) in points.iter().zip(&next).filter(|(_, &k)| k) {
             sxx += (p.0 - mean_x) * (p.0 - mean_x);
@@ -374,12 +416,17 @@ fn fit_candidates(candidates: &[Candidate], nominal_rate_hz: f64) -> Result<Timi
         slope = sxy / sxx;
         intercept = mean_y - slope * mean_x;
         let settled = next == inliers;
-        inliers = next;
+        inliers.copy_from_slice(&next);
         if settled {
             break;
         }
     }
-    let used: Vec<&(f64, f64)> = points.iter().zip(&inliers).filter(|(_, &k)| k).map(|(p, _)| p).collect();
+    let used: Vec<&(f64, f64)> = points
+        .iter()
+        .zip(inliers.iter())
+        .filter(|(_, &k)| k)
+        .map(|(p, _)| p)
+        .collect();
     let residuals: Vec<f64> = used.iter().map(|p| p.1 - slope * p.0 - intercept).collect();
     let n = residuals.len() as f64;
     let rms = (residuals.iter().map(|r| r * r).sum::<f64>() / n).sqrt();
@@ -406,7 +453,7 @@ fn fit_candidates(candidates: &[Candidate], nominal_rate_hz: f64) -> Result<Timi
     let whole = origin_time.floor();
     let samples: Vec<u64> = candidates
         .iter()
-        .zip(&inliers)
+        .zip(inliers.iter())
         .filter(|(_, &k)| k)
         .map(|(c, _)| c.sample)
         .collect();
@@ -448,7 +495,13 @@ mod tests {
 
     /// A stream at `rate`, a solution every `interval_s`, stamps in between extrapolated at
     /// `assumed` Hz, plus `jitter_ns` on each solution (deterministic).
-    fn stream(rate: f64, assumed: f64, interval_s: f64, jitter_ns: f64, frames: u64) -> Vec<(u64, u8, u32, u32)> {
+    fn stream(
+        rate: f64,
+        assumed: f64,
+        interval_s: f64,
+        jitter_ns: f64,
+        frames: u64,
+    ) -> Vec<(u64, u8, u32, u32)> {
         let mut out = Vec::new();
         let mut last_solution: Option<(u64, i64)> = None;
         for frame in 0..frames {
@@ -456,9 +509,8 @@ mod tests {
             let true_ns = START + (sample as f64 * 1e9 / rate).round() as i64;
             let since_start = sample as f64 / rate;
             let solution = (since_start / interval_s).floor();
-            let fresh = last_solution.is_none_or(|(_, t)| {
-                ((t - START) as f64 * 1e-9 / interval_s).floor() < solution
-            });
+            let fresh = last_solution
+                .is_none_or(|(_, t)| ((t - START) as f64 * 1e-9 / interval_s).floor() < solution);
             if fresh {
                 let jitter = jitter_ns * (((frame * 7919) % 13) as f64 / 6.0 - 1.0);
                 last_solution = Some((sample, true_ns + jitter as i64));
@@ -495,7 +547,10 @@ mod tests {
         // Every sample's time within a ns of the truth, even far from the anchors.
         for sample in [0u64, 1234, 100_000, 359_000] {
             let truth = START as f64 + sample as f64 * 1e9 / rate;
-            assert!((fit.time_ns(sample as f64) as f64 - truth).abs() <= 1.0, "{sample}");
+            assert!(
+                (fit.time_ns(sample as f64) as f64 - truth).abs() <= 1.0,
+                "{sample}"
+            );
             assert!((fit.sample_at(truth as i64, 0.0) - sample as f64).abs() < 0.02);
         }
     }
@@ -515,14 +570,19 @@ mod tests {
         assert_eq!(counts.rejected, 1, "{counts:?}");
         assert!((fit.rate_hz - rate).abs() < 1e-4, "{fit:?}");
         // Solution jitter of up to 150 ns shows in the residuals, not more.
-        assert!(fit.residual_worst_ns > 50.0 && fit.residual_worst_ns < 300.0, "{fit:?}");
+        assert!(
+            fit.residual_worst_ns > 50.0 && fit.residual_worst_ns < 300.0,
+            "{fit:?}"
+        );
     }
 
     #[test]
     fn a_wrong_solution_and_an_out_of_order_stamp_are_rejected() {
         let rate = 12_001.14;
         let mut frames = stream(rate, 12_001.0, 2.0, 0.0, 700);
-        let anchors: Vec<usize> = (1..frames.len()).filter(|&i| frames[i].1 < frames[i - 1].1).collect();
+        let anchors: Vec<usize> = (1..frames.len())
+            .filter(|&i| frames[i].1 < frames[i - 1].1)
+            .collect();
         // One solution 40 us off, one stamped a second earlier than its predecessor.
         let shift = |frame: (u64, u8, u32, u32), ns: i64| {
             let t = gps_week_to_unix_ns(frame.2, frame.3, START) + ns;
@@ -550,18 +610,32 @@ mod tests {
         let frames = stream(12_001.0, 12_001.0, 2.0, 0.0, 90);
         let mut short = fitter_over(&frames);
         assert!(
-            matches!(short.fit(), Err(TimingProblem::TooFewAnchors { need: MIN_ANCHORS, .. })),
+            matches!(
+                short.fit(),
+                Err(TimingProblem::TooFewAnchors {
+                    need: MIN_ANCHORS,
+                    ..
+                })
+            ),
             "{:?}",
             short.fit()
         );
         // Solutions scattering by 60 us.
         let frames = stream(12_001.0, 12_001.0, 2.0, 60_000.0, 700);
         let mut noisy = fitter_over(&frames);
-        assert!(matches!(noisy.fit(), Err(TimingProblem::ResidualTooLarge { .. })), "{:?}", noisy.fit());
+        assert!(
+            matches!(noisy.fit(), Err(TimingProblem::ResidualTooLarge { .. })),
+            "{:?}",
+            noisy.fit()
+        );
         // A clock 5000 ppm off is not a KiwiSDR's crystal.
         let frames = stream(12_001.0 * 1.005, 12_001.0, 2.0, 0.0, 700);
         let mut fast = fitter_over(&frames);
-        assert!(matches!(fast.fit(), Err(TimingProblem::RateImplausible { .. })), "{:?}", fast.fit());
+        assert!(
+            matches!(fast.fit(), Err(TimingProblem::RateImplausible { .. })),
+            "{:?}",
+            fast.fit()
+        );
     }
 
     #[test]

@@ -74,7 +74,13 @@ impl KiwiRecorderName {
                 // encode '/' (portable callsigns) as '-'.
                 let station: String = station
                     .chars()
-                    .map(|c| if c == '/' || c == '\\' || c.is_whitespace() { '-' } else { c })
+                    .map(|c| {
+                        if c == '/' || c == '\\' || c.is_whitespace() {
+                            '-'
+                        } else {
+                            c
+                        }
+                    })
                     .collect();
                 format!("{time}_{frequency}_{station}_iq.wav")
             }
@@ -124,6 +130,9 @@ mod tests {
         assert_eq!(name, "20200813T065220Z_9998000_kiwi-brest-2_iq.wav");
         let parsed = KiwiRecorderName::parse(&name).unwrap();
         assert_eq!((parsed.start_ns, parsed.frequency_hz), (start, 9_998_000.0));
-        assert_eq!(KiwiRecorderName::format(start, 77_500.0, None), "20200813T065220Z_77500_iq.wav");
+        assert_eq!(
+            KiwiRecorderName::format(start, 77_500.0, None),
+            "20200813T065220Z_77500_iq.wav"
+        );
     }
 }

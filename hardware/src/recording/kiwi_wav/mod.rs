@@ -39,6 +39,10 @@ use std::path::{Path, PathBuf};
 
 /// Bytes of a `kiwi` chunk's body.
 pub(crate) const KIWI_CHUNK_LEN: u32 = 10;
+/// How far beyond its first and last anchor a file's fitted clock times samples, s: a KiwiSDR
+/// solves every 2-5 s, so a recording's ends lie within one interval of an anchor; further out
+/// a change of clock (lost frames, a restart) would go unseen.
+pub const EXTRAPOLATION_S: f64 = 10.0;
 /// Largest `data` chunk accepted: a frame is 2 KiB; a bigger chunk is a different file type.
 const MAX_DATA_CHUNK: u32 = 1 << 20;
 
@@ -63,7 +67,6 @@ impl GpsStamp {
             gps_nsec,
         }
     }
-
 }
 
 /// What sdrhub records about the receiver (the `sdrh` chunk).
@@ -131,6 +134,10 @@ pub struct FileTiming {
     /// Whether the GPS week is known (a date in the `sdrh` chunk or the file name); without
     /// one, times are only right relative to other files resolved the same way.
     pub date_known: bool,
+    /// The samples the fit may time, [first, end): from [`EXTRAPOLATION_S`] before the first
+    /// anchor to as far after the last, but not past a rejected solution beyond them (after
+    /// which the stream may have jumped: lost frames, a restart). Empty without a fit.
+    pub usable: (u64, u64),
 }
 
 fn read_exact_or(file: &mut impl Read, buffer: &mut [u8], path: &Path) -> Result<bool, RecordingError> {
@@ -393,11 +400,31 @@ impl KiwiWav {
             fitter.push(start, s.last_gps_solution, s.gps_sec, s.gps_nsec);
         }
         let fit = fitter.fit();
+        let total = self.samples();
+        let usable = match &fit {
+            Ok(fit) => {
+                let margin = (EXTRAPOLATION_S * fit.rate_hz) as u64;
+                let (first, last) = fit.span_samples;
+                let rejected = fitter.rejected_samples();
+                let lo = if rejected.iter().any(|&s| s < first) {
+                    first
+                } else {
+                    first.saturating_sub(margin)
+                };
+                let hi = match rejected.iter().filter(|&&s| s > last).min() {
+                    Some(_) => last,
+                    None => last.saturating_add(margin),
+                };
+                (lo.min(total), hi.min(total))
+            }
+            Err(_) => (0, 0),
+        };
         FileTiming {
             fit,
             counts: fitter.counts(),
             rule,
             date_known: hint.is_some(),
+            usable,
         }
     }
 }
@@ -441,4 +468,3 @@ impl KiwiWavReader {
         Ok(Some((frame.stamp, &self.samples)))
     }
 }
-

@@ -168,4 +168,3 @@ impl KiwiWavWriter {
         file.sync_all().map_err(io)
     }
 }
-
