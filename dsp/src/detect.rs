@@ -13,8 +13,10 @@
 //!   widening stops halfway to a neighbouring detection so that no bin is counted twice.
 //! - frequency: for a run no wider than a tone's main lobe, the peak interpolated with a
 //!   parabola through the log powers of the peak and its neighbours, corrected by a table of
-//!   that estimate's bias for the window (exact for a clean tone at any offset); for wider runs,
-//!   the centre of the occupied band. (The power centroid would be the other choice, but on a
+//!   that estimate's bias for the window (exact for a clean tone at any offset); the same for a
+//!   wider run that is mostly a carrier (more than [`CARRIER_SHARE`] of its power within a
+//!   tone's span of the peak: a keyed time signal, AM), whose frequency is its carrier's; for
+//!   other wider runs, the centre of the occupied band. (The power centroid would be the other choice, but on a
 //!   noise-like signal every bin's power scatters, and the centroid of 50 bins scattering by
 //!   35 % wanders by most of a bin; the band's edges are steadier.)
 //! - bandwidth: the span holding 99 % of the run's excess power, with the window's own 99 % span
@@ -32,6 +34,11 @@ use crate::window::WindowKind;
 /// Fraction of a detection's power left outside its occupied bandwidth (half each side): the
 /// ITU definition of occupied bandwidth (99 % of the power).
 const OCCUPIED_OUTSIDE: f64 = 0.01;
+
+/// A wide run with more than this share of its power within a tone's 99 % span of its peak is
+/// a carrier with sidebands, reported at the carrier's frequency: more than half means the
+/// carrier is what a listener hears and tunes to (an AM broadcast's carrier holds two thirds).
+pub const CARRIER_SHARE: f64 = 0.5;
 
 /// Points of the frequency-interpolation bias table over one bin of offsets.
 const INTERPOLATION_TABLE_POINTS: usize = 129;
@@ -222,7 +229,14 @@ impl Detector {
             let (from, to) = region.occupied_band();
             let span = to - from;
             let tone_like = last - first < self.tone_run_bins;
-            let bin = if tone_like && peak >= self.spacing && peak + self.spacing < n {
+            // A wider run whose power is mostly one tone's main lobe is a carrier with keying or
+            // weak sidebands (a time signal, AM): its frequency is the carrier's.
+            let half_lobe = (0.5 * self.tone_span_bins).ceil() as usize;
+            let lobe: f64 = (peak.saturating_sub(half_lobe).max(lo)..=(peak + half_lobe).min(hi))
+                .map(|k| region.excess(k))
+                .sum();
+            let carrier = lobe > CARRIER_SHARE * sum;
+            let bin = if (tone_like || carrier) && peak >= self.spacing && peak + self.spacing < n {
                 peak as f64 + self.tone_offset(&region, peak)
             } else if span > 0.0 {
                 0.5 * (from + to)

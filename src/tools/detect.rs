@@ -534,7 +534,9 @@ pub fn run(args: &DetectArgs, config: &Config) -> anyhow::Result<()> {
     let sample_rate_hz = meta.sample_rate_hz;
     let center_hz = args.center_freq.unwrap_or_else(|| meta.center_hz());
     let threads = args.detector.threads.unwrap_or_else(default_threads);
-    let mut finder = SignalFinder::new(config, args.detector.max_gap, threads, center_hz, sample_rate_hz)?;
+    let mut config = config.clone();
+    super::fit_spectrum_to_channel(&mut config, sample_rate_hz, Some(&args.detector));
+    let mut finder = SignalFinder::new(&config, args.detector.max_gap, threads, center_hz, sample_rate_hz)?;
     if recording.samples() < finder.spectrum_len() as u64 {
         eprintln!(
             "sdrhub detect: warning: {}: {} samples is less than one spectrum ({} samples: fft_size x averages); nothing to analyse",
@@ -615,19 +617,43 @@ fn is_kiwi_wav(path: &std::path::Path) -> bool {
         .is_ok_and(|()| &head[..4] == b"RIFF" && &head[8..] == b"WAVE")
 }
 
-/// `sdrhub detect` over a Kiwi WAV recording: frames in order, timed from their GPS stamps.
+/// `sdrhub detect` over a Kiwi WAV recording: frames in order, timed from their GPS stamps
+/// (the robust fit of the whole file), at the RF frequency and date its `sdrh` chunk or
+/// kiwirecorder name gives.
 fn run_kiwi_wav(args: &DetectArgs, config: &Config) -> anyhow::Result<()> {
     use sdrhub_hardware::recording::{KiwiWav, KiwiWavBuilder};
     use sdrhub_hardware::source::SourceBuilder;
     let wav = KiwiWav::open(&args.file)?;
+    let date_known = wav.date_hint_ns().is_some();
+    if wav.center_hz().is_none() && args.center_freq.is_none() {
+        eprintln!(
+            "sdrhub detect: warning: {}: no centre frequency (no sdrh chunk, not a kiwirecorder name): frequencies are relative to 0 Hz; give --center-freq",
+            args.file.display()
+        );
+    }
+    if !date_known {
+        eprintln!(
+            "sdrhub detect: warning: {}: no date (no sdrh chunk, not a kiwirecorder name): its GPS stamps cannot be dated, so no start_time/end_time is reported",
+            args.file.display()
+        );
+    }
+    let timing = wav.timing();
+    if let Err(problem) = &timing.fit {
+        eprintln!(
+            "sdrhub detect: warning: {}: GPS timing not trusted ({problem}); times are the receiver's own stamps",
+            args.file.display()
+        );
+    }
     let mut builder = KiwiWavBuilder::new(wav);
     if let Some(center) = args.center_freq {
         builder = builder.center_hz(center);
     }
     let info = builder.info();
     let threads = args.detector.threads.unwrap_or_else(default_threads);
+    let mut config = config.clone();
+    super::fit_spectrum_to_channel(&mut config, info.sample_rate_hz, Some(&args.detector));
     let mut finder = SignalFinder::new(
-        config,
+        &config,
         args.detector.max_gap,
         threads,
         info.center_hz,
@@ -639,8 +665,8 @@ fn run_kiwi_wav(args: &DetectArgs, config: &Config) -> anyhow::Result<()> {
     let mut analysed = 0u64;
     let started = Instant::now();
     while source.read(&mut block, std::time::Duration::ZERO)? == sdrhub_hardware::ReadOutcome::Block {
-        let printer =
-            printer.get_or_insert_with(|| LinePrinter::new(info.sample_rate_hz, Some(block.time_ns)));
+        let start = date_known.then_some(block.time_ns);
+        let printer = printer.get_or_insert_with(|| LinePrinter::new(block.sample_rate_hz, start));
         finder.push(&block.samples);
         analysed += block.samples.len() as u64;
         for signal in finder.take_finished() {
