@@ -6,7 +6,9 @@ use super::protocol::{
     self, command, decode_iq, interpret, msg_pairs, parse_frame, Frame, FrameError, KiwiMessage, SndHeader,
     MAX_FRAME_BYTES, NO_GPS_FIX, SAMPLES_PER_FRAME,
 };
+use super::timing::TimingFit;
 use crate::acquisition::now_ns;
+use crate::recording::GpsStamp;
 use crate::source::{IqBlock, IqSource, ReadOutcome, ReceiverInfo, SourceBuilder, SourceError, SourceKind};
 use sdrhub_dsp::geo::GeoPoint;
 use std::io::ErrorKind;
@@ -204,6 +206,21 @@ struct LinkDetail {
     reported_rate_hz: Option<f64>,
     refusal: Option<String>,
     last_problem: Option<String>,
+    timing: TimingStatus,
+}
+
+/// The GPS timing of a live stream: the robust fit of its solutions (see
+/// [`super::timing`]), or why there is none.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct TimingStatus {
+    /// The fit, when trusted.
+    pub fit: Option<TimingFit>,
+    /// The rate the receiver announced (`MSG sample_rate`), Hz.
+    pub announced_rate_hz: Option<f64>,
+    /// Candidate solutions in the window rejected as inconsistent (zero, stale, out of order).
+    pub rejected: u64,
+    /// Why the timing is not trusted; `None` when it is (or no frame has arrived).
+    pub problem: Option<String>,
 }
 
 impl Default for KiwiLink {
@@ -270,6 +287,11 @@ impl KiwiLink {
     /// The last protocol problem seen (a malformed frame, a text frame...), kept for status.
     pub fn last_problem(&self) -> Option<String> {
         self.detail().last_problem.clone()
+    }
+
+    /// The stream's GPS timing: fitted rate, residuals, and why it is not trusted.
+    pub fn timing(&self) -> TimingStatus {
+        self.detail().timing.clone()
     }
 
     /// Seconds since the receiver's last GPS solution, `None` when it has no fix.
@@ -536,8 +558,10 @@ impl KiwiSource {
                 }
                 Ok(Frame::Snd { header, .. }) if configured => {
                     // The first frame holds stale samples from before our settings: drop it,
-                    // but count its samples so the timeline starts right after it.
+                    // but count its samples so the timeline starts right after it. Its stamp
+                    // (often zero, or stale) still goes to the clock, which rejects it.
                     self.last_sequence = Some(header.sequence);
+                    self.clock.frame_time(0, &header, now_ns());
                     self.next_sample = SAMPLES_PER_FRAME as u64;
                     self.last_frame = Instant::now();
                     return Ok(());
@@ -653,6 +677,12 @@ impl KiwiSource {
             link.measured_rate_bits
                 .store(self.clock.rate_hz().to_bits(), Ordering::Relaxed);
         }
+        link.detail().timing = TimingStatus {
+            fit: self.clock.fit().copied(),
+            announced_rate_hz: Some(self.clock.reported_rate_hz()),
+            rejected: self.clock.rejected_anchors(),
+            problem: self.clock.problem().map(|p| p.to_string()),
+        };
 
         block.receiver_id = self.id.clone();
         block.center_hz = self.center_hz;
@@ -661,6 +691,11 @@ impl KiwiSource {
         block.gps_locked = time.gps_locked;
         block.seq = self.block_seq;
         block.discontinuity = discontinuity;
+        block.receiver_stamp = Some(GpsStamp {
+            last_gps_solution: header.last_gps_solution,
+            gps_sec: header.gps_sec,
+            gps_nsec: header.gps_nsec,
+        });
         block.samples.clear();
         decode_iq(
             samples,

@@ -44,5 +44,7 @@ pub mod protocol;
 mod tests;
 pub mod timing;
 
-pub use client::{KiwiBuilder, KiwiConfig, KiwiLink, KiwiSource, KiwiUrl, DEFAULT_PORT, NOMINAL_RATE_HZ};
+pub use client::{
+    KiwiBuilder, KiwiConfig, KiwiLink, KiwiSource, KiwiUrl, TimingStatus, DEFAULT_PORT, NOMINAL_RATE_HZ,
+};
 pub use emulator::{hf_scene, Admission, Faults, GpsMode, KiwiEmulator, KiwiEmulatorConfig, KIWI_RATE_HZ};

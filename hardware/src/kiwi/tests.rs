@@ -278,6 +278,48 @@ fn emulator_stream_times_match_the_emulator_clock_within_a_microsecond() {
     assert!(rate_error_ppm.abs() < 1.0, "rate error {rate_error_ppm} ppm");
 }
 
+/// Issue 14, acceptance 2 and 5: against the `real-world` profile (zero and stale first
+/// stamps, a solution only every 5 s, the ADC 150 ppm fast while the receiver announces and
+/// extrapolates the nominal rate), the client rejects the bad stamps, fits the true rate, times
+/// every locked block to the emulator's clock within a microsecond, and reports it all.
+#[test]
+fn real_world_stamps_are_fitted_to_the_true_clock() {
+    let emulator = KiwiEmulator::start(KiwiEmulatorConfig::real_world(scene(), 0, now_ns())).unwrap();
+    let true_rate = emulator.config().true_rate_hz();
+    let announced = emulator.config().reported_rate_hz();
+    assert!(((true_rate / announced - 1.0) * 1e6 - 150.0).abs() < 0.01);
+    let mut builder = client_for(&emulator);
+    let link = builder.link();
+    let mut source = KiwiSource::open_for_test(&mut builder);
+    let mut block = IqBlock::with_capacity(512);
+    let started = Instant::now();
+    let (mut checked, mut worst_ns, mut first_locked) = (0, 0i64, None);
+    while started.elapsed() < Duration::from_secs(20) && checked < 100 {
+        if source.read(&mut block, Duration::from_millis(500)).unwrap() != ReadOutcome::Block {
+            continue;
+        }
+        let truth = emulator.frame_time_ns(source.last_sequence().unwrap()).unwrap();
+        if block.gps_locked {
+            first_locked.get_or_insert(started.elapsed());
+            worst_ns = worst_ns.max((block.time_ns - truth).abs());
+            checked += 1;
+        }
+    }
+    let timing = link.timing();
+    let fit = timing.fit.expect("a trusted fit");
+    let ppm = fit.ppm_from(timing.announced_rate_hz.unwrap());
+    eprintln!(
+        "real-world stream: locked after {first_locked:?}, {checked} locked blocks, worst time error          {worst_ns} ns, fitted {:.4} Hz ({ppm:+.1} ppm from the announced rate), worst residual {:.0} ns,          {} stamp(s) rejected",
+        fit.rate_hz, fit.residual_worst_ns, timing.rejected
+    );
+    assert!(checked >= 100, "only {checked} locked blocks");
+    assert!(worst_ns < 1_000, "worst time error {worst_ns} ns");
+    assert!((ppm - 150.0).abs() < 1.0, "{ppm} ppm");
+    assert!(fit.residual_worst_ns < 400.0, "{fit:?}");
+    assert_eq!(timing.rejected, 1, "the stale stamp");
+    assert!(timing.problem.is_none());
+}
+
 #[test]
 fn session_set_up_follows_the_protocol_and_learns_the_receiver() {
     let mut config = KiwiEmulatorConfig::new(scene(), 2, now_ns());

@@ -17,12 +17,13 @@
 //!    and the first stamped frame when it says 0 (it may be fresh, or stale). Zero stamps and
 //!    "no fix" frames are never candidates; the frames in between solutions are the receiver's
 //!    extrapolation and are not used.
-//! 2. **Robust line**: the slope is the median of the slopes between all pairs of candidates
-//!    (Theil-Sen: up to 29 % of them may be wrong), the offset the median of what each
-//!    candidate implies. A candidate whose residual exceeds [`OUTLIER_SIGMAS`] robust standard
-//!    deviations (1.4826 x the median absolute residual), and at least [`OUTLIER_FLOOR_NS`], is
-//!    rejected: a stale or out-of-order stamp is off by seconds or hours, a wrong solution by
-//!    microseconds or more.
+//! 2. **Robust line**: of the lines through two candidates at a believable rate (within
+//!    [`MAX_RATE_ERROR_PPM`] of nominal), the one the most candidates lie within
+//!    [`MAX_RESIDUAL_NS`] of (a consensus: one stale stamp among three good ones cannot move it,
+//!    where medians of pair slopes already break down). Then a candidate whose residual exceeds
+//!    [`OUTLIER_SIGMAS`] robust standard deviations (1.4826 x the median absolute residual), and
+//!    at least [`OUTLIER_FLOOR_NS`], is rejected: a stale or out-of-order stamp is off by
+//!    seconds or hours, a wrong solution by microseconds or more.
 //! 3. **Least squares** on the remaining anchors, repeated while it rejects more. The fit gives
 //!    the sample rate, the time of every sample, and the residuals: their RMS and worst value
 //!    say how well the receiver's solutions agree with one steady clock.
@@ -52,6 +53,12 @@ pub const MAX_RATE_ERROR_PPM: f64 = 1_000.0;
 pub const MAX_RESIDUAL_NS: f64 = 20_000.0;
 /// Rounds of rejection and refitting; it settles in one or two.
 const MAX_ROUNDS: usize = 4;
+/// The consensus line's reach, ns: candidates this close to a line through two others count
+/// as agreeing with it (the largest scatter a trusted fit may have).
+const CONSENSUS_NS: f64 = MAX_RESIDUAL_NS;
+/// Most candidates the consensus search draws its lines through (evenly spaced): it costs
+/// their number squared times all candidates, and 64 solutions span minutes.
+const CONSENSUS_POINTS: usize = 64;
 
 /// Which frames are candidate anchors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -363,21 +370,57 @@ fn fit_into(
         .iter()
         .map(|c| (c.sample as f64 - s0 as f64, (c.time_ns - t0) as f64))
         .collect();
-    // Theil-Sen: the median slope (ns per sample) of all pairs far enough apart in samples.
-    let mut slopes = Vec::with_capacity(points.len() * (points.len() - 1) / 2);
-    for (i, a) in points.iter().enumerate() {
-        for b in &points[i + 1..] {
-            if b.0 != a.0 {
-                slopes.push((b.1 - a.1) / (b.0 - a.0));
+    // Consensus: of the lines through two candidates at a believable rate, the one the most
+    // candidates lie near (ties: the smallest summed distance). One stale stamp among three
+    // good ones already decides nothing by medians of pair slopes, but leaves this unmoved.
+    let believable = |slope: f64| {
+        let rate = 1e9 / slope;
+        rate.is_finite() && ((rate / nominal_rate_hz - 1.0) * 1e6).abs() <= MAX_RATE_ERROR_PPM
+    };
+    let stride = points.len().div_ceil(CONSENSUS_POINTS).max(1);
+    let mut best: Option<(usize, f64, f64, f64)> = None;
+    for i in (0..points.len()).step_by(stride) {
+        for j in (i + stride..points.len()).step_by(stride) {
+            let (a, b) = (points[i], points[j]);
+            if b.0 == a.0 {
+                continue;
+            }
+            let slope = (b.1 - a.1) / (b.0 - a.0);
+            if !believable(slope) {
+                continue;
+            }
+            let intercept = a.1 - slope * a.0;
+            let (mut count, mut spread) = (0, 0.0);
+            for p in &points {
+                let r = (p.1 - slope * p.0 - intercept).abs();
+                if r <= CONSENSUS_NS {
+                    count += 1;
+                    spread += r;
+                }
+            }
+            if best.is_none_or(|(c, d, _, _)| count > c || (count == c && spread < d)) {
+                best = Some((count, spread, slope, intercept));
             }
         }
     }
-    if slopes.is_empty() {
-        return Err(too_few(1));
+    let Some((count, _, mut slope, mut intercept)) = best else {
+        // No two candidates agree on a believable rate: report the median pair's.
+        let mut slopes: Vec<f64> = points
+            .windows(2)
+            .filter(|w| w[1].0 != w[0].0)
+            .map(|w| (w[1].1 - w[0].1) / (w[1].0 - w[0].0))
+            .collect();
+        let rate_hz = 1e9 / median(&mut slopes);
+        return Err(TimingProblem::RateImplausible {
+            rate_hz,
+            nominal_hz: nominal_rate_hz,
+            ppm: (rate_hz / nominal_rate_hz - 1.0) * 1e6,
+            limit_ppm: MAX_RATE_ERROR_PPM,
+        });
+    };
+    if count < MIN_ANCHORS {
+        return Err(too_few(count));
     }
-    let mut slope = median(&mut slopes);
-    let mut implied: Vec<f64> = points.iter().map(|p| p.1 - slope * p.0).collect();
-    let mut intercept = median(&mut implied);
     inliers.fill(true);
     for _ in 0..MAX_ROUNDS {
         let residuals: Vec<f64> = points.iter().map(|p| p.1 - slope * p.0 - intercept).collect();

@@ -139,6 +139,7 @@ impl IqSource for KiwiWavSource {
         block.gps_locked = locked;
         block.seq = self.seq;
         block.discontinuity = false;
+        block.receiver_stamp = Some(stamp);
         block.samples.clear();
         block.samples.extend_from_slice(samples);
         self.sample += samples.len() as u64;
