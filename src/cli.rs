@@ -142,6 +142,11 @@ pub struct SimulateArgs {
     /// Receivers without a GPS fix.
     #[arg(long)]
     pub no_gps: bool,
+    /// The `real-world` fault profile: receivers stamp as real KiwiSDRs do (the first frame
+    /// zero, the second hours stale, a solution every 5 s, the ADC 110-190 ppm off while the
+    /// nominal rate is announced).
+    #[arg(long, conflicts_with = "no_gps")]
+    pub real_world: bool,
 }
 
 /// Detector settings shared by `detect` and `record`; each overrides its `[dsp]` key.
@@ -278,9 +283,16 @@ pub struct RecordArgs {
     /// Seconds to record.
     #[arg(long)]
     pub seconds: f64,
-    /// Where to write: PATH.sigmf-meta and PATH.sigmf-data (PATH.wav for --format kiwi-wav).
+    /// Where to write: PATH.sigmf-meta and PATH.sigmf-data (PATH.wav for --format kiwi-wav; an
+    /// existing directory gets the file kiwirecorder would name:
+    /// YYYYMMDDTHHMMSSZ_<frequency Hz>_<receiver>_iq.wav).
     #[arg(long, value_name = "PATH")]
     pub out: PathBuf,
+    /// With --format kiwi-wav: write what `kiwirecorder.py --kiwi-wav` writes: the receiver's
+    /// own GPS stamps as it sent them (not sdrhub's reconstruction) and no sdrh chunk, so that
+    /// the file's only metadata is its kiwirecorder name.
+    #[arg(long)]
+    pub kiwirecorder: bool,
     /// Sample format of the dataset.
     #[arg(long, value_enum, default_value = "cf32_le")]
     pub format: RecordFormat,
