@@ -3,10 +3,10 @@
 
 use super::probe::{ProbeResult, RemoteReceiver};
 use super::ReceiverHandle;
-use crate::events::{GpsTimingReport, LinkReport};
 use crate::events::{
     Event, HealthReport, HealthStatus, ReceiverStatus, ServiceHealth, Timestamp, WebsdrStatus, WebsdrsReport,
 };
+use crate::events::{GpsTimingReport, LinkReport};
 use sdrhub_hardware::acquisition::AcquisitionState;
 use sdrhub_hardware::kiwi::gps::MAX_FIX_AGE_S;
 use std::collections::HashMap;
@@ -355,7 +355,11 @@ fn timing_report(link: &sdrhub_hardware::kiwi::KiwiLink) -> GpsTimingReport {
         excluded: if fit.is_some() {
             None
         } else {
-            Some(timing.problem.unwrap_or_else(|| "no GPS stamps received yet".into()))
+            Some(
+                timing
+                    .problem
+                    .unwrap_or_else(|| "no GPS stamps received yet".into()),
+            )
         },
     }
 }
