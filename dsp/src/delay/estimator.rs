@@ -64,6 +64,8 @@ pub struct DelayEstimator {
     pub(super) cross: Vec<Complex32>,
     /// The correlation r[m] (unnormalised inverse FFT of the band's cross-spectrum).
     pub(super) correlation: Vec<Complex32>,
+    /// The spectral lines' share of r at each lag of the window, -max_lag..=max_lag.
+    pub(super) line_lags: Vec<num_complex::Complex64>,
 }
 
 impl fmt::Debug for DelayEstimator {
@@ -124,6 +126,7 @@ impl DelayEstimator {
             aligned_spectrum: vec![zero; len],
             cross: vec![zero; len],
             correlation: vec![zero; len],
+            line_lags: vec![num_complex::Complex64::new(0.0, 0.0); 2 * max_lag + 1],
         }
     }
 
@@ -279,7 +282,10 @@ impl DelayEstimator {
         }
 
         let full = Band { lo: 0, hi: len };
-        let band = match choice {
+        // The run of significantly coherent cells around the band, when it was found from the
+        // data (empty otherwise).
+        let mut coherent = Band { lo: 0, hi: 0 };
+        let mut band = match choice {
             BandChoice::Given(band) => band,
             BandChoice::Detect { within } => {
                 // Nothing outside the region takes part, not even in finding the band.
@@ -295,47 +301,31 @@ impl DelayEstimator {
                 self.inverse
                     .process_with_scratch(&mut self.correlation, &mut self.scratch);
                 let lag = peak_lag(&self.correlation, max_lag);
+                let clip = |b: Band| Band {
+                    lo: b.lo.max(within.lo),
+                    hi: b.hi.min(within.hi),
+                };
                 match self.detect_band(lag) {
-                    Some(band) if band.lo.max(within.lo) < band.hi.min(within.hi) => Band {
-                        lo: band.lo.max(within.lo),
-                        hi: band.hi.min(within.hi),
-                    },
+                    Some((band, run)) if clip(band).lo < clip(band).hi => {
+                        coherent = clip(run);
+                        clip(band)
+                    }
                     _ => within,
                 }
             }
         };
-        if band != full {
-            self.correlation.fill(zero);
-            for o in band.lo..band.hi {
-                let k = self.bin(o);
-                self.correlation[k] = self.cross[k];
+        let (mut lag, mut tau) = self.peak_in(band)?;
+        if coherent.lo < coherent.hi {
+            // The band the coherence shows, trimmed or widened within the coherent cells to
+            // where the delay's variance is lowest: a keyed carrier's weak sidelobes are
+            // coherent, yet may add more noise than timing information, or at high SNR carry
+            // more than the strongest cells suggest.
+            let best = self.lowest_variance_band(band, coherent, tau, tau - lag as f64);
+            if best != band {
+                band = best;
+                (lag, tau) = self.peak_in(band)?;
             }
-            self.inverse
-                .process_with_scratch(&mut self.correlation, &mut self.scratch);
         }
-        let lag = peak_lag(&self.correlation, max_lag);
-        if lag.unsigned_abs() >= max_lag {
-            return Err(DelayError::PeakAtWindowEdge {
-                lag_samples: lag,
-                max_lag,
-            });
-        }
-
-        let tau = self.refine(band, lag).ok_or(DelayError::NoTimingInformation {
-            prominence: 0.0,
-            need: MIN_PROMINENCE,
-        })?;
-
-        // The reference's central part shifted by the integer lag: aligned with the other
-        // snippet's central part to within a fraction of a sample, so that its phase residuals
-        // hold the noise only, not the reference's edges the other snippet lacks.
-        self.aligned_spectrum.fill(zero);
-        for n in max_lag..len - max_lag {
-            self.aligned_spectrum[n] = self.reference[(n as isize - lag) as usize];
-        }
-        self.forward
-            .process_with_scratch(&mut self.aligned_spectrum, &mut self.scratch);
-
         let stats = self.statistics(band, tau, tau - lag as f64);
         let bins = band.bins() as f64;
         let time_bandwidth = bins * summed as f64 / len as f64;
@@ -370,13 +360,7 @@ impl DelayEstimator {
             });
         }
         let curvature = stats.curvature_sum / stats.coherent_sum;
-        let lowest = (0..=max_lag)
-            .flat_map(|m| [m, (len - m) % len])
-            .map(|k| self.correlation[k].norm() as f64)
-            .fold(f64::INFINITY, f64::min);
-        let peak = self.correlation[lag.rem_euclid(len as isize) as usize].norm() as f64;
-        let noise = (stats.reference_energy * stats.other_energy / bins).sqrt();
-        let prominence = if noise > 0.0 { (peak - lowest) / noise } else { 0.0 };
+        let prominence = self.prominence(band, lag);
         if prominence.is_nan() || prominence < MIN_PROMINENCE {
             return Err(DelayError::NoTimingInformation {
                 prominence: prominence.max(0.0),
@@ -447,6 +431,40 @@ impl DelayEstimator {
             time_bandwidth,
             model_error_s2: model_variance / (fs * fs),
         })
+    }
+
+    /// The correlation over `band`, its integer peak lag and the refined delay, with the
+    /// reference's central part aligned to that lag in `aligned_spectrum` (so that its phase
+    /// residuals against the other snippet hold the noise only, not the reference's edges the
+    /// other snippet lacks).
+    fn peak_in(&mut self, band: Band) -> Result<(isize, f64), DelayError> {
+        let (len, max_lag) = (self.len, self.max_lag);
+        let zero = Complex32::new(0.0, 0.0);
+        self.correlation.fill(zero);
+        for o in band.lo..band.hi {
+            let k = self.bin(o);
+            self.correlation[k] = self.cross[k];
+        }
+        self.inverse
+            .process_with_scratch(&mut self.correlation, &mut self.scratch);
+        let lag = peak_lag(&self.correlation, max_lag);
+        if lag.unsigned_abs() >= max_lag {
+            return Err(DelayError::PeakAtWindowEdge {
+                lag_samples: lag,
+                max_lag,
+            });
+        }
+        let tau = self.refine(band, lag).ok_or(DelayError::NoTimingInformation {
+            prominence: 0.0,
+            need: MIN_PROMINENCE,
+        })?;
+        self.aligned_spectrum.fill(zero);
+        for n in max_lag..len - max_lag {
+            self.aligned_spectrum[n] = self.reference[(n as isize - lag) as usize];
+        }
+        self.forward
+            .process_with_scratch(&mut self.aligned_spectrum, &mut self.scratch);
+        Ok((lag, tau))
     }
 
     /// FFT bin of frequency-ordered position `o`.

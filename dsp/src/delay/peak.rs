@@ -3,8 +3,8 @@
 
 use super::band::median;
 use super::{
-    Band, DelayEstimator, MAX_CELLS, MAX_SNR, MIN_NOISE_CELLS, MODEL_GROUPS, NEWTON_MAX_ITERATIONS,
-    NEWTON_TOLERANCE,
+    Band, DelayEstimator, LINE_NEIGHBOURS, LINE_RATIO, MAX_CELLS, MAX_SNR, MIN_NOISE_CELLS, MODEL_GROUPS,
+    NEWTON_MAX_ITERATIONS, NEWTON_TOLERANCE,
 };
 use crate::Complex32;
 use num_complex::Complex64;
@@ -202,6 +202,66 @@ impl DelayEstimator {
         }
         let g = MODEL_GROUPS as f64;
         groups.iter().map(|x| x * x).sum::<f64>() * g / (g - 1.0)
+    }
+
+    /// How far the correlation's peak at `lag` stands above the lowest |r| within the lag
+    /// window, in noise standard deviations of r, sqrt(E_ref E_other / bins) over the band.
+    ///
+    /// Spectral lines (bins [`LINE_RATIO`] times stronger than the median of their
+    /// [`LINE_NEIGHBOURS`] neighbours: a carrier, the harmonics of a slow keying) are set aside
+    /// first, from r and from the energies: a line adds the same to every lag of the window, so
+    /// it can neither make a peak nor hide one, but a carrier holding nearly all the power would
+    /// otherwise count as noise and bury the keyed band's peak.
+    pub(super) fn prominence(&mut self, band: Band, lag: isize) -> f64 {
+        let (len, max_lag) = (self.len, self.max_lag);
+        let half = (len / 2) as f64;
+        self.line_lags.fill(Complex64::new(0.0, 0.0));
+        let (mut reference_energy, mut other_energy, mut bins) = (0.0, 0.0, 0usize);
+        let mut neighbours = [0.0f64; 2 * LINE_NEIGHBOURS];
+        for o in band.lo..band.hi {
+            let k = self.bin(o);
+            let c = self.cross[k];
+            let magnitude = c.norm() as f64;
+            let mut count = 0;
+            for d in 2..=LINE_NEIGHBOURS + 1 {
+                for n in [o.checked_sub(d), Some(o + d).filter(|&n| n < band.hi)] {
+                    if let Some(n) = n.filter(|&n| n >= band.lo) {
+                        neighbours[count] = self.cross[self.bin(n)].norm() as f64;
+                        count += 1;
+                    }
+                }
+            }
+            let local = median(neighbours[..count].iter().copied());
+            if count >= LINE_NEIGHBOURS && magnitude > LINE_RATIO * local {
+                // A line: its share of r at each lag of the window.
+                let f = (o as f64 - half) / len as f64;
+                let step = cis(TAU * f);
+                let mut phasor = cis(-TAU * f * max_lag as f64);
+                for share in self.line_lags.iter_mut() {
+                    *share += widen(c) * phasor;
+                    phasor *= step;
+                }
+            } else {
+                reference_energy += self.reference_spectrum[k].norm_sqr() as f64;
+                other_energy += self.other_spectrum[k].norm_sqr() as f64;
+                bins += 1;
+            }
+        }
+        if bins == 0 {
+            return 0.0;
+        }
+        let at = |m: isize| {
+            let r = widen(self.correlation[m.rem_euclid(len as isize) as usize]);
+            (r - self.line_lags[(m + max_lag as isize) as usize]).norm()
+        };
+        let window = -(max_lag as isize)..=max_lag as isize;
+        let lowest = window.map(at).fold(f64::INFINITY, f64::min);
+        let noise = (reference_energy * other_energy / bins as f64).sqrt();
+        if noise > 0.0 {
+            (at(lag) - lowest) / noise
+        } else {
+            0.0
+        }
     }
 
     /// A snippet's in-band SNR from its noise floor: the median cell power outside the band.
