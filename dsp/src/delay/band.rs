@@ -3,8 +3,7 @@
 
 use super::peak::{cis, widen};
 use super::{
-    Band, DelayEstimator, BAND_CELL_CHARGE, BAND_IMPROVEMENT, BAND_MIN_SCORE, BAND_SCORE_SIGMAS,
-    FINE_PER_CELL, MAX_CELLS,
+    Band, DelayEstimator, BAND_CELL_CHARGE, BAND_MIN_SCORE, BAND_SCORE_SIGMAS, FINE_PER_CELL, MAX_CELLS,
 };
 use num_complex::Complex64;
 use std::f64::consts::TAU;
@@ -12,7 +11,7 @@ use std::f64::consts::TAU;
 impl DelayEstimator {
     /// The band: the run of cells with the largest total excess coherence, if significant, with
     /// its edges then placed to a quarter of a cell.
-    pub(super) fn detect_band(&self, lag: isize) -> Option<(Band, Band)> {
+    pub(super) fn detect_band(&self, lag: isize) -> Option<Band> {
         let len = self.len;
         let fine_cells = FINE_PER_CELL * self.cells;
         let fine_range = |j: usize| (j * len / fine_cells, (j + 1) * len / fine_cells);
@@ -54,11 +53,6 @@ impl DelayEstimator {
         if cells == 0 || score < BAND_MIN_SCORE.max(BAND_SCORE_SIGMAS * (cells as f64).sqrt()) {
             return None;
         }
-        // Every cell of this run is coherent beyond noise: the most a band may ever span.
-        let coherent = Band {
-            lo: self.cell_range(first).0,
-            hi: self.cell_range(end - 1).1,
-        };
         // Again with the charge raised to half the band's typical excess (see below): a strong
         // signal's band then does not wander through noise cells that happen to look coherent.
         let charge = (0.5 * median(coarse[first..end].iter().copied())).max(BAND_CELL_CHARGE);
@@ -98,104 +92,10 @@ impl DelayEstimator {
                 sa.total_cmp(&sb)
             })
             .unwrap_or(hi_fine);
-        Some((
-            Band {
-                lo: fine_range(left).0,
-                hi: fine_range(right - 1).1,
-            },
-            coherent,
-        ))
-    }
-}
-
-impl DelayEstimator {
-    /// The contiguous run of fine cells within `within` that minimises the delay's variance at the fitted delay `tau` (fractional part `fraction`
-    /// relative to the aligned reference): sum (w - w_mean)^2 (Im of the aligned
-    /// cross-spectrum)^2 over (sum (w - w_mean)^2 Re C~)^2, the noise of the estimate over its
-    /// information (see the [module documentation](super)). A flat band keeps its edges; a
-    /// keyed carrier's sidelobes, coherent but with little power per bin, are dropped where
-    /// their noise outweighs their timing information.
-    pub(super) fn lowest_variance_band(&self, band: Band, within: Band, tau: f64, fraction: f64) -> Band {
-        let len = self.len;
-        let fine_cells = FINE_PER_CELL * self.cells;
-        let fine_range = |j: usize| (j * len / fine_cells, (j + 1) * len / fine_cells);
-        let first_cell = |b: Band| (0..fine_cells).find(|&j| fine_range(j).1 > b.lo).unwrap_or(0);
-        let end_cell = |b: Band| {
-            (0..fine_cells)
-                .rev()
-                .find(|&j| fine_range(j).0 < b.hi)
-                .map_or(fine_cells, |j| j + 1)
-        };
-        let (first, end) = (first_cell(band), end_cell(band));
-        let (lo, hi) = (first_cell(within).min(first), end_cell(within).max(end));
-        // Derotation as in `statistics`: by the fitted delay and the phase of r there, and the
-        // aligned product by its fractional delay and its own phase over `band`.
-        let lenf = len as f64;
-        let centre = band.centre();
-        // Frequencies about the band's centre, as `correlation_at` measures them (so that
-        // theta, the phase of r there, removes the common phase).
-        let theta = self.correlation_at(band, tau)[0].arg();
-        let rotation = |o: usize, t: f64| cis(TAU * (o as f64 - centre) / lenf * t);
-        let aligned = |o: usize| {
-            let k = self.bin(o);
-            widen(self.other_spectrum[k]) * widen(self.aligned_spectrum[k]).conj() * rotation(o, fraction)
-        };
-        let theta_aligned = (band.lo..band.hi).map(aligned).sum::<Complex64>().arg();
-        let (sin, cos) = theta_aligned.sin_cos();
-        // Per fine cell: sums of w^p Re C~ and w^p Im'^2, p = 0, 1, 2 (w about the band's centre,
-        // in rad per sample); then prefix sums.
-        let mut sums = [[0.0f64; 6]; FINE_PER_CELL * MAX_CELLS + 1];
-        for j in lo..hi {
-            let (a, b) = fine_range(j);
-            let mut cell = [0.0; 6];
-            for o in a..b {
-                let w = TAU * (o as f64 - centre) / lenf;
-                let coherent = (widen(self.cross[self.bin(o)]) * rotation(o, tau) * cis(-theta)).re;
-                let z = aligned(o);
-                let im = z.im * cos - z.re * sin;
-                let powers = [1.0, w, w * w];
-                for p in 0..3 {
-                    cell[p] += powers[p] * coherent;
-                    cell[3 + p] += powers[p] * im * im;
-                }
-            }
-            for p in 0..6 {
-                sums[j + 1 - lo][p] = sums[j - lo][p] + cell[p];
-            }
-        }
-        let variance = |a: usize, b: usize| {
-            let s: [f64; 6] = std::array::from_fn(|p| sums[b - lo][p] - sums[a - lo][p]);
-            if s[0] <= 0.0 {
-                return f64::INFINITY;
-            }
-            let mean = s[1] / s[0];
-            let information = s[2] - mean * s[1];
-            let noise = s[5] - 2.0 * mean * s[4] + mean * mean * s[3];
-            if information > 0.0 && noise > 0.0 {
-                noise / (information * information)
-            } else {
-                f64::INFINITY
-            }
-        };
-        let detected = variance(first, end);
-        let mut best = (detected, first, end);
-        for a in lo..hi {
-            for b in a + 1..=hi {
-                let v = variance(a, b);
-                if v < best.0 {
-                    best = (v, a, b);
-                }
-            }
-        }
-        // Noise moves the measured variance of a band by a few percent: a different band must
-        // do clearly better than the one the coherence showed.
-        if !(best.0 < (1.0 - BAND_IMPROVEMENT) * detected) {
-            return band;
-        }
-        Band {
-            lo: fine_range(best.1).0,
-            hi: fine_range(best.2 - 1).1,
-        }
+        Some(Band {
+            lo: fine_range(left).0,
+            hi: fine_range(right - 1).1,
+        })
     }
 }
 

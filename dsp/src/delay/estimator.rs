@@ -282,10 +282,7 @@ impl DelayEstimator {
         }
 
         let full = Band { lo: 0, hi: len };
-        // The run of significantly coherent cells around the band, when it was found from the
-        // data (empty otherwise).
-        let mut coherent = Band { lo: 0, hi: 0 };
-        let mut band = match choice {
+        let band = match choice {
             BandChoice::Given(band) => band,
             BandChoice::Detect { within } => {
                 // Nothing outside the region takes part, not even in finding the band.
@@ -306,26 +303,12 @@ impl DelayEstimator {
                     hi: b.hi.min(within.hi),
                 };
                 match self.detect_band(lag) {
-                    Some((band, run)) if clip(band).lo < clip(band).hi => {
-                        coherent = clip(run);
-                        clip(band)
-                    }
+                    Some(band) if clip(band).lo < clip(band).hi => clip(band),
                     _ => within,
                 }
             }
         };
-        let (mut lag, mut tau) = self.peak_in(band)?;
-        if coherent.lo < coherent.hi {
-            // The band the coherence shows, trimmed or widened within the coherent cells to
-            // where the delay's variance is lowest: a keyed carrier's weak sidelobes are
-            // coherent, yet may add more noise than timing information, or at high SNR carry
-            // more than the strongest cells suggest.
-            let best = self.lowest_variance_band(band, coherent, tau, tau - lag as f64);
-            if best != band {
-                band = best;
-                (lag, tau) = self.peak_in(band)?;
-            }
-        }
+        let (lag, tau) = self.peak_in(band)?;
         let stats = self.statistics(band, tau, tau - lag as f64);
         let bins = band.bins() as f64;
         let time_bandwidth = bins * summed as f64 / len as f64;

@@ -139,10 +139,6 @@ const LINE_RATIO: f64 = 1000.0;
 /// Neighbours either side (beyond the adjacent bin, which a line's own leakage fills) that a
 /// line is compared with: a modulated band wider than this is never taken for one.
 const LINE_NEIGHBOURS: usize = 8;
-/// A band other than the one the coherence shows replaces it only when it lowers the delay's
-/// variance by more than this fraction: a band's variance is measured from its own noisy bins,
-/// which move it by a few percent, so a smaller gain may be luck.
-const BAND_IMPROVEMENT: f64 = 0.1;
 /// Groups of adjacent bins (equal shares of the delay's information) whose summed phase
 /// residuals test for errors that white noise does not make: 8 resolves a distortion that
 /// varies across the band while keeping 7 degrees of freedom for the test.
