@@ -87,16 +87,31 @@ fn real_kiwirecorder_recordings_of_dcf77_are_located_dated_and_named() {
         // detect, no flags: the carrier at 77.5 kHz (the name's RF centre), dated by the name.
         for f in &files {
             let output = sdrhub().arg("detect").arg(f).output().unwrap();
-            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
             let strongest = String::from_utf8_lossy(&output.stdout)
                 .lines()
                 .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-                .max_by(|a, b| a["snr_db"].as_f64().unwrap().total_cmp(&b["snr_db"].as_f64().unwrap()))
+                .max_by(|a, b| {
+                    a["snr_db"]
+                        .as_f64()
+                        .unwrap()
+                        .total_cmp(&b["snr_db"].as_f64().unwrap())
+                })
                 .expect("a signal");
             eprintln!("detect {}: {strongest}", f.display());
-            assert!((strongest["frequency_hz"].as_f64().unwrap() - 77_500.0).abs() < 2.0, "{strongest}");
+            assert!(
+                (strongest["frequency_hz"].as_f64().unwrap() - 77_500.0).abs() < 2.0,
+                "{strongest}"
+            );
             let date = format!("{}-{}-{}T", &set.time[..4], &set.time[4..6], &set.time[6..8]);
-            assert!(strongest["start_time"].as_str().unwrap().starts_with(&date), "{strongest}");
+            assert!(
+                strongest["start_time"].as_str().unwrap().starts_with(&date),
+                "{strongest}"
+            );
         }
         // locate, positions by station name.
         let mut command = sdrhub();

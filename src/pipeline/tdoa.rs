@@ -198,10 +198,10 @@ pub fn solve(
             failures.push((i, i, error.to_string()));
             continue;
         }
-        for j in i + 1..receivers.len() {
+        for (j, other) in aligned.iter().enumerate().skip(i + 1) {
             let estimate = match band {
-                SignalBand::Given(..) => estimator.estimate_in_band(&aligned[j], region),
-                SignalBand::Within(..) => estimator.estimate_within(&aligned[j], region),
+                SignalBand::Given(..) => estimator.estimate_in_band(other, region),
+                SignalBand::Within(..) => estimator.estimate_within(other, region),
             };
             match estimate {
                 Ok(estimate) => estimates.push((i, j, estimate)),

@@ -174,7 +174,7 @@ impl DelayEstimator {
         (sin, cos): (f64, f64),
         curvature_sum: f64,
     ) -> f64 {
-        if !(curvature_sum > 0.0) {
+        if curvature_sum.is_nan() || curvature_sum <= 0.0 {
             return 0.0;
         }
         let len = self.len as f64;

@@ -62,9 +62,14 @@ pub struct ArrivalTimes {
 pub fn arrival_times(receivers: usize, pairs: &[PairDelay]) -> Option<ArrivalTimes> {
     let m = receivers;
     if m < 2
-        || pairs
-            .iter()
-            .any(|p| p.i >= m || p.j >= m || p.i == p.j || !p.delay_s.is_finite() || !(p.variance_s2 > 0.0))
+        || pairs.iter().any(|p| {
+            p.i >= m
+                || p.j >= m
+                || p.i == p.j
+                || !p.delay_s.is_finite()
+                || p.variance_s2.is_nan()
+                || p.variance_s2 <= 0.0
+        })
     {
         return None;
     }
@@ -156,12 +161,14 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
         }
         a.swap(col, pivot);
         b.swap(col, pivot);
-        for row in col + 1..n {
-            let f = a[row][col] / a[col][col];
-            for k in col..n {
-                a[row][k] -= f * a[col][k];
+        let (upper, lower) = a.split_at_mut(col + 1);
+        let pivot_row = &upper[col];
+        for (offset, row) in lower.iter_mut().enumerate() {
+            let f = row[col] / pivot_row[col];
+            for (x, p) in row[col..n].iter_mut().zip(&pivot_row[col..n]) {
+                *x -= f * p;
             }
-            b[row] -= f * b[col];
+            b[col + 1 + offset] -= f * b[col];
         }
     }
     let mut x = vec![0.0; n];
@@ -229,9 +236,9 @@ mod tests {
             })
             .collect();
         let again = arrival_times(4, &renumbered).unwrap();
-        for k in 0..4 {
+        for (k, &mapped) in map.iter().enumerate() {
             let a = fit.times_s[k] - fit.times_s[3];
-            let b = again.times_s[map[k]] - again.times_s[0];
+            let b = again.times_s[mapped] - again.times_s[0];
             assert!((a - b).abs() < 1e-12, "{k}: {a} vs {b}");
         }
         assert!((fit.chi2 - again.chi2).abs() < 1e-9);

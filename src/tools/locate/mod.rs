@@ -223,15 +223,18 @@ impl std::fmt::Display for Target {
     }
 }
 
-/// The signal to locate, its delay band (relative to the centre) and, for an intermittent one,
+/// The signal chosen, its delay band (relative to the centre) and, for an intermittent one,
 /// the GPS time span it is on in.
+type Choice = (Target, SignalBand, Option<(i64, i64)>);
+
+/// The signal to locate (see [`Choice`]).
 fn choose_signal(
     args: &LocateArgs,
     config: &Config,
     first: &Loaded,
     center_hz: f64,
     rate: f64,
-) -> anyhow::Result<(Target, SignalBand, Option<(i64, i64)>)> {
+) -> anyhow::Result<Choice> {
     let nyquist = rate / 2.0;
     let channel = (center_hz - nyquist, center_hz + nyquist);
     if let (Some(frequency), Some(bandwidth)) = (args.frequency, args.bandwidth) {
