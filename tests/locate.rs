@@ -174,13 +174,49 @@ fn locate_on_kiwirecorder_style_recordings_of_the_real_world_profile_recovers_th
         let wav = sdrhub_hardware::recording::KiwiWav::open(file).unwrap();
         assert!(wav.info().is_none(), "{name} has an sdrh chunk");
     }
+    // A sixth receiver whose GPS never had a fix: its file is left out, with the reason.
+    let broken = dir.join("20200101T000000Z_10000000_kiwi-nofix_iq.wav");
+    {
+        use sdrhub_hardware::recording::{GpsStamp, KiwiWav, KiwiWavWriter};
+        let source = KiwiWav::open(&files[0]).unwrap();
+        let mut writer = KiwiWavWriter::create(&broken, source.sample_rate_hz(), None).unwrap();
+        let no_fix = GpsStamp {
+            last_gps_solution: 255,
+            gps_sec: 0,
+            gps_nsec: 0,
+        };
+        for (_, samples) in source.read_all().unwrap() {
+            writer.write_frame(no_fix, &samples).unwrap();
+        }
+        writer.finish().unwrap();
+    }
+    files.push(broken);
     let positions: Vec<String> = RECEIVERS
         .iter()
+        .chain(&[("kiwi-nofix", "47.0,2.0")])
         .flat_map(|(id, at)| ["--position".to_string(), format!("{id}={at}")])
         .chain(["--position-sigma-m".to_string(), "0".to_string()])
         .collect();
     let result = locate_and_check(&files, &positions, None);
-    for file in result["files"].as_array().unwrap() {
+    let excluded = result["excluded"].as_array().unwrap();
+    assert!(
+        excluded.iter().any(|e| e["receiver"] == "kiwi-nofix"
+            && e["reason"]
+                .as_str()
+                .unwrap()
+                .contains("GPS timing not trusted: no GPS time stamps")),
+        "{result}"
+    );
+    let files_report = result["files"].as_array().unwrap();
+    let nofix = files_report
+        .iter()
+        .find(|f| f["receiver"] == "kiwi-nofix")
+        .unwrap();
+    assert!(
+        nofix["rate_hz"].is_null() && nofix["timing_problem"].is_string(),
+        "{nofix}"
+    );
+    for file in files_report.iter().filter(|f| f["receiver"] != "kiwi-nofix") {
         let ppm = file["rate_ppm"].as_f64().unwrap();
         // 110-190 ppm from the true nominal 12001.135 Hz; the header says 12001 Hz.
         assert!((100.0..215.0).contains(&ppm), "{file}");

@@ -13,10 +13,10 @@
 //!   widening stops halfway to a neighbouring detection so that no bin is counted twice.
 //! - frequency: for a run no wider than a tone's main lobe, the peak interpolated with a
 //!   parabola through the log powers of the peak and its neighbours, corrected by a table of
-//!   that estimate's bias for the window (exact for a clean tone at any offset); the same for a
-//!   wider run that is mostly a carrier (more than [`CARRIER_SHARE`] of its power within a
-//!   tone's span of the peak: a keyed time signal, AM), whose frequency is its carrier's; for
-//!   other wider runs, the centre of the occupied band. (The power centroid would be the other choice, but on a
+//!   that estimate's bias for the window (exact for a clean tone at any offset); for wider runs,
+//!   the centre of the occupied band, and, when the run is mostly one tone's lobe (more than
+//!   [`CARRIER_SHARE`] of its power: a keyed time signal, AM), the carrier's interpolated
+//!   frequency besides (`carrier_hz`). (The power centroid would be the other choice, but on a
 //!   noise-like signal every bin's power scatters, and the centroid of 50 bins scattering by
 //!   35 % wanders by most of a bin; the band's edges are steadier.)
 //! - bandwidth: the span holding 99 % of the run's excess power, with the window's own 99 % span
@@ -36,8 +36,10 @@ use crate::window::WindowKind;
 const OCCUPIED_OUTSIDE: f64 = 0.01;
 
 /// A wide run with more than this share of its power within a tone's 99 % span of its peak is
-/// a carrier with sidebands, reported at the carrier's frequency: more than half means the
-/// carrier is what a listener hears and tunes to (an AM broadcast's carrier holds two thirds).
+/// a carrier with weak sidebands: a keyed time signal's carrier holds 85-95 %, an AM
+/// broadcast's two thirds or more. (An FM signal's spectrum over a few tens of milliseconds can
+/// also pile most of its power near its instantaneous frequency; that is why `sdrhub detect`
+/// takes a signal for a carrier only when most of its spectra say so.)
 pub const CARRIER_SHARE: f64 = 0.5;
 
 /// Points of the frequency-interpolation bias table over one bin of offsets.
@@ -97,6 +99,10 @@ pub struct Detection {
     pub first_bin: usize,
     /// Last bin (inclusive) of the over-threshold run.
     pub last_bin: usize,
+    /// For a run wider than a tone that is mostly one tone's main lobe (more than
+    /// [`CARRIER_SHARE`] of its power: a keyed carrier, AM), the interpolated frequency of that
+    /// carrier, Hz; `None` otherwise.
+    pub carrier_hz: Option<f64>,
 }
 
 /// CFAR detector over frequency-ordered averaged power spectra.
@@ -230,13 +236,17 @@ impl Detector {
             let span = to - from;
             let tone_like = last - first < self.tone_run_bins;
             // A wider run whose power is mostly one tone's main lobe is a carrier with keying or
-            // weak sidebands (a time signal, AM): its frequency is the carrier's.
+            // weak sidebands (a time signal, AM): its carrier is reported beside its centre.
             let half_lobe = (0.5 * self.tone_span_bins).ceil() as usize;
             let lobe: f64 = (peak.saturating_sub(half_lobe).max(lo)..=(peak + half_lobe).min(hi))
                 .map(|k| region.excess(k))
                 .sum();
-            let carrier = lobe > CARRIER_SHARE * sum;
-            let bin = if (tone_like || carrier) && peak >= self.spacing && peak + self.spacing < n {
+            let interpolable = peak >= self.spacing && peak + self.spacing < n;
+            let carrier_hz = (!tone_like && interpolable && lobe > CARRIER_SHARE * sum).then(|| {
+                let bin = peak as f64 + self.tone_offset(&region, peak);
+                center_hz + (bin - (n / 2) as f64) * bin_hz
+            });
+            let bin = if tone_like && interpolable {
                 peak as f64 + self.tone_offset(&region, peak)
             } else if span > 0.0 {
                 0.5 * (from + to)
@@ -267,6 +277,7 @@ impl Detector {
                 noise_dbfs: crate::db(noise),
                 first_bin: first,
                 last_bin: last,
+                carrier_hz,
             });
         }
     }

@@ -522,6 +522,7 @@ mod tests {
             noise_dbfs: -80.0,
             first_bin: 0,
             last_bin: 0,
+            carrier_hz: None,
         }
     }
 

@@ -125,6 +125,10 @@ impl SignalRecord {
 struct Aggregate {
     hits: u64,
     frequency_sum: f64,
+    /// Sum and count of the carrier frequencies of the spectra in which the signal is mostly a
+    /// carrier.
+    carrier_sum: f64,
+    carrier_hits: u64,
     bandwidth_sum: f64,
     snr_db_sum: f64,
     power_sum: f64,
@@ -142,6 +146,8 @@ struct Hit {
     power_fs: f64,
     /// Best SNR of those detections.
     snr_db: Option<f64>,
+    /// The carrier of the strongest of them (and its power), if it is mostly a carrier.
+    carrier_hz: Option<(f64, f64)>,
     /// The tracker's own smoothed values, used if no detection could be attributed.
     fallback_power_fs: f64,
     fallback_snr_db: f64,
@@ -333,6 +339,7 @@ impl SignalFinder {
                 peak_dbfs: obs.peak_dbfs,
                 power_fs: 0.0,
                 snr_db: None,
+                carrier_hz: None,
                 fallback_power_fs: obs
                     .mean_power_db()
                     .map_or_else(|| 10f64.powf(obs.peak_dbfs / 10.0), |(p, _)| 10f64.powf(p / 10.0)),
@@ -355,12 +362,19 @@ impl SignalFinder {
             if let Some(hit) = nearest {
                 hit.power_fs += d.power_fs;
                 hit.snr_db = Some(hit.snr_db.map_or(d.snr_db, |s| s.max(d.snr_db)));
+                if hit.carrier_hz.is_none_or(|(_, p)| d.power_fs > p) {
+                    hit.carrier_hz = d.carrier_hz.map(|f| (f, d.power_fs));
+                }
             }
         }
         for hit in &self.hits {
             let a = self.aggregates.entry(hit.id).or_default();
             a.hits += 1;
             a.frequency_sum += hit.frequency_hz;
+            if let Some((carrier, _)) = hit.carrier_hz {
+                a.carrier_sum += carrier;
+                a.carrier_hits += 1;
+            }
             a.bandwidth_sum += hit.bandwidth_hz;
             a.snr_db_sum += hit.snr_db.unwrap_or(hit.fallback_snr_db);
             a.power_sum += if hit.snr_db.is_some() {
@@ -403,11 +417,18 @@ impl SignalFinder {
             };
         }
         let n = aggregate.hits as f64;
+        // A signal that is mostly a carrier in most of its spectra (a keyed time signal, AM) is
+        // reported at its carrier; otherwise at the centre of its occupied band.
+        let frequency_hz = if 2 * aggregate.carrier_hits > aggregate.hits {
+            aggregate.carrier_sum / aggregate.carrier_hits as f64
+        } else {
+            aggregate.frequency_sum / n
+        };
         SignalRecord {
             id: summary.id,
             start_sample,
             end_sample,
-            frequency_hz: aggregate.frequency_sum / n,
+            frequency_hz,
             bandwidth_hz: aggregate.bandwidth_sum / n,
             snr_db: aggregate.snr_db_sum / n,
             power_dbfs: sdrhub_dsp::db(aggregate.power_sum / n),

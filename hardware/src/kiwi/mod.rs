@@ -12,7 +12,8 @@
 //!   from that fit.
 //! - [`client`]: [`KiwiBuilder`] / [`KiwiSource`], the [`crate::IqSource`] (auth, IQ mode at
 //!   fixed gain, keepalive, errors such as `too_busy` and `badp` as refusals, sequence gaps as
-//!   discontinuities, the first frame dropped) and [`KiwiLink`], its live status.
+//!   discontinuities, the first frame dropped), and [`KiwiLink`], its live status (counters,
+//!   refusals, the GPS timing of the stream).
 //! - [`emulator`]: [`KiwiEmulator`], a simulated scene's receiver served as a KiwiSDR on
 //!   loopback, with faults on demand.
 //!
@@ -39,6 +40,7 @@
 pub mod client;
 pub mod emulator;
 pub mod gps;
+mod link;
 pub mod protocol;
 #[cfg(test)]
 mod tests;
