@@ -62,19 +62,29 @@ pub struct LocateArgs {
     /// `kiwirecorder --kiwi-wav` with --position).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Frequency of the signal, Hz [default: the strongest modulated signal in the first file].
+    /// RF frequency of the signal, Hz [default: the strongest modulated signal in the first
+    /// file].
     #[arg(long, value_name = "HZ")]
     pub frequency: Option<f64>,
-    /// Its bandwidth, Hz [default: as detected, or a quarter of the sample rate with --frequency].
+    /// Its bandwidth, Hz: correlate exactly this band [default: the band is found from each
+    /// pair's cross-spectrum, between the signal's detected neighbours].
     #[arg(long, value_name = "HZ")]
     pub bandwidth: Option<f64>,
-    /// A receiver's position when its file has none: ID=LAT,LON (ID: its id or file name stem).
-    #[arg(long, value_name = "ID=LAT,LON")]
+    /// A receiver's position when its file has none: STATION=LAT,LON (STATION: the station in a
+    /// kiwirecorder file name, the receiver id, or the file name's stem).
+    #[arg(long, value_name = "STATION=LAT,LON")]
     pub position: Vec<String>,
-    /// Seconds of IQ correlated per fix.
-    #[arg(long, default_value_t = 1.0)]
-    pub window: f64,
-    /// Timing error of each receiver's clock, ns.
+    /// Uncertainty of a position given with --position, m (one standard deviation): a public
+    /// receiver's listed location is often a Maidenhead locator (a 4.6 x 2.3 km square at 50 N)
+    /// or coordinates rounded to 0.01 deg (1.1 x 0.7 km).
+    #[arg(long, value_name = "M", default_value_t = 1000.0)]
+    pub position_sigma_m: f64,
+    /// Seconds of IQ correlated per fix [default: the whole span the files share, up to
+    /// 2^20 samples].
+    #[arg(long, value_name = "SECONDS")]
+    pub window: Option<f64>,
+    /// Timing error of each receiver's GPS clock, ns (one standard deviation), added to the
+    /// scatter of its GPS solutions about their fit.
     #[arg(long, default_value_t = 100.0)]
     pub timing_sigma_ns: f64,
     /// How the signal travels: line-of-sight or great-circle (HF ground and sky waves).
@@ -140,6 +150,11 @@ pub struct SimulateArgs {
     /// Receivers without a GPS fix.
     #[arg(long)]
     pub no_gps: bool,
+    /// The `real-world` fault profile: receivers stamp as real KiwiSDRs do (the first frame
+    /// zero, the second hours stale, a solution every 5 s, the ADC 110-190 ppm off while the
+    /// nominal rate is announced).
+    #[arg(long, conflicts_with = "no_gps")]
+    pub real_world: bool,
 }
 
 /// Detector settings shared by `detect` and `record`; each overrides its `[dsp]` key.
@@ -288,9 +303,16 @@ pub struct RecordArgs {
     /// Seconds to record.
     #[arg(long)]
     pub seconds: f64,
-    /// Where to write: PATH.sigmf-meta and PATH.sigmf-data (PATH.wav for --format kiwi-wav).
+    /// Where to write: PATH.sigmf-meta and PATH.sigmf-data (PATH.wav for --format kiwi-wav; an
+    /// existing directory gets the file kiwirecorder would name:
+    /// YYYYMMDDTHHMMSSZ_<frequency Hz>_<receiver>_iq.wav).
     #[arg(long, value_name = "PATH")]
     pub out: PathBuf,
+    /// With --format kiwi-wav: write what `kiwirecorder.py --kiwi-wav` writes: the receiver's
+    /// own GPS stamps as it sent them (not sdrhub's reconstruction) and no sdrh chunk, so that
+    /// the file's only metadata is its kiwirecorder name.
+    #[arg(long)]
+    pub kiwirecorder: bool,
     /// Sample format of the dataset.
     #[arg(long, value_enum, default_value = "cf32_le")]
     pub format: RecordFormat,

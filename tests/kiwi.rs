@@ -267,23 +267,55 @@ async fn hostile_frames_are_counted_in_the_receiver_status() {
 async fn kiwisdr_network_locates_the_bursts_by_tdoa_within_the_reported_radius() {
     let scene = Scene::new(hf_scene()).unwrap();
     let kiwis = emulators(&scene, 5);
+    locate_bursts(&scene, &kiwis, 12, Duration::from_secs(40)).await;
+}
+
+/// Issue 14, acceptance 5: the same network with every emulator in the `real-world` profile
+/// (zero and stale first stamps, a solution every 5 s, ADCs 110-190 ppm off while announcing the
+/// nominal rate) still locates the bursts, and `websdrs:status` shows each receiver's fitted
+/// rate, its ppm from the announced one and the residuals of its solutions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kiwisdr_network_in_the_real_world_profile_locates_the_bursts_and_reports_its_timing() {
+    let scene = Scene::new(hf_scene()).unwrap();
+    let epoch = now_ns();
+    let kiwis: Vec<KiwiEmulator> = (0..5)
+        .map(|rx| KiwiEmulator::start(KiwiEmulatorConfig::real_world(scene.clone(), rx, epoch)).unwrap())
+        .collect();
+    // Locking takes three solutions (15 s): more fixes, for the same test of the radius.
+    locate_bursts(&scene, &kiwis, 20, Duration::from_secs(100)).await;
+}
+
+/// Runs sdrhub on `kiwis`, waits up to `limit` for `want` TDOA fixes of the bursts (at least
+/// 8), and checks the truth is inside the 68 % radius in most; then that `websdrs:status`
+/// reports every receiver's GPS timing as the emulators run it.
+async fn locate_bursts(scene: &Scene, kiwis: &[KiwiEmulator], want: usize, limit: Duration) {
     let receivers = scene
         .receivers()
         .iter()
-        .zip(&kiwis)
+        .zip(kiwis)
         .map(|(r, kiwi)| kiwi_receiver(&r.id, kiwi.url()))
         .collect();
     let mut config = config(receivers);
     config.localization.interval_s = 1.0;
     let server = common::start(config);
-    let mut ws = connect(&server, "/ws?events=localizations:updated").await;
+    let mut ws = connect(&server, "/ws?events=localizations:updated,websdrs:status").await;
     let bursts = &scene.transmitters()[1];
     let mut fixes = Vec::new();
+    let mut timing: Option<Value> = None;
     let started = Instant::now();
-    while fixes.len() < 12 && started.elapsed() < Duration::from_secs(40) {
+    while fixes.len() < want && started.elapsed() < limit {
         let Some(m) = next_json(&mut ws, Duration::from_secs(5)).await else {
             continue;
         };
+        if m["event"] == "websdrs:status" {
+            let all_fitted = m["data"]["websdrs"]
+                .as_array()
+                .is_some_and(|w| w.iter().all(|r| r["gps_timing"]["rate_hz"].as_f64().is_some()));
+            if all_fitted {
+                timing = Some(m["data"]["websdrs"].clone());
+            }
+            continue;
+        }
         if m["event"] != "localizations:updated" {
             continue;
         }
@@ -322,5 +354,18 @@ async fn kiwisdr_network_locates_the_bursts_by_tdoa_within_the_reported_radius()
         "the truth was inside the 68 % radius in only {inside} of {}",
         fixes.len()
     );
+    let timing = timing.expect("websdrs:status with every receiver's GPS timing fitted");
+    for (receiver, kiwi) in timing.as_array().unwrap().iter().zip(kiwis) {
+        let t = &receiver["gps_timing"];
+        eprintln!("{}: {t}", receiver["id"]);
+        let config = kiwi.config();
+        let want_ppm = (config.true_rate_hz() / config.reported_rate_hz() - 1.0) * 1e6;
+        assert!(
+            (t["rate_ppm"].as_f64().unwrap() - want_ppm).abs() < 0.5,
+            "{t} against {want_ppm} ppm"
+        );
+        assert!(t["worst_residual_us"].as_f64().unwrap() < 1.0, "{t}");
+        assert!(t["excluded"].is_null(), "{t}");
+    }
     server.stop().await.unwrap();
 }

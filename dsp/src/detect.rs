@@ -14,7 +14,9 @@
 //! - frequency: for a run no wider than a tone's main lobe, the peak interpolated with a
 //!   parabola through the log powers of the peak and its neighbours, corrected by a table of
 //!   that estimate's bias for the window (exact for a clean tone at any offset); for wider runs,
-//!   the centre of the occupied band. (The power centroid would be the other choice, but on a
+//!   the centre of the occupied band, and, when the run is mostly one tone's lobe (more than
+//!   [`CARRIER_SHARE`] of its power: a keyed time signal, AM), the carrier's interpolated
+//!   frequency besides (`carrier_hz`). (The power centroid would be the other choice, but on a
 //!   noise-like signal every bin's power scatters, and the centroid of 50 bins scattering by
 //!   35 % wanders by most of a bin; the band's edges are steadier.)
 //! - bandwidth: the span holding 99 % of the run's excess power, with the window's own 99 % span
@@ -32,6 +34,13 @@ use crate::window::WindowKind;
 /// Fraction of a detection's power left outside its occupied bandwidth (half each side): the
 /// ITU definition of occupied bandwidth (99 % of the power).
 const OCCUPIED_OUTSIDE: f64 = 0.01;
+
+/// A wide run with more than this share of its power within a tone's 99 % span of its peak is
+/// a carrier with weak sidebands: a keyed time signal's carrier holds 85-95 %, an AM
+/// broadcast's two thirds or more. (An FM signal's spectrum over a few tens of milliseconds can
+/// also pile most of its power near its instantaneous frequency; that is why `sdrhub detect`
+/// takes a signal for a carrier only when most of its spectra say so.)
+pub const CARRIER_SHARE: f64 = 0.5;
 
 /// Points of the frequency-interpolation bias table over one bin of offsets.
 const INTERPOLATION_TABLE_POINTS: usize = 129;
@@ -90,6 +99,10 @@ pub struct Detection {
     pub first_bin: usize,
     /// Last bin (inclusive) of the over-threshold run.
     pub last_bin: usize,
+    /// For a run wider than a tone that is mostly one tone's main lobe (more than
+    /// [`CARRIER_SHARE`] of its power: a keyed carrier, AM), the interpolated frequency of that
+    /// carrier, Hz; `None` otherwise.
+    pub carrier_hz: Option<f64>,
 }
 
 /// CFAR detector over frequency-ordered averaged power spectra.
@@ -222,7 +235,18 @@ impl Detector {
             let (from, to) = region.occupied_band();
             let span = to - from;
             let tone_like = last - first < self.tone_run_bins;
-            let bin = if tone_like && peak >= self.spacing && peak + self.spacing < n {
+            // A wider run whose power is mostly one tone's main lobe is a carrier with keying or
+            // weak sidebands (a time signal, AM): its carrier is reported beside its centre.
+            let half_lobe = (0.5 * self.tone_span_bins).ceil() as usize;
+            let lobe: f64 = (peak.saturating_sub(half_lobe).max(lo)..=(peak + half_lobe).min(hi))
+                .map(|k| region.excess(k))
+                .sum();
+            let interpolable = peak >= self.spacing && peak + self.spacing < n;
+            let carrier_hz = (!tone_like && interpolable && lobe > CARRIER_SHARE * sum).then(|| {
+                let bin = peak as f64 + self.tone_offset(&region, peak);
+                center_hz + (bin - (n / 2) as f64) * bin_hz
+            });
+            let bin = if tone_like && interpolable {
                 peak as f64 + self.tone_offset(&region, peak)
             } else if span > 0.0 {
                 0.5 * (from + to)
@@ -253,6 +277,7 @@ impl Detector {
                 noise_dbfs: crate::db(noise),
                 first_bin: first,
                 last_bin: last,
+                carrier_hz,
             });
         }
     }

@@ -12,7 +12,9 @@
 //! - [`cfar`]: the detection threshold that gives a chosen false-alarm probability per bin.
 //! - [`detect`]: bins over threshold grouped into [`detect::Detection`]s.
 //! - [`tracker`]: per-frame detections from many receivers fused into signals with stable ids.
-//! - [`delay`]: the delay between two receivers' copies of a signal, with its variance.
+//! - [`resample`]: band-limited interpolation onto a common time grid (receivers' clocks
+//!   differ), and [`delay`]: the delay between two receivers' copies of a signal, with its
+//!   variance.
 //! - [`geo`] and [`locate`]: positions, and transmitter localization from received power or
 //!   from time differences of arrival.
 //!
@@ -49,6 +51,7 @@ pub mod detect;
 pub mod geo;
 pub mod locate;
 pub mod noise;
+pub mod resample;
 pub mod spectrum;
 pub mod tracker;
 pub mod window;

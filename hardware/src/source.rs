@@ -68,6 +68,10 @@ pub struct IqBlock {
     pub seq: u64,
     /// Samples were lost between the previous block and this one.
     pub discontinuity: bool,
+    /// The receiver's own time stamp of the first sample, as it sent it, when it has one (a
+    /// KiwiSDR frame's GPS stamp, extrapolated, stale or zero as it may be): what a
+    /// `kiwirecorder`-style recording keeps. `time_ns` is sdrhub's reconstruction.
+    pub receiver_stamp: Option<crate::recording::GpsStamp>,
     /// The samples.
     pub samples: Vec<Complex32>,
 }
@@ -83,6 +87,7 @@ impl IqBlock {
             gps_locked: false,
             seq: 0,
             discontinuity: false,
+            receiver_stamp: None,
             samples: Vec::with_capacity(capacity),
         }
     }

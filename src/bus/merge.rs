@@ -161,6 +161,7 @@ mod tests {
             gps_fix_age_s: None,
             last_error: None,
             link: None,
+            gps_timing: None,
         }
     }
 

@@ -135,6 +135,32 @@ pub struct WebsdrStatus {
     pub last_error: Option<String>,
     /// Link counters of a remote receiver; `null` for local ones.
     pub link: Option<LinkReport>,
+    /// GPS timing of a remote receiver's stream (the robust fit of its solutions); `null` for
+    /// receivers without GPS stamps.
+    #[serde(default)]
+    pub gps_timing: Option<GpsTimingReport>,
+}
+
+/// The GPS timing of a KiwiSDR's stream: its GPS solutions fitted against its sample count
+/// (zero, stale, out-of-order and inconsistent stamps rejected).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpsTimingReport {
+    /// The sample rate the solutions measure, Hz; `null` before the fit is trusted.
+    pub rate_hz: Option<f64>,
+    /// Its difference from the rate the receiver announces (`MSG sample_rate`), ppm; real
+    /// receivers' differ by up to a few hundred.
+    pub rate_ppm: Option<f64>,
+    /// The largest distance of a solution from the fitted clock, us.
+    pub worst_residual_us: Option<f64>,
+    /// RMS of those distances, us.
+    pub residual_rms_us: Option<f64>,
+    /// Solutions in the fit.
+    pub anchors: usize,
+    /// Solutions in the fit's window rejected as inconsistent (zero, stale, out of order).
+    pub rejected: u64,
+    /// Why the receiver's timing is not trusted, so that TDOA leaves it out; `null` when it
+    /// is.
+    pub excluded: Option<String>,
 }
 
 /// Counters of the link to a remote receiver, since start.

@@ -207,6 +207,7 @@ mod tests {
                 gps_fix_age_s: None,
                 last_error: None,
                 link: None,
+                gps_timing: None,
             });
         }
         Event::WebsdrsStatus(report)

@@ -547,6 +547,7 @@ fn solve_request(
                 position: candidate.position,
                 snippet,
                 snr_db: candidate.snr_db,
+                timing_sigma_s: config.timing_sigma_ns * 1e-9,
             }),
             Err(error) => excluded.push((candidate.id.clone(), error.to_string())),
         }
@@ -567,8 +568,7 @@ fn solve_request(
     let offset = request.frequency_hz - center;
     let mut solution = tdoa::solve(
         &receivers,
-        (offset - half, offset + half),
-        config.timing_sigma_ns * 1e-9,
+        tdoa::SignalBand::Given(offset - half, offset + half),
         config.propagation.model(),
     )?;
     solution.excluded.extend(excluded);

@@ -223,6 +223,7 @@ mod tests {
             gps_locked: true,
             seq: 0,
             discontinuity: false,
+            receiver_stamp: None,
             samples: (first..first + len as u64)
                 .map(|n| Complex32::new(n as f32, 0.0))
                 .collect(),

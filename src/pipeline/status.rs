@@ -3,10 +3,10 @@
 
 use super::probe::{ProbeResult, RemoteReceiver};
 use super::ReceiverHandle;
-use crate::events::LinkReport;
 use crate::events::{
     Event, HealthReport, HealthStatus, ReceiverStatus, ServiceHealth, Timestamp, WebsdrStatus, WebsdrsReport,
 };
+use crate::events::{GpsTimingReport, LinkReport};
 use sdrhub_hardware::acquisition::AcquisitionState;
 use sdrhub_hardware::kiwi::gps::MAX_FIX_AGE_S;
 use std::collections::HashMap;
@@ -93,7 +93,10 @@ fn remote_problem(
             ))
         }
         Some(_) if !link.gps_locked.load(Ordering::Relaxed) => {
-            return Some("GPS: measuring the sample rate between fresh solutions".into())
+            return Some(match link.timing().problem {
+                Some(problem) => format!("GPS timing not trusted (no TDOA): {problem}"),
+                None => "GPS: measuring the sample rate between fresh solutions".into(),
+            })
         }
         Some(_) => {}
     }
@@ -269,6 +272,7 @@ impl StatusTracker {
                     .or_else(|| remote.and_then(|r| r.link.last_problem()))
                     .or_else(|| probe.as_ref().and_then(|p| p.error.clone())),
                 link: remote.map(|r| link_report(&r.link)),
+                gps_timing: remote.map(|r| timing_report(&r.link)),
             });
         }
 
@@ -352,6 +356,28 @@ impl StatusTracker {
             *entry = (status, now);
         }
         Timestamp(entry.1)
+    }
+}
+
+fn timing_report(link: &sdrhub_hardware::kiwi::KiwiLink) -> GpsTimingReport {
+    let timing = link.timing();
+    let fit = timing.fit.as_ref();
+    GpsTimingReport {
+        rate_hz: fit.map(|f| f.rate_hz),
+        rate_ppm: fit.zip(timing.announced_rate_hz).map(|(f, a)| f.ppm_from(a)),
+        worst_residual_us: fit.map(|f| f.residual_worst_ns * 1e-3),
+        residual_rms_us: fit.map(|f| f.residual_rms_ns * 1e-3),
+        anchors: fit.map_or(0, |f| f.anchors),
+        rejected: timing.rejected,
+        excluded: if fit.is_some() {
+            None
+        } else {
+            Some(
+                timing
+                    .problem
+                    .unwrap_or_else(|| "no GPS stamps received yet".into()),
+            )
+        },
     }
 }
 

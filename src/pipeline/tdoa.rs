@@ -4,7 +4,10 @@
 use super::snippets::Snippet;
 use sdrhub_dsp::delay::{DelayEstimate, DelayEstimator, FrequencyBand, MIN_LEN};
 use sdrhub_dsp::geo::GeoPoint;
+use sdrhub_dsp::locate::pairs::{arrival_times, PairDelay as PairInput};
 use sdrhub_dsp::locate::tdoa::{locate_tdoa, Propagation, TdoaConfig, TdoaFix, TdoaReceiver};
+use sdrhub_dsp::resample::Resampler;
+use sdrhub_dsp::Complex32;
 
 /// Speed of light, m/s.
 const C: f64 = 299_792_458.0;
@@ -23,9 +26,24 @@ pub struct ReceiverSnippet {
     pub snippet: Snippet,
     /// How well it hears the signal (per-bin SNR, dB): the best becomes the reference.
     pub snr_db: f64,
+    /// Its own timing error beyond the correlation's, s (standard deviation): GPS clock,
+    /// the scatter of its GPS solutions about their fit, and the uncertainty of its position
+    /// as a range.
+    pub timing_sigma_s: f64,
 }
 
-/// The measured delay of one receiver against the reference.
+/// Where in the snippets' baseband the signal is, Hz relative to their centre.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SignalBand {
+    /// Exactly this band (a detector's report, or the user's).
+    Given(f64, f64),
+    /// Somewhere within this region, found from the cross-spectrum of each pair (the region
+    /// holds the signal and none of its neighbours).
+    Within(f64, f64),
+}
+
+/// The delay of one receiver against the reference, from the arrival times fitted to every
+/// pair.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PairDelay {
     /// The receiver.
@@ -36,6 +54,11 @@ pub struct PairDelay {
     pub sigma_s: f64,
     /// Post-correlation SNR, dB.
     pub snr_db: f64,
+    /// The band the correlation used, Hz relative to the centre.
+    pub band_hz: (f64, f64),
+    /// The part of `sigma_s` from phase errors that vary across the band (multipath,
+    /// dispersion, filters) rather than noise, s; 0 when none shows.
+    pub model_error_s: f64,
 }
 
 /// A TDOA localization with what went into it.
@@ -51,6 +74,9 @@ pub struct TdoaSolution {
     pub used: Vec<String>,
     /// Receivers left out, with why (no usable correlation, or rejected as outliers).
     pub excluded: Vec<(String, String)>,
+    /// How far the pairs' delays disagree beyond their variances when arrival times are fitted
+    /// to all of them: chi-square and its degrees of freedom.
+    pub pairs_chi2: (f64, usize),
 }
 
 impl TdoaSolution {
@@ -97,16 +123,19 @@ impl TdoaSolution {
 }
 
 /// Locates from `receivers`' snippets of the signal occupying `band` (Hz relative to the
-/// snippets' centre). `timing_sigma_s` is each receiver's own clock error (GPS), added to the
+/// snippets' centre). Each receiver's own timing sigma is added to its share of the
 /// correlation's.
+///
+/// Snippets need not share a clock rate or start: each is resampled onto the reference's
+/// sample times (from its own start and rate) before it is correlated, so a receiver whose
+/// ADC runs hundreds of ppm off is measured as precisely as any other.
 ///
 /// # Errors
 /// Why no position: snippets unusable, fewer than 3 receivers with a delay, or the solver's
 /// reason (degenerate geometry...).
 pub fn solve(
     receivers: &[ReceiverSnippet],
-    band: (f64, f64),
-    timing_sigma_s: f64,
+    band: SignalBand,
     propagation: Propagation,
 ) -> Result<TdoaSolution, String> {
     if receivers.len() < 3 {
@@ -140,78 +169,140 @@ pub fn solve(
         ));
     }
     let nyquist = rate / 2.0;
-    let band = FrequencyBand {
-        low_hz: band.0.clamp(-nyquist, nyquist - 1.0),
-        high_hz: band.1.clamp(-nyquist + 1.0, nyquist),
+    let (low, high) = match band {
+        SignalBand::Given(low, high) | SignalBand::Within(low, high) => (low, high),
     };
-    if band.low_hz >= band.high_hz {
+    let region = FrequencyBand {
+        low_hz: low.clamp(-nyquist, nyquist - 1.0),
+        high_hz: high.clamp(-nyquist + 1.0, nyquist),
+    };
+    if region.low_hz >= region.high_hz {
         return Err("the signal's band is empty".into());
     }
+    // Every snippet on the reference's sample times, then every pair correlated: delays
+    // against one reference would depend on which one it is whenever the pairs disagree.
+    let resampler = Resampler::new();
+    let aligned: Vec<Vec<Complex32>> = receivers
+        .iter()
+        .map(|receiver| {
+            let mut out = vec![Complex32::new(0.0, 0.0); len];
+            align(&resampler, &receiver.snippet, &reference.snippet, &mut out);
+            out
+        })
+        .collect();
     let mut estimator = DelayEstimator::new(len, max_lag, rate);
-    estimator
-        .set_reference(&reference.snippet.samples[..len])
-        .map_err(|e| format!("reference {}: {e}", reference.id))?;
-    let mut estimates: Vec<(usize, DelayEstimate, f64)> = Vec::new();
-    let mut excluded = Vec::new();
-    for (index, receiver) in receivers.iter().enumerate() {
-        if index == reference_index {
+    let mut estimates: Vec<(usize, usize, DelayEstimate)> = Vec::new();
+    let mut failures: Vec<(usize, usize, String)> = Vec::new();
+    for i in 0..receivers.len() {
+        if let Err(error) = estimator.set_reference(&aligned[i]) {
+            failures.push((i, i, error.to_string()));
             continue;
         }
-        match estimator.estimate_in_band(&receiver.snippet.samples[..len], band) {
-            Ok(estimate) => {
-                // Sample n of each snippet is at its own start time plus n over its own rate:
-                // add the start difference and the mean drift between the two clocks.
-                let start_offset = (receiver.snippet.start_ns - reference.snippet.start_ns) as f64 * 1e-9;
-                let drift = 0.5 * len as f64 * (1.0 / receiver.snippet.rate_hz - 1.0 / rate);
-                estimates.push((index, estimate, estimate.delay_s + start_offset + drift));
+        for (j, other) in aligned.iter().enumerate().skip(i + 1) {
+            let estimate = match band {
+                SignalBand::Given(..) => estimator.estimate_in_band(other, region),
+                SignalBand::Within(..) => estimator.estimate_within(other, region),
+            };
+            match estimate {
+                Ok(estimate) => estimates.push((i, j, estimate)),
+                Err(error) => failures.push((i, j, error.to_string())),
             }
-            Err(error) => excluded.push((receiver.id.clone(), error.to_string())),
         }
     }
-    if estimates.len() < 2 {
+    // The receivers connected to the reference through measured pairs take part.
+    let mut connected = vec![false; receivers.len()];
+    connected[reference_index] = true;
+    loop {
+        let before = connected.iter().filter(|&&c| c).count();
+        for &(i, j, _) in &estimates {
+            if connected[i] || connected[j] {
+                connected[i] = true;
+                connected[j] = true;
+            }
+        }
+        if connected.iter().filter(|&&c| c).count() == before {
+            break;
+        }
+    }
+    let mut excluded = Vec::new();
+    for (index, receiver) in receivers.iter().enumerate() {
+        if !connected[index] {
+            let reasons: Vec<&str> = failures
+                .iter()
+                .filter(|(i, j, _)| *i == index || *j == index)
+                .map(|(_, _, why)| why.as_str())
+                .collect();
+            excluded.push((
+                receiver.id.clone(),
+                reasons
+                    .first()
+                    .map_or_else(|| "no delay measured".to_string(), |r| r.to_string()),
+            ));
+        }
+    }
+    // Indices in the fit: the reference first.
+    let order: Vec<usize> = std::iter::once(reference_index)
+        .chain((0..receivers.len()).filter(|&k| k != reference_index && connected[k]))
+        .collect();
+    if order.len() < 3 {
         // Usually every pair fails the same way (a carrier has no timing information): say it
         // once.
         let mut reasons: Vec<&str> = Vec::new();
-        for (_, reason) in &excluded {
+        for (_, _, reason) in &failures {
             if !reasons.contains(&reason.as_str()) {
                 reasons.push(reason);
             }
         }
         return Err(format!(
-            "{} of {} receivers gave a delay against {}: {}",
-            estimates.len(),
+            "{} of {} receivers gave a delay against the others: {}",
+            order.len() - 1,
             receivers.len() - 1,
-            reference.id,
             reasons.join("; ")
         ));
     }
-    // The reference's share of every pair variance is common to all pairs; take the mean.
-    let reference_variance = estimates
+    let position_in = |k: usize| order.iter().position(|&o| o == k);
+    let pairs: Vec<PairInput> = estimates
         .iter()
-        .map(|(_, e, _)| e.variance_reference_s2)
-        .sum::<f64>()
-        / estimates.len() as f64;
-    let timing = timing_sigma_s * timing_sigma_s;
-    let mut inputs = vec![TdoaReceiver {
-        position: reference.position,
-        sigma_s: (reference_variance + timing).sqrt(),
-    }];
-    let mut used = vec![reference.id.clone()];
+        .filter_map(|(i, j, e)| {
+            Some(PairInput {
+                i: position_in(*i)?,
+                j: position_in(*j)?,
+                delay_s: e.delay_s,
+                variance_s2: e.variance_s2,
+            })
+        })
+        .collect();
+    let arrivals =
+        arrival_times(order.len(), &pairs).ok_or("the measured pairs do not connect the receivers")?;
+    let own = |r: &ReceiverSnippet| r.timing_sigma_s * r.timing_sigma_s;
+    let mut inputs = Vec::new();
+    let mut used = Vec::new();
     let mut delays = Vec::new();
     let mut delay_values = Vec::new();
-    for (index, estimate, delay) in &estimates {
-        let receiver = &receivers[*index];
+    for (position, &k) in order.iter().enumerate() {
+        let receiver = &receivers[k];
+        let variance = arrivals.variances_s2[position] + own(receiver);
         inputs.push(TdoaReceiver {
             position: receiver.position,
-            sigma_s: (estimate.variance_other_s2 + timing).sqrt(),
+            sigma_s: variance.sqrt(),
         });
-        delay_values.push(*delay);
         used.push(receiver.id.clone());
+        if position == 0 {
+            continue;
+        }
+        delay_values.push(arrivals.times_s[position]);
+        // The direct pair with the reference, for its SNR, band and model error.
+        let direct = estimates
+            .iter()
+            .find(|(i, j, _)| (*i, *j) == (reference_index.min(k), reference_index.max(k)))
+            .map(|(_, _, e)| e);
         delays.push(PairDelay {
             id: receiver.id.clone(),
-            delay_s: *delay,
-            sigma_s: (estimate.variance_s2 + 2.0 * timing).sqrt(),
-            snr_db: estimate.snr_db,
+            delay_s: arrivals.times_s[position],
+            sigma_s: (variance + arrivals.variances_s2[0] + own(reference)).sqrt(),
+            snr_db: direct.map_or(f64::NAN, |e| e.snr_db),
+            band_hz: direct.map_or((f64::NAN, f64::NAN), |e| (e.band_low_hz, e.band_high_hz)),
+            model_error_s: direct.map_or(0.0, |e| e.model_error_s2.sqrt()),
         });
     }
     let config = TdoaConfig {
@@ -228,5 +319,14 @@ pub fn solve(
         delays,
         used,
         excluded,
+        pairs_chi2: (arrivals.chi2, arrivals.dof),
     })
+}
+
+/// `snippet` resampled onto `reference`'s sample times (its start plus n over its rate), from
+/// its own start and rate, into `out`.
+fn align(resampler: &Resampler, snippet: &Snippet, reference: &Snippet, out: &mut [Complex32]) {
+    let start = (reference.start_ns - snippet.start_ns) as f64 * 1e-9 * snippet.rate_hz;
+    let step = snippet.rate_hz / reference.rate_hz;
+    resampler.process(&snippet.samples, start, step, out);
 }

@@ -15,7 +15,7 @@ use crate::bus::{Bus, SNIPPETS_STREAM};
 use crate::config::Config;
 use crate::events::{Event, HealthReport, HealthStatus, LocalizationReport, ServiceHealth, Timestamp};
 use crate::pipeline::snippets::Snippet;
-use crate::pipeline::tdoa::{solve, ReceiverSnippet, TdoaSolution};
+use crate::pipeline::tdoa::{solve, ReceiverSnippet, SignalBand, TdoaSolution};
 use async_nats::jetstream::consumer::pull::OrderedConfig;
 use async_nats::jetstream::consumer::DeliverPolicy;
 use futures_util::StreamExt;
@@ -375,6 +375,7 @@ fn locate(group: &Group, config: &Config) -> Result<LocalizationReport, String> 
             position: GeoPoint::new(meta.latitude, meta.longitude),
             snippet: snippet.clone(),
             snr_db: meta.snr_db,
+            timing_sigma_s: config.localization.timing_sigma_ns * 1e-9,
         });
     }
     let offset = reference.frequency_hz - reference_snippet.center_hz;
@@ -382,8 +383,7 @@ fn locate(group: &Group, config: &Config) -> Result<LocalizationReport, String> 
     let l = &config.localization;
     let solution: TdoaSolution = solve(
         &receivers,
-        (offset - half, offset + half),
-        l.timing_sigma_ns * 1e-9,
+        SignalBand::Given(offset - half, offset + half),
         l.propagation.model(),
     )?;
     Ok(solution.report(

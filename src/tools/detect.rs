@@ -129,6 +129,10 @@ impl SignalRecord {
 struct Aggregate {
     hits: u64,
     frequency_sum: f64,
+    /// Sum and count of the carrier frequencies of the spectra in which the signal is mostly a
+    /// carrier.
+    carrier_sum: f64,
+    carrier_hits: u64,
     bandwidth_sum: f64,
     snr_db_sum: f64,
     power_sum: f64,
@@ -146,6 +150,8 @@ struct Hit {
     power_fs: f64,
     /// Best SNR of those detections.
     snr_db: Option<f64>,
+    /// The carrier of the strongest of them (and its power), if it is mostly a carrier.
+    carrier_hz: Option<(f64, f64)>,
     /// The tracker's own smoothed values, used if no detection could be attributed.
     fallback_power_fs: f64,
     fallback_snr_db: f64,
@@ -337,6 +343,7 @@ impl SignalFinder {
                 peak_dbfs: obs.peak_dbfs,
                 power_fs: 0.0,
                 snr_db: None,
+                carrier_hz: None,
                 fallback_power_fs: obs
                     .mean_power_db()
                     .map_or_else(|| 10f64.powf(obs.peak_dbfs / 10.0), |(p, _)| 10f64.powf(p / 10.0)),
@@ -359,12 +366,19 @@ impl SignalFinder {
             if let Some(hit) = nearest {
                 hit.power_fs += d.power_fs;
                 hit.snr_db = Some(hit.snr_db.map_or(d.snr_db, |s| s.max(d.snr_db)));
+                if hit.carrier_hz.is_none_or(|(_, p)| d.power_fs > p) {
+                    hit.carrier_hz = d.carrier_hz.map(|f| (f, d.power_fs));
+                }
             }
         }
         for hit in &self.hits {
             let a = self.aggregates.entry(hit.id).or_default();
             a.hits += 1;
             a.frequency_sum += hit.frequency_hz;
+            if let Some((carrier, _)) = hit.carrier_hz {
+                a.carrier_sum += carrier;
+                a.carrier_hits += 1;
+            }
             a.bandwidth_sum += hit.bandwidth_hz;
             a.snr_db_sum += hit.snr_db.unwrap_or(hit.fallback_snr_db);
             a.power_sum += if hit.snr_db.is_some() {
@@ -407,11 +421,18 @@ impl SignalFinder {
             };
         }
         let n = aggregate.hits as f64;
+        // A signal that is mostly a carrier in most of its spectra (a keyed time signal, AM) is
+        // reported at its carrier; otherwise at the centre of its occupied band.
+        let frequency_hz = if 2 * aggregate.carrier_hits > aggregate.hits {
+            aggregate.carrier_sum / aggregate.carrier_hits as f64
+        } else {
+            aggregate.frequency_sum / n
+        };
         SignalRecord {
             id: summary.id,
             start_sample,
             end_sample,
-            frequency_hz: aggregate.frequency_sum / n,
+            frequency_hz,
             bandwidth_hz: aggregate.bandwidth_sum / n,
             snr_db: aggregate.snr_db_sum / n,
             power_dbfs: sdrhub_dsp::db(aggregate.power_sum / n),
@@ -490,7 +511,9 @@ pub fn run(args: &DetectArgs, config: &Config) -> anyhow::Result<()> {
     let sample_rate_hz = meta.sample_rate_hz;
     let center_hz = args.center_freq.unwrap_or_else(|| meta.center_hz());
     let threads = args.detector.threads.unwrap_or_else(default_threads);
-    let mut finder = SignalFinder::new(config, args.detector.max_gap, threads, center_hz, sample_rate_hz)?;
+    let mut config = config.clone();
+    super::fit_spectrum_to_channel(&mut config, sample_rate_hz, Some(&args.detector));
+    let mut finder = SignalFinder::new(&config, args.detector.max_gap, threads, center_hz, sample_rate_hz)?;
     if recording.samples() < finder.spectrum_len() as u64 {
         eprintln!(
             "sdrhub detect: warning: {}: {} samples is less than one spectrum ({} samples: fft_size x averages); nothing to analyse",
@@ -503,7 +526,7 @@ pub fn run(args: &DetectArgs, config: &Config) -> anyhow::Result<()> {
     let mut reader = recording.reader()?;
     let mut results = Results::new(
         args,
-        config,
+        &config,
         &file_receiver(&args.file),
         sample_rate_hz,
         meta.start_time_ns(),
@@ -578,19 +601,43 @@ fn is_kiwi_wav(path: &std::path::Path) -> bool {
         .is_ok_and(|()| &head[..4] == b"RIFF" && &head[8..] == b"WAVE")
 }
 
-/// `sdrhub detect` over a Kiwi WAV recording: frames in order, timed from their GPS stamps.
+/// `sdrhub detect` over a Kiwi WAV recording: frames in order, timed from their GPS stamps
+/// (the robust fit of the whole file), at the RF frequency and date its `sdrh` chunk or
+/// kiwirecorder name gives.
 fn run_kiwi_wav(args: &DetectArgs, config: &Config) -> anyhow::Result<()> {
     use sdrhub_hardware::recording::{KiwiWav, KiwiWavBuilder};
     use sdrhub_hardware::source::SourceBuilder;
     let wav = KiwiWav::open(&args.file)?;
+    let date_known = wav.date_hint_ns().is_some();
+    if wav.center_hz().is_none() && args.center_freq.is_none() {
+        eprintln!(
+            "sdrhub detect: warning: {}: no centre frequency (no sdrh chunk, not a kiwirecorder name): frequencies are relative to 0 Hz; give --center-freq",
+            args.file.display()
+        );
+    }
+    if !date_known {
+        eprintln!(
+            "sdrhub detect: warning: {}: no date (no sdrh chunk, not a kiwirecorder name): its GPS stamps cannot be dated, so no start_time/end_time is reported",
+            args.file.display()
+        );
+    }
+    let timing = wav.timing();
+    if let Err(problem) = &timing.fit {
+        eprintln!(
+            "sdrhub detect: warning: {}: GPS timing not trusted ({problem}); times are the receiver's own stamps",
+            args.file.display()
+        );
+    }
     let mut builder = KiwiWavBuilder::new(wav);
     if let Some(center) = args.center_freq {
         builder = builder.center_hz(center);
     }
     let info = builder.info();
     let threads = args.detector.threads.unwrap_or_else(default_threads);
+    let mut config = config.clone();
+    super::fit_spectrum_to_channel(&mut config, info.sample_rate_hz, Some(&args.detector));
     let mut finder = SignalFinder::new(
-        config,
+        &config,
         args.detector.max_gap,
         threads,
         info.center_hz,
@@ -604,13 +651,13 @@ fn run_kiwi_wav(args: &DetectArgs, config: &Config) -> anyhow::Result<()> {
     while source.read(&mut block, std::time::Duration::ZERO)? == sdrhub_hardware::ReadOutcome::Block {
         let results = match &mut results {
             Some(results) => results,
-            // Timed by its first frame's GPS stamp.
+            // Timed by its first frame's GPS stamp, when the recording's date is known.
             None => results.insert(Results::new(
                 args,
-                config,
+                &config,
                 &info.id,
-                info.sample_rate_hz,
-                Some(block.time_ns),
+                block.sample_rate_hz,
+                date_known.then_some(block.time_ns),
             )?),
         };
         finder.push(&block.samples);
@@ -621,7 +668,7 @@ fn run_kiwi_wav(args: &DetectArgs, config: &Config) -> anyhow::Result<()> {
     }
     let mut results = match results {
         Some(results) => results,
-        None => Results::new(args, config, &info.id, info.sample_rate_hz, None)?,
+        None => Results::new(args, &config, &info.id, info.sample_rate_hz, None)?,
     };
     for signal in finder.finish() {
         results.emit(&signal)?;

@@ -30,3 +30,37 @@ fn progress_bar(total: u64, unit: &str) -> indicatif::ProgressBar {
     }
     bar
 }
+
+/// Below this sample rate a recording or receiver is a narrow channel (a KiwiSDR's 12 kHz),
+/// for which the `[dsp]` defaults, made for MHz-wide receivers, give bins of a few Hz and
+/// spectra seconds apart.
+pub const NARROW_CHANNEL_HZ: f64 = 100e3;
+/// Bin width aimed at in a narrow channel, Hz: 1024 bins at 12 kHz (11.7 Hz), a KiwiSDR
+/// receiver's default (`[[receivers]]` `fft_size`), resolving a carrier from its keying.
+const NARROW_CHANNEL_BIN_HZ: f64 = 12.0;
+/// Spectra averaged in a narrow channel: 4, a KiwiSDR receiver's default, a spectrum every
+/// 0.34 s at 12 kHz.
+const NARROW_CHANNEL_AVERAGES: usize = 4;
+
+/// Fits the spectrum to a narrow channel: below [`NARROW_CHANNEL_HZ`] the FFT size and
+/// averaging are chosen from the sample rate (bins of about [`NARROW_CHANNEL_BIN_HZ`]), unless
+/// `detector` gave them on the command line.
+pub fn fit_spectrum_to_channel(
+    config: &mut crate::config::Config,
+    rate_hz: f64,
+    detector: Option<&crate::cli::DetectorArgs>,
+) {
+    if !(rate_hz > 0.0 && rate_hz < NARROW_CHANNEL_HZ) {
+        return;
+    }
+    let d = &mut config.dsp;
+    if detector.is_none_or(|a| a.fft_size.is_none()) {
+        d.fft_size = ((rate_hz / NARROW_CHANNEL_BIN_HZ) as usize)
+            .next_power_of_two()
+            .max(64);
+    }
+    if detector.is_none_or(|a| a.averages.is_none()) {
+        d.averages = NARROW_CHANNEL_AVERAGES;
+    }
+    d.noise_segment_bins = d.noise_segment_bins.min(d.fft_size);
+}

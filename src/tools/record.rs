@@ -20,7 +20,7 @@ use crate::config::Config;
 use anyhow::{bail, Context};
 use sdrhub_hardware::acquisition::now_ns;
 use sdrhub_hardware::recording::{
-    Annotation, Capture, KiwiWavInfo, KiwiWavWriter, RecordingMeta, SigmfWriter,
+    Annotation, Capture, KiwiRecorderName, KiwiWavInfo, KiwiWavWriter, RecordingMeta, SigmfWriter,
 };
 use sdrhub_hardware::sim::{ReceiverGenerator, Scene};
 use sdrhub_hardware::source::SourceBuilder;
@@ -150,6 +150,9 @@ fn record(
     let Some(format) = args.format.sigmf() else {
         return record_kiwi_wav(args, config, info, source);
     };
+    if args.kiwirecorder {
+        bail!("--kiwirecorder is a way of writing Kiwi WAV: give --format kiwi-wav");
+    }
     let rate = info.sample_rate_hz;
     let total = (args.seconds * rate).round().max(1.0) as u64;
     let mut meta = RecordingMeta::new(format, rate, info.center_hz);
@@ -238,46 +241,25 @@ fn record(
     Ok(())
 }
 
-/// Records `source` to a Kiwi WAV file, printing the signals it detects.
+/// Records `source` to a Kiwi WAV file, printing the signals it detects: sdrhub's own (each
+/// frame stamped with its reconstructed GPS time, and an `sdrh` chunk), or with
+/// `--kiwirecorder` what `kiwirecorder.py --kiwi-wav` writes (the receiver's own stamps, no
+/// `sdrh` chunk). An `--out` that is a directory gets the kiwirecorder file name.
 fn record_kiwi_wav(
     args: &RecordArgs,
     config: &Config,
     info: &ReceiverInfo,
     source: &mut dyn IqSource,
 ) -> anyhow::Result<()> {
-    let path = if args.out.extension().is_some() {
-        args.out.clone()
-    } else {
-        args.out.with_extension("wav")
-    };
-    if path.exists() && !args.force {
-        bail!("{} exists; pass --force to overwrite it", path.display());
-    }
     let rate = info.sample_rate_hz;
     let total = (args.seconds * rate).round().max(1.0) as u64;
-    let wav_info = KiwiWavInfo {
-        receiver_id: info.id.to_string(),
-        name: info.name.clone(),
-        latitude: info.position.map(|p| p.lat_deg),
-        longitude: info.position.map(|p| p.lon_deg),
-        center_hz: info.center_hz,
-        sample_rate_hz: rate,
-        start_ns: Some(now_ns()),
-    };
-    let mut writer = KiwiWavWriter::create(&path, rate, Some(&wav_info))?;
     let threads = args.detector.threads.unwrap_or_else(default_threads);
     let mut finder = SignalFinder::new(config, args.detector.max_gap, threads, info.center_hz, rate)?;
     let mut signals: Vec<SignalRecord> = Vec::new();
-    eprintln!(
-        "sdrhub record: {} s of {} ({:.6} MHz, {rate:.6} S/s) to {} (Kiwi WAV)",
-        args.seconds,
-        info.id,
-        info.center_hz / 1e6,
-        path.display()
-    );
     let mut block = IqBlock::with_capacity(0);
     let mut last_data = Instant::now();
     let (mut written, mut locked, mut first_time) = (0u64, 0u64, None);
+    let mut writer: Option<(KiwiWavWriter, std::path::PathBuf)> = None;
     while written < total {
         match source.read(&mut block, READ_TIMEOUT) {
             Ok(ReadOutcome::Block) => last_data = Instant::now(),
@@ -290,13 +272,33 @@ fn record_kiwi_wav(
             Ok(ReadOutcome::End) => break,
             Err(error) => bail!("{}: {error}", info.id),
         }
+        let (writer, _) = match &mut writer {
+            Some(open) => open,
+            // A stream's first stamps may be stale: name the file by the host clock unless the
+            // block's time is GPS-locked, as kiwirecorder names it by the host clock.
+            None => writer.insert(open_kiwi_wav(
+                args,
+                info,
+                if block.gps_locked { block.time_ns } else { now_ns() },
+            )?),
+        };
         if block.discontinuity && written > 0 {
             finder.restart_at(written);
         }
         first_time.get_or_insert(block.time_ns);
         let take = block.samples.len().min((total - written) as usize);
         block.samples.truncate(take);
-        writer.write_block(&block)?;
+        if args.kiwirecorder {
+            let Some(stamp) = block.receiver_stamp else {
+                bail!(
+                    "{}: --kiwirecorder needs the receiver's own GPS stamps, which only a KiwiSDR sends",
+                    info.id
+                );
+            };
+            writer.write_frame(stamp, &block.samples)?;
+        } else {
+            writer.write_block(&block)?;
+        }
         finder.push(&block.samples);
         signals.extend(finder.take_finished());
         written += take as u64;
@@ -304,6 +306,9 @@ fn record_kiwi_wav(
             locked += take as u64;
         }
     }
+    let Some((writer, path)) = writer else {
+        bail!("{}: ended before the first sample", info.id);
+    };
     let frames = writer.frames();
     writer.finish()?;
     signals.extend(finder.finish());
@@ -320,6 +325,54 @@ fn record_kiwi_wav(
         signals.len()
     );
     Ok(())
+}
+
+/// Creates the Kiwi WAV file for a recording whose first sample is at `start_ns`.
+fn open_kiwi_wav(
+    args: &RecordArgs,
+    info: &ReceiverInfo,
+    start_ns: i64,
+) -> anyhow::Result<(KiwiWavWriter, std::path::PathBuf)> {
+    let path = if args.out.is_dir() {
+        args.out
+            .join(KiwiRecorderName::format(start_ns, info.center_hz, Some(&info.id)))
+    } else if args.out.extension().is_some() {
+        args.out.clone()
+    } else {
+        args.out.with_extension("wav")
+    };
+    if path.exists() && !args.force {
+        bail!("{} exists; pass --force to overwrite it", path.display());
+    }
+    let rate = info.sample_rate_hz;
+    let wav_info = KiwiWavInfo {
+        receiver_id: info.id.to_string(),
+        name: info.name.clone(),
+        latitude: info.position.map(|p| p.lat_deg),
+        longitude: info.position.map(|p| p.lon_deg),
+        center_hz: info.center_hz,
+        sample_rate_hz: rate,
+        start_ns: Some(now_ns()),
+    };
+    // kiwirecorder writes the rate the receiver announced, rounded, and nothing about itself.
+    let writer = if args.kiwirecorder {
+        KiwiWavWriter::create(&path, rate, None)?
+    } else {
+        KiwiWavWriter::create(&path, rate, Some(&wav_info))?
+    };
+    eprintln!(
+        "sdrhub record: {} s of {} ({:.6} MHz, {rate:.6} S/s) to {} (Kiwi WAV{})",
+        args.seconds,
+        info.id,
+        info.center_hz / 1e6,
+        path.display(),
+        if args.kiwirecorder {
+            ", as kiwirecorder writes it"
+        } else {
+            ""
+        }
+    );
+    Ok((writer, path))
 }
 
 /// The SigMF annotation of one signal: its time span, and its occupied band (at least one bin

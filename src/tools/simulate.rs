@@ -49,11 +49,16 @@ pub fn start(args: &SimulateArgs, config: &Config) -> anyhow::Result<(Scene, Vec
                 .checked_add(index as u16)
                 .context("--port: the receivers' ports run past 65535")?
         };
-        let mut emulator = KiwiEmulatorConfig::new(scene.clone(), index, epoch);
+        let mut emulator = if args.real_world {
+            KiwiEmulatorConfig::real_world(scene.clone(), index, epoch)
+        } else {
+            let mut emulator = KiwiEmulatorConfig::new(scene.clone(), index, epoch);
+            emulator.clock_ppm = CLOCK_PPM[index % CLOCK_PPM.len()];
+            emulator.reported_rate_error_ppm = 0.5;
+            emulator
+        };
         emulator.bind = SocketAddr::new(bind, port);
         emulator.password = args.password.clone();
-        emulator.clock_ppm = CLOCK_PPM[index % CLOCK_PPM.len()];
-        emulator.reported_rate_error_ppm = 0.5;
         if args.busy {
             emulator.admission = Admission::Busy;
         }

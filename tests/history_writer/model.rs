@@ -146,6 +146,7 @@ fn receiver(id: &str, status: ReceiverStatus) -> WebsdrStatus {
         gps_fix_age_s: None,
         last_error: None,
         link: None,
+        gps_timing: None,
     }
 }
 

@@ -122,6 +122,10 @@ export function renderReceivers() {
       const fix = num(w.gps_fix_age_s) === null ? "" : ` (fix ${Math.round(w.gps_fix_age_s)} s ago)`;
       const gps = w.gps_locked === true ? `locked${fix}` : w.gps_locked === false ? `no lock${fix}` : DASH;
       setText(c[5], gps);
+      const t = w.gps_timing;
+      setAttr(c[5], "title", t && num(t.rate_ppm) !== null
+        ? `GPS rate ${t.rate_ppm >= 0 ? "+" : ""}${t.rate_ppm.toFixed(1)} ppm, worst residual ${num(t.worst_residual_us) === null ? "?" : t.worst_residual_us.toFixed(2)} us`
+        : t && str(t.excluded) ? `GPS timing: ${t.excluded}` : "");
       c[5].className = w.gps_locked === true ? "gps-ok" : w.gps_locked === false ? "gps-no" : "";
       setText(c[6], fmtInt(w.samples_dropped));
       c[6].classList.toggle("warn", num(w.samples_dropped) !== null && w.samples_dropped > 0);

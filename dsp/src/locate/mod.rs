@@ -12,6 +12,8 @@
 //! - [`tdoa`]: time differences of arrival: Chan's closed form, a Levenberg-Marquardt fit on
 //!   the ellipsoid that works from regional to continental scale, outlier rejection, the
 //!   Cramer-Rao bound.
+//! - [`pairs`]: arrival times fitted to the delays of every pair of receivers (no reference
+//!   receiver to choose).
 //! - [`ellipse`]: error ellipses and the circle that holds a given probability.
 //!
 //! ```
@@ -40,6 +42,7 @@
 mod chi2;
 pub mod ellipse;
 pub mod linalg;
+pub mod pairs;
 pub mod power;
 pub mod tdoa;
 

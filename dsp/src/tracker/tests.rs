@@ -14,6 +14,7 @@ fn det(frequency_hz: f64, bandwidth_hz: f64, snr_db: f64) -> Detection {
         noise_dbfs: -80.0,
         first_bin: 0,
         last_bin: 0,
+        carrier_hz: None,
     }
 }
 

@@ -2,18 +2,20 @@
 //! by the acquisition thread like every other [`IqSource`].
 
 use super::gps::{FrameTime, GpsClock};
+pub use super::link::{KiwiLink, TimingStatus};
 use super::protocol::{
     self, command, decode_iq, interpret, msg_pairs, parse_frame, Frame, FrameError, KiwiMessage, SndHeader,
     MAX_FRAME_BYTES, NO_GPS_FIX, SAMPLES_PER_FRAME,
 };
 use crate::acquisition::now_ns;
+use crate::recording::GpsStamp;
 use crate::source::{IqBlock, IqSource, ReadOutcome, ReceiverInfo, SourceBuilder, SourceError, SourceKind};
 use sdrhub_dsp::geo::GeoPoint;
 use std::io::ErrorKind;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tungstenite::handshake::HandshakeError;
 use tungstenite::protocol::WebSocketConfig;
@@ -161,126 +163,6 @@ impl KiwiConfig {
             setup_timeout: Duration::from_secs(10),
             stall_timeout: Duration::from_secs(3),
         }
-    }
-}
-
-/// Live facts about the link to one KiwiSDR, shared between its source (which writes them) and
-/// whoever reports status.
-#[derive(Debug)]
-pub struct KiwiLink {
-    /// Connection attempts (successful or not).
-    pub attempts: AtomicU64,
-    /// Sessions that reached streaming.
-    pub sessions: AtomicU64,
-    /// A session is streaming now.
-    pub connected: AtomicBool,
-    /// IQ frames received.
-    pub frames: AtomicU64,
-    /// Frames lost (gaps in the sequence numbers).
-    pub frames_lost: AtomicU64,
-    /// Frames flagged with an ADC overflow.
-    pub adc_overflows: AtomicU64,
-    /// Binary frames that could not be parsed (truncated, unknown tag, not IQ...).
-    pub malformed_frames: AtomicU64,
-    /// Text frames (the protocol has none from the server).
-    pub text_frames: AtomicU64,
-    /// Frames over the size limit (each ends the connection).
-    pub oversized_frames: AtomicU64,
-    /// Seconds since the receiver's last GPS solution; 255: none.
-    pub fix_age_s: AtomicU8,
-    /// Sample times are GPS-disciplined.
-    pub gps_locked: AtomicBool,
-    /// Receiver channels (`rx_chans`), 0 if unknown.
-    pub channels: AtomicU32,
-    measured_rate_bits: AtomicU64,
-    smeter_bits: AtomicU64,
-    detail: Mutex<LinkDetail>,
-}
-
-#[derive(Debug, Default, Clone)]
-struct LinkDetail {
-    position: Option<GeoPoint>,
-    name: Option<String>,
-    reported_rate_hz: Option<f64>,
-    refusal: Option<String>,
-    last_problem: Option<String>,
-}
-
-impl Default for KiwiLink {
-    fn default() -> Self {
-        Self {
-            attempts: AtomicU64::new(0),
-            sessions: AtomicU64::new(0),
-            connected: AtomicBool::new(false),
-            frames: AtomicU64::new(0),
-            frames_lost: AtomicU64::new(0),
-            adc_overflows: AtomicU64::new(0),
-            malformed_frames: AtomicU64::new(0),
-            text_frames: AtomicU64::new(0),
-            oversized_frames: AtomicU64::new(0),
-            fix_age_s: AtomicU8::new(NO_GPS_FIX),
-            gps_locked: AtomicBool::new(false),
-            channels: AtomicU32::new(0),
-            measured_rate_bits: AtomicU64::new(0),
-            smeter_bits: AtomicU64::new(f64::NAN.to_bits()),
-            detail: Mutex::new(LinkDetail::default()),
-        }
-    }
-}
-
-impl KiwiLink {
-    fn detail(&self) -> std::sync::MutexGuard<'_, LinkDetail> {
-        // A poisoned lock only means a writer panicked mid-update; the fields are still whole.
-        self.detail.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The receiver's position from its configuration (`rx_gps`), once connected.
-    pub fn position(&self) -> Option<GeoPoint> {
-        self.detail().position
-    }
-
-    /// The receiver's name from its configuration, once connected.
-    pub fn name(&self) -> Option<String> {
-        self.detail().name.clone()
-    }
-
-    /// The sample rate the receiver reported (`MSG sample_rate`).
-    pub fn reported_rate_hz(&self) -> Option<f64> {
-        self.detail().reported_rate_hz
-    }
-
-    /// The sample rate measured between GPS anchors; `None` before two anchors.
-    pub fn measured_rate_hz(&self) -> Option<f64> {
-        let rate = f64::from_bits(self.measured_rate_bits.load(Ordering::Relaxed));
-        (rate > 0.0).then_some(rate)
-    }
-
-    /// The last S-meter reading, dBm.
-    pub fn smeter_dbm(&self) -> Option<f64> {
-        let value = f64::from_bits(self.smeter_bits.load(Ordering::Relaxed));
-        value.is_finite().then_some(value)
-    }
-
-    /// Why the receiver last refused us (busy, bad password, down, redirect); cleared when a
-    /// session starts streaming.
-    pub fn refusal(&self) -> Option<String> {
-        self.detail().refusal.clone()
-    }
-
-    /// The last protocol problem seen (a malformed frame, a text frame...), kept for status.
-    pub fn last_problem(&self) -> Option<String> {
-        self.detail().last_problem.clone()
-    }
-
-    /// Seconds since the receiver's last GPS solution, `None` when it has no fix.
-    pub fn fix_age(&self) -> Option<u8> {
-        let age = self.fix_age_s.load(Ordering::Relaxed);
-        (age != NO_GPS_FIX).then_some(age)
-    }
-
-    fn problem(&self, what: String) {
-        tracing::debug!(problem = %what, "KiwiSDR protocol problem");
-        self.detail().last_problem = Some(what);
     }
 }
 
@@ -536,8 +418,10 @@ impl KiwiSource {
                 }
                 Ok(Frame::Snd { header, .. }) if configured => {
                     // The first frame holds stale samples from before our settings: drop it,
-                    // but count its samples so the timeline starts right after it.
+                    // but count its samples so the timeline starts right after it. Its stamp
+                    // (often zero, or stale) still goes to the clock, which rejects it.
                     self.last_sequence = Some(header.sequence);
+                    self.clock.frame_time(0, &header, now_ns());
                     self.next_sample = SAMPLES_PER_FRAME as u64;
                     self.last_frame = Instant::now();
                     return Ok(());
@@ -653,6 +537,12 @@ impl KiwiSource {
             link.measured_rate_bits
                 .store(self.clock.rate_hz().to_bits(), Ordering::Relaxed);
         }
+        link.detail().timing = TimingStatus {
+            fit: self.clock.fit().copied(),
+            announced_rate_hz: Some(self.clock.reported_rate_hz()),
+            rejected: self.clock.rejected_anchors(),
+            problem: self.clock.problem().map(|p| p.to_string()),
+        };
 
         block.receiver_id = self.id.clone();
         block.center_hz = self.center_hz;
@@ -661,6 +551,11 @@ impl KiwiSource {
         block.gps_locked = time.gps_locked;
         block.seq = self.block_seq;
         block.discontinuity = discontinuity;
+        block.receiver_stamp = Some(GpsStamp {
+            last_gps_solution: header.last_gps_solution,
+            gps_sec: header.gps_sec,
+            gps_nsec: header.gps_nsec,
+        });
         block.samples.clear();
         decode_iq(
             samples,

@@ -1,16 +1,15 @@
 //! GPS time: conversion between the KiwiSDR's GPS week seconds and Unix time, and the clock
-//! that gives every sample a GPS-disciplined time from the receiver's fresh-fix frames.
+//! that gives every sample of a live stream a GPS-disciplined time.
 //!
 //! A KiwiSDR stamps each `SND` frame with the GPS time of its first sample, but between GPS
-//! solutions that stamp is the receiver's own extrapolation. The frames right after a fresh
-//! solution ("seconds since the last solution" drops) are the accurate ones: they are the
-//! anchors. Between anchors the sample rate is measured, fs = samples / elapsed, and sample k
-//! gets t = t_anchor + (k - k_anchor) / fs. Anchors whose spacing disagrees with the sample
-//! count by more than one sample are discarded, and the median of the recent rates is used, so
-//! one bad solution cannot bend the timeline.
+//! solutions that stamp is the receiver's own extrapolation, and some stamps are plain wrong
+//! (zero, stale, out of order). [`GpsClock`] feeds every frame's stamp to the robust fit of
+//! [`super::timing`] over a sliding window of the recent solutions, and times each sample from
+//! the fitted line: t = t0 + (k - k0) / fs, with fs the rate the solutions measure, whatever
+//! the receiver announces.
 
-use super::protocol::SndHeader;
-use std::collections::VecDeque;
+use super::protocol::{SndHeader, NO_GPS_FIX};
+use super::timing::{AnchorRule, TimingFit, TimingFitter, TimingProblem};
 
 /// Unix time of the GPS epoch (1980-01-06T00:00:00Z), s.
 pub const GPS_EPOCH_UNIX_S: i64 = 315_964_800;
@@ -41,8 +40,9 @@ pub fn gps_week_to_unix_ns(gps_sec: u32, gps_nsec: u32, near_unix_ns: i64) -> i6
     best + GPS_EPOCH_UNIX_S * NS - GPS_LEAP_SECONDS * NS
 }
 
-/// Anchors kept for the rate estimate: about half a minute at a solution every 2-4 s.
-const MAX_ANCHORS: usize = 16;
+/// Solutions kept in the live fit's window: half a minute to over a minute of them (one every
+/// 2-5 s), enough to reject a bad one, short enough to follow a drifting crystal.
+pub const LIVE_ANCHORS: usize = 16;
 /// Frames with a fix older than this are not called GPS-disciplined: the ADC clock has been
 /// free-running that long. A KiwiSDR with a working antenna solves every few seconds.
 pub const MAX_FIX_AGE_S: u8 = 60;
@@ -58,24 +58,22 @@ struct Anchor {
 pub struct FrameTime {
     /// ns since the Unix epoch.
     pub time_ns: i64,
-    /// Derived from GPS anchors with a recent fix.
+    /// Derived from a trusted fit of GPS solutions, with a recent fix.
     pub gps_locked: bool,
     /// Seconds since the receiver's last GPS solution; `None` when it never had one (or GPS
     /// timestamps are off).
     pub fix_age_s: Option<u8>,
 }
 
-/// Sample times of one receiver's stream from its frames' GPS stamps.
+/// Sample times of one receiver's live stream from its frames' GPS stamps.
 ///
-/// Frames are called GPS-locked once two consistent anchors have measured the rate and the
-/// receiver's fix is at most [`MAX_FIX_AGE_S`] old.
+/// Frames are called GPS-locked once the fit is trusted (at least [`super::timing::MIN_ANCHORS`] consistent
+/// solutions, see [`super::timing`]) and the receiver's fix is at most [`MAX_FIX_AGE_S`] old.
 #[derive(Debug, Clone)]
 pub struct GpsClock {
-    reported_rate_hz: f64,
-    anchors: VecDeque<Anchor>,
-    rate_hz: Option<f64>,
-    previous_age: Option<u8>,
-    rejected: u64,
+    fitter: TimingFitter,
+    fit: Option<TimingFit>,
+    problem: Option<TimingProblem>,
     /// Host-clock fallback: (sample, time) of the first frame without GPS time.
     free_run: Option<Anchor>,
 }
@@ -84,46 +82,62 @@ impl GpsClock {
     /// A clock for a stream whose receiver reports `reported_rate_hz` (`MSG sample_rate`).
     pub fn new(reported_rate_hz: f64) -> Self {
         Self {
-            reported_rate_hz,
-            anchors: VecDeque::with_capacity(MAX_ANCHORS),
-            rate_hz: None,
-            previous_age: None,
-            rejected: 0,
+            fitter: TimingFitter::new(AnchorRule::SolutionCycle, reported_rate_hz, 0, LIVE_ANCHORS),
+            fit: None,
+            problem: None,
             free_run: None,
         }
     }
 
     /// Updates the rate the receiver reports (a later `MSG sample_rate`).
     pub fn set_reported_rate(&mut self, rate_hz: f64) {
-        self.reported_rate_hz = rate_hz;
+        self.fitter.set_nominal_rate(rate_hz);
     }
 
-    /// The sample rate measured between anchors (median of the recent anchor pairs), or the
-    /// reported one before two anchors exist.
+    /// The sample rate the solutions measure, or the reported one before the fit is trusted.
     pub fn rate_hz(&self) -> f64 {
-        self.rate_hz.unwrap_or(self.reported_rate_hz)
+        self.fit.map_or(self.fitter.nominal_rate_hz(), |f| f.rate_hz)
     }
 
-    /// Whether the rate is measured (two or more consistent anchors).
+    /// The rate the receiver reported.
+    pub fn reported_rate_hz(&self) -> f64 {
+        self.fitter.nominal_rate_hz()
+    }
+
+    /// Whether the rate is measured (a trusted fit).
     pub fn rate_measured(&self) -> bool {
-        self.rate_hz.is_some()
+        self.fit.is_some()
     }
 
-    /// Anchors currently in use.
+    /// The current fit, when trusted.
+    pub fn fit(&self) -> Option<&TimingFit> {
+        self.fit.as_ref()
+    }
+
+    /// Why the timing is not trusted (yet); `None` when it is.
+    pub fn problem(&self) -> Option<TimingProblem> {
+        if self.fit.is_some() {
+            None
+        } else {
+            self.problem
+        }
+    }
+
+    /// Anchors in the current fit.
     pub fn anchors(&self) -> usize {
-        self.anchors.len()
+        self.fit.map_or(0, |f| f.anchors)
     }
 
-    /// Anchors discarded as inconsistent with the sample count.
+    /// Candidate solutions in the window rejected as inconsistent with the fit.
     pub fn rejected_anchors(&self) -> u64 {
-        self.rejected
+        self.fitter.counts().rejected
     }
 
-    /// Forgets the anchors (after the receiver restarted its stream, or a retune).
+    /// Forgets the solutions (after the receiver restarted its stream, or a retune).
     pub fn reset(&mut self) {
-        self.anchors.clear();
-        self.rate_hz = None;
-        self.previous_age = None;
+        self.fitter.reset();
+        self.fit = None;
+        self.problem = None;
         self.free_run = None;
     }
 
@@ -131,84 +145,59 @@ impl GpsClock {
     /// client, lost frames included), given its header; `host_now_ns` is the host clock, used
     /// to pick the GPS week and as the fallback without GPS.
     pub fn frame_time(&mut self, sample: u64, header: &SndHeader, host_now_ns: i64) -> FrameTime {
+        self.fitter.set_week_hint(host_now_ns);
+        let candidate = self
+            .fitter
+            .push(sample, header.last_gps_solution, header.gps_sec, header.gps_nsec);
         if !header.has_gps_time() {
-            self.previous_age = None;
+            if header.last_gps_solution == NO_GPS_FIX {
+                self.problem = Some(TimingProblem::NoGpsStamps);
+            }
             let start = *self.free_run.get_or_insert(Anchor {
                 sample,
                 time_ns: host_now_ns,
             });
+            let elapsed = (sample as f64 - start.sample as f64) * 1e9 / self.rate_hz();
             return FrameTime {
-                time_ns: start.time_ns + self.offset_ns(sample, start.sample),
+                time_ns: start.time_ns + elapsed.round() as i64,
                 gps_locked: false,
                 fix_age_s: None,
             };
         }
         self.free_run = None;
         let age = header.last_gps_solution;
-        let fresh = self.previous_age.is_some_and(|previous| age < previous);
-        self.previous_age = Some(age);
-        if fresh {
-            let time_ns = gps_week_to_unix_ns(header.gps_sec, header.gps_nsec, host_now_ns);
-            self.add_anchor(Anchor { sample, time_ns });
+        if candidate {
+            match self.fitter.fit() {
+                Ok(fit) => {
+                    self.fit = Some(fit);
+                    self.problem = None;
+                }
+                Err(problem) => {
+                    if let TimingProblem::TooFewAnchors { .. } = problem {
+                        // Still gathering solutions: a trusted fit stays until a bad one.
+                        if self.fit.is_none() {
+                            self.problem = Some(problem);
+                        }
+                    } else {
+                        tracing::debug!(%problem, "GPS timing not trusted");
+                        self.fit = None;
+                        self.problem = Some(problem);
+                    }
+                }
+            }
         }
-        match self.anchors.back() {
-            // Locked once the rate is measured: with one anchor the reported rate, a few ppm
-            // off, would put microseconds of drift into the next seconds.
-            Some(&anchor) => FrameTime {
-                time_ns: anchor.time_ns + self.offset_ns(sample, anchor.sample),
-                gps_locked: age <= MAX_FIX_AGE_S && self.rate_hz.is_some(),
+        match self.fit {
+            Some(fit) => FrameTime {
+                time_ns: fit.time_ns(sample as f64),
+                gps_locked: age <= MAX_FIX_AGE_S,
                 fix_age_s: Some(age),
             },
-            // A fix, but no fresh solution seen yet: the receiver's own extrapolated stamp.
+            // Not trusted yet: the receiver's own (extrapolated) stamp.
             None => FrameTime {
                 time_ns: gps_week_to_unix_ns(header.gps_sec, header.gps_nsec, host_now_ns),
                 gps_locked: false,
                 fix_age_s: Some(age),
             },
-        }
-    }
-
-    /// ns from sample `from` to sample `to` at the current rate.
-    fn offset_ns(&self, to: u64, from: u64) -> i64 {
-        let samples = to as f64 - from as f64;
-        (samples * 1e9 / self.rate_hz()).round() as i64
-    }
-
-    fn add_anchor(&mut self, anchor: Anchor) {
-        if let Some(last) = self.anchors.back() {
-            let samples = anchor.sample as f64 - last.sample as f64;
-            let elapsed_s = (anchor.time_ns - last.time_ns) as f64 * 1e-9;
-            // The reported rate is good to a few ppm: one sample over the span is far more
-            // than clock error and far less than a wrong solution.
-            let expected = elapsed_s * self.reported_rate_hz;
-            if samples <= 0.0 || elapsed_s <= 0.0 || (samples - expected).abs() > 1.0 {
-                self.rejected += 1;
-                tracing::debug!(
-                    samples,
-                    expected,
-                    "GPS anchor inconsistent with the sample count; ignored"
-                );
-                if self.anchors.len() == 1 {
-                    // With one earlier anchor we cannot tell which one is wrong: keep the newer.
-                    self.anchors.clear();
-                    self.anchors.push_back(anchor);
-                }
-                return;
-            }
-        }
-        if self.anchors.len() == MAX_ANCHORS {
-            self.anchors.pop_front();
-        }
-        self.anchors.push_back(anchor);
-        let mut rates: Vec<f64> = self
-            .anchors
-            .iter()
-            .zip(self.anchors.iter().skip(1))
-            .map(|(a, b)| (b.sample - a.sample) as f64 / ((b.time_ns - a.time_ns) as f64 * 1e-9))
-            .collect();
-        if !rates.is_empty() {
-            rates.sort_by(f64::total_cmp);
-            self.rate_hz = Some(rates[rates.len() / 2]);
         }
     }
 }

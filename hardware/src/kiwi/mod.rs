@@ -5,11 +5,15 @@
 //!
 //! - [`protocol`]: the wire format (frames, `MSG` pairs, the `SND` header, `SET` commands,
 //!   the `/status` page). Pure parsers that never panic on any input.
-//! - [`gps`]: GPS week time and the [`gps::GpsClock`] that times every sample from the
-//!   receiver's fresh-fix frames and the measured sample rate.
+//! - [`timing`]: the robust fit of GPS time against sample count (fresh solutions as anchors;
+//!   zero, stale, out-of-order and inconsistent stamps rejected), shared by the live client and
+//!   the Kiwi WAV reader, with the fitted rate, residuals and a typed reason when untrusted.
+//! - [`gps`]: GPS week time and the [`gps::GpsClock`] that times every sample of a live stream
+//!   from that fit.
 //! - [`client`]: [`KiwiBuilder`] / [`KiwiSource`], the [`crate::IqSource`] (auth, IQ mode at
 //!   fixed gain, keepalive, errors such as `too_busy` and `badp` as refusals, sequence gaps as
-//!   discontinuities, the first frame dropped) and [`KiwiLink`], its live status.
+//!   discontinuities, the first frame dropped), and [`KiwiLink`], its live status (counters,
+//!   refusals, the GPS timing of the stream).
 //! - [`emulator`]: [`KiwiEmulator`], a simulated scene's receiver served as a KiwiSDR on
 //!   loopback, with faults on demand.
 //!
@@ -36,11 +40,15 @@
 pub mod client;
 pub mod emulator;
 pub mod gps;
+mod link;
 pub mod protocol;
 pub mod settings;
 #[cfg(test)]
 mod tests;
+pub mod timing;
 
-pub use client::{KiwiBuilder, KiwiConfig, KiwiLink, KiwiSource, KiwiUrl, DEFAULT_PORT, NOMINAL_RATE_HZ};
+pub use client::{
+    KiwiBuilder, KiwiConfig, KiwiLink, KiwiSource, KiwiUrl, TimingStatus, DEFAULT_PORT, NOMINAL_RATE_HZ,
+};
 pub use emulator::{hf_scene, Admission, Faults, GpsMode, KiwiEmulator, KiwiEmulatorConfig, KIWI_RATE_HZ};
 pub use settings::KiwiReceiverConfig;

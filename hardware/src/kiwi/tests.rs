@@ -185,7 +185,7 @@ fn gps_time_matches_a_known_date() {
 }
 
 #[test]
-fn clock_anchors_on_fresh_solutions_measures_the_rate_and_ignores_a_bad_anchor() {
+fn clock_fits_fresh_solutions_measures_the_rate_and_rejects_a_bad_anchor() {
     let fs = 12_001.135 * (1.0 + 2.5e-6);
     let epoch = 1_795_305_600_000_000_000i64;
     let time = |k: u64| epoch + (k as f64 * 1e9 / fs).round() as i64;
@@ -210,7 +210,7 @@ fn clock_anchors_on_fresh_solutions_measures_the_rate_and_ignores_a_bad_anchor()
             ..SndHeader::default()
         };
         let result = clock.frame_time(k, &header, epoch);
-        if clock.anchors() >= 2 {
+        if clock.anchors() >= super::timing::MIN_ANCHORS {
             worst_ns = worst_ns.max((result.time_ns - t).abs());
             assert!(result.gps_locked);
         }
@@ -276,6 +276,48 @@ fn emulator_stream_times_match_the_emulator_clock_within_a_microsecond() {
     assert!(checked > 100, "only {checked} locked blocks");
     assert!(worst_ns < 1_000, "worst time error {worst_ns} ns");
     assert!(rate_error_ppm.abs() < 1.0, "rate error {rate_error_ppm} ppm");
+}
+
+/// Issue 14, acceptance 2 and 5: against the `real-world` profile (zero and stale first
+/// stamps, a solution only every 5 s, the ADC 150 ppm fast while the receiver announces and
+/// extrapolates the nominal rate), the client rejects the bad stamps, fits the true rate, times
+/// every locked block to the emulator's clock within a microsecond, and reports it all.
+#[test]
+fn real_world_stamps_are_fitted_to_the_true_clock() {
+    let emulator = KiwiEmulator::start(KiwiEmulatorConfig::real_world(scene(), 0, now_ns())).unwrap();
+    let true_rate = emulator.config().true_rate_hz();
+    let announced = emulator.config().reported_rate_hz();
+    assert!(((true_rate / announced - 1.0) * 1e6 - 150.0).abs() < 0.01);
+    let mut builder = client_for(&emulator);
+    let link = builder.link();
+    let mut source = KiwiSource::open_for_test(&mut builder);
+    let mut block = IqBlock::with_capacity(512);
+    let started = Instant::now();
+    let (mut checked, mut worst_ns, mut first_locked) = (0, 0i64, None);
+    while started.elapsed() < Duration::from_secs(20) && checked < 100 {
+        if source.read(&mut block, Duration::from_millis(500)).unwrap() != ReadOutcome::Block {
+            continue;
+        }
+        let truth = emulator.frame_time_ns(source.last_sequence().unwrap()).unwrap();
+        if block.gps_locked {
+            first_locked.get_or_insert(started.elapsed());
+            worst_ns = worst_ns.max((block.time_ns - truth).abs());
+            checked += 1;
+        }
+    }
+    let timing = link.timing();
+    let fit = timing.fit.expect("a trusted fit");
+    let ppm = fit.ppm_from(timing.announced_rate_hz.unwrap());
+    eprintln!(
+        "real-world stream: locked after {first_locked:?}, {checked} locked blocks, worst time error          {worst_ns} ns, fitted {:.4} Hz ({ppm:+.1} ppm from the announced rate), worst residual {:.0} ns,          {} stamp(s) rejected",
+        fit.rate_hz, fit.residual_worst_ns, timing.rejected
+    );
+    assert!(checked >= 100, "only {checked} locked blocks");
+    assert!(worst_ns < 1_000, "worst time error {worst_ns} ns");
+    assert!((ppm - 150.0).abs() < 1.0, "{ppm} ppm");
+    assert!(fit.residual_worst_ns < 400.0, "{fit:?}");
+    assert_eq!(timing.rejected, 1, "the stale stamp");
+    assert!(timing.problem.is_none());
 }
 
 #[test]

@@ -10,7 +10,9 @@
 //!   [`crate::SourceKind::File`], paced in real time or as fast as it reads.
 //!
 //! - [`KiwiWav`] / [`KiwiWavWriter`]: the `kiwirecorder --kiwi-wav` format (IQ frames with their
-//!   GPS stamps), and [`KiwiWavBuilder`] to replay one as a source.
+//!   GPS stamps, timed by the robust fit of [`crate::kiwi::timing`]), and [`KiwiWavBuilder`] to
+//!   replay one as a source; [`KiwiRecorderName`]: what a `kiwirecorder` file name says
+//!   (station, RF frequency, start date).
 //!
 //! Datatypes: `cf32_le`, `cf32_be`, `ci16_le`, `ci16_be`, `ci8` and `cu8` (complex, one
 //! channel).
@@ -38,6 +40,7 @@
 
 mod datatype;
 mod error;
+mod kiwi_name;
 mod kiwi_wav;
 mod meta;
 mod reader;
@@ -48,8 +51,10 @@ mod writer;
 
 pub use datatype::{datatype_name, encode, parse_datatype, SUPPORTED as SUPPORTED_DATATYPES};
 pub use error::RecordingError;
+pub use kiwi_name::KiwiRecorderName;
 pub use kiwi_wav::{
-    FrameIndex, GpsStamp, KiwiWav, KiwiWavBuilder, KiwiWavInfo, KiwiWavReader, KiwiWavSource, KiwiWavWriter,
+    FileTiming, FrameIndex, GpsStamp, KiwiWav, KiwiWavBuilder, KiwiWavInfo, KiwiWavReader, KiwiWavSource,
+    KiwiWavWriter,
 };
 pub use meta::{format_datetime, parse_datetime_ns, Annotation, Capture, RecordingMeta, SIGMF_VERSION};
 pub use reader::{

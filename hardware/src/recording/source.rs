@@ -201,6 +201,7 @@ impl IqSource for RecordingSource {
         block.gps_locked = false;
         block.seq = self.seq;
         block.discontinuity = false;
+        block.receiver_stamp = None;
         self.seq += 1;
         Ok(ReadOutcome::Block)
     }

@@ -96,6 +96,7 @@ impl ReceiverGenerator {
         block.gps_locked = self.gps_locked;
         block.seq = self.seq;
         block.discontinuity = false;
+        block.receiver_stamp = None;
         self.seq += 1;
         block.samples.clear();
         block.samples.resize(n, Complex32::new(0.0, 0.0));

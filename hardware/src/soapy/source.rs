@@ -470,6 +470,7 @@ impl IqSource for SoapySource {
                         block.gps_locked = false;
                         block.seq = self.seq;
                         block.discontinuity = std::mem::take(&mut self.discontinuity);
+                        block.receiver_stamp = None;
                         self.seq += 1;
                         return Ok(ReadOutcome::Block);
                     }
