@@ -165,7 +165,8 @@ async fn a_kiwisdr_that_stops_goes_offline_and_comes_back_online() {
         receiver(m, "kiwi").is_some_and(|r| r["last_seen"].as_str().is_some_and(|s| s > seen.as_str()))
     })
     .await;
-    assert_eq!(receiver(&later, "kiwi").unwrap()["status"], "online");
+    let later = receiver(&later, "kiwi").unwrap();
+    assert_eq!(later["status"], "online", "streaming again: {later}");
     server.stop().await.unwrap();
 }
 
