@@ -468,6 +468,37 @@ async fn a_restricted_token_gets_only_its_topics_on_every_path() {
         403,
         "occupancy needs spectrum:frame, which a token gets only by naming it"
     );
+    // A stored signal's fixes are left out for a token without localizations:updated.
+    let get = |path: String, token: &'static str| async move {
+        let response = reqwest::Client::new()
+            .get(format!("http://{addr}{path}"))
+            .header("Authorization", format!("Bearer {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        response.json::<serde_json::Value>().await.unwrap()
+    };
+    let page = get("/api/v1/history/signals?limit=1000".into(), viewer).await;
+    let mut located = None;
+    for signal in page["signals"].as_array().unwrap() {
+        let path = format!("/api/v1/history/signals/{}", signal["id"]);
+        if !get(path.clone(), ops).await["localizations"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+        {
+            located = Some(path);
+            break;
+        }
+    }
+    let located = located.expect("the scene's fixes of some signal are stored");
+    let restricted = get(located.clone(), viewer).await;
+    assert_eq!(restricted["localizations"], serde_json::json!([]), "{located}");
+    assert!(
+        !restricted["observations"].as_array().unwrap().is_empty(),
+        "{located}"
+    );
     server.stop().await.unwrap();
 }
 
