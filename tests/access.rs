@@ -495,10 +495,6 @@ async fn a_restricted_token_gets_only_its_topics_on_every_path() {
     let located = located.expect("the scene's fixes of some signal are stored");
     let restricted = get(located.clone(), viewer).await;
     assert_eq!(restricted["localizations"], serde_json::json!([]), "{located}");
-    assert!(
-        !restricted["observations"].as_array().unwrap().is_empty(),
-        "{located}"
-    );
     server.stop().await.unwrap();
 }
 
