@@ -4,8 +4,9 @@
 // as the signal's band (at least ±1 kHz: a carrier has no width, and the live frequency moves
 // by a few hundred Hz), and can be edited.
 //
-// The server labels live signals with the name (`known` of `signals:detected`) from then on;
-// this form only says what the server answered, errors included.
+// The server labels live signals with the name (`known` of `signals:detected`) from then on,
+// and reports the active ones again at once; this form only says what the server answered,
+// errors included.
 
 import { apiCall, getJson } from "./api.js";
 import { $, setAttr, setText } from "./dom.js";
@@ -62,15 +63,16 @@ export async function showNameForm(signal, keepStatus = false) {
   fill(null, signal);
   if (!signal.known || signal.known.id === null) return;
   try {
-    const all = await getJson("/api/v1/known-signals", null, TIMEOUT_MS);
-    if (g !== gen) return;
-    const list = Array.isArray(all) ? all : all && Array.isArray(all.known_signals) ? all.known_signals : null;
-    if (!list) throw new Error("GET /api/v1/known-signals: the answer is not a list of known signals");
-    const entry = list.find((k) => k && k.id === signal.known.id) || null;
-    if (!entry) {
-      status(`Its name “${signal.known.name}” was deleted meanwhile; saving adds a new one.`);
+    let entry;
+    try {
+      entry = await getJson(`/api/v1/known-signals/${encodeURIComponent(signal.known.id)}`, null, TIMEOUT_MS);
+    } catch (err) {
+      if (err.status !== 404) throw err;
+      if (g === gen) status(`Its name “${signal.known.name}” was deleted meanwhile; saving adds a new one.`);
       return;
     }
+    if (g !== gen) return;
+    if (!entry || typeof entry !== "object" || typeof entry.name !== "string") throw new Error(`GET /api/v1/known-signals/${signal.known.id}: the answer is not a known signal`);
     current.entry = {
       id: entry.id,
       name: String(entry.name),
@@ -100,7 +102,7 @@ async function save(ev) {
       ? await apiCall(`/api/v1/known-signals/${encodeURIComponent(entry.id)}`, { method: "PUT", body: d.body, timeoutMs: TIMEOUT_MS })
       : await apiCall("/api/v1/known-signals", { method: "POST", body: d.body, timeoutMs: TIMEOUT_MS });
     const id = saved && num(saved.id) !== null ? saved.id : entry ? entry.id : null;
-    status(`Saved: “${d.body.name}” (known signal ${id ?? "?"}), ${(d.body.freq_min_hz / 1e6).toFixed(4)}–${(d.body.freq_max_hz / 1e6).toFixed(4)} MHz${d.body.ignore ? ", ignored" : ""}. Live signals in this range carry the name from their next report.`);
+    status(`Saved: “${d.body.name}” (known signal ${id ?? "?"}), ${(d.body.freq_min_hz / 1e6).toFixed(4)}–${(d.body.freq_max_hz / 1e6).toFixed(4)} MHz${d.body.ignore ? ", ignored" : ""}. Live signals in this range carry it from now on.`);
     onSaved();
   } catch (err) {
     status(`Not saved: ${err.message}`, true);
