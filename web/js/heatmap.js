@@ -285,7 +285,9 @@ export function drawHeatmap() {
     const xx = Math.round(x(hz)) + 0.5;
     ctx.moveTo(xx, h - PLOT.padB);
     ctx.lineTo(xx, h - PLOT.padB + 4);
-    ctx.fillText(axis.label(hz, fStep), xx, h - PLOT.padB + 6);
+    const label = axis.label(hz, fStep);
+    const half = ctx.measureText(label).width / 2;
+    ctx.fillText(label, Math.min(w - half - 2, xx), h - PLOT.padB + 6);
   }
   // time axis: local time, newest at the top
   const tSpan = O.to - O.from;

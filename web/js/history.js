@@ -217,7 +217,7 @@ function renderResults() {
   if (shown.length === 0 && H.query && !H.error) {
     const tr = el("tr", "empty-row");
     const td = el("td", null, H.results.length ? "only ignored signals match (tick “show ignored”)" : "no signal matches");
-    td.colSpan = 9;
+    td.colSpan = 8;
     tr.append(td);
     tbody.append(tr);
   }
@@ -241,23 +241,28 @@ function resultRow(r) {
     openSignal(r.id);
   });
   first.append(btn, el("span", "sub", r.signal_id));
-  const name = td();
   if (r.known) {
+    // Its name under its ids, as in the live table; tags (and "ignored") in the tooltip.
     const k = el("span", `known${r.known.ignore ? " ignored" : ""}`, r.known.name);
-    name.append(k, el("span", "sub", [r.known.ignore ? "ignored" : "", ...r.known.tags].filter(Boolean).join(", ")));
-  } else name.textContent = DASH;
-  const heard = r.first_seen !== null && r.last_seen !== null ? fmtDuration(r.last_seen - r.first_seen) : DASH;
+    const about = [r.known.ignore ? "ignored" : "", ...r.known.tags].filter(Boolean).join(", ");
+    setAttr(k, "title", about || null);
+    first.append(k);
+  }
+  // The time of its last report, not of the last time it was heard: a steady signal is
+  // reported again only when it changes (or is lost), so for one still on it can be long ago.
+  const sameDay = r.first_seen !== null && r.last_seen !== null && fmtLocal(r.first_seen).slice(0, 10) === fmtLocal(r.last_seen).slice(0, 10);
+  const lastReport = td(null, r.last_seen === null ? DASH : sameDay ? fmtLocal(r.last_seen).slice(11) : fmtLocal(r.last_seen));
+  setAttr(lastReport, "title", r.last_seen === null ? null : `${new Date(r.last_seen).toISOString()}${r.lost ? " (lost)" : ""}`);
   const rx = td("num", String(r.receivers.length));
   setAttr(rx, "title", r.receivers.map(receiverName).join(", ") || null);
   const firstSeen = td(null, r.first_seen === null ? DASH : fmtLocal(r.first_seen));
   setAttr(firstSeen, "title", r.first_seen === null ? null : new Date(r.first_seen).toISOString());
   tr.append(
     first,
-    name,
     td("num", r.frequency_hz === null ? DASH : (r.frequency_hz / 1e6).toFixed(4)),
     td("num", r.bandwidth_hz === null ? DASH : (r.bandwidth_hz / 1e3).toFixed(1)),
     firstSeen,
-    td("num", heard),
+    lastReport,
     td("num", fmtFixed(r.peak_snr_db, 1)),
     td("num", fmtFixed(r.mean_power_dbfs, 1)),
     rx,
@@ -319,7 +324,11 @@ function renderDetail() {
   if (s.known) kv(dl, "Known as", `${s.known.name}${s.known.tags.length ? ` · tags: ${s.known.tags.join(", ")}` : ""}${s.known.ignore ? " · ignored" : ""}`);
   kv(dl, "Frequency", s.frequency_hz === null ? DASH : `${(s.frequency_hz / 1e6).toFixed(6)} MHz`);
   kv(dl, "Bandwidth", s.bandwidth_hz === null ? DASH : s.bandwidth_hz < 1000 ? `${s.bandwidth_hz.toFixed(0)} Hz` : `${(s.bandwidth_hz / 1e3).toFixed(2)} kHz`);
-  kv(dl, "Heard", s.first_seen === null ? DASH : `${fmtLocal(s.first_seen)} for ${s.last_seen === null ? DASH : fmtDuration(s.last_seen - s.first_seen)}${s.lost ? " (then lost)" : ""}`);
+  kv(dl, "Reported", s.first_seen === null ? DASH : `first ${fmtLocal(s.first_seen)}, last ${s.last_seen === null ? DASH : fmtLocal(s.last_seen)}${s.lost ? " (lost)" : ""}`);
+  // How long it was heard: its observation windows (kept while it is heard), not its reports
+  // (sent only when it changes).
+  const span = observedSpan(H.detail.observations);
+  kv(dl, "Observed", span ? `${fmtLocal(span.from)} to ${fmtLocal(span.to)} (${fmtDuration(span.to - span.from)})` : "no observation windows stored");
   kv(dl, "SNR", `peak ${fmtFixed(s.peak_snr_db, 1)} dB, mean ${fmtFixed(s.mean_snr_db, 1)} dB`);
   kv(dl, "Power", `peak ${fmtFixed(s.peak_power_dbfs, 1)} dBFS, mean ${fmtFixed(s.mean_power_dbfs, 1)} dBFS`);
   kv(dl, `Heard by (${s.receivers.length})`, s.receivers.map(receiverName).join(", ") || DASH);
@@ -331,6 +340,17 @@ function renderDetail() {
   setObservations(H.detail.observations);
   drawTimeline();
   drawFixes();
+}
+
+/** The first start and last stop of observation windows, or null. */
+function observedSpan(list) {
+  let from = Infinity, to = -Infinity;
+  for (const o of list) {
+    const a = parseTime(o && o.start), b = parseTime(o && o.stop);
+    if (a !== null) from = Math.min(from, a);
+    if (b !== null) to = Math.max(to, b);
+  }
+  return to >= from ? { from, to } : null;
 }
 
 /** The signal's fixes (the newest MAX_FIXES_DRAWN) and the receivers on the history map. */

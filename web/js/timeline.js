@@ -98,7 +98,9 @@ export function drawTimeline() {
     const xx = Math.round(x(t)) + 0.5;
     ctx.moveTo(xx, PLOT.padT);
     ctx.lineTo(xx, h - PLOT.padB);
-    ctx.fillText(fmtTick(t), xx, h - PLOT.padB + 5);
+    const label = fmtTick(t);
+    const half = ctx.measureText(label).width / 2;
+    ctx.fillText(label, Math.min(w - half - 2, Math.max(half + 2, xx)), h - PLOT.padB + 5);
   }
   ctx.stroke();
   ctx.save();
@@ -116,7 +118,7 @@ export function drawTimeline() {
   for (const s of series) {
     const runs = splitRuns(s.points);
     // min..max band
-    ctx.globalAlpha = 0.14;
+    ctx.globalAlpha = 0.1;
     ctx.fillStyle = s.color;
     for (const run of runs) {
       ctx.beginPath();
