@@ -1,7 +1,13 @@
 //! REST endpoints: the dashboard's polling fallback and the way scripts read the hub. Every
 //! body is built from the same types as the events, so shapes cannot drift.
 
+mod csv;
+pub mod error;
+mod geojson;
+pub mod history;
+pub mod known_signals;
 pub mod metrics;
+mod params;
 
 use crate::app_state::AppState;
 use actix_web::{web, HttpResponse};
@@ -17,7 +23,44 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/ws/stats", web::get().to(ws_stats))
         .route("/api/v1/dashboard-config", web::get().to(dashboard_config))
         .route("/api/v1/publish", web::post().to(publish))
-        .route("/metrics", web::get().to(metrics::metrics));
+        .route("/metrics", web::get().to(metrics::metrics))
+        .configure(history::configure)
+        .configure(known_signals::configure);
+}
+
+/// The topic a token must allow to read `path`: the live topic whose history it is. Occupancy
+/// is the spectrum's history (the highest power of every cell, minute by minute): it needs
+/// `spectrum:frame`, like the live waterfall, not the detections' topic.
+fn topic_of(path: &str) -> Option<crate::events::Topic> {
+    use crate::events::Topic;
+    let under = |prefix: &str| {
+        path == prefix
+            || path
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
+    match path {
+        "/api/v1/system/status" => Some(Topic::ServicesHealth),
+        "/api/v1/websdrs" => Some(Topic::WebsdrsStatus),
+        "/api/v1/signals" => Some(Topic::SignalsDetected),
+        "/api/v1/localizations" => Some(Topic::LocalizationsUpdated),
+        "/api/v1/history/localizations" => Some(Topic::LocalizationsUpdated),
+        "/api/v1/history/occupancy" => Some(Topic::SpectrumFrame),
+        _ if under("/api/v1/history/signals") || under("/api/v1/known-signals") => {
+            Some(Topic::SignalsDetected)
+        }
+        _ => None,
+    }
+}
+
+/// Whether a request changes what the server says to everyone (naming signals): it needs the
+/// right to publish, an admin token (every client has it with `[auth]` off, where the
+/// dashboard's users name signals; `POST /api/v1/publish` is refused there for its own reason,
+/// see [`publish`]).
+fn needs_admin(method: &actix_web::http::Method, path: &str) -> bool {
+    use actix_web::http::Method;
+    let known = path == "/api/v1/known-signals" || path.starts_with("/api/v1/known-signals/");
+    known && !matches!(*method, Method::GET | Method::HEAD)
 }
 
 /// Access control for `/api/*`: the origin allow-list, then the token, then the topic the
@@ -27,20 +70,17 @@ pub async fn guard(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody + 'static>, actix_web::Error> {
-    use crate::events::Topic;
-    if !req.path().starts_with("/api/") && req.path() != "/metrics" {
+    // The path as the router matches it (escapes of plain characters decoded: `%77ebsdrs`
+    // reaches `websdrs`), not as sent: a check of the raw path could be walked around.
+    let path = req.match_info().as_str().to_string();
+    if !path.starts_with("/api/") && path != "/metrics" {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
-    let topic = match req.path() {
-        "/api/v1/system/status" => Some(Topic::ServicesHealth),
-        "/api/v1/websdrs" => Some(Topic::WebsdrsStatus),
-        "/api/v1/signals" => Some(Topic::SignalsDetected),
-        "/api/v1/localizations" => Some(Topic::LocalizationsUpdated),
-        _ => None,
-    };
+    let topic = topic_of(&path);
+    let admin_only = needs_admin(req.method(), &path);
     let decision = state
         .auth
         .check_origin(req.headers())
@@ -50,6 +90,10 @@ pub async fn guard(
                 "your token does not allow {}",
                 topic.as_str()
             ))),
+            _ if admin_only && !access.admin => Err(crate::auth::Denied::Forbidden(
+                "naming signals (POST, PUT, DELETE /api/v1/known-signals) needs a token that may publish (admin)"
+                    .into(),
+            )),
             _ => Ok(access),
         });
     match decision {

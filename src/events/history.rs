@@ -41,6 +41,10 @@ pub struct HistorySignal {
     pub receivers: Vec<String>,
     /// Whether its `lost` report was stored.
     pub lost: bool,
+    /// The known signal whose range holds its frequency now (the narrowest, as live signals are
+    /// labelled); `null` when none does.
+    #[serde(default)]
+    pub known: Option<KnownMatch>,
 }
 
 /// One page of signals, newest first (by `first_seen`, then id).
@@ -214,6 +218,71 @@ pub const KNOWN_NOTES_MAX: usize = 10_000;
 pub const KNOWN_TAGS_MAX: usize = 32;
 
 impl KnownSignalDraft {
+    /// Its fields, in the order [`KnownSignalDraft::from_json`] names them.
+    pub const FIELDS: [&'static str; 6] = ["name", "freq_min_hz", "freq_max_hz", "tags", "notes", "ignore"];
+
+    /// A draft from a client's JSON body, or every problem with it, each naming its field
+    /// (serde would name the first one, and for a wrong type not the field at all). `null`
+    /// stands for an absent optional field. The values are not checked: see
+    /// [`KnownSignalDraft::problems`].
+    pub fn from_json(body: &[u8]) -> Result<KnownSignalDraft, Vec<String>> {
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| vec![format!("body: not JSON ({e})")])?;
+        let serde_json::Value::Object(object) = value else {
+            return Err(vec![format!(
+                "body: must be a JSON object with {}",
+                Self::FIELDS.join(", ")
+            )]);
+        };
+        let mut problems: Vec<String> = object
+            .keys()
+            .filter(|k| !Self::FIELDS.contains(&k.as_str()))
+            .map(|k| format!("{k}: unknown field (the fields are {})", Self::FIELDS.join(", ")))
+            .collect();
+        let mut field = |name: &str, what: &str, required: bool| -> Option<serde_json::Value> {
+            match object.get(name) {
+                None | Some(serde_json::Value::Null) if required => {
+                    problems.push(format!("{name}: required ({what})"));
+                    None
+                }
+                None | Some(serde_json::Value::Null) => None,
+                Some(value) => Some(value.clone()),
+            }
+        };
+        let name = field("name", "a string", true);
+        let freq_min = field("freq_min_hz", "a number, Hz", true);
+        let freq_max = field("freq_max_hz", "a number, Hz", true);
+        let tags = field("tags", "an array of strings", false);
+        let notes = field("notes", "a string", false);
+        let ignore = field("ignore", "true or false", false);
+        fn typed<T: serde::de::DeserializeOwned + Default>(
+            value: Option<serde_json::Value>,
+            name: &str,
+            what: &str,
+            problems: &mut Vec<String>,
+        ) -> T {
+            value.map_or_else(T::default, |v| {
+                serde_json::from_value(v.clone()).unwrap_or_else(|_| {
+                    problems.push(format!("{name} = {v}: must be {what}"));
+                    T::default()
+                })
+            })
+        }
+        let draft = KnownSignalDraft {
+            name: typed(name, "name", "a string", &mut problems),
+            freq_min_hz: typed(freq_min, "freq_min_hz", "a number, Hz", &mut problems),
+            freq_max_hz: typed(freq_max, "freq_max_hz", "a number, Hz", &mut problems),
+            tags: typed(tags, "tags", "an array of strings", &mut problems),
+            notes: typed(notes, "notes", "a string", &mut problems),
+            ignore: typed(ignore, "ignore", "true or false", &mut problems),
+        };
+        if problems.is_empty() {
+            Ok(draft)
+        } else {
+            Err(problems)
+        }
+    }
+
     /// What is wrong with it, each naming its field; empty when it can be stored.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
@@ -283,6 +352,29 @@ mod tests {
             serde_json::from_str::<KnownSignalDraft>(json).is_err(),
             "unknown fields are refused"
         );
+    }
+
+    #[test]
+    fn a_draft_from_json_names_every_wrong_field() {
+        let ok = KnownSignalDraft::from_json(
+            br#"{"name": "R7", "freq_min_hz": 145.6e6, "freq_max_hz": 145.6125e6, "notes": null}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (ok.name.as_str(), ok.notes.as_str(), ok.ignore),
+            ("R7", "", false)
+        );
+        let problems = KnownSignalDraft::from_json(
+            br#"{"freq_min_hz": "low", "freq_max_hz": 2, "tags": "ham", "colour": "red"}"#,
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = problems
+            .iter()
+            .map(|p| p.split([':', ' ']).next().unwrap())
+            .collect();
+        assert_eq!(fields, ["colour", "name", "freq_min_hz", "tags"], "{problems:?}");
+        assert!(KnownSignalDraft::from_json(b"[1]").unwrap_err()[0].starts_with("body:"));
+        assert!(KnownSignalDraft::from_json(b"{").unwrap_err()[0].starts_with("body:"));
     }
 
     #[test]

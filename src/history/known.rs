@@ -3,7 +3,7 @@
 
 use super::store::HistoryStore;
 use super::HistoryError;
-use crate::events::history::{KnownMatch, KnownSignal, KnownSignalDraft};
+use crate::events::history::{HistorySignal, KnownMatch, KnownSignal, KnownSignalDraft};
 use crate::events::Timestamp;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -34,6 +34,24 @@ fn checked(draft: &KnownSignalDraft) -> Result<String, HistoryError> {
     }
     // Invariant: a list of strings always serializes.
     Ok(serde_json::to_string(&draft.tags).expect("strings serialize"))
+}
+
+/// The narrowest of `known` whose range holds `frequency_hz` (the lowest id among equals), as
+/// [`HistoryStore::known_for`] orders them.
+pub fn narrowest(known: &[KnownSignal], frequency_hz: f64) -> Option<KnownMatch> {
+    known
+        .iter()
+        .filter(|k| k.freq_min_hz <= frequency_hz && frequency_hz <= k.freq_max_hz)
+        .min_by(|a, b| {
+            let width = |k: &KnownSignal| k.freq_max_hz - k.freq_min_hz;
+            width(a).total_cmp(&width(b)).then(a.id.cmp(&b.id))
+        })
+        .map(|k| KnownMatch {
+            id: k.id,
+            name: k.name.clone(),
+            tags: k.tags.clone(),
+            ignore: k.ignore,
+        })
 }
 
 impl HistoryStore {
@@ -136,6 +154,20 @@ impl HistoryStore {
                 .map_err(|e| HistoryError::Corrupt(format!("known signal tags: {e}")))?,
             ignore: row.try_get::<i64, _>(3)? != 0,
         }))
+    }
+
+    /// Sets `known` on stored signals: the known signal whose range holds each one's frequency
+    /// now, by the rule of [`HistoryStore::known_for`] (the narrowest). The known signals are
+    /// read once, not once per signal: an operator names hundreds, not millions.
+    pub async fn fill_known(&self, signals: &mut [HistorySignal]) -> Result<(), HistoryError> {
+        if signals.is_empty() {
+            return Ok(());
+        }
+        let known = self.known_signals().await?;
+        for signal in signals {
+            signal.known = narrowest(&known, signal.frequency_hz);
+        }
+        Ok(())
     }
 
     /// Whether a signal at `frequency_hz`, `bandwidth_hz` wide, first seen at `now` is novel:

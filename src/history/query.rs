@@ -229,6 +229,7 @@ fn track(row: &AnyRow) -> Result<HistorySignal, sqlx::Error> {
         best_receiver: row.try_get(12)?,
         receivers: Vec::new(),
         lost: row.try_get::<i64, _>(13)? != 0,
+        known: None,
     })
 }
 
@@ -388,6 +389,7 @@ impl HistoryStore {
             None
         };
         self.fill_receivers(&mut signals).await?;
+        self.fill_known(&mut signals).await?;
         Ok(SignalPage { signals, next_cursor })
     }
 
@@ -430,6 +432,7 @@ impl HistoryStore {
         };
         let mut signal = [track(&row)?];
         self.fill_receivers(&mut signal).await?;
+        self.fill_known(&mut signal).await?;
         let [signal] = signal;
         let receivers = self.receiver_names().await?;
         let rows = sqlx::query(&format!(
