@@ -74,6 +74,9 @@ async fn tokens_topics_and_origins_decide_who_connects() {
     );
     assert_eq!(rest_status(addr, "/api/v1/signals", None).await, 401);
     assert_eq!(rest_status(addr, "/api/v1/signals", Some("nope")).await, 401);
+    // Escaped spellings of the path reach the same route, and the same checks.
+    assert_eq!(rest_status(addr, "/%61pi/v1/signals", None).await, 401);
+    assert_eq!(rest_status(addr, "/api/v1/%73ignals", None).await, 401);
     // The dashboard page and the liveness probe stay open.
     assert_eq!(rest_status(addr, "/healthz", None).await, 200);
     assert_eq!(rest_status(addr, "/", None).await, 200);
@@ -174,6 +177,9 @@ async fn auth_off_lets_everyone_in() {
     let server = start(test_config());
     assert_eq!(upgrade_status(server.addr, "/ws", &[]).await, 101);
     assert_eq!(rest_status(server.addr, "/api/v1/websdrs", None).await, 200);
+    // The router decodes escaped plain characters: this reaches /api/v1/websdrs, so the guard
+    // must check the path as decoded (see a_restricted_token_gets_only_its_topics_on_every_path).
+    assert_eq!(rest_status(server.addr, "/api/v1/%77ebsdrs", None).await, 200);
     server.stop().await.unwrap();
 }
 
@@ -444,9 +450,24 @@ async fn a_restricted_token_gets_only_its_topics_on_every_path() {
         ("/api/v1/websdrs", 403),
         ("/api/v1/localizations", 403),
         ("/api/v1/system/status", 403),
+        // History follows the live topics: signals and known signals with signals:detected,
+        // fixes with localizations:updated, occupancy with spectrum:frame.
+        ("/api/v1/history/signals", 200),
+        ("/api/v1/history/signals/999999", 404),
+        ("/api/v1/known-signals", 200),
+        ("/api/v1/history/localizations", 403),
+        ("/api/v1/history/occupancy?receiver=rx1", 403),
+        // A path spelt with escapes is checked as the route it reaches.
+        ("/api/v1/%77ebsdrs", 403),
+        ("/api/v1/history/%6Fccupancy?receiver=rx1", 403),
     ] {
         assert_eq!(rest_status(addr, path, Some(viewer)).await, status, "{path}");
     }
+    assert_eq!(
+        rest_status(addr, "/api/v1/history/occupancy?receiver=rx1", Some(ops)).await,
+        403,
+        "occupancy needs spectrum:frame, which a token gets only by naming it"
+    );
     server.stop().await.unwrap();
 }
 
@@ -499,4 +520,91 @@ async fn a_hub_without_receivers_starts_serves_published_events_and_says_so_in_i
     })
     .await;
     server.stop().await.unwrap();
+}
+
+/// A request with a JSON body and an optional token; its status.
+async fn send_status(
+    addr: std::net::SocketAddr,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> u16 {
+    let mut request = reqwest::Client::new().request(method, format!("http://{addr}{path}"));
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn naming_signals_needs_a_token_that_may_publish_or_auth_off() {
+    use reqwest::Method;
+    let draft = serde_json::json!({"name": "Repeater", "freq_min_hz": 145.6e6, "freq_max_hz": 145.6125e6});
+    let mut config = secured();
+    config.auth.allowed_origins.clear();
+    let server = start(config);
+    let addr = server.addr;
+    let (viewer, ops) = ("viewer-token-0123456789", "ops-token-0123456789abc");
+    let known = "/api/v1/known-signals";
+    assert_eq!(
+        send_status(addr, Method::POST, known, None, Some(draft.clone())).await,
+        401
+    );
+    assert_eq!(
+        send_status(addr, Method::POST, known, Some(viewer), Some(draft.clone())).await,
+        403
+    );
+    assert_eq!(
+        send_status(addr, Method::POST, known, Some(ops), Some(draft.clone())).await,
+        201
+    );
+    for method in [Method::PUT, Method::DELETE] {
+        assert_eq!(
+            send_status(
+                addr,
+                method.clone(),
+                &format!("{known}/1"),
+                Some(viewer),
+                Some(draft.clone())
+            )
+            .await,
+            403,
+            "{method}"
+        );
+    }
+    // Reading them is a signals:detected right.
+    assert_eq!(
+        send_status(addr, Method::GET, &format!("{known}/1"), Some(viewer), None).await,
+        200
+    );
+    assert_eq!(
+        send_status(
+            addr,
+            Method::PUT,
+            &format!("{known}/1"),
+            Some(ops),
+            Some(draft.clone())
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        send_status(addr, Method::DELETE, &format!("{known}/1"), Some(ops), None).await,
+        204
+    );
+    server.stop().await.unwrap();
+
+    // With [auth] off, the dashboard's users name signals (unlike publishing events).
+    let open = start(test_config());
+    assert_eq!(
+        send_status(open.addr, Method::POST, known, None, Some(draft)).await,
+        201
+    );
+    open.stop().await.unwrap();
 }
