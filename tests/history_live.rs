@@ -1,6 +1,7 @@
 //! The history of a running hub, as its clients see it: a transmitter heard for the first time
 //! arrives `novel`, the same transmitter back on air does not; what the hub reported is in its
-//! database (through the store, as the REST endpoints read it).
+//! database (through the store, as the REST endpoints read it); a name given to a steady carrier
+//! reaches the clients at once.
 
 mod common;
 
@@ -51,5 +52,49 @@ async fn a_transmitter_heard_for_the_first_time_is_novel_and_the_second_time_is_
     assert_eq!(first["novel"], true, "first time on air: {first}");
     assert_eq!(second["novel"], false, "back on air: {second}");
     assert_eq!(first["known"], serde_json::Value::Null);
+    server.stop().await.unwrap();
+}
+
+/// A steady carrier is reported again only when it changes materially, which may be never:
+/// naming it must not wait for that. The server reports every active signal again when the
+/// known signals change, so the name reaches the clients at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steady_carrier_carries_its_new_name_at_once() {
+    let config = test_config();
+    let carrier_hz = config.simulation.center_frequency_hz + 50_000.0;
+    let server = start(config);
+    let mut ws = connect(&server, "/ws?events=signals:detected").await;
+    let near = |m: &serde_json::Value| {
+        m["event"] == "signals:detected"
+            && (m["data"]["frequency_hz"].as_f64().unwrap() - carrier_hz).abs() < 2_000.0
+    };
+    let (first, _) = wait_for(&mut ws, Duration::from_secs(20), "the carrier", near).await;
+    assert_eq!(first["data"]["known"], serde_json::Value::Null, "{first}");
+    // Let it settle (its first reports follow each other while its receiver set fills), and
+    // drop what was sent meanwhile.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    while next_json(&mut ws, Duration::from_millis(100)).await.is_some() {}
+    let draft = serde_json::json!({"name": "Steady", "freq_min_hz": carrier_hz - 2_000.0, "freq_max_hz": carrier_hz + 2_000.0});
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/known-signals", server.addr))
+        .json(&draft)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status().as_u16(), 201);
+    // Without the re-report it would come only with the carrier's next material change (none
+    // within this test: it failed so before the fix).
+    let (named, _) = wait_for(
+        &mut ws,
+        Duration::from_secs(3),
+        "the carrier with its name",
+        |m| near(m) && m["data"]["known"]["name"] == "Steady",
+    )
+    .await;
+    assert_eq!(named["data"]["state"], "update", "{named}");
+    assert_eq!(
+        named["data"]["signal_id"], first["data"]["signal_id"],
+        "the same signal, relabelled"
+    );
     server.stop().await.unwrap();
 }

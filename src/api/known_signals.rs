@@ -1,7 +1,7 @@
 //! `/api/v1/known-signals`: named frequency ranges and lockouts, stored in the history database
 //! (`crate::history::known`). Reading needs `signals:detected`; writing needs a token that may
-//! publish (see [`super::guard`]). Every write tells this process's live history, so the next
-//! `signals:detected` of a signal in the range carries the new `known`.
+//! publish (see [`super::guard`]). Every write tells this process's live history, and the
+//! pipeline then reports every active signal again, so the new `known` goes out at once.
 
 use super::error::ApiError;
 use super::history::{csv_answer, store};

@@ -118,6 +118,14 @@ impl LiveHistory {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Bumped by every [`LiveHistory::known_signals_changed`]: the fusion task compares it to
+    /// the value it last saw and then reports every active signal again, so a steady carrier
+    /// (which may not change materially for hours) carries a new name at once rather than at
+    /// its next update.
+    pub fn known_generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// Sets `known` and `novel` on a signal report before it is published.
     pub async fn label(&self, report: &mut SignalReport) {
         let generation = self.generation.load(Ordering::Acquire);

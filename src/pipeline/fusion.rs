@@ -152,6 +152,24 @@ impl Fusion {
         }
     }
 
+    /// An `update` report of every confirmed signal as it stands now (what the tracker would
+    /// report if each had changed): for when what decorates reports changed (known signals were
+    /// named), not the signals.
+    pub fn current_reports(&self, out: &mut Vec<Event>) {
+        for track in self.tracker.tracks() {
+            if track.id().is_none() {
+                continue;
+            }
+            if let Some(summary) = track.summary() {
+                out.push(Event::SignalsDetected(signal_report(
+                    &self.receivers,
+                    &summary,
+                    SignalState::Update,
+                )));
+            }
+        }
+    }
+
     /// Expires signals no receiver has seen recently; call periodically with the current time.
     pub fn tick(&mut self, now_ns: i64, out: &mut Vec<Event>) {
         self.track_events.clear();

@@ -412,6 +412,8 @@ async fn run_fusion(
     let mut tick = tokio::time::interval(FUSION_TICK);
     let mut events = Vec::new();
     let mut measurements = Vec::new();
+    // The known signals' version the active signals were last labelled against.
+    let mut labelled = output.history().map(|h| h.known_generation());
     loop {
         tokio::select! {
             spectrum = spectra.recv() => {
@@ -444,6 +446,13 @@ async fn run_fusion(
                 fusion.tick(now_ns, &mut events);
                 if let Some(history) = output.history() {
                     history.tick(now_ns);
+                    // Known signals changed: every active signal is reported again (and so
+                    // labelled again) within a tick, not at its next material change.
+                    let generation = history.known_generation();
+                    if labelled != Some(generation) {
+                        labelled = Some(generation);
+                        fusion.current_reports(&mut events);
+                    }
                 }
                 *stats.lock().unwrap_or_else(|e| e.into_inner()) = fusion.stats().clone();
             }

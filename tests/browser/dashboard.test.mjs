@@ -8,19 +8,12 @@
 // desktop screenshot to docs/dashboard.png. Every connection goes to 127.0.0.1.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { BIN, CHROMIUM, ROOT, freePort, launchChromium, openPageAt, startServer, stopServer } from "./harness.mjs";
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, "../..");
-const BIN = path.resolve(HERE, process.env.SDRHUB_BIN || "../../target/debug/sdrhub");
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const SHOTS = path.join(ROOT, "target");
 const DOCS_SHOT = path.join(ROOT, "docs", "dashboard.png");
 
@@ -29,64 +22,13 @@ let port; // fixed for the whole run: the restarted server comes back on it
 let BASE;
 let server; // the sdrhub under test (replaced when restarted)
 
-/** A free loopback port (bound, read, released). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-    s.on("error", reject);
-  });
-}
-
-/** Starts sdrhub on 127.0.0.1:`onPort`; resolves once /healthz answers. */
-async function startServer(onPort, extraArgs = []) {
-  // sdrhub reads SDRHUB_* as configuration (SDRHUB_BIN would be an unknown key): the server
-  // under test gets none of them, only its flags.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("SDRHUB_")));
-  const proc = spawn(BIN, ["--bind", `127.0.0.1:${onPort}`, "--log-level", "warn", ...extraArgs], {
-    stdio: ["ignore", "ignore", "pipe"],
-    env,
-  });
-  let log = "";
-  proc.stderr.on("data", (d) => {
-    log = (log + d).slice(-20000);
-  });
-  const exited = new Promise((resolve) => proc.on("exit", (code, signal) => resolve({ code, signal })));
-  const handle = { proc, exited, log: () => log, port: onPort };
-  const deadline = Date.now() + 20000;
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null) assert.fail(`sdrhub exited at start (${proc.exitCode}): ${log}`);
-    try {
-      const r = await fetch(`http://127.0.0.1:${onPort}/healthz`);
-      if (r.ok) return handle;
-    } catch (_) {
-      /* not listening yet */
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  proc.kill("SIGKILL");
-  assert.fail(`sdrhub did not answer /healthz within 20 s: ${log}`);
-}
-
-/** Sends `signal` and waits for the exit; returns {code, signal}. */
-async function stopServer(handle, signal, timeoutMs = 15000) {
-  handle.proc.kill(signal);
-  const timer = new Promise((_, reject) => setTimeout(() => reject(new Error(`sdrhub did not exit within ${timeoutMs} ms of ${signal}`)), timeoutMs));
-  return Promise.race([handle.exited, timer]);
-}
-
 before(async () => {
   assert.ok(fs.existsSync(BIN), `sdrhub not found at ${BIN}: run cargo build, or set SDRHUB_BIN`);
   assert.ok(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: apt-get install -y chromium`);
   port = await freePort();
   BASE = `http://127.0.0.1:${port}`;
   server = await startServer(port);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -100,18 +42,8 @@ async function getJson(p, base = BASE) {
   return r.json();
 }
 
-/** Opens a page that records uncaught errors, so a test can assert there were none. */
-async function openPage(query = "", viewport = { width: 1440, height: 900 }, base = BASE) {
-  const page = await browser.newPage({ viewport });
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  page.on("console", (m) => {
-    // Failed connections while the server is down are expected, and logged by Chromium itself.
-    if (m.type() === "error" && !/WebSocket connection to .* failed|Failed to load resource|net::ERR_/.test(m.text())) errors.push(m.text());
-  });
-  await page.goto(new URL(`/${query}`, base).href);
-  return { page, errors };
-}
+/** Opens the dashboard in a page that records uncaught errors. */
+const openPage = (query = "", viewport = { width: 1440, height: 900 }, base = BASE) => openPageAt(browser, new URL(`/${query}`, base).href, viewport);
 
 const state = (page) => page.evaluate(() => window.sdrhub.state());
 

@@ -4,6 +4,7 @@
 // after CFG.failuresBeforePolling failed attempts (the WebSocket is still retried meanwhile).
 // It owns the socket and its timers; the rest of the page sees only S.connection.
 
+import { getJson } from "./api.js";
 import { CFG, TOKEN } from "./config.js";
 import { setHealth, setLocs, setSignals, setWebsdrs } from "./data.js";
 import { applyEvent } from "./events.js";
@@ -249,19 +250,7 @@ function stopPing() {
 }
 
 // ---------------------------------------------------------------- REST fallback
-async function fetchJson(path) {
-  const ctl = new AbortController();
-  const t = setTimeout(() => ctl.abort(), CFG.restTimeoutMs);
-  try {
-    const headers = { Accept: "application/json" };
-    if (TOKEN) headers.Authorization = `Bearer ${TOKEN}`;
-    const r = await fetch(path, { signal: ctl.signal, cache: "no-store", headers });
-    if (!r.ok) throw new Error(`HTTP ${r.status}`);
-    return await r.json();
-  } finally {
-    clearTimeout(t);
-  }
-}
+const fetchJson = (path) => getJson(path, null, CFG.restTimeoutMs);
 
 function startPolling() {
   if (S.polling) return;

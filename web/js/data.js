@@ -21,6 +21,20 @@ export function setWebsdrs(list) {
   markDirty("websdrs");
 }
 
+/** The `known` of a signal (live or stored): {id, name, tags, ignore}, or null. */
+export function normKnown(k) {
+  if (!k || typeof k !== "object" || typeof k.name !== "string" || k.name === "") return null;
+  return {
+    id: num(k.id),
+    name: k.name,
+    tags: Array.isArray(k.tags) ? k.tags.filter((t) => typeof t === "string" && t !== "") : [],
+    ignore: k.ignore === true,
+  };
+}
+
+/** Whether a signal is shown: lockouts (`known.ignore`) only when the user asks for them. */
+export const shownSignal = (s) => S.showIgnored || !(s.known && s.known.ignore);
+
 function normSignal(d) {
   return {
     signal_id: d.signal_id,
@@ -33,6 +47,8 @@ function normSignal(d) {
     receivers: Array.isArray(d.receivers) ? d.receivers.filter((r) => typeof r === "string") : [],
     first_seen: parseTime(d.first_seen),
     timestamp: parseTime(d.timestamp),
+    known: normKnown(d.known),
+    novel: d.novel === true,
   };
 }
 
@@ -60,7 +76,8 @@ export function upsertSignal(d) {
   markDirty("signals");
 }
 
-function normLoc(d) {
+/** A localization (live, or stored with its ids), checked; positions out of range become null. */
+export function normLoc(d) {
   const e = d.ellipse && typeof d.ellipse === "object" ? d.ellipse : null;
   const ellipse =
     e && num(e.semi_major_m) !== null && num(e.semi_minor_m) !== null && e.semi_major_m > 0 && e.semi_minor_m >= 0

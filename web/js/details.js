@@ -57,6 +57,11 @@ export function renderDetails() {
   if (s) {
     const dl = el("dl", "kv");
     dl.dataset.testid = "details-signal";
+    if (s.known) {
+      const tags = s.known.tags.length ? ` · tags: ${s.known.tags.join(", ")}` : "";
+      kv(dl, "Known as", `${s.known.name}${tags}${s.known.ignore ? " · ignored (hidden unless shown)" : ""}`);
+    }
+    if (s.novel) kv(dl, "Novel", "nothing heard near this frequency in the recent history");
     kv(dl, "Frequency", s.frequency_hz === null ? DASH : `${(s.frequency_hz / 1e6).toFixed(6)} MHz`);
     kv(dl, "Bandwidth", s.bandwidth_hz === null ? DASH : s.bandwidth_hz < 1000 ? `${s.bandwidth_hz.toFixed(0)} Hz` : `${(s.bandwidth_hz / 1e3).toFixed(2)} kHz`);
     kv(dl, "SNR (per bin)", s.snr_db === null ? DASH : `${s.snr_db.toFixed(1)} dB`);

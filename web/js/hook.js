@@ -3,6 +3,7 @@
 // change what it observes.
 
 import { CFG } from "./config.js";
+import { historyState } from "./history.js";
 import { tilesShown } from "./map.js";
 import { plotSignals } from "./spectrum.js";
 import { S } from "./state.js";
@@ -42,6 +43,9 @@ const hook = Object.freeze({
       sort: { ...S.sort },
       filter: S.filter,
       shownSignals: S.shownSignals,
+      showIgnored: S.showIgnored,
+      view: S.view,
+      knownSignals: S.signals ? [...S.signals.values()].filter((s) => s.known).map((s) => ({ id: s.signal_id, name: s.known.name, ignore: s.known.ignore })) : [],
       tiles: { ...S.tiles, shown: tilesShown() },
       dashboardConfig: S.dashConfig ? { tilesUrl: S.dashConfig.tilesUrl, frames: S.dashConfig.frames } : null,
     };
@@ -49,7 +53,12 @@ const hook = Object.freeze({
   config() {
     return { ...CFG };
   },
-  /** The signals marked on the spectrum: id and x (CSS px from the plot's left edge). */
+  /** The History view: heatmap (receiver, range, busy lines), search results, the stored
+   * signal shown and what its timeline drew. */
+  history() {
+    return historyState();
+  },
+  /** The signals marked on the spectrum: id, x (CSS px from the plot's left edge), known name. */
   plotSignals() {
     return plotSignals();
   },

@@ -11,14 +11,20 @@
 //   status.js      header and footer: badge, connection detail, latency, debug banner
 //   tables.js      services, receivers, signals (sort, filter), localizations
 //   spectrum.js    spectrum and waterfall from spectrum:frame
-//   map.js         the map (Web Mercator, optional tiles)
+//   map.js         the map drawer (Web Mercator, optional tiles): live estimates, stored fixes
 //   details.js     the selected signal and its details panel
+//   history.js     the History view: search over the signal log, one stored signal
+//   heatmap.js     the History view's occupancy heatmap
+//   timeline.js    a stored signal's power per receiver over time
+//   known.js       the form that names a stored signal (known signals)
+//   api.js         REST calls (token, timeout, the server's error text)
 //   hook.js        window.sdrhub, the read-only view for tests
-//   format.js, dom.js  shared helpers
+//   plot.js, format.js, dom.js  shared helpers
 
 import { connect, isOpen, loadDashboardConfig, retryNow } from "./connection.js";
 import { renderDetails, selectSignal } from "./details.js";
 import { $, renderAges } from "./dom.js";
+import { initHistory, renderHistory } from "./history.js";
 import { installHook } from "./hook.js";
 import { renderMap } from "./map.js";
 import { renderSpectrum, wirePlot } from "./spectrum.js";
@@ -27,10 +33,16 @@ import { renderConnDetail, renderConnection, renderMeta, showDebugBanner } from 
 import { renderHealth, renderLocs, renderReceivers, renderSignals, setSort } from "./tables.js";
 
 /** Redraws each panel that a dirty part (the Set collected by markDirty) affects; the header's
- * meta line every time, since it shows how long ago the last update was. */
+ * meta line every time, since it shows how long ago the last update was. The live panels wait
+ * while the History view is shown (showView marks everything dirty on the way back). */
 function render(d) {
   const all = d.has("all");
   if (all || d.has("conn")) renderConnection();
+  if (S.view === "history") {
+    if (all || d.has("websdrs")) renderHistory();
+    renderMeta();
+    return;
+  }
   if (all || d.has("health")) renderHealth();
   if (all || d.has("websdrs")) renderReceivers();
   if (all || d.has("signals") || d.has("websdrs") || d.has("selection")) renderSignals();
@@ -56,6 +68,10 @@ function init() {
   });
   $("signal-filter").addEventListener("input", (ev) => {
     S.filter = ev.target.value.trim().toLowerCase();
+    markDirty("signals");
+  });
+  $("show-ignored").addEventListener("change", (ev) => {
+    S.showIgnored = ev.target.checked;
     markDirty("signals");
   });
   for (const th of document.querySelectorAll('[data-testid="signals-table"] th[data-sort]')) {
@@ -88,6 +104,7 @@ function init() {
     markDirty("tick");
     if (S.connection !== "connected") renderConnDetail();
   }, 1000);
+  initHistory();
   markDirty("all");
   loadDashboardConfig();
   connect();

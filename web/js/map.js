@@ -4,6 +4,10 @@
 //
 // Web Mercator (the projection of slippy-map tiles), so tiles, when configured, line up with
 // the markers; distances on screen are scaled by 1 / cos(latitude) like the tiles'.
+//
+// One drawer, two maps: `createMap` keeps an SVG's nodes (reused from draw to draw, so focus
+// survives), `drawMap` draws receivers and a list of estimates into it. The live map draws the
+// latest estimate of each signal; the History view draws one stored signal's fixes.
 
 import { CFG } from "./config.js";
 import { sortedLocs } from "./data.js";
@@ -18,8 +22,15 @@ const mercX = (lon) => (R_MERC * lon * Math.PI) / 180;
 const mercY = (lat) => R_MERC * Math.log(Math.tan(Math.PI / 4 + (Math.max(-85.05, Math.min(85.05, lat)) * Math.PI) / 360));
 const latOfMercY = (y) => ((2 * Math.atan(Math.exp(y / R_MERC)) - Math.PI / 2) * 180) / Math.PI;
 const mercPerMetre = (lat) => 1 / Math.cos((lat * Math.PI) / 180);
-// The SVG nodes by key (receiver id, signal id, tile z/x/y), reused from render to render.
-const mapEls = { rx: new Map(), tx: new Map(), tiles: new Map(), layers: null };
+
+/**
+ * A map in `svg`: its nodes by key (receiver id, estimate key, tile z/x/y). `clipId` must be
+ * unique in the page; `estimateTestId` is the data-testid of its estimate markers; `onSelect`
+ * gets an estimate's key when it is clicked (or Enter/Space).
+ */
+export function createMap(svg, { clipId, estimateTestId, onSelect }) {
+  return { svg, clipId, estimateTestId, onSelect, rx: new Map(), tx: new Map(), tiles: new Map(), layers: null };
+}
 
 function niceLength(m) {
   const p = 10 ** Math.floor(Math.log10(m));
@@ -27,17 +38,18 @@ function niceLength(m) {
   return (f >= 5 ? 5 : f >= 2 ? 2 : 1) * p;
 }
 
-function mapLayers(svg) {
-  if (mapEls.layers) return mapEls.layers;
+function mapLayers(m) {
+  if (m.layers) return m.layers;
+  const svg = m.svg;
   const defs = svgEl("defs");
-  const clip = svgEl("clipPath", { id: "map-clip" });
+  const clip = svgEl("clipPath", { id: m.clipId });
   const clipRect = svgEl("rect", { x: 0, y: 0, width: 800, height: 500 });
   clip.append(clipRect);
   defs.append(clip);
   const bg = svgEl("rect", { class: "map-bg", x: 0, y: 0, width: 800, height: 500 });
   const tiles = svgEl("g", { class: "map-tiles", "aria-hidden": "true" });
   const grid = svgEl("g", { class: "map-grid", "aria-hidden": "true" });
-  const clipped = svgEl("g", { "clip-path": "url(#map-clip)" });
+  const clipped = svgEl("g", { "clip-path": `url(#${m.clipId})` });
   const uncert = svgEl("g", { class: "map-uncert", "aria-hidden": "true" });
   const links = svgEl("g", { class: "map-links", "aria-hidden": "true" });
   clipped.append(uncert, links);
@@ -49,12 +61,13 @@ function mapLayers(svg) {
   north.append(svgEl("path", { d: "M0,-14 L5,0 L0,-4 L-5,0 Z" }), svgEl("text", { x: 0, y: 12, "text-anchor": "middle" }));
   north.lastChild.textContent = "N";
   svg.append(defs, bg, tiles, grid, clipped, rx, tx, scale, north);
-  mapEls.layers = { clipRect, bg, tiles, grid, uncert, links, rx, tx, scale, north };
-  return mapEls.layers;
+  m.layers = { clipRect, bg, tiles, grid, uncert, links, rx, tx, scale, north };
+  return m.layers;
 }
 
 /** Slippy-map tiles under the markers when `[dashboard] map_tiles_url` is set. */
-function renderTiles(L, W, H, k, cx, cy) {
+function renderTiles(m, W, H, k, cx, cy) {
+  const L = m.layers;
   const url = S.dashConfig && S.dashConfig.tilesUrl;
   const want = new Set();
   if (url) {
@@ -73,7 +86,7 @@ function renderTiles(L, W, H, k, cx, cy) {
           const wx = ((tx % n) + n) % n;
           const key = `${z}/${tx}/${ty}`;
           want.add(key);
-          let img = mapEls.tiles.get(key);
+          let img = m.tiles.get(key);
           if (!img) {
             img = svgEl("image", { preserveAspectRatio: "none", "data-testid": "map-tile" });
             img.addEventListener("load", () => S.tiles.loaded++);
@@ -81,7 +94,7 @@ function renderTiles(L, W, H, k, cx, cy) {
             const href = url.replace("{z}", z).replace("{x}", wx).replace("{y}", ty).replace("{s}", "abc"[(wx + ty) % 3]);
             img.setAttribute("href", href);
             S.tiles.requested++;
-            mapEls.tiles.set(key, img);
+            m.tiles.set(key, img);
             L.tiles.append(img);
           }
           const sx = W / 2 + (tx * size - WORLD / 2 - cx) * k;
@@ -95,11 +108,11 @@ function renderTiles(L, W, H, k, cx, cy) {
       }
     }
   }
-  for (const [key, img] of mapEls.tiles) if (!want.has(key)) {
+  for (const [key, img] of m.tiles) if (!want.has(key)) {
     img.remove();
-    mapEls.tiles.delete(key);
+    m.tiles.delete(key);
   }
-  setAttr(L.tiles.ownerSVGElement, "data-tiles", String(mapEls.tiles.size));
+  setAttr(m.svg, "data-tiles", String(m.tiles.size));
 }
 
 function markerLabel(g, lines) {
@@ -130,19 +143,21 @@ function placeLabel(g, x, y, W) {
   });
 }
 
-export function renderMap() {
-  const svg = $("map");
-  const rxs = (S.websdrs || []).filter((w) => num(w.latitude) !== null && num(w.longitude) !== null && Math.abs(w.latitude) <= 90 && Math.abs(w.longitude) <= 180);
-  const txs = S.locs ? sortedLocs().filter((l) => l.latitude !== null && l.longitude !== null) : [];
+/**
+ * Draws receivers and estimates into map `m`; returns false (drawing nothing) when there is
+ * nothing with a position. An estimate: {key, latitude, longitude, uncertainty_m, ellipse,
+ * receivers, active, lines (its label), aria}. The `selected` one is highlighted with lines to
+ * its receivers and the others dimmed. `noteEl` gets the projection and tiles note plus `extra`.
+ */
+export function drawMap(m, { rxs, txs, selected, noteEl, extra = "" }) {
+  const svg = m.svg;
   const hasData = rxs.length + txs.length > 0;
-  showPanel("panel-map", hasData);
-  const note = $("map-note");
-  if (!hasData) return;
+  if (!hasData) return false;
 
   const W = Math.max(280, Math.round(svg.clientWidth || 800));
   const H = Math.round(Math.min(560, Math.max(260, W * 0.6)));
   setAttr(svg, "viewBox", `0 0 ${W} ${H}`);
-  const L = mapLayers(svg);
+  const L = mapLayers(m);
   for (const r of [L.clipRect, L.bg]) {
     setAttr(r, "width", W);
     setAttr(r, "height", H);
@@ -179,7 +194,7 @@ export function renderMap() {
     return [W / 2 + (x - cx) * k, (H - 24) / 2 - (y - cy) * k];
   };
 
-  renderTiles(L, W, H, k, cx, cy);
+  renderTiles(m, W, H, k, cx, cy);
 
   // Graticule-free grid every "nice" distance (at the centre latitude), light enough to stay
   // out of the way.
@@ -198,8 +213,8 @@ export function renderMap() {
   if (!L.grid.firstChild) L.grid.append(svgEl("path"));
   setAttr(L.grid.firstChild, "d", gridPath);
 
-  const sel = S.selected;
-  const anySel = sel !== null && txs.some((l) => l.signal_id === sel);
+  const sel = selected;
+  const anySel = sel !== null && txs.some((l) => l.key === sel);
 
   // Receivers
   const rxPos = new Map();
@@ -208,12 +223,12 @@ export function renderMap() {
     const [x, y] = toPx(w.latitude, w.longitude);
     rxPos.set(w.id, [x, y]);
     seenRx.add(w.id);
-    let g = mapEls.rx.get(w.id);
+    let g = m.rx.get(w.id);
     if (!g) {
       g = svgEl("g", { class: "mk rx", tabindex: "0", role: "img", "data-testid": "map-receiver" });
       g.append(svgEl("rect", { width: 10, height: 10 }), svgEl("text", { class: "name" }));
       L.rx.append(g);
-      mapEls.rx.set(w.id, g);
+      m.rx.set(w.id, g);
     }
     const status = str(w.status) || "unknown";
     setAttr(g, "class", `mk rx st-${knownStatus(status)}`);
@@ -230,41 +245,40 @@ export function renderMap() {
     markerLabel(g, [`${name} · ${status}`, `${w.latitude.toFixed(5)}, ${w.longitude.toFixed(5)}`]);
     placeLabel(g, x, y + 14, W);
   }
-  for (const [id, g] of mapEls.rx) if (!seenRx.has(id)) {
+  for (const [id, g] of m.rx) if (!seenRx.has(id)) {
     g.remove();
-    mapEls.rx.delete(id);
+    m.rx.delete(id);
   }
 
   // Estimates: uncertainty circle + 68 % ellipse (under everything), then the markers.
   const seenTx = new Set();
   for (const l of [...txs].reverse()) { // oldest first, so the newest draws on top
-    const id = l.signal_id;
+    const id = l.key;
     seenTx.add(id);
     const [x, y] = toPx(l.latitude, l.longitude);
-    let e = mapEls.tx.get(id);
+    let e = m.tx.get(id);
     if (!e) {
       const area = svgEl("g", { class: "area" });
       area.append(svgEl("circle", { class: "unc" }), svgEl("ellipse", { class: "ell" }));
       const link = svgEl("path", { class: "link" });
-      const g = svgEl("g", { class: "mk tx", tabindex: "0", role: "button", "data-testid": "map-estimate" });
+      const g = svgEl("g", { class: "mk tx", tabindex: "0", role: "button", "data-testid": m.estimateTestId });
       g.append(svgEl("circle", { class: "hit", r: 12 }), svgEl("circle", { class: "dot", r: 5 }));
-      g.addEventListener("click", () => selectSignal(g.dataset.id));
+      g.addEventListener("click", () => m.onSelect(g.dataset.id));
       g.addEventListener("keydown", (ev) => {
         if (ev.key === "Enter" || ev.key === " ") {
           ev.preventDefault();
-          selectSignal(g.dataset.id);
+          m.onSelect(g.dataset.id);
         }
       });
       e = { area, link, g };
-      mapEls.tx.set(id, e);
+      m.tx.set(id, e);
       // Markers keep their creation order: moving a node would drop keyboard focus.
       L.tx.append(g);
       L.links.append(link);
     }
     const isSel = sel === id;
-    // Estimates of signals that are no longer active stay, faded, until they age out.
-    const active = !S.signals || S.signals.has(id);
-    const cls = (isSel ? " sel" : anySel ? " dim" : "") + (active ? "" : " inactive");
+    // Estimates that are no longer active stay, faded.
+    const cls = (isSel ? " sel" : anySel ? " dim" : "") + (l.active ? "" : " inactive");
     setAttr(e.area, "class", `area${cls}`);
     setAttr(e.link, "class", `link${cls}`);
     setAttr(e.g, "class", `mk tx${cls}`);
@@ -299,20 +313,17 @@ export function renderMap() {
       setAttr(c, "cx", x.toFixed(1));
       setAttr(c, "cy", y.toFixed(1));
     }
-    const f = l.frequency_hz === null ? "" : ` · ${(l.frequency_hz / 1e6).toFixed(4)} MHz`;
-    const u = l.uncertainty_m === null ? "uncertainty not reported" : `±${fmtInt(l.uncertainty_m)} m (68 %)`;
-    const conf = l.confidence === null ? "" : ` · ${Math.round(l.confidence * 100)} %`;
-    setAttr(e.g, "aria-label", `Estimated transmitter ${id}${f}, ${l.latitude.toFixed(5)}, ${l.longitude.toFixed(5)}, ${u}${conf}${active ? "" : ", signal no longer active"}`);
-    markerLabel(e.g, [`${id}${f}`, `${u}${conf}`]);
+    setAttr(e.g, "aria-label", l.aria);
+    markerLabel(e.g, l.lines);
     placeLabel(e.g, x, y, W);
     L.uncert.append(e.area); // areas (not focusable) are restacked: newest on top
   }
-  if (anySel) L.uncert.append(mapEls.tx.get(sel).area);
-  for (const [id, e] of mapEls.tx) if (!seenTx.has(id)) {
+  if (anySel) L.uncert.append(m.tx.get(sel).area);
+  for (const [id, e] of m.tx) if (!seenTx.has(id)) {
     e.area.remove();
     e.link.remove();
     e.g.remove();
-    mapEls.tx.delete(id);
+    m.tx.delete(id);
   }
 
   // Scale bar in km, bottom left.
@@ -331,10 +342,44 @@ export function renderMap() {
   let msg = `Web Mercator, N up; scale bar true at ${lat0.toFixed(2)}°.`;
   if (dc && dc.tilesUrl) msg += ` Tiles: ${dc.attribution || new URL(dc.tilesUrl.replace(/[{}]/g, "")).host}.`;
   else msg += " No tile server (works offline).";
-  if (sel !== null && !anySel) msg += ` ${sel}: no position estimate yet.`;
-  else if (anySel) msg += ` Highlighted: ${sel}.`;
-  setText(note, msg);
+  setText(noteEl, extra ? `${msg} ${extra}` : msg);
+  return true;
 }
 
-/** How many tiles are on the map now (for the test hook). */
-export const tilesShown = () => mapEls.tiles.size;
+/** The receivers that have a position. */
+export const placedReceivers = () =>
+  (S.websdrs || []).filter((w) => num(w.latitude) !== null && num(w.longitude) !== null && Math.abs(w.latitude) <= 90 && Math.abs(w.longitude) <= 180);
+
+let liveMap = null;
+
+/** The live map: every receiver and the latest estimate of each signal. */
+export function renderMap() {
+  if (!liveMap) liveMap = createMap($("map"), { clipId: "map-clip", estimateTestId: "map-estimate", onSelect: (id) => selectSignal(id) });
+  const rxs = placedReceivers();
+  const txs = S.locs
+    ? sortedLocs()
+        .filter((l) => l.latitude !== null && l.longitude !== null)
+        .map((l) => {
+          // Estimates of signals that are no longer active stay, faded, until they age out.
+          const active = !S.signals || S.signals.has(l.signal_id);
+          const f = l.frequency_hz === null ? "" : ` · ${(l.frequency_hz / 1e6).toFixed(4)} MHz`;
+          const u = l.uncertainty_m === null ? "uncertainty not reported" : `±${fmtInt(l.uncertainty_m)} m (68 %)`;
+          const conf = l.confidence === null ? "" : ` · ${Math.round(l.confidence * 100)} %`;
+          return {
+            ...l,
+            key: l.signal_id,
+            active,
+            lines: [`${l.signal_id}${f}`, `${u}${conf}`],
+            aria: `Estimated transmitter ${l.signal_id}${f}, ${l.latitude.toFixed(5)}, ${l.longitude.toFixed(5)}, ${u}${conf}${active ? "" : ", signal no longer active"}`,
+          };
+        })
+    : [];
+  const sel = S.selected;
+  const anySel = sel !== null && txs.some((l) => l.key === sel);
+  const extra = sel !== null && !anySel ? `${sel}: no position estimate yet.` : anySel ? `Highlighted: ${sel}.` : "";
+  showPanel("panel-map", rxs.length + txs.length > 0);
+  drawMap(liveMap, { rxs, txs, selected: sel, noteEl: $("map-note"), extra });
+}
+
+/** How many tiles are on the live map now (for the test hook). */
+export const tilesShown = () => (liveMap ? liveMap.tiles.size : 0);

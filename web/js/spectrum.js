@@ -11,36 +11,12 @@ import { CFG } from "./config.js";
 import { selectSignal } from "./details.js";
 import { $, el, setAttr, setText } from "./dom.js";
 import { num, parseTime } from "./format.js";
+import { cssColors, fitCanvas, fmtMHz, LUT, niceStep } from "./plot.js";
+import { shownSignal } from "./data.js";
 import { BADGE_TEXT, markDirty, receiverName, S } from "./state.js";
 
 const PLOT = { padL: 52, padR: 12, padT: 18, padB: 22, labelRows: 30 };
-const VIRIDIS = ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725"];
-const LUT = (() => {
-  const rgb = VIRIDIS.map((h) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)));
-  const lut = new Uint8ClampedArray(256 * 4);
-  for (let v = 0; v < 256; v++) {
-    const t = (v / 255) * (rgb.length - 1);
-    const i = Math.min(rgb.length - 2, Math.floor(t));
-    const f = t - i;
-    for (let c = 0; c < 3; c++) lut[v * 4 + c] = rgb[i][c] + (rgb[i + 1][c] - rgb[i][c]) * f;
-    lut[v * 4 + 3] = 255;
-  }
-  return lut;
-})();
-let colors = null; // CSS custom properties, read once
 let plotHits = []; // signal bands on the visible plots: {id, x0, x1, xc}
-
-function cssColors() {
-  if (colors) return colors;
-  const cs = getComputedStyle(document.documentElement);
-  const v = (name, def) => (cs.getPropertyValue(name) || "").trim() || def;
-  colors = {
-    bg: v("--plot-bg", "#0e141b"), grid: v("--plot-grid", "#243042"), text: v("--muted", "#9aa8b6"),
-    trace: v("--accent", "#5cb3ff"), sig: v("--info", "#b69cff"), sel: v("--sel", "#ffd24a"),
-    font: `11px ${v("--sans", "sans-serif")}`,
-  };
-  return colors;
-}
 
 function decodeFrame(d) {
   const bins = num(d.bins);
@@ -101,34 +77,12 @@ function preferredReceiver() {
   return listed ? listed.id : null;
 }
 
-/** Sizes a canvas to its CSS box at the device pixel ratio; returns its context in CSS px. */
-function fitCanvas(c) {
-  const dpr = window.devicePixelRatio || 1;
-  const w = Math.max(120, Math.round(c.clientWidth || 600));
-  const h = Math.max(60, Math.round(c.clientHeight || 200));
-  if (c.width !== Math.round(w * dpr) || c.height !== Math.round(h * dpr)) {
-    c.width = Math.round(w * dpr);
-    c.height = Math.round(h * dpr);
-  }
-  const ctx = c.getContext("2d");
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  return { ctx, w, h };
-}
-
-function niceStep(x) {
-  const p = 10 ** Math.floor(Math.log10(x));
-  const f = x / p;
-  return (f >= 5 ? 5 : f >= 2 ? 2 : 1) * p;
-}
-
-const fmtMHz = (hz, stepHz) => (hz / 1e6).toFixed(Math.max(0, Math.min(6, Math.ceil(-Math.log10(stepHz / 1e6)))));
-
 /** Signals inside the frame's span, by frequency. */
 function signalsIn(f) {
   if (!S.signals || !f) return [];
   const end = f.start + f.bins * f.binHz;
   return [...S.signals.values()]
-    .filter((s) => s.frequency_hz !== null && s.frequency_hz >= f.start && s.frequency_hz <= end)
+    .filter((s) => s.frequency_hz !== null && s.frequency_hz >= f.start && s.frequency_hz <= end && shownSignal(s))
     .sort((a, b) => a.frequency_hz - b.frequency_hz);
 }
 
@@ -178,7 +132,7 @@ export function renderSpectrum() {
       const half = Math.max((s.bandwidth_hz || 0) / 2, 0);
       let x0 = x(s.frequency_hz - half), x1 = x(s.frequency_hz + half);
       if (x1 - x0 < 3) [x0, x1] = [x(s.frequency_hz) - 1.5, x(s.frequency_hz) + 1.5];
-      return { id: s.signal_id, x0, x1, xc: x(s.frequency_hz) };
+      return { id: s.signal_id, name: s.known ? s.known.name : null, x0, x1, xc: x(s.frequency_hz) };
     });
 
   // -- spectrum
@@ -255,14 +209,14 @@ export function renderSpectrum() {
   ctx.fillStyle = "rgba(92,179,255,.12)";
   ctx.fill();
   ctx.restore();
-  // signal labels, left to right on two rows; one that fits on neither is left out (the
-  // selected one never is)
+  // signal labels (a known signal's name, else its id), left to right on two rows; one that
+  // fits on neither is left out (the selected one never is)
   ctx.font = c.font;
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
   const rowEnd = [-Infinity, -Infinity];
   for (const hit of hits) {
-    const label = hit.id;
+    const label = hit.name ? (hit.name.length > 24 ? `${hit.name.slice(0, 23)}…` : hit.name) : hit.id;
     const tw = ctx.measureText(label).width;
     const row = hit.xc - tw / 2 > rowEnd[0] + 4 ? 0 : hit.xc - tw / 2 > rowEnd[1] + 4 ? 1 : hit.id === S.selected ? 0 : -1;
     if (row < 0) continue;
@@ -325,7 +279,7 @@ export function renderSpectrum() {
 
   const range = `${fmtMHz(f.start, fStep)} to ${fmtMHz(f.start + span, fStep)} MHz`;
   const selTxt = S.selected && hits.some((x2) => x2.id === S.selected) ? `, ${S.selected} selected` : "";
-  const names = sigs.map((s) => `${s.signal_id} at ${(s.frequency_hz / 1e6).toFixed(4)} MHz`).join(", ");
+  const names = sigs.map((s) => `${s.signal_id}${s.known ? ` (${s.known.name})` : ""} at ${(s.frequency_hz / 1e6).toFixed(4)} MHz`).join(", ");
   setAttr(sc, "aria-label", `Spectrum of ${receiverName(rx)}, ${range}, levels ${Math.round(f.dbMin)} to ${Math.round(f.dbMax)} dBFS; ${sigs.length} signal${sigs.length === 1 ? "" : "s"} marked${names ? `: ${names}` : ""}${selTxt}.`);
   setAttr(wc, "aria-label", `Waterfall of ${receiverName(rx)}, ${range}, the last ${sp.rows} frames, newest at the top${selTxt}.`);
 }
@@ -369,7 +323,8 @@ export function wirePlot(canvas) {
     const db = f.dbMin + (f.levels[i] / 255) * (f.dbMax - f.dbMin);
     const id = signalAt(px);
     canvas.style.cursor = id === null ? "crosshair" : "pointer";
-    setText(ro, `${(hz / 1e6).toFixed(4)} MHz · ${db.toFixed(1)} dBFS${id === null ? "" : ` · ${id}`}`);
+    const known = id === null ? null : plotHits.find((h) => h.id === id).name;
+    setText(ro, `${(hz / 1e6).toFixed(4)} MHz · ${db.toFixed(1)} dBFS${id === null ? "" : ` · ${id}`}${known ? ` (${known})` : ""}`);
   });
   canvas.addEventListener("mouseleave", () => setText($("spectrum-readout"), ""));
   canvas.addEventListener("keydown", (ev) => {
@@ -389,5 +344,5 @@ export function wirePlot(canvas) {
 
 /** The signals marked on the plots (for the test hook): id and x in CSS px from the left edge. */
 export function plotSignals() {
-  return plotHits.map((h) => ({ id: h.id, x: h.xc }));
+  return plotHits.map((h) => ({ id: h.id, x: h.xc, name: h.name }));
 }

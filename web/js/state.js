@@ -42,6 +42,8 @@ export const S = {
   frames: 0,
   sort: { key: "frequency", dir: "ascending" },
   filter: "",
+  showIgnored: false, // show live signals whose known entry is a lockout (`ignore`)
+  view: "live", // "live" or "history" (the tabs under the header)
   shownSignals: 0,
   tiles: { requested: 0, loaded: 0, failed: 0 },
 };

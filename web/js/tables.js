@@ -3,7 +3,7 @@
 // keyboard focus and the scroll position; a row's button selects its signal.
 
 import { CFG } from "./config.js";
-import { sortedLocs } from "./data.js";
+import { shownSignal, sortedLocs } from "./data.js";
 import { selectSignal } from "./details.js";
 import { $, el, renderAges, setAttr, setText, showPanel } from "./dom.js";
 import { DASH, fmtFixed, fmtInt, fmtIso, knownStatus, mhz, num, parseTime, str } from "./format.js";
@@ -174,10 +174,11 @@ function compareBy(key, dir) {
   };
 }
 
-/** Whether a signal matches every word of the filter (id, MHz, receiver ids and names). */
+/** Whether a signal matches every word of the filter (id, MHz, receiver ids and names, known name and tags). */
 function matchesFilter(s, words) {
   if (words.length === 0) return true;
-  const hay = [s.signal_id, mhz(s.frequency_hz) === null ? "" : mhz(s.frequency_hz).toFixed(4), ...s.receivers, ...s.receivers.map(receiverName), s.websdr_id || ""].join(" ").toLowerCase();
+  const known = s.known ? [s.known.name, ...s.known.tags] : [];
+  const hay = [s.signal_id, mhz(s.frequency_hz) === null ? "" : mhz(s.frequency_hz).toFixed(4), ...s.receivers, ...s.receivers.map(receiverName), s.websdr_id || "", ...known].join(" ").toLowerCase();
   return words.every((w) => hay.includes(w));
 }
 
@@ -205,10 +206,13 @@ export function renderSignals() {
   if (!m) return;
   const total = m.size;
   const words = S.filter.split(/\s+/).filter(Boolean);
-  const all = [...m.values()].filter((s) => matchesFilter(s, words)).sort(compareBy(S.sort.key, S.sort.dir));
+  const visible = [...m.values()].filter(shownSignal);
+  const all = visible.filter((s) => matchesFilter(s, words)).sort(compareBy(S.sort.key, S.sort.dir));
   const list = all.slice(0, CFG.maxSignalRows);
   S.shownSignals = list.length;
   setText($("signals-count"), list.length < total ? `(${list.length} of ${total})` : `(${total})`);
+  const ignored = total - visible.length;
+  setText($("signals-ignored"), ignored > 0 ? `${ignored} ignored signal${ignored === 1 ? "" : "s"} hidden` : "");
   const tbody = $("signals-body");
   syncRows(
     tbody,
@@ -217,7 +221,8 @@ export function renderSignals() {
     () => {
       const tr = cells(el("tr", "selectable"), 8, [1, 2, 3, 4, 6, 7]);
       tr.dataset.testid = "signal-row";
-      tr.children[0].append(selectButton((b) => b.closest("tr").dataset.key));
+      tr.children[0].append(selectButton((b) => b.closest("tr").dataset.key), el("span", "novel"), el("span", "known"));
+      tr.children[0].children[1].textContent = "new";
       tr.children[7].className = "num age";
       tr.addEventListener("click", () => selectSignal(tr.dataset.key));
       return tr;
@@ -226,6 +231,14 @@ export function renderSignals() {
       const c = tr.children;
       const btn = c[0].firstChild;
       setText(btn, s.signal_id);
+      // A known signal's name (and tags) under its id; "new" when nothing was heard near its
+      // frequency for history.novel_days before it appeared.
+      const [, novel, known] = c[0].children;
+      setAttr(novel, "hidden", s.novel ? null : "");
+      setAttr(novel, "title", s.novel ? "novel: nothing heard near this frequency recently" : null);
+      setText(known, s.known ? s.known.name : "");
+      setAttr(known, "title", s.known && s.known.tags.length ? `tags: ${s.known.tags.join(", ")}` : null);
+      known.classList.toggle("ignored", Boolean(s.known && s.known.ignore));
       const sel = S.selected === s.signal_id;
       setAttr(btn, "aria-pressed", sel ? "true" : "false");
       setAttr(btn, "aria-label", `${s.signal_id}, ${mhz(s.frequency_hz) === null ? "unknown frequency" : `${mhz(s.frequency_hz).toFixed(4)} MHz`}: show details`);
@@ -244,7 +257,7 @@ export function renderSignals() {
       setAttr(c[7], "title", s.first_seen === null ? null : `first seen ${fmtIso(s.first_seen)}`);
     },
   );
-  if (all.length === 0) emptyRow(tbody, 8, total === 0 ? "no active signals" : `no signal matches “${S.filter}”`);
+  if (all.length === 0) emptyRow(tbody, 8, total === 0 ? "no active signals" : visible.length === 0 ? "only ignored signals are active" : `no signal matches “${S.filter}”`);
   renderAges();
 }
 
