@@ -39,6 +39,7 @@ on_both_backends!(
     reads::novelty,
     reads::exact_values,
     writes::retention,
+    writes::observations_keep_a_track_seen,
     writes::max_bytes,
     writes::idempotent_by_sequence,
     writes::writer_drops_and_batches,

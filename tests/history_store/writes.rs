@@ -334,3 +334,38 @@ pub async fn reopen_keeps_data(backend: Backend) {
     assert_eq!(everything(&again).await.len(), 1);
     assert_eq!(again.integrity_check().await.unwrap(), "ok");
 }
+
+/// A steady carrier is reported once and then only observed: its observation windows keep its
+/// `last_seen` moving, so a search over the last hour of a day-long carrier still finds it.
+pub async fn observations_keep_a_track_seen(backend: Backend) {
+    let db = open(backend).await;
+    let store = &db.store;
+    let mut records = vec![Record::Signal(Box::new(report(
+        "carrier",
+        SignalState::New,
+        0,
+        0,
+        20.0,
+        &["rx1"],
+    )))];
+    records.extend((0..3).map(|hour| observation("carrier", 0, "rx1", hour * 3600 + 600, -70.0)));
+    write(store, records).await;
+    let signals = everything(store).await;
+    assert_eq!(signals.len(), 1);
+    assert_eq!(
+        signals[0].last_seen,
+        Timestamp(t0() + (2 * 3600 + 605) * S),
+        "last_seen is the end of its last observation window"
+    );
+    let recent = store
+        .signals(&sdrhub::history::query::SignalQuery {
+            from: Some(Timestamp(t0() + 2 * 3600 * S)),
+            ..Default::default()
+        })
+        .await
+        .expect("signals");
+    assert_eq!(recent.signals.len(), 1, "heard in the last hour, so found");
+    // An older window arriving late (a replay) does not move it back.
+    write(store, vec![observation("carrier", 0, "rx1", 1800, -70.0)]).await;
+    assert_eq!(everything(store).await[0].last_seen, signals[0].last_seen);
+}
