@@ -7,9 +7,9 @@
 //! spans, plane distances differ from true (chord) distances by centimetres.
 
 /// WGS84 semi-major axis, m.
-const WGS84_A: f64 = 6_378_137.0;
+pub(crate) const WGS84_A: f64 = 6_378_137.0;
 /// WGS84 first eccentricity squared.
-const WGS84_E2: f64 = 6.694_379_990_141_33e-3;
+pub(crate) const WGS84_E2: f64 = 6.694_379_990_141_33e-3;
 
 /// A point on the WGS84 ellipsoid (height ignored), degrees.
 #[derive(Debug, Clone, Copy, PartialEq)]
