@@ -3,14 +3,12 @@
 
 use super::snippets::Snippet;
 use sdrhub_dsp::delay::{DelayEstimate, DelayEstimator, FrequencyBand, MIN_LEN};
-use sdrhub_dsp::geo::GeoPoint;
+use sdrhub_dsp::geo::{GeoPoint, SPEED_OF_LIGHT_M_S};
 use sdrhub_dsp::locate::pairs::{arrival_times, PairDelay as PairInput};
 use sdrhub_dsp::locate::tdoa::{locate_tdoa, Propagation, TdoaConfig, TdoaFix, TdoaReceiver};
 use sdrhub_dsp::resample::Resampler;
 use sdrhub_dsp::Complex32;
 
-/// Speed of light, m/s.
-const C: f64 = 299_792_458.0;
 /// Extra lag searched beyond the largest geometric delay, s: GPS timing error and the
 /// receivers' own latency differences.
 const LAG_MARGIN_S: f64 = 50e-6;
@@ -161,7 +159,9 @@ pub fn solve(
         .iter()
         .flat_map(|a| receivers.iter().map(move |b| a.position.distance_m(b.position)))
         .fold(0.0, f64::max);
-    let max_lag = ((baseline_m / C + LAG_MARGIN_S) * rate).ceil().max(4.0) as usize;
+    let max_lag = ((baseline_m / SPEED_OF_LIGHT_M_S + LAG_MARGIN_S) * rate)
+        .ceil()
+        .max(4.0) as usize;
     if len < MIN_LEN || len <= 4 * max_lag {
         return Err(format!(
             "snippets of {len} samples are too short for delays up to {max_lag} samples ({:.0} km apart)",

@@ -36,12 +36,10 @@ use crate::pipeline::snippets::Snippet;
 use crate::pipeline::tdoa::{solve, ReceiverSnippet, SignalBand, TdoaSolution};
 use anyhow::{bail, Context};
 use load::PositionSource;
-use sdrhub_dsp::geo::GeoPoint;
+use sdrhub_dsp::geo::{GeoPoint, SPEED_OF_LIGHT_M_S};
 use sdrhub_dsp::resample::Resampler;
 use sdrhub_dsp::Complex32;
 
-/// Speed of light, m/s.
-const C: f64 = 299_792_458.0;
 /// Most samples in one window: 2^20 (87 s at 12 kHz) keeps the correlation's buffers near
 /// 70 MB; longer recordings are cut into several windows.
 pub const MAX_WINDOW_SAMPLES: usize = 1 << 20;
@@ -140,7 +138,7 @@ pub fn run(args: &LocateArgs, config: &Config) -> anyhow::Result<()> {
         let gps = args.timing_sigma_ns * 1e-9;
         let fit = l.fit().map_or(0.0, |f| f.residual_rms_ns * 1e-9);
         let position = match l.position_source {
-            PositionSource::CommandLine => args.position_sigma_m / C,
+            PositionSource::CommandLine => args.position_sigma_m / SPEED_OF_LIGHT_M_S,
             PositionSource::File => 0.0,
         };
         (gps * gps + fit * fit + position * position).sqrt()

@@ -87,13 +87,8 @@ use super::ellipse::{error_ellipse, radius_containing, Ellipse, ONE_SIGMA_PROBAB
 use super::linalg::{invert_spd2, weighted_scatter};
 use super::{Alternative, LocateError};
 use crate::delay::DelayEstimate;
-use crate::geo::{GeoPoint, LocalFrame};
+use crate::geo::{GeoPoint, LocalFrame, SPEED_OF_LIGHT_M_S};
 use problem::Problem;
-
-/// Speed of light in vacuum, m/s. Radio waves near the ground travel about 0.03 % slower; over
-/// 100 km that is 30 m, below the timing noise of sampled IQ, and it must in any case match
-/// whatever generated the delays.
-pub const SPEED_OF_LIGHT_M_S: f64 = 299_792_458.0;
 
 /// Receivers needed: three unknowns (East, North, and the common offset b) need three arrival
 /// times.
@@ -215,8 +210,8 @@ pub struct TdoaFix {
 /// the meaning of every reported number.
 ///
 /// ```
-/// use sdrhub_dsp::geo::{GeoPoint, LocalFrame};
-/// use sdrhub_dsp::locate::tdoa::{locate_tdoa, TdoaConfig, TdoaReceiver, SPEED_OF_LIGHT_M_S};
+/// use sdrhub_dsp::geo::{GeoPoint, LocalFrame, SPEED_OF_LIGHT_M_S};
+/// use sdrhub_dsp::locate::tdoa::{locate_tdoa, TdoaConfig, TdoaReceiver};
 ///
 /// let frame = LocalFrame::new(GeoPoint::new(47.0, 8.0));
 /// let transmitter = frame.offset(60.0, 5_000.0);

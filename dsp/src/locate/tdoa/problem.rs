@@ -1,7 +1,7 @@
 //! The fitting problem: chi2, residuals, normal equations, covariance and GDOP at a position.
 
-use super::{Propagation, TdoaReceiver, SPEED_OF_LIGHT_M_S};
-use crate::geo::{GeoPoint, LocalFrame};
+use super::{Propagation, TdoaReceiver};
+use crate::geo::{GeoPoint, LocalFrame, SPEED_OF_LIGHT_M_S};
 use crate::locate::linalg::{invert_spd2, weighted_scatter};
 
 /// GDOP reported when the geometry gives no angular diversity.
