@@ -4,6 +4,7 @@
 use super::problem::Problem;
 use crate::geo::{GeoPoint, LocalFrame};
 use crate::locate::ellipse::principal_axes;
+use crate::locate::linalg::weighted_scatter;
 use crate::locate::LocateError;
 
 /// Receivers whose spread across their best-fit great circle is below this fraction of their
@@ -34,26 +35,15 @@ impl Problem {
         }
         let centre = normalised(centre);
         let (east, north) = tangent_basis(centre);
-        let projected: Vec<[f64; 2]> = units
+        let projected: Vec<(f64, [f64; 2])> = units
             .iter()
             .map(|u| {
                 let along = dot(*u, centre);
-                [dot(*u, east) / along, dot(*u, north) / along]
+                (1.0, [dot(*u, east) / along, dot(*u, north) / along])
             })
             .collect();
-        let n = projected.len() as f64;
-        let mean = projected
-            .iter()
-            .fold([0.0, 0.0], |m, q| [m[0] + q[0] / n, m[1] + q[1] / n]);
-        let mut scatter = [[0.0; 2]; 2];
-        for q in &projected {
-            let d = [q[0] - mean[0], q[1] - mean[1]];
-            for j in 0..2 {
-                for k in 0..2 {
-                    scatter[j][k] += d[j] * d[k];
-                }
-            }
-        }
+        // No receivers, no spread.
+        let scatter = weighted_scatter(&projected).unwrap_or([[0.0; 2]; 2]);
         let axes = principal_axes(scatter);
         if axes.major_var.is_nan()
             || axes.major_var <= 0.0
