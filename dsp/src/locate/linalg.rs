@@ -210,10 +210,10 @@ mod tests {
 
         let spd = [[4.0, 1.0], [1.0, 3.0]];
         let inv = invert_spd2(spd).expect("positive definite");
-        for i in 0..2 {
+        for (i, row) in spd.iter().enumerate() {
             for j in 0..2 {
                 let want = if i == j { 1.0 } else { 0.0 };
-                let got: f64 = (0..2).map(|k| spd[i][k] * inv[k][j]).sum();
+                let got: f64 = (0..2).map(|k| row[k] * inv[k][j]).sum();
                 assert!((got - want).abs() < 1e-12, "{inv:?}");
             }
         }
