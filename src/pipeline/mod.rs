@@ -426,7 +426,7 @@ async fn run_fusion(
                 events.extend(spectrum.frame.map(crate::events::Event::SpectrumFrame));
                 for request in fusion.take_tdoa_requests() {
                     if let Err(request) = tdoa.submit(request) {
-                        fusion.complete_tdoa(request, Err("the TDOA worker is busy".into()), &mut events);
+                        fusion.complete_tdoa(request, Err(tdoa::TdoaError::Busy), &mut events);
                     }
                 }
             }
@@ -466,7 +466,7 @@ const MAX_SNIPPET: usize = 1 << 16;
 /// The thread that cuts snippets and solves TDOA, off the async runtime.
 struct TdoaWorker {
     requests: crossbeam_channel::Sender<fusion::TdoaRequest>,
-    results: mpsc::Receiver<(fusion::TdoaRequest, Result<tdoa::TdoaSolution, String>)>,
+    results: mpsc::Receiver<(fusion::TdoaRequest, Result<tdoa::TdoaSolution, tdoa::TdoaError>)>,
 }
 
 impl TdoaWorker {
@@ -511,16 +511,19 @@ fn solve_request(
     rings: &[Arc<SnippetRing>],
     config: &crate::config::LocalizationConfig,
     stop: &AtomicBool,
-) -> Result<tdoa::TdoaSolution, String> {
+) -> Result<tdoa::TdoaSolution, tdoa::TdoaError> {
     let best = request
         .receivers
         .iter()
         .max_by(|a, b| a.snr_db.total_cmp(&b.snr_db))
-        .ok_or("no receivers")?;
+        .ok_or(tdoa::TdoaError::NoReceivers)?;
     let rate = rings[best.receiver]
         .cut(request.start_ns, 1)
         .map(|s| s.rate_hz)
-        .map_err(|e| format!("{}: {e}", best.id))?;
+        .map_err(|e| tdoa::TdoaError::ReferenceSnippet {
+            receiver: best.id.clone(),
+            reason: e.to_string(),
+        })?;
     let len = ((config.tdoa_window_s * rate) as usize).min(MAX_SNIPPET);
     let end_ns = request.start_ns + (len as f64 / rate * 1e9) as i64;
     let deadline = Instant::now() + TDOA_WAIT;
@@ -553,13 +556,11 @@ fn solve_request(
         }
     }
     if receivers.len() < fusion::TDOA_MIN_RECEIVERS {
-        let why: Vec<String> = excluded.iter().map(|(id, e)| format!("{id}: {e}")).collect();
-        return Err(format!(
-            "{} receiver(s) with a usable snippet, {} needed ({})",
-            receivers.len(),
-            fusion::TDOA_MIN_RECEIVERS,
-            why.join("; ")
-        ));
+        return Err(tdoa::TdoaError::TooFewSnippets {
+            usable: receivers.len(),
+            needed: fusion::TDOA_MIN_RECEIVERS,
+            excluded,
+        });
     }
     // The detected band, widened a little: the detector's edges are a bin or two inside the
     // signal's skirts, which still carry timing information.

@@ -6,12 +6,86 @@ use sdrhub_dsp::delay::{DelayEstimate, DelayEstimator, FrequencyBand, MIN_LEN};
 use sdrhub_dsp::geo::{GeoPoint, SPEED_OF_LIGHT_M_S};
 use sdrhub_dsp::locate::pairs::{arrival_times, PairDelay as PairInput};
 use sdrhub_dsp::locate::tdoa::{locate_tdoa, Propagation, TdoaConfig, TdoaFix, TdoaReceiver};
+use sdrhub_dsp::locate::LocateError;
 use sdrhub_dsp::resample::Resampler;
 use sdrhub_dsp::Complex32;
 
 /// Extra lag searched beyond the largest geometric delay, s: GPS timing error and the
 /// receivers' own latency differences.
 const LAG_MARGIN_S: f64 = 50e-6;
+
+/// Why a TDOA localization gave no position. The texts are what the status report, a power
+/// fix's `note` ("TDOA not used: ...") and `sdrhub locate` show.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TdoaError {
+    /// The worker's queue was full: the machine does not keep up, and the power method answers.
+    #[error("the TDOA worker is busy")]
+    Busy,
+    /// A request named no receivers at all.
+    #[error("no receivers")]
+    NoReceivers,
+    /// Fewer receivers than a fix needs were offered.
+    #[error("TDOA needs 3 GPS-timed receivers, {available} available")]
+    TooFewReceivers {
+        /// Receivers offered.
+        available: usize,
+    },
+    /// The snippet of the receiver that hears the signal best could not be cut (so the window's
+    /// sample rate is unknown).
+    #[error("{receiver}: {reason}")]
+    ReferenceSnippet {
+        /// The receiver.
+        receiver: String,
+        /// Why its snippet could not be cut.
+        reason: String,
+    },
+    /// Too few receivers delivered a usable snippet of the window.
+    #[error(
+        "{usable} receiver(s) with a usable snippet, {needed} needed ({})",
+        excluded.iter().map(|(id, why)| format!("{id}: {why}")).collect::<Vec<_>>().join("; ")
+    )]
+    TooFewSnippets {
+        /// Receivers with a usable snippet.
+        usable: usize,
+        /// Receivers a fix needs.
+        needed: usize,
+        /// The others, with why.
+        excluded: Vec<(String, String)>,
+    },
+    /// The snippets are too short for the largest delay the receivers' spread allows.
+    #[error(
+        "snippets of {len} samples are too short for delays up to {max_lag} samples ({:.0} km apart)",
+        baseline_m / 1e3
+    )]
+    SnippetsTooShort {
+        /// Samples per snippet.
+        len: usize,
+        /// Largest lag searched, samples.
+        max_lag: usize,
+        /// Largest distance between two receivers, m.
+        baseline_m: f64,
+    },
+    /// The signal's band lies outside the snippets' baseband.
+    #[error("the signal's band is empty")]
+    EmptyBand,
+    /// Too few receivers correlate with the others (no distinct correlation peak, too weak, ...).
+    #[error("{delayed} of {others} receivers gave a delay against the others: {}", reasons.join("; "))]
+    TooFewDelays {
+        /// Receivers besides the reference connected to it by measured delays.
+        delayed: usize,
+        /// Receivers besides the reference.
+        others: usize,
+        /// The distinct reasons the pairs failed, in the order first met.
+        reasons: Vec<String>,
+    },
+    /// The arrival times cannot be fitted to the measured pairs.
+    #[error("the measured pairs do not connect the receivers")]
+    PairsDisconnected,
+    /// The locator found no position: too few receivers, a degenerate geometry (collinear, too
+    /// far outside the network), no convergence.
+    #[error(transparent)]
+    Locate(#[from] LocateError),
+}
 
 /// One receiver's part in a TDOA solution.
 #[derive(Debug, Clone)]
@@ -135,19 +209,18 @@ pub fn solve(
     receivers: &[ReceiverSnippet],
     band: SignalBand,
     propagation: Propagation,
-) -> Result<TdoaSolution, String> {
+) -> Result<TdoaSolution, TdoaError> {
     if receivers.len() < 3 {
-        return Err(format!(
-            "TDOA needs 3 GPS-timed receivers, {} available",
-            receivers.len()
-        ));
+        return Err(TdoaError::TooFewReceivers {
+            available: receivers.len(),
+        });
     }
     let reference_index = receivers
         .iter()
         .enumerate()
         .max_by(|a, b| a.1.snr_db.total_cmp(&b.1.snr_db))
         .map(|(i, _)| i)
-        .ok_or("no receivers")?;
+        .ok_or(TdoaError::NoReceivers)?;
     let reference = &receivers[reference_index];
     let rate = reference.snippet.rate_hz;
     let len = receivers
@@ -163,10 +236,11 @@ pub fn solve(
         .ceil()
         .max(4.0) as usize;
     if len < MIN_LEN || len <= 4 * max_lag {
-        return Err(format!(
-            "snippets of {len} samples are too short for delays up to {max_lag} samples ({:.0} km apart)",
-            baseline_m / 1e3
-        ));
+        return Err(TdoaError::SnippetsTooShort {
+            len,
+            max_lag,
+            baseline_m,
+        });
     }
     let nyquist = rate / 2.0;
     let (low, high) = match band {
@@ -177,7 +251,7 @@ pub fn solve(
         high_hz: high.clamp(-nyquist + 1.0, nyquist),
     };
     if region.low_hz >= region.high_hz {
-        return Err("the signal's band is empty".into());
+        return Err(TdoaError::EmptyBand);
     }
     // Every snippet on the reference's sample times, then every pair correlated: delays
     // against one reference would depend on which one it is whenever the pairs disagree.
@@ -247,18 +321,17 @@ pub fn solve(
     if order.len() < 3 {
         // Usually every pair fails the same way (a carrier has no timing information): say it
         // once.
-        let mut reasons: Vec<&str> = Vec::new();
+        let mut reasons: Vec<String> = Vec::new();
         for (_, _, reason) in &failures {
-            if !reasons.contains(&reason.as_str()) {
-                reasons.push(reason);
+            if !reasons.contains(reason) {
+                reasons.push(reason.clone());
             }
         }
-        return Err(format!(
-            "{} of {} receivers gave a delay against the others: {}",
-            order.len() - 1,
-            receivers.len() - 1,
-            reasons.join("; ")
-        ));
+        return Err(TdoaError::TooFewDelays {
+            delayed: order.len() - 1,
+            others: receivers.len() - 1,
+            reasons,
+        });
     }
     let position_in = |k: usize| order.iter().position(|&o| o == k);
     let pairs: Vec<PairInput> = estimates
@@ -272,8 +345,7 @@ pub fn solve(
             })
         })
         .collect();
-    let arrivals =
-        arrival_times(order.len(), &pairs).ok_or("the measured pairs do not connect the receivers")?;
+    let arrivals = arrival_times(order.len(), &pairs).ok_or(TdoaError::PairsDisconnected)?;
     let own = |r: &ReceiverSnippet| r.timing_sigma_s * r.timing_sigma_s;
     let mut inputs = Vec::new();
     let mut used = Vec::new();
@@ -309,7 +381,7 @@ pub fn solve(
         propagation,
         ..TdoaConfig::default()
     };
-    let fix = locate_tdoa(&inputs, &delay_values, &config).map_err(|e| e.to_string())?;
+    let fix = locate_tdoa(&inputs, &delay_values, &config)?;
     for rejection in &fix.rejected {
         excluded.push((used[rejection.receiver].clone(), rejection.reason.clone()));
     }

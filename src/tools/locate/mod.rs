@@ -184,7 +184,9 @@ pub fn run(args: &LocateArgs, config: &Config) -> anyhow::Result<()> {
         bail!(
             "no window gave a position ({} tried); last reason: {}",
             windows.max(1),
-            failures.last().map_or("none", String::as_str)
+            failures
+                .last()
+                .map_or_else(|| "none".to_string(), ToString::to_string)
         );
     };
     let truth = args.truth.as_deref().map(parse_point).transpose()?;
