@@ -1,7 +1,14 @@
 //! TDOA from time-aligned snippets: delays against a reference receiver, per-receiver timing
-//! sigmas, then the position. Shared by the live localization worker and `sdrhub locate`.
+//! sigmas, then the position ([`solve`]). Shared by the live pipeline, the locate worker and
+//! `sdrhub locate`.
+//!
+//! The live pipeline's TDOA thread is here too (`TdoaWorker`): the fusion task queues a request
+//! per signal to locate, the thread waits for every receiver's snippet of its window, cuts them
+//! from the receivers' rings and solves, off the async runtime.
 
-use super::snippets::Snippet;
+use super::fusion::{TdoaRequest, TDOA_MIN_RECEIVERS};
+use super::snippets::{Snippet, SnippetRing};
+use crate::config::LocalizationConfig;
 use sdrhub_dsp::delay::{DelayEstimate, DelayEstimator, FrequencyBand, MIN_LEN};
 use sdrhub_dsp::geo::{GeoPoint, SPEED_OF_LIGHT_M_S};
 use sdrhub_dsp::locate::pairs::{arrival_times, PairDelay as PairInput};
@@ -9,6 +16,10 @@ use sdrhub_dsp::locate::tdoa::{locate_tdoa, Propagation, TdoaConfig, TdoaFix, Td
 use sdrhub_dsp::locate::LocateError;
 use sdrhub_dsp::resample::Resampler;
 use sdrhub_dsp::Complex32;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
 /// Extra lag searched beyond the largest geometric delay, s: GPS timing error and the
 /// receivers' own latency differences.
@@ -401,4 +412,127 @@ fn align(resampler: &Resampler, snippet: &Snippet, reference: &Snippet, out: &mu
     let start = (reference.start_ns - snippet.start_ns) as f64 * 1e-9 * snippet.rate_hz;
     let step = snippet.rate_hz / reference.rate_hz;
     resampler.process(&snippet.samples, start, step, out);
+}
+
+/// TDOA requests waiting for the worker. Each takes a few ms; more than this backlog means the
+/// machine cannot keep up, and the power method answers instead.
+const TDOA_QUEUE: usize = 16;
+/// How long the worker waits for every receiver to deliver a snippet's window.
+const TDOA_WAIT: Duration = Duration::from_secs(3);
+/// Longest snippet, samples: bounds the worker's FFTs (65536 points: 64 ms at 1 MS/s, 5.5 s at
+/// a KiwiSDR's 12 kHz).
+const MAX_SNIPPET: usize = 1 << 16;
+
+/// The thread that cuts snippets and solves TDOA, off the async runtime.
+pub(super) struct TdoaWorker {
+    requests: crossbeam_channel::Sender<TdoaRequest>,
+    /// Each request with its outcome, for the fusion task.
+    pub(super) results: mpsc::Receiver<(TdoaRequest, Result<TdoaSolution, TdoaError>)>,
+}
+
+impl TdoaWorker {
+    pub(super) fn spawn(
+        rings: Vec<Arc<SnippetRing>>,
+        config: LocalizationConfig,
+        stop: Arc<AtomicBool>,
+    ) -> Self {
+        let (request_tx, request_rx) = crossbeam_channel::bounded::<TdoaRequest>(TDOA_QUEUE);
+        let (result_tx, result_rx) = mpsc::channel(TDOA_QUEUE);
+        let spawned = std::thread::Builder::new().name("tdoa".into()).spawn(move || {
+            while !stop.load(Ordering::Acquire) {
+                let request = match request_rx.recv_timeout(Duration::from_millis(200)) {
+                    Ok(request) => request,
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                };
+                let outcome = solve_request(&request, &rings, &config, &stop);
+                if result_tx.blocking_send((request, outcome)).is_err() {
+                    break;
+                }
+            }
+        });
+        if let Err(error) = spawned {
+            tracing::error!(%error, "cannot start the TDOA worker; localizations use the power method");
+        }
+        Self {
+            requests: request_tx,
+            results: result_rx,
+        }
+    }
+
+    /// Queues a request; gives it back when the worker is saturated (or gone).
+    pub(super) fn submit(&mut self, request: TdoaRequest) -> Result<(), TdoaRequest> {
+        self.requests.try_send(request).map_err(|e| e.into_inner())
+    }
+}
+
+/// Cuts every candidate's snippet of the request's window and solves.
+fn solve_request(
+    request: &TdoaRequest,
+    rings: &[Arc<SnippetRing>],
+    config: &LocalizationConfig,
+    stop: &AtomicBool,
+) -> Result<TdoaSolution, TdoaError> {
+    let best = request
+        .receivers
+        .iter()
+        .max_by(|a, b| a.snr_db.total_cmp(&b.snr_db))
+        .ok_or(TdoaError::NoReceivers)?;
+    let rate = rings[best.receiver]
+        .cut(request.start_ns, 1)
+        .map(|s| s.rate_hz)
+        .map_err(|e| TdoaError::ReferenceSnippet {
+            receiver: best.id.clone(),
+            reason: e.to_string(),
+        })?;
+    let len = ((config.tdoa_window_s * rate) as usize).min(MAX_SNIPPET);
+    let end_ns = request.start_ns + (len as f64 / rate * 1e9) as i64;
+    let deadline = Instant::now() + TDOA_WAIT;
+    let mut receivers = Vec::new();
+    let mut excluded = Vec::new();
+    for candidate in &request.receivers {
+        let ring = &rings[candidate.receiver];
+        while ring.newest_ns().is_none_or(|t| t < end_ns)
+            && Instant::now() < deadline
+            && !stop.load(Ordering::Acquire)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        match ring.cut(request.start_ns, len) {
+            Ok(snippet) if (snippet.rate_hz - rate).abs() > 1e-3 * rate => excluded.push((
+                candidate.id.clone(),
+                format!(
+                    "sample rate {:.0} Hz differs from the reference's {rate:.0} Hz",
+                    snippet.rate_hz
+                ),
+            )),
+            Ok(snippet) => receivers.push(ReceiverSnippet {
+                id: candidate.id.clone(),
+                position: candidate.position,
+                snippet,
+                snr_db: candidate.snr_db,
+                timing_sigma_s: config.timing_sigma_ns * 1e-9,
+            }),
+            Err(error) => excluded.push((candidate.id.clone(), error.to_string())),
+        }
+    }
+    if receivers.len() < TDOA_MIN_RECEIVERS {
+        return Err(TdoaError::TooFewSnippets {
+            usable: receivers.len(),
+            needed: TDOA_MIN_RECEIVERS,
+            excluded,
+        });
+    }
+    // The detected band, widened a little: the detector's edges are a bin or two inside the
+    // signal's skirts, which still carry timing information.
+    let center = receivers[0].snippet.center_hz;
+    let half = 0.5 * request.bandwidth_hz * 1.2 + 2.0 * rate / 1024.0;
+    let offset = request.frequency_hz - center;
+    let mut solution = solve(
+        &receivers,
+        SignalBand::Given(offset - half, offset + half),
+        config.propagation.model(),
+    )?;
+    solution.excluded.extend(excluded);
+    Ok(solution)
 }
