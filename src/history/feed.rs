@@ -5,7 +5,8 @@
 //! periodic reports of one node each (the subject's key, `sdrhub.websdrs.status.<node>`):
 //! change detection runs per node, and a node's services are stored under the names gateways
 //! show them by (`dsp@edge-1`; `acquisition:<receiver>` as is, see
-//! [`ServiceHealth::on_node`]), so two nodes' `dsp` never read as one flapping service.
+//! [`ServiceHealth::on_node`](crate::events::ServiceHealth::on_node)), so two nodes' `dsp` never
+//! read as one flapping service.
 //!
 //! A writer that restarts resumes change detection from the last stored status of every
 //! receiver and the last stored health of every service ([`HistoryStore::feed_seed`]): the
