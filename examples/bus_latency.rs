@@ -203,6 +203,35 @@ where
     }
 }
 
+/// Events handed over per measurement.
+fn events(args: &Args) -> usize {
+    (args.rate * args.seconds).round() as usize
+}
+
+/// One measurement: `args.clients` clients on `servers` read while the benchmark's events are
+/// handed over through `publish`; prints their latencies under `what`.
+async fn measure<F, Fut>(what: &str, servers: &[std::net::SocketAddr], args: &Args, publish: F)
+where
+    F: Fn(Event) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let count = events(args);
+    let sent: Sent = Arc::default();
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let readers = clients(servers, args.clients, &sent, &latencies).await;
+    run_events(count, args.rate, &sent, publish).await;
+    // Let the last events arrive.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for reader in readers {
+        reader.abort();
+    }
+    report(
+        what,
+        std::mem::take(&mut latencies.lock().unwrap()),
+        count * args.clients,
+    );
+}
+
 fn report(what: &str, mut latencies: Vec<f64>, expected: usize) {
     latencies.sort_by(f64::total_cmp);
     let pick = |q: f64| {
@@ -225,11 +254,12 @@ fn report(what: &str, mut latencies: Vec<f64>, expected: usize) {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let args = parse_args();
-    let count = (args.rate * args.seconds).round() as usize;
-    let expected = count * args.clients;
     println!(
         "{} client(s), {} event(s) at {}/s, {} gateway(s)",
-        args.clients, count, args.rate, args.gateways
+        args.clients,
+        events(&args),
+        args.rate,
+        args.gateways
     );
 
     // Through NATS: node -> JetStream -> gateway(s) -> clients.
@@ -243,25 +273,13 @@ async fn main() {
         .collect();
     // Let the gateways catch up with the stream and the node settle.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let sent: Sent = Arc::default();
-    let latencies = Arc::new(Mutex::new(Vec::new()));
     let addrs: Vec<_> = gateways.iter().map(|g| g.addr).collect();
-    let readers = clients(&addrs, args.clients, &sent, &latencies).await;
     let publisher = node.publisher().clone();
-    run_events(count, args.rate, &sent, |event| {
+    measure("through NATS", &addrs, &args, |event| {
         let publisher = publisher.clone();
         async move { publisher.publish(event).await }
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    for reader in readers {
-        reader.abort();
-    }
-    report(
-        "through NATS",
-        std::mem::take(&mut latencies.lock().unwrap()),
-        expected,
-    );
     for gateway in gateways {
         gateway.stop().await.expect("the gateway stops");
     }
@@ -271,21 +289,11 @@ async fn main() {
     // For comparison: the same hand-over to a single serve hub.
     let server = RunningServer::start(light_config("")).expect("the server starts");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let readers = clients(&[server.addr], args.clients, &sent, &latencies).await;
     let hub = server.hub().clone();
-    run_events(count, args.rate, &sent, |event| {
+    measure("serve (one hub)", &[server.addr], &args, |event| {
         let hub = hub.clone();
         async move { hub.publish(event).await }
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    for reader in readers {
-        reader.abort();
-    }
-    report(
-        "serve (one hub)",
-        std::mem::take(&mut latencies.lock().unwrap()),
-        expected,
-    );
     server.stop().await.expect("the server stops");
 }

@@ -9,8 +9,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use sdrhub_dsp::delay::DelayEstimator;
-use sdrhub_dsp::geo::{GeoPoint, LocalFrame};
-use sdrhub_dsp::locate::tdoa::{locate_tdoa, tdoa_inputs, TdoaConfig, SPEED_OF_LIGHT_M_S};
+use sdrhub_dsp::geo::{GeoPoint, LocalFrame, SPEED_OF_LIGHT_M_S};
+use sdrhub_dsp::locate::tdoa::{locate_tdoa, tdoa_inputs, TdoaConfig};
 use sdrhub_dsp::Complex32;
 use std::hint::black_box;
 

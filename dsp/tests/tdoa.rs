@@ -10,9 +10,9 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use sdrhub_dsp::delay::{DelayError, DelayEstimator};
-use sdrhub_dsp::geo::{GeoPoint, LocalFrame};
+use sdrhub_dsp::geo::{GeoPoint, LocalFrame, SPEED_OF_LIGHT_M_S};
 use sdrhub_dsp::locate::tdoa::{
-    locate_tdoa, tdoa_crlb, tdoa_inputs, Propagation, TdoaConfig, TdoaFix, TdoaReceiver, SPEED_OF_LIGHT_M_S,
+    locate_tdoa, tdoa_crlb, tdoa_inputs, Propagation, TdoaConfig, TdoaFix, TdoaReceiver,
 };
 use sdrhub_dsp::locate::{LocateError, ONE_SIGMA_PROBABILITY};
 use sdrhub_dsp::Complex32;

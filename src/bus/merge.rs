@@ -31,16 +31,6 @@ struct NodeState {
     stale: bool,
 }
 
-/// The name of a node's service in the merged report: receivers' `acquisition:<id>` are
-/// unique already; the node's other services (`dsp`, `localization`, `bus`) get `@<node>`.
-pub fn service_name(name: &str, node: &str) -> String {
-    if name.starts_with("acquisition:") {
-        name.to_string()
-    } else {
-        format!("{name}@{node}")
-    }
-}
-
 impl NodeReports {
     /// Replaces `node`'s receivers, reported at `at_ns` (when NATS stored the report).
     pub fn set_websdrs(&mut self, node: &str, report: WebsdrsReport, at_ns: i64) {
@@ -52,10 +42,7 @@ impl NodeReports {
         self.reported(node, at_ns).services = report
             .services
             .into_iter()
-            .map(|service| ServiceHealth {
-                name: service_name(&service.name, node),
-                ..service
-            })
+            .map(|service| service.on_node(node))
             .collect();
     }
 

@@ -38,6 +38,22 @@ pub struct ServiceHealth {
     pub since: Timestamp,
 }
 
+impl ServiceHealth {
+    /// This service as a report merged from several nodes names it: receivers'
+    /// `acquisition:<id>` are unique already; a node's other services (`dsp`, `localization`,
+    /// `bus`) get `@<node>`, so two nodes' `dsp` never read as one.
+    pub fn on_node(self, node: &str) -> Self {
+        if self.name.starts_with("acquisition:") {
+            self
+        } else {
+            Self {
+                name: format!("{}@{node}", self.name),
+                ..self
+            }
+        }
+    }
+}
+
 /// Payload of `services:health`: every service, and the worst status among them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HealthReport {

@@ -5,7 +5,8 @@
 //! periodic reports of one node each (the subject's key, `sdrhub.websdrs.status.<node>`):
 //! change detection runs per node, and a node's services are stored under the names gateways
 //! show them by (`dsp@edge-1`; `acquisition:<receiver>` as is, see
-//! [`crate::bus::merge::service_name`]), so two nodes' `dsp` never read as one flapping service.
+//! [`ServiceHealth::on_node`](crate::events::ServiceHealth::on_node)), so two nodes' `dsp` never
+//! read as one flapping service.
 //!
 //! A writer that restarts resumes change detection from the last stored status of every
 //! receiver and the last stored health of every service ([`HistoryStore::feed_seed`]): the
@@ -20,7 +21,7 @@ use super::query::parse_wire;
 use super::record::Record;
 use super::store::HistoryStore;
 use super::HistoryError;
-use crate::events::{Event, HealthReport, HealthStatus, ReceiverStatus, ServiceHealth, Timestamp};
+use crate::events::{Event, HealthReport, HealthStatus, ReceiverStatus, Timestamp};
 use sqlx::Row;
 use std::collections::HashMap;
 
@@ -88,10 +89,7 @@ impl BusFeed {
                     services: report
                         .services
                         .iter()
-                        .map(|service| ServiceHealth {
-                            name: crate::bus::merge::service_name(&service.name, key),
-                            ..service.clone()
-                        })
+                        .map(|service| service.clone().on_node(key))
                         .collect(),
                 };
                 let seed = &self.seed;
@@ -183,7 +181,7 @@ impl HistoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{HealthStatus, WebsdrStatus, WebsdrsReport};
+    use crate::events::{HealthStatus, ServiceHealth, WebsdrStatus, WebsdrsReport};
 
     fn websdrs(statuses: &[(&str, ReceiverStatus)]) -> Event {
         let mut report = WebsdrsReport { websdrs: Vec::new() };

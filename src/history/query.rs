@@ -9,7 +9,7 @@ use super::Backend;
 use super::HistoryError;
 use crate::events::history::{
     HistoryLocalization, HistorySignal, LocalizationHistory, ObservationSummary, OccupancyMatrix,
-    ReceiverStatusChange, ServiceHealthChange, SignalDetail, SignalPage,
+    SignalDetail, SignalPage,
 };
 use crate::events::{EllipseReport, LocalizationMethod, LocalizationReport, Timestamp};
 use base64::Engine;
@@ -589,106 +589,8 @@ impl HistoryStore {
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
         assemble(&query.receiver, &minutes, freq_min, freq_max)
     }
-
-    /// Receiver status changes in `[from, to)`, oldest first, at most `limit`.
-    pub async fn status_changes(
-        &self,
-        from: Timestamp,
-        to: Timestamp,
-        limit: usize,
-    ) -> Result<Vec<ReceiverStatusChange>, HistoryError> {
-        let limit = self::limit(Some(limit), limit, CHANGES_LIMIT_MAX)?;
-        let rows = sqlx::query(
-            "SELECT s.time, r.name, s.status, s.detail FROM receiver_status s JOIN receivers r ON r.id = s.receiver_id \
-             WHERE s.time >= $1 AND s.time < $2 ORDER BY s.time, r.name LIMIT $3",
-        )
-        .bind(from.0)
-        .bind(to.0)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let status: String = row.try_get(2)?;
-                Ok(ReceiverStatusChange {
-                    time: Timestamp(row.try_get(0)?),
-                    receiver: row.try_get(1)?,
-                    status: parse_wire(&status, "receiver status")?,
-                    detail: row.try_get(3)?,
-                })
-            })
-            .collect()
-    }
-
-    /// Service health changes in `[from, to)`, oldest first, at most `limit`.
-    pub async fn health_changes(
-        &self,
-        from: Timestamp,
-        to: Timestamp,
-        limit: usize,
-    ) -> Result<Vec<ServiceHealthChange>, HistoryError> {
-        let limit = self::limit(Some(limit), limit, CHANGES_LIMIT_MAX)?;
-        let rows = sqlx::query(
-            "SELECT time, service, status, detail FROM service_health WHERE time >= $1 AND time < $2 \
-             ORDER BY time, service LIMIT $3",
-        )
-        .bind(from.0)
-        .bind(to.0)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let status: String = row.try_get(2)?;
-                Ok(ServiceHealthChange {
-                    time: Timestamp(row.try_get(0)?),
-                    service: row.try_get(1)?,
-                    status: parse_wire(&status, "health status")?,
-                    detail: row.try_get(3)?,
-                })
-            })
-            .collect()
-    }
 }
 
+mod changes;
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_garbage_is_refused() {
-        let cursor = encode_cursor(1_700_000_000_000_000_000, 42);
-        assert_eq!(decode_cursor(&cursor).unwrap(), (1_700_000_000_000_000_000, 42));
-        for bad in ["", "!!", "bm90IGEgY3Vyc29y"] {
-            assert!(
-                matches!(decode_cursor(bad), Err(HistoryError::Invalid(_))),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn bbox_is_west_south_east_north() {
-        let b = BBox::parse("2.2, 48.8,2.5,48.9").unwrap();
-        assert_eq!((b.west, b.south, b.east, b.north), (2.2, 48.8, 2.5, 48.9));
-        assert!(BBox::parse("179,-10,-179,10").is_ok(), "across the antimeridian");
-        for bad in ["1,2,3", "0,50,1,40", "0,0,200,1", "a,b,c,d"] {
-            assert!(BBox::parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn wire_names_round_trip() {
-        use crate::events::{HealthStatus, ReceiverStatus};
-        assert_eq!(wire_name(&ReceiverStatus::Degraded), "degraded");
-        assert_eq!(
-            parse_wire::<HealthStatus>("unhealthy", "x").unwrap(),
-            HealthStatus::Unhealthy
-        );
-        assert!(parse_wire::<HealthStatus>("sick", "x").is_err());
-        assert_eq!(
-            method_name(LocalizationMethod::Tdoa),
-            wire_name(&LocalizationMethod::Tdoa)
-        );
-    }
-}
+mod tests;

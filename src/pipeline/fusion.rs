@@ -5,7 +5,7 @@
 //! localization accuracy tests) run exactly the same code.
 
 use super::spectrum::SpectrumDetections;
-use super::tdoa::TdoaSolution;
+use super::tdoa::{TdoaError, TdoaSolution};
 use crate::config::LocalizationConfig;
 use crate::events::{
     EllipseReport, Event, LocalizationMethod, LocalizationReport, SignalReport, SignalState, Timestamp,
@@ -284,7 +284,7 @@ impl Fusion {
     pub fn complete_tdoa(
         &mut self,
         request: TdoaRequest,
-        outcome: Result<TdoaSolution, String>,
+        outcome: Result<TdoaSolution, TdoaError>,
         out: &mut Vec<Event>,
     ) {
         let now_ns = request.requested_ns;
@@ -301,13 +301,13 @@ impl Fusion {
             }
             Err(reason) => {
                 tracing::debug!(signal = request.signal, %reason, "no TDOA position");
-                self.stats.last_tdoa_failure = Some(reason.clone());
+                self.stats.last_tdoa_failure = Some(reason.to_string());
                 match &request.power {
                     Some(power) => self.locate_by_power(
                         request.signal,
                         request.frequency_hz,
                         power,
-                        Some(reason),
+                        Some(&reason),
                         now_ns,
                         out,
                     ),
@@ -325,7 +325,7 @@ impl Fusion {
         id: u64,
         frequency_hz: f64,
         power: &PowerInputs,
-        tdoa_failure: Option<String>,
+        tdoa_failure: Option<&TdoaError>,
         now_ns: i64,
         out: &mut Vec<Event>,
     ) {

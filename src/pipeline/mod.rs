@@ -260,7 +260,7 @@ impl Pipeline {
         );
         let fusion_stats = Arc::new(Mutex::new(fusion::FusionStats::default()));
         let stats = receivers.iter().map(|r| r.acquisition.clone()).collect();
-        let worker = TdoaWorker::spawn(
+        let worker = tdoa::TdoaWorker::spawn(
             receivers.iter().map(|r| r.snippets.clone()).collect(),
             config.localization.clone(),
             stop.clone(),
@@ -407,7 +407,7 @@ async fn run_fusion(
     output: Output,
     stats: Arc<Mutex<fusion::FusionStats>>,
     receivers: Vec<Arc<ReceiverStats>>,
-    mut tdoa: TdoaWorker,
+    mut tdoa: tdoa::TdoaWorker,
 ) {
     let mut tick = tokio::time::interval(FUSION_TICK);
     let mut events = Vec::new();
@@ -428,7 +428,7 @@ async fn run_fusion(
                 events.extend(spectrum.frame.map(crate::events::Event::SpectrumFrame));
                 for request in fusion.take_tdoa_requests() {
                     if let Err(request) = tdoa.submit(request) {
-                        fusion.complete_tdoa(request, Err("the TDOA worker is busy".into()), &mut events);
+                        fusion.complete_tdoa(request, Err(tdoa::TdoaError::Busy), &mut events);
                     }
                 }
             }
@@ -461,125 +461,4 @@ async fn run_fusion(
             output.publish(event).await;
         }
     }
-}
-
-/// TDOA requests waiting for the worker. Each takes a few ms; more than this backlog means the
-/// machine cannot keep up, and the power method answers instead.
-const TDOA_QUEUE: usize = 16;
-/// How long the worker waits for every receiver to deliver a snippet's window.
-const TDOA_WAIT: Duration = Duration::from_secs(3);
-/// Longest snippet, samples: bounds the worker's FFTs (65536 points: 64 ms at 1 MS/s, 5.5 s at
-/// a KiwiSDR's 12 kHz).
-const MAX_SNIPPET: usize = 1 << 16;
-
-/// The thread that cuts snippets and solves TDOA, off the async runtime.
-struct TdoaWorker {
-    requests: crossbeam_channel::Sender<fusion::TdoaRequest>,
-    results: mpsc::Receiver<(fusion::TdoaRequest, Result<tdoa::TdoaSolution, String>)>,
-}
-
-impl TdoaWorker {
-    fn spawn(
-        rings: Vec<Arc<SnippetRing>>,
-        config: crate::config::LocalizationConfig,
-        stop: Arc<AtomicBool>,
-    ) -> Self {
-        let (request_tx, request_rx) = crossbeam_channel::bounded::<fusion::TdoaRequest>(TDOA_QUEUE);
-        let (result_tx, result_rx) = mpsc::channel(TDOA_QUEUE);
-        let spawned = std::thread::Builder::new().name("tdoa".into()).spawn(move || {
-            while !stop.load(Ordering::Acquire) {
-                let request = match request_rx.recv_timeout(Duration::from_millis(200)) {
-                    Ok(request) => request,
-                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
-                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
-                };
-                let outcome = solve_request(&request, &rings, &config, &stop);
-                if result_tx.blocking_send((request, outcome)).is_err() {
-                    break;
-                }
-            }
-        });
-        if let Err(error) = spawned {
-            tracing::error!(%error, "cannot start the TDOA worker; localizations use the power method");
-        }
-        Self {
-            requests: request_tx,
-            results: result_rx,
-        }
-    }
-
-    /// Queues a request; gives it back when the worker is saturated (or gone).
-    fn submit(&mut self, request: fusion::TdoaRequest) -> Result<(), fusion::TdoaRequest> {
-        self.requests.try_send(request).map_err(|e| e.into_inner())
-    }
-}
-
-/// Cuts every candidate's snippet of the request's window and solves.
-fn solve_request(
-    request: &fusion::TdoaRequest,
-    rings: &[Arc<SnippetRing>],
-    config: &crate::config::LocalizationConfig,
-    stop: &AtomicBool,
-) -> Result<tdoa::TdoaSolution, String> {
-    let best = request
-        .receivers
-        .iter()
-        .max_by(|a, b| a.snr_db.total_cmp(&b.snr_db))
-        .ok_or("no receivers")?;
-    let rate = rings[best.receiver]
-        .cut(request.start_ns, 1)
-        .map(|s| s.rate_hz)
-        .map_err(|e| format!("{}: {e}", best.id))?;
-    let len = ((config.tdoa_window_s * rate) as usize).min(MAX_SNIPPET);
-    let end_ns = request.start_ns + (len as f64 / rate * 1e9) as i64;
-    let deadline = Instant::now() + TDOA_WAIT;
-    let mut receivers = Vec::new();
-    let mut excluded = Vec::new();
-    for candidate in &request.receivers {
-        let ring = &rings[candidate.receiver];
-        while ring.newest_ns().is_none_or(|t| t < end_ns)
-            && Instant::now() < deadline
-            && !stop.load(Ordering::Acquire)
-        {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        match ring.cut(request.start_ns, len) {
-            Ok(snippet) if (snippet.rate_hz - rate).abs() > 1e-3 * rate => excluded.push((
-                candidate.id.clone(),
-                format!(
-                    "sample rate {:.0} Hz differs from the reference's {rate:.0} Hz",
-                    snippet.rate_hz
-                ),
-            )),
-            Ok(snippet) => receivers.push(tdoa::ReceiverSnippet {
-                id: candidate.id.clone(),
-                position: candidate.position,
-                snippet,
-                snr_db: candidate.snr_db,
-                timing_sigma_s: config.timing_sigma_ns * 1e-9,
-            }),
-            Err(error) => excluded.push((candidate.id.clone(), error.to_string())),
-        }
-    }
-    if receivers.len() < fusion::TDOA_MIN_RECEIVERS {
-        let why: Vec<String> = excluded.iter().map(|(id, e)| format!("{id}: {e}")).collect();
-        return Err(format!(
-            "{} receiver(s) with a usable snippet, {} needed ({})",
-            receivers.len(),
-            fusion::TDOA_MIN_RECEIVERS,
-            why.join("; ")
-        ));
-    }
-    // The detected band, widened a little: the detector's edges are a bin or two inside the
-    // signal's skirts, which still carry timing information.
-    let center = receivers[0].snippet.center_hz;
-    let half = 0.5 * request.bandwidth_hz * 1.2 + 2.0 * rate / 1024.0;
-    let offset = request.frequency_hz - center;
-    let mut solution = tdoa::solve(
-        &receivers,
-        tdoa::SignalBand::Given(offset - half, offset + half),
-        config.propagation.model(),
-    )?;
-    solution.excluded.extend(excluded);
-    Ok(solution)
 }

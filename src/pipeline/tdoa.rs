@@ -1,19 +1,102 @@
 //! TDOA from time-aligned snippets: delays against a reference receiver, per-receiver timing
-//! sigmas, then the position. Shared by the live localization worker and `sdrhub locate`.
+//! sigmas, then the position ([`solve`]). Shared by the live pipeline, the locate worker and
+//! `sdrhub locate`.
+//!
+//! The live pipeline's TDOA thread is here too (`TdoaWorker`): the fusion task queues a request
+//! per signal to locate, the thread waits for every receiver's snippet of its window, cuts them
+//! from the receivers' rings and solves, off the async runtime.
 
-use super::snippets::Snippet;
+use super::fusion::{TdoaRequest, TDOA_MIN_RECEIVERS};
+use super::snippets::{Snippet, SnippetRing};
+use crate::config::LocalizationConfig;
 use sdrhub_dsp::delay::{DelayEstimate, DelayEstimator, FrequencyBand, MIN_LEN};
-use sdrhub_dsp::geo::GeoPoint;
+use sdrhub_dsp::geo::{GeoPoint, SPEED_OF_LIGHT_M_S};
 use sdrhub_dsp::locate::pairs::{arrival_times, PairDelay as PairInput};
 use sdrhub_dsp::locate::tdoa::{locate_tdoa, Propagation, TdoaConfig, TdoaFix, TdoaReceiver};
+use sdrhub_dsp::locate::LocateError;
 use sdrhub_dsp::resample::Resampler;
 use sdrhub_dsp::Complex32;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
-/// Speed of light, m/s.
-const C: f64 = 299_792_458.0;
 /// Extra lag searched beyond the largest geometric delay, s: GPS timing error and the
 /// receivers' own latency differences.
 const LAG_MARGIN_S: f64 = 50e-6;
+
+/// Why a TDOA localization gave no position. The texts are what the status report, a power
+/// fix's `note` ("TDOA not used: ...") and `sdrhub locate` show.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TdoaError {
+    /// The worker's queue was full: the machine does not keep up, and the power method answers.
+    #[error("the TDOA worker is busy")]
+    Busy,
+    /// A request named no receivers at all.
+    #[error("no receivers")]
+    NoReceivers,
+    /// Fewer receivers than a fix needs were offered.
+    #[error("TDOA needs 3 GPS-timed receivers, {available} available")]
+    TooFewReceivers {
+        /// Receivers offered.
+        available: usize,
+    },
+    /// The snippet of the receiver that hears the signal best could not be cut (so the window's
+    /// sample rate is unknown).
+    #[error("{receiver}: {reason}")]
+    ReferenceSnippet {
+        /// The receiver.
+        receiver: String,
+        /// Why its snippet could not be cut.
+        reason: String,
+    },
+    /// Too few receivers delivered a usable snippet of the window.
+    #[error(
+        "{usable} receiver(s) with a usable snippet, {needed} needed ({})",
+        excluded.iter().map(|(id, why)| format!("{id}: {why}")).collect::<Vec<_>>().join("; ")
+    )]
+    TooFewSnippets {
+        /// Receivers with a usable snippet.
+        usable: usize,
+        /// Receivers a fix needs.
+        needed: usize,
+        /// The others, with why.
+        excluded: Vec<(String, String)>,
+    },
+    /// The snippets are too short for the largest delay the receivers' spread allows.
+    #[error(
+        "snippets of {len} samples are too short for delays up to {max_lag} samples ({:.0} km apart)",
+        baseline_m / 1e3
+    )]
+    SnippetsTooShort {
+        /// Samples per snippet.
+        len: usize,
+        /// Largest lag searched, samples.
+        max_lag: usize,
+        /// Largest distance between two receivers, m.
+        baseline_m: f64,
+    },
+    /// The signal's band lies outside the snippets' baseband.
+    #[error("the signal's band is empty")]
+    EmptyBand,
+    /// Too few receivers correlate with the others (no distinct correlation peak, too weak, ...).
+    #[error("{delayed} of {others} receivers gave a delay against the others: {}", reasons.join("; "))]
+    TooFewDelays {
+        /// Receivers besides the reference connected to it by measured delays.
+        delayed: usize,
+        /// Receivers besides the reference.
+        others: usize,
+        /// The distinct reasons the pairs failed, in the order first met.
+        reasons: Vec<String>,
+    },
+    /// The arrival times cannot be fitted to the measured pairs.
+    #[error("the measured pairs do not connect the receivers")]
+    PairsDisconnected,
+    /// The locator found no position: too few receivers, a degenerate geometry (collinear, too
+    /// far outside the network), no convergence.
+    #[error(transparent)]
+    Locate(#[from] LocateError),
+}
 
 /// One receiver's part in a TDOA solution.
 #[derive(Debug, Clone)]
@@ -137,19 +220,18 @@ pub fn solve(
     receivers: &[ReceiverSnippet],
     band: SignalBand,
     propagation: Propagation,
-) -> Result<TdoaSolution, String> {
+) -> Result<TdoaSolution, TdoaError> {
     if receivers.len() < 3 {
-        return Err(format!(
-            "TDOA needs 3 GPS-timed receivers, {} available",
-            receivers.len()
-        ));
+        return Err(TdoaError::TooFewReceivers {
+            available: receivers.len(),
+        });
     }
     let reference_index = receivers
         .iter()
         .enumerate()
         .max_by(|a, b| a.1.snr_db.total_cmp(&b.1.snr_db))
         .map(|(i, _)| i)
-        .ok_or("no receivers")?;
+        .ok_or(TdoaError::NoReceivers)?;
     let reference = &receivers[reference_index];
     let rate = reference.snippet.rate_hz;
     let len = receivers
@@ -161,12 +243,15 @@ pub fn solve(
         .iter()
         .flat_map(|a| receivers.iter().map(move |b| a.position.distance_m(b.position)))
         .fold(0.0, f64::max);
-    let max_lag = ((baseline_m / C + LAG_MARGIN_S) * rate).ceil().max(4.0) as usize;
+    let max_lag = ((baseline_m / SPEED_OF_LIGHT_M_S + LAG_MARGIN_S) * rate)
+        .ceil()
+        .max(4.0) as usize;
     if len < MIN_LEN || len <= 4 * max_lag {
-        return Err(format!(
-            "snippets of {len} samples are too short for delays up to {max_lag} samples ({:.0} km apart)",
-            baseline_m / 1e3
-        ));
+        return Err(TdoaError::SnippetsTooShort {
+            len,
+            max_lag,
+            baseline_m,
+        });
     }
     let nyquist = rate / 2.0;
     let (low, high) = match band {
@@ -177,7 +262,7 @@ pub fn solve(
         high_hz: high.clamp(-nyquist + 1.0, nyquist),
     };
     if region.low_hz >= region.high_hz {
-        return Err("the signal's band is empty".into());
+        return Err(TdoaError::EmptyBand);
     }
     // Every snippet on the reference's sample times, then every pair correlated: delays
     // against one reference would depend on which one it is whenever the pairs disagree.
@@ -247,18 +332,17 @@ pub fn solve(
     if order.len() < 3 {
         // Usually every pair fails the same way (a carrier has no timing information): say it
         // once.
-        let mut reasons: Vec<&str> = Vec::new();
+        let mut reasons: Vec<String> = Vec::new();
         for (_, _, reason) in &failures {
-            if !reasons.contains(&reason.as_str()) {
-                reasons.push(reason);
+            if !reasons.contains(reason) {
+                reasons.push(reason.clone());
             }
         }
-        return Err(format!(
-            "{} of {} receivers gave a delay against the others: {}",
-            order.len() - 1,
-            receivers.len() - 1,
-            reasons.join("; ")
-        ));
+        return Err(TdoaError::TooFewDelays {
+            delayed: order.len() - 1,
+            others: receivers.len() - 1,
+            reasons,
+        });
     }
     let position_in = |k: usize| order.iter().position(|&o| o == k);
     let pairs: Vec<PairInput> = estimates
@@ -272,8 +356,7 @@ pub fn solve(
             })
         })
         .collect();
-    let arrivals =
-        arrival_times(order.len(), &pairs).ok_or("the measured pairs do not connect the receivers")?;
+    let arrivals = arrival_times(order.len(), &pairs).ok_or(TdoaError::PairsDisconnected)?;
     let own = |r: &ReceiverSnippet| r.timing_sigma_s * r.timing_sigma_s;
     let mut inputs = Vec::new();
     let mut used = Vec::new();
@@ -309,7 +392,7 @@ pub fn solve(
         propagation,
         ..TdoaConfig::default()
     };
-    let fix = locate_tdoa(&inputs, &delay_values, &config).map_err(|e| e.to_string())?;
+    let fix = locate_tdoa(&inputs, &delay_values, &config)?;
     for rejection in &fix.rejected {
         excluded.push((used[rejection.receiver].clone(), rejection.reason.clone()));
     }
@@ -329,4 +412,127 @@ fn align(resampler: &Resampler, snippet: &Snippet, reference: &Snippet, out: &mu
     let start = (reference.start_ns - snippet.start_ns) as f64 * 1e-9 * snippet.rate_hz;
     let step = snippet.rate_hz / reference.rate_hz;
     resampler.process(&snippet.samples, start, step, out);
+}
+
+/// TDOA requests waiting for the worker. Each takes a few ms; more than this backlog means the
+/// machine cannot keep up, and the power method answers instead.
+const TDOA_QUEUE: usize = 16;
+/// How long the worker waits for every receiver to deliver a snippet's window.
+const TDOA_WAIT: Duration = Duration::from_secs(3);
+/// Longest snippet, samples: bounds the worker's FFTs (65536 points: 64 ms at 1 MS/s, 5.5 s at
+/// a KiwiSDR's 12 kHz).
+const MAX_SNIPPET: usize = 1 << 16;
+
+/// The thread that cuts snippets and solves TDOA, off the async runtime.
+pub(super) struct TdoaWorker {
+    requests: crossbeam_channel::Sender<TdoaRequest>,
+    /// Each request with its outcome, for the fusion task.
+    pub(super) results: mpsc::Receiver<(TdoaRequest, Result<TdoaSolution, TdoaError>)>,
+}
+
+impl TdoaWorker {
+    pub(super) fn spawn(
+        rings: Vec<Arc<SnippetRing>>,
+        config: LocalizationConfig,
+        stop: Arc<AtomicBool>,
+    ) -> Self {
+        let (request_tx, request_rx) = crossbeam_channel::bounded::<TdoaRequest>(TDOA_QUEUE);
+        let (result_tx, result_rx) = mpsc::channel(TDOA_QUEUE);
+        let spawned = std::thread::Builder::new().name("tdoa".into()).spawn(move || {
+            while !stop.load(Ordering::Acquire) {
+                let request = match request_rx.recv_timeout(Duration::from_millis(200)) {
+                    Ok(request) => request,
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                };
+                let outcome = solve_request(&request, &rings, &config, &stop);
+                if result_tx.blocking_send((request, outcome)).is_err() {
+                    break;
+                }
+            }
+        });
+        if let Err(error) = spawned {
+            tracing::error!(%error, "cannot start the TDOA worker; localizations use the power method");
+        }
+        Self {
+            requests: request_tx,
+            results: result_rx,
+        }
+    }
+
+    /// Queues a request; gives it back when the worker is saturated (or gone).
+    pub(super) fn submit(&mut self, request: TdoaRequest) -> Result<(), TdoaRequest> {
+        self.requests.try_send(request).map_err(|e| e.into_inner())
+    }
+}
+
+/// Cuts every candidate's snippet of the request's window and solves.
+fn solve_request(
+    request: &TdoaRequest,
+    rings: &[Arc<SnippetRing>],
+    config: &LocalizationConfig,
+    stop: &AtomicBool,
+) -> Result<TdoaSolution, TdoaError> {
+    let best = request
+        .receivers
+        .iter()
+        .max_by(|a, b| a.snr_db.total_cmp(&b.snr_db))
+        .ok_or(TdoaError::NoReceivers)?;
+    let rate = rings[best.receiver]
+        .cut(request.start_ns, 1)
+        .map(|s| s.rate_hz)
+        .map_err(|e| TdoaError::ReferenceSnippet {
+            receiver: best.id.clone(),
+            reason: e.to_string(),
+        })?;
+    let len = ((config.tdoa_window_s * rate) as usize).min(MAX_SNIPPET);
+    let end_ns = request.start_ns + (len as f64 / rate * 1e9) as i64;
+    let deadline = Instant::now() + TDOA_WAIT;
+    let mut receivers = Vec::new();
+    let mut excluded = Vec::new();
+    for candidate in &request.receivers {
+        let ring = &rings[candidate.receiver];
+        while ring.newest_ns().is_none_or(|t| t < end_ns)
+            && Instant::now() < deadline
+            && !stop.load(Ordering::Acquire)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        match ring.cut(request.start_ns, len) {
+            Ok(snippet) if (snippet.rate_hz - rate).abs() > 1e-3 * rate => excluded.push((
+                candidate.id.clone(),
+                format!(
+                    "sample rate {:.0} Hz differs from the reference's {rate:.0} Hz",
+                    snippet.rate_hz
+                ),
+            )),
+            Ok(snippet) => receivers.push(ReceiverSnippet {
+                id: candidate.id.clone(),
+                position: candidate.position,
+                snippet,
+                snr_db: candidate.snr_db,
+                timing_sigma_s: config.timing_sigma_ns * 1e-9,
+            }),
+            Err(error) => excluded.push((candidate.id.clone(), error.to_string())),
+        }
+    }
+    if receivers.len() < TDOA_MIN_RECEIVERS {
+        return Err(TdoaError::TooFewSnippets {
+            usable: receivers.len(),
+            needed: TDOA_MIN_RECEIVERS,
+            excluded,
+        });
+    }
+    // The detected band, widened a little: the detector's edges are a bin or two inside the
+    // signal's skirts, which still carry timing information.
+    let center = receivers[0].snippet.center_hz;
+    let half = 0.5 * request.bandwidth_hz * 1.2 + 2.0 * rate / 1024.0;
+    let offset = request.frequency_hz - center;
+    let mut solution = solve(
+        &receivers,
+        SignalBand::Given(offset - half, offset + half),
+        config.propagation.model(),
+    )?;
+    solution.excluded.extend(excluded);
+    Ok(solution)
 }

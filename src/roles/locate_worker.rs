@@ -15,7 +15,7 @@ use crate::bus::{Bus, SNIPPETS_STREAM};
 use crate::config::Config;
 use crate::events::{Event, HealthReport, HealthStatus, LocalizationReport, ServiceHealth, Timestamp};
 use crate::pipeline::snippets::Snippet;
-use crate::pipeline::tdoa::{solve, ReceiverSnippet, SignalBand, TdoaSolution};
+use crate::pipeline::tdoa::{solve, ReceiverSnippet, SignalBand, TdoaError, TdoaSolution};
 use async_nats::jetstream::consumer::pull::OrderedConfig;
 use async_nats::jetstream::consumer::DeliverPolicy;
 use futures_util::StreamExt;
@@ -294,9 +294,10 @@ impl Worker {
                 (self.config.clone(), self.stats.clone(), self.publisher.clone());
             tokio::spawn(async move {
                 let _permit = permit;
-                let outcome = tokio::task::spawn_blocking(move || locate(&group, &config))
-                    .await
-                    .unwrap_or_else(|e| Err(format!("the solver failed: {e}")));
+                let outcome = match tokio::task::spawn_blocking(move || locate(&group, &config)).await {
+                    Ok(outcome) => outcome.map_err(|e| e.to_string()),
+                    Err(e) => Err(format!("the solver failed: {e}")),
+                };
                 match outcome {
                     Ok(report) => {
                         stats.fixes.fetch_add(1, Ordering::Relaxed);
@@ -351,12 +352,13 @@ impl Worker {
 }
 
 /// TDOA over one group's snippets.
-fn locate(group: &Group, config: &Config) -> Result<LocalizationReport, String> {
+fn locate(group: &Group, config: &Config) -> Result<LocalizationReport, TdoaError> {
+    // `solve_settled` hands over only groups of TDOA_MIN_RECEIVERS or more snippets.
     let best = group
         .members
         .iter()
         .max_by(|a, b| a.0.snr_db.total_cmp(&b.0.snr_db))
-        .ok_or("no snippets")?;
+        .expect("a group is solved only with TDOA_MIN_RECEIVERS members");
     let (reference, reference_snippet) = best;
     let mut receivers = Vec::new();
     let mut excluded = Vec::new();

@@ -11,11 +11,12 @@
 //! alarm never is) and ends when it has not been detected for `--max-gap` seconds. One line per
 //! signal is printed when it ends, so lines come out in the order signals end.
 
+mod args;
 mod output;
 
-use crate::cli::DetectArgs;
 use crate::config::Config;
 use anyhow::bail;
+pub use args::{DetectArgs, DetectorArgs, RawFormat};
 use num_complex::Complex32;
 use sdrhub_dsp::batch::detect_all;
 use sdrhub_dsp::detect::{Detection, DetectorConfig};
@@ -483,7 +484,7 @@ fn open(args: &DetectArgs, truncation: Truncation) -> anyhow::Result<Recording> 
 }
 
 /// `sdrhub detect`: `config` already holds the detector flags (see
-/// [`crate::cli::DetectorArgs::apply`]).
+/// [`DetectorArgs::apply`]).
 pub fn run(args: &DetectArgs, config: &Config) -> anyhow::Result<()> {
     if is_kiwi_wav(&args.file) {
         return run_kiwi_wav(args, config);

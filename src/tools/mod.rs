@@ -48,7 +48,7 @@ const NARROW_CHANNEL_AVERAGES: usize = 4;
 pub fn fit_spectrum_to_channel(
     config: &mut crate::config::Config,
     rate_hz: f64,
-    detector: Option<&crate::cli::DetectorArgs>,
+    detector: Option<&detect::DetectorArgs>,
 ) {
     if !(rate_hz > 0.0 && rate_hz < NARROW_CHANNEL_HZ) {
         return;

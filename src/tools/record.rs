@@ -14,10 +14,11 @@
 //! fell behind real time), a new capture segment starts where it resumed, with its own
 //! `core:datetime`.
 
-use super::detect::{default_threads, LinePrinter, SignalFinder, SignalRecord};
-use crate::cli::RecordArgs;
+use super::detect::{default_threads, DetectorArgs, LinePrinter, SignalFinder, SignalRecord};
 use crate::config::Config;
 use anyhow::{bail, Context};
+use clap::Args;
+use sdrhub_dsp::convert::SampleFormat;
 use sdrhub_hardware::acquisition::now_ns;
 use sdrhub_hardware::recording::{
     Annotation, Capture, KiwiRecorderName, KiwiWavInfo, KiwiWavWriter, RecordingMeta, SigmfWriter,
@@ -25,7 +26,78 @@ use sdrhub_hardware::recording::{
 use sdrhub_hardware::sim::{ReceiverGenerator, Scene};
 use sdrhub_hardware::source::SourceBuilder;
 use sdrhub_hardware::{IqBlock, IqSource, ReadOutcome, ReceiverInfo, SourceError};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+/// `sdrhub record`
+#[derive(Debug, Clone, Args)]
+pub struct RecordArgs {
+    /// Id of the receiver to record [default: the first one].
+    #[arg(long)]
+    pub receiver: Option<String>,
+    /// Seconds to record.
+    #[arg(long)]
+    pub seconds: f64,
+    /// Where to write: PATH.sigmf-meta and PATH.sigmf-data (PATH.wav for --format kiwi-wav; an
+    /// existing directory gets the file kiwirecorder would name:
+    /// YYYYMMDDTHHMMSSZ_<frequency Hz>_<receiver>_iq.wav).
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+    /// With --format kiwi-wav: write what `kiwirecorder.py --kiwi-wav` writes: the receiver's
+    /// own GPS stamps as it sent them (not sdrhub's reconstruction) and no sdrh chunk, so that
+    /// the file's only metadata is its kiwirecorder name.
+    #[arg(long)]
+    pub kiwirecorder: bool,
+    /// Sample format of the dataset.
+    #[arg(long, value_enum, default_value = "cf32_le")]
+    pub format: RecordFormat,
+    /// Generate the samples as fast as possible instead of in real time (simulated receivers).
+    #[arg(long)]
+    pub fast: bool,
+    /// Overwrite an existing recording.
+    #[arg(long)]
+    pub force: bool,
+    /// core:description of the recording [default: which receiver, and how it was recorded].
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Detector settings (for the annotations).
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+}
+
+/// SigMF datatypes `sdrhub record` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecordFormat {
+    /// 32-bit float little-endian (exact).
+    #[value(name = "cf32_le")]
+    Cf32Le,
+    /// Signed 16-bit little-endian (half the size; clips above full scale).
+    #[value(name = "ci16_le")]
+    Ci16Le,
+    /// Signed 8-bit (a quarter of the size; about 48 dB of dynamic range).
+    #[value(name = "ci8")]
+    Ci8,
+    /// Unsigned 8-bit, RTL-SDR style.
+    #[value(name = "cu8")]
+    Cu8,
+    /// Kiwi WAV (`kiwirecorder --kiwi-wav`): 16-bit IQ frames of 512 samples, each with its GPS
+    /// time, written to PATH (`.wav` added when missing). Annotations go to stdout only.
+    #[value(name = "kiwi-wav")]
+    KiwiWav,
+}
+
+impl RecordFormat {
+    /// The SigMF datatype, `None` for Kiwi WAV.
+    pub fn sigmf(self) -> Option<SampleFormat> {
+        match self {
+            RecordFormat::Cf32Le => Some(SampleFormat::Cf32Le),
+            RecordFormat::Ci16Le => Some(SampleFormat::Cs16Le),
+            RecordFormat::Ci8 => Some(SampleFormat::Cs8),
+            RecordFormat::Cu8 => Some(SampleFormat::Cu8),
+            RecordFormat::KiwiWav => None,
+        }
+    }
+}
 
 /// Longest a source may go without delivering a sample before the recording is abandoned: a
 /// live receiver that stalls this long is broken, and waiting longer only hides it.

@@ -6,9 +6,9 @@
 //! delays between transmitters and receivers, with GPS timestamps from the scene clock: the
 //! remote path, TDOA included, can be run end to end with no network.
 
-use crate::cli::SimulateArgs;
 use crate::config::Config;
 use anyhow::{bail, Context};
+use clap::Args;
 use sdrhub_hardware::acquisition::now_ns;
 use sdrhub_hardware::kiwi::{hf_scene, Admission, GpsMode, KiwiEmulator, KiwiEmulatorConfig};
 use sdrhub_hardware::sim::Scene;
@@ -16,6 +16,38 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// `sdrhub simulate`
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    /// Emulate KiwiSDR receivers (one per receiver of the scene).
+    #[arg(long)]
+    pub kiwi: bool,
+    /// Port of the first receiver; the others follow (0: any free ports).
+    #[arg(long, default_value_t = 8073)]
+    pub port: u16,
+    /// IP address the emulated receivers listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub address: String,
+    /// Use the configuration's [simulation] scene instead of the built-in HF scene (five
+    /// receivers across France at 10 MHz).
+    #[arg(long)]
+    pub from_config: bool,
+    /// Require this password.
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Answer every client "too busy".
+    #[arg(long)]
+    pub busy: bool,
+    /// Receivers without a GPS fix.
+    #[arg(long)]
+    pub no_gps: bool,
+    /// The `real-world` fault profile: receivers stamp as real KiwiSDRs do (the first frame
+    /// zero, the second hours stale, a solution every 5 s, the ADC 110-190 ppm off while the
+    /// nominal rate is announced).
+    #[arg(long, conflicts_with = "no_gps")]
+    pub real_world: bool,
+}
 
 /// ADC clock errors given to the emulated receivers in turn, ppm: real KiwiSDRs differ by a
 /// few ppm, which the client must measure from GPS rather than trust the announced rate.

@@ -15,6 +15,7 @@
 //! - [`pairs`]: arrival times fitted to the delays of every pair of receivers (no reference
 //!   receiver to choose).
 //! - [`ellipse`]: error ellipses and the circle that holds a given probability.
+//! - [`linalg`]: the small fixed-size solvers both locators share.
 //!
 //! ```
 //! use sdrhub_dsp::geo::{GeoPoint, LocalFrame};

@@ -38,7 +38,7 @@
 
 use super::chi2::chi2_sf;
 use super::ellipse::{error_ellipse, principal_axes, radius_containing, Ellipse, ONE_SIGMA_PROBABILITY};
-use super::linalg::{invert_spd3, solve_spd3};
+use super::linalg::{invert_spd3, solve_spd3, weighted_scatter};
 use super::LocateError;
 use crate::geo::{GeoPoint, LocalFrame};
 
@@ -595,29 +595,19 @@ impl Problem {
 
     /// GDOP from the centred unit vectors receiver -> `x` (see [`PowerFix::gdop`]).
     fn gdop(&self, x: [f64; 2]) -> f64 {
-        let units: Vec<[f64; 2]> = self
+        let units: Vec<(f64, [f64; 2])> = self
             .receivers
             .iter()
             .filter_map(|s| {
                 let d = [x[0] - s[0], x[1] - s[1]];
                 let r = norm(d);
                 // A receiver exactly at the fix has no bearing to it.
-                (r > 0.0).then(|| [d[0] / r, d[1] / r])
+                (r > 0.0).then(|| (1.0, [d[0] / r, d[1] / r]))
             })
             .collect();
-        let n = units.len() as f64;
-        let mean = units
-            .iter()
-            .fold([0.0, 0.0], |m, u| [m[0] + u[0] / n, m[1] + u[1] / n]);
-        let mut s = [[0.0; 2]; 2];
-        for u in &units {
-            let d = [u[0] - mean[0], u[1] - mean[1]];
-            for j in 0..2 {
-                for k in 0..2 {
-                    s[j][k] += d[j] * d[k];
-                }
-            }
-        }
+        let Some(s) = weighted_scatter(&units) else {
+            return GDOP_MAX;
+        };
         let det = s[0][0] * s[1][1] - s[0][1] * s[1][0];
         let trace = s[0][0] + s[1][1];
         if det > 0.0 && (trace / det).is_finite() {

@@ -364,23 +364,10 @@ impl SceneConfig {
             );
         }
         let half_band = self.sample_rate_hz / 2.0;
-        let mut ids = HashSet::new();
+        let mut receivers = Placed::new("receiver");
         for (i, rx) in self.receivers.iter().enumerate() {
             let key = format!("{KEY}.receivers[{i}]");
-            check(!rx.id.is_empty(), format!("{key}.id"), "must not be empty".into());
-            check(
-                ids.insert(rx.id.as_str()),
-                format!("{key}.id"),
-                format!("duplicates receiver id {:?}", rx.id),
-            );
-            check(
-                GeoPoint::new(rx.latitude, rx.longitude).is_valid(),
-                format!("{key}.latitude"),
-                format!(
-                    "/ longitude must be in -90..=90 / -180..=180 (got {}, {})",
-                    rx.latitude, rx.longitude
-                ),
-            );
+            receivers.check(&mut check, &key, &rx.id, rx.latitude, rx.longitude);
             check(
                 rx.frequency_offset_hz.is_finite() && rx.frequency_offset_hz.abs() < half_band,
                 format!("{key}.frequency_offset_hz"),
@@ -397,23 +384,10 @@ impl SceneConfig {
             .map(|r| r.frequency_offset_hz)
             .filter(|o| o.is_finite())
             .fold((0.0f64, 0.0f64), |(lo, hi), o| (lo.min(o), hi.max(o)));
-        let mut ids = HashSet::new();
+        let mut transmitters = Placed::new("transmitter");
         for (i, tx) in self.transmitters.iter().enumerate() {
             let key = format!("{KEY}.transmitters[{i}]");
-            check(!tx.id.is_empty(), format!("{key}.id"), "must not be empty".into());
-            check(
-                ids.insert(tx.id.as_str()),
-                format!("{key}.id"),
-                format!("duplicates transmitter id {:?}", tx.id),
-            );
-            check(
-                GeoPoint::new(tx.latitude, tx.longitude).is_valid(),
-                format!("{key}.latitude"),
-                format!(
-                    "/ longitude must be in -90..=90 / -180..=180 (got {}, {})",
-                    tx.latitude, tx.longitude
-                ),
-            );
+            transmitters.check(&mut check, &key, &tx.id, tx.latitude, tx.longitude);
             check(
                 tx.power_dbm.is_finite(),
                 format!("{key}.power_dbm"),
@@ -473,6 +447,47 @@ impl SceneConfig {
         } else {
             Err(problems)
         }
+    }
+}
+
+/// The receivers, or the transmitters, of the scene as validation meets them: the checks both
+/// kinds share.
+struct Placed<'a> {
+    /// The kind, for messages.
+    what: &'static str,
+    /// The ids seen so far.
+    ids: HashSet<&'a str>,
+}
+
+impl<'a> Placed<'a> {
+    fn new(what: &'static str) -> Self {
+        Self {
+            what,
+            ids: HashSet::new(),
+        }
+    }
+
+    /// `id` is not empty and not used by another of this kind, and the coordinates are valid;
+    /// the problems go to `check` under `key`.
+    fn check(
+        &mut self,
+        check: &mut impl FnMut(bool, String, String),
+        key: &str,
+        id: &'a str,
+        latitude: f64,
+        longitude: f64,
+    ) {
+        check(!id.is_empty(), format!("{key}.id"), "must not be empty".into());
+        check(
+            self.ids.insert(id),
+            format!("{key}.id"),
+            format!("duplicates {} id {id:?}", self.what),
+        );
+        check(
+            GeoPoint::new(latitude, longitude).is_valid(),
+            format!("{key}.latitude"),
+            format!("/ longitude must be in -90..=90 / -180..=180 (got {latitude}, {longitude})"),
+        );
     }
 }
 

@@ -45,6 +45,6 @@ pub use config::{
 };
 pub use error::{ConfigProblem, SceneError};
 pub use generator::ReceiverGenerator;
-pub use path_loss::{free_space_loss_db, PathLossConfig, MIN_PATH_DISTANCE_M, SPEED_OF_LIGHT_M_S};
+pub use path_loss::{free_space_loss_db, PathLossConfig, MIN_PATH_DISTANCE_M};
 pub use scene::{Scene, SimReceiver, SimTransmitter};
 pub use source::{SimulatedBuilder, SimulatedSource};

@@ -1,9 +1,7 @@
 //! Propagation loss between a transmitter and a receiver.
 
+use sdrhub_dsp::geo::SPEED_OF_LIGHT_M_S;
 use serde::{Deserialize, Serialize};
-
-/// Speed of light in vacuum, m/s: radio propagation delay is distance / this.
-pub const SPEED_OF_LIGHT_M_S: f64 = 299_792_458.0;
 
 /// Distances are clamped to at least this before computing a loss, because both models diverge
 /// (to -inf dB) at zero distance. A receiver a metre from an antenna is overloaded anyway.

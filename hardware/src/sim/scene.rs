@@ -5,11 +5,10 @@ use super::config::{SceneConfig, ScheduleConfig, SignalKind};
 use super::error::SceneError;
 use super::generator::ReceiverGenerator;
 use super::path::PathRenderer;
-use super::path_loss::SPEED_OF_LIGHT_M_S;
 use super::signal::Waveform;
 use super::source::SimulatedBuilder;
 use crate::source::{ReceiverInfo, SourceBuilder, SourceKind};
-use sdrhub_dsp::geo::{GeoPoint, LocalFrame};
+use sdrhub_dsp::geo::{GeoPoint, LocalFrame, SPEED_OF_LIGHT_M_S};
 use std::sync::Arc;
 
 /// A receiver of the scene, with its position resolved.

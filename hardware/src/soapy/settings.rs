@@ -175,25 +175,18 @@ fn apply_sample_rate(device: &Device, driver: &str, ch: usize, rate: f64) -> Res
         .get_sample_rate_range(RX, ch)
         .map_err(device_error(driver, "reading the sample-rate range"))?;
     let tolerance = (rate * RATE_TOLERANCE).max(1.0);
-    if !ranges.is_empty() && !in_ranges(&ranges, rate, tolerance) {
-        return Err(SourceError::Config(format!(
-            "sample_rate_hz = {rate} not supported by driver={driver}: supported {}",
-            ranges_text(&ranges)
-        )));
-    }
-    device
-        .set_sample_rate(RX, ch, rate)
-        .map_err(device_error(driver, "setting the sample rate"))?;
-    let actual = device
-        .sample_rate(RX, ch)
-        .map_err(device_error(driver, "reading the sample rate back"))?;
-    if (actual - rate).abs() > tolerance {
-        return Err(SourceError::Config(format!(
-            "sample_rate_hz = {rate} not applied by driver={driver}: it reads back {actual}; supported {}",
-            ranges_text(&ranges)
-        )));
-    }
-    Ok(actual)
+    apply_ranged(
+        Ranged {
+            driver,
+            key: "sample_rate_hz",
+            what: "the sample rate",
+            ranges: &ranges,
+            tolerance,
+        },
+        rate,
+        |rate| device.set_sample_rate(RX, ch, rate),
+        || device.sample_rate(RX, ch),
+    )
 }
 
 fn apply_bandwidth(device: &Device, driver: &str, ch: usize, bandwidth: f64) -> Result<(), SourceError> {
@@ -209,26 +202,64 @@ fn apply_bandwidth(device: &Device, driver: &str, ch: usize, bandwidth: f64) -> 
              bandwidth; set bandwidth_hz = 0"
         )));
     }
-    let tolerance = bandwidth * BANDWIDTH_TOLERANCE;
-    if !in_ranges(&ranges, bandwidth, tolerance) {
-        return Err(SourceError::Config(format!(
-            "bandwidth_hz = {bandwidth} not supported by driver={driver}: supported {}",
-            ranges_text(&ranges)
-        )));
-    }
-    device
-        .set_bandwidth(RX, ch, bandwidth)
-        .map_err(device_error(driver, "setting the bandwidth"))?;
-    let actual = device
-        .bandwidth(RX, ch)
-        .map_err(device_error(driver, "reading the bandwidth back"))?;
-    if (actual - bandwidth).abs() > tolerance {
-        return Err(SourceError::Config(format!(
-            "bandwidth_hz = {bandwidth} not applied by driver={driver}: it reads back {actual}; supported {}",
-            ranges_text(&ranges)
-        )));
-    }
+    apply_ranged(
+        Ranged {
+            driver,
+            key: "bandwidth_hz",
+            what: "the bandwidth",
+            ranges: &ranges,
+            tolerance: bandwidth * BANDWIDTH_TOLERANCE,
+        },
+        bandwidth,
+        |bandwidth| device.set_bandwidth(RX, ch, bandwidth),
+        || device.bandwidth(RX, ch),
+    )?;
     Ok(())
+}
+
+/// A continuous setting as [`apply_ranged`] checks it.
+struct Ranged<'a> {
+    driver: &'a str,
+    /// The config key, for messages (`sample_rate_hz`).
+    key: &'a str,
+    /// The setting in words, for messages (`the sample rate`).
+    what: &'a str,
+    /// What the driver supports; empty when it does not say.
+    ranges: &'a [Range],
+    /// How far the value read back may be from the one asked for.
+    tolerance: f64,
+}
+
+/// Checks `value` against the setting's ranges (unless the driver lists none), sets it with
+/// `set`, reads it back with `get` and checks it stuck; the value read back.
+fn apply_ranged(
+    setting: Ranged<'_>,
+    value: f64,
+    set: impl FnOnce(f64) -> Result<(), soapysdr::Error>,
+    get: impl FnOnce() -> Result<f64, soapysdr::Error>,
+) -> Result<f64, SourceError> {
+    let Ranged {
+        driver,
+        key,
+        what,
+        ranges,
+        tolerance,
+    } = setting;
+    if !ranges.is_empty() && !in_ranges(ranges, value, tolerance) {
+        return Err(SourceError::Config(format!(
+            "{key} = {value} not supported by driver={driver}: supported {}",
+            ranges_text(ranges)
+        )));
+    }
+    set(value).map_err(device_error(driver, &format!("setting {what}")))?;
+    let actual = get().map_err(device_error(driver, &format!("reading {what} back")))?;
+    if (actual - value).abs() > tolerance {
+        return Err(SourceError::Config(format!(
+            "{key} = {value} not applied by driver={driver}: it reads back {actual}; supported {}",
+            ranges_text(ranges)
+        )));
+    }
+    Ok(actual)
 }
 
 fn apply_frequency(

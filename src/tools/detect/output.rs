@@ -1,8 +1,8 @@
 //! Where `sdrhub detect` (and `sdrhub record`) send the signals they find: one JSON line each
 //! on stdout and, with `--history`, the history database.
 
+use super::DetectArgs;
 use super::SignalRecord;
-use crate::cli::DetectArgs;
 use crate::config::Config;
 use anyhow::{bail, Context};
 use sdrhub_hardware::recording::parse_datetime_ns;

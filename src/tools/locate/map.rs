@@ -2,12 +2,9 @@
 
 use super::Loaded;
 use crate::pipeline::tdoa::TdoaSolution;
-use sdrhub_dsp::geo::{GeoPoint, LocalFrame};
+use sdrhub_dsp::geo::{GeoPoint, LocalFrame, SPEED_OF_LIGHT_M_S};
 use sdrhub_dsp::locate::tdoa::Propagation;
 use std::fmt::Write as _;
-
-/// Speed of light, m/s.
-const C: f64 = 299_792_458.0;
 
 /// An SVG of the receivers, one hyperbola branch per pair with the reference, the 68 % ellipse
 /// and the fix (and the truth when given), in a local East-North plane.
@@ -53,7 +50,7 @@ pub(super) fn map_svg(
             let Some(other) = loaded.iter().find(|l| l.id == d.id) else {
                 continue;
             };
-            let target = d.delay_s * C;
+            let target = d.delay_s * SPEED_OF_LIGHT_M_S;
             let f = |x: f64, y: f64| {
                 let p = frame.to_geo([x, y]);
                 propagation.distance_m(p, other.position) - propagation.distance_m(p, reference) - target

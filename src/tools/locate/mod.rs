@@ -28,20 +28,89 @@ mod report;
 pub use load::Loaded;
 
 use super::detect::{default_threads, SignalFinder, SignalRecord};
-use crate::cli::LocateArgs;
 use crate::config::Config;
 use crate::events::Timestamp;
 use crate::history::Record;
 use crate::pipeline::snippets::Snippet;
 use crate::pipeline::tdoa::{solve, ReceiverSnippet, SignalBand, TdoaSolution};
 use anyhow::{bail, Context};
+use clap::Args;
 use load::PositionSource;
-use sdrhub_dsp::geo::GeoPoint;
+use sdrhub_dsp::geo::{GeoPoint, SPEED_OF_LIGHT_M_S};
 use sdrhub_dsp::resample::Resampler;
 use sdrhub_dsp::Complex32;
+use std::path::PathBuf;
 
-/// Speed of light, m/s.
-const C: f64 = 299_792_458.0;
+/// `sdrhub locate FILES...`
+#[derive(Debug, Clone, Args)]
+pub struct LocateArgs {
+    /// Kiwi WAV recordings, one per receiver (`sdrhub record --format kiwi-wav`, or
+    /// `kiwirecorder --kiwi-wav` with --position).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// RF frequency of the signal, Hz [default: the strongest modulated signal in the first
+    /// file].
+    #[arg(long, value_name = "HZ")]
+    pub frequency: Option<f64>,
+    /// Its bandwidth, Hz: correlate exactly this band [default: the band is found from each
+    /// pair's cross-spectrum, between the signal's detected neighbours].
+    #[arg(long, value_name = "HZ")]
+    pub bandwidth: Option<f64>,
+    /// A receiver's position when its file has none: STATION=LAT,LON (STATION: the station in a
+    /// kiwirecorder file name, the receiver id, or the file name's stem).
+    #[arg(long, value_name = "STATION=LAT,LON")]
+    pub position: Vec<String>,
+    /// Uncertainty of a position given with --position, m (one standard deviation): a public
+    /// receiver's listed location is often a Maidenhead locator (a 4.6 x 2.3 km square at 50 N)
+    /// or coordinates rounded to 0.01 deg (1.1 x 0.7 km).
+    #[arg(long, value_name = "M", default_value_t = 1000.0)]
+    pub position_sigma_m: f64,
+    /// Seconds of IQ correlated per fix [default: the whole span the files share, up to
+    /// 2^20 samples].
+    #[arg(long, value_name = "SECONDS")]
+    pub window: Option<f64>,
+    /// Timing error of each receiver's GPS clock, ns (one standard deviation), added to the
+    /// scatter of its GPS solutions about their fit.
+    #[arg(long, default_value_t = 100.0)]
+    pub timing_sigma_ns: f64,
+    /// How the signal travels: line-of-sight or great-circle (HF ground and sky waves).
+    #[arg(long, value_enum, default_value = "line-of-sight")]
+    pub propagation: PropagationArg,
+    /// The true position, LAT,LON, to print the error against.
+    #[arg(long, value_name = "LAT,LON")]
+    pub truth: Option<String>,
+    /// Draw the receivers, hyperbolas and the 68 % ellipse to this SVG file.
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Also store every fix in this history database (sqlite://PATH or postgres://...), as a
+    /// localization at the time of its window; with the signal's track when it was found by
+    /// detection.
+    #[arg(long, value_name = "URL")]
+    pub history: Option<String>,
+}
+
+/// `--propagation`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PropagationArg {
+    /// Straight line between the antennas.
+    LineOfSight,
+    /// Along the Earth's surface.
+    GreatCircle,
+}
+
+impl PropagationArg {
+    /// The solver's model.
+    pub fn model(self) -> sdrhub_dsp::locate::tdoa::Propagation {
+        match self {
+            PropagationArg::LineOfSight => sdrhub_dsp::locate::tdoa::Propagation::LineOfSight,
+            PropagationArg::GreatCircle => sdrhub_dsp::locate::tdoa::Propagation::GreatCircle,
+        }
+    }
+}
+
 /// Most samples in one window: 2^20 (87 s at 12 kHz) keeps the correlation's buffers near
 /// 70 MB; longer recordings are cut into several windows.
 pub const MAX_WINDOW_SAMPLES: usize = 1 << 20;
@@ -140,7 +209,7 @@ pub fn run(args: &LocateArgs, config: &Config) -> anyhow::Result<()> {
         let gps = args.timing_sigma_ns * 1e-9;
         let fit = l.fit().map_or(0.0, |f| f.residual_rms_ns * 1e-9);
         let position = match l.position_source {
-            PositionSource::CommandLine => args.position_sigma_m / C,
+            PositionSource::CommandLine => args.position_sigma_m / SPEED_OF_LIGHT_M_S,
             PositionSource::File => 0.0,
         };
         (gps * gps + fit * fit + position * position).sqrt()
@@ -186,7 +255,9 @@ pub fn run(args: &LocateArgs, config: &Config) -> anyhow::Result<()> {
         bail!(
             "no window gave a position ({} tried); last reason: {}",
             windows.max(1),
-            failures.last().map_or("none", String::as_str)
+            failures
+                .last()
+                .map_or_else(|| "none".to_string(), ToString::to_string)
         );
     };
     let truth = args.truth.as_deref().map(parse_point).transpose()?;

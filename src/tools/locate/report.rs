@@ -3,13 +3,11 @@
 
 use super::Loaded;
 use crate::pipeline::tdoa::TdoaSolution;
-use sdrhub_dsp::geo::{GeoPoint, LocalFrame};
+use sdrhub_dsp::geo::{GeoPoint, LocalFrame, SPEED_OF_LIGHT_M_S};
 use sdrhub_dsp::locate::ellipse::{error_ellipse, Ellipse};
 use sdrhub_hardware::recording::format_datetime;
 use serde_json::{json, Value};
 
-/// Speed of light, m/s.
-const C: f64 = 299_792_458.0;
 /// The chi-square quantile with 2 degrees of freedom at 95 %: a point is inside the 95 %
 /// ellipse when its Mahalanobis distance squared is below this.
 const CHI2_2DOF_95: f64 = 5.991_464_547_107_979;
@@ -191,7 +189,7 @@ pub fn fix(summary: &Summary<'_>, as_json: bool) {
             d.id,
             d.delay_s * 1e6,
             d.sigma_s * 1e6,
-            d.delay_s * C,
+            d.delay_s * SPEED_OF_LIGHT_M_S,
             d.snr_db,
             residual(&d.id).unwrap_or(f64::NAN),
             d.band_hz.0,
