@@ -236,16 +236,7 @@ impl SourceBuilder for KiwiBuilder {
         self.link.attempts.fetch_add(1, Ordering::Relaxed);
         match KiwiSource::connect(&self.config, &url, self.link.clone()) {
             Ok(source) => {
-                {
-                    // A new session starts a new sample count: what the last one fitted says
-                    // nothing about it until its own GPS solutions arrive.
-                    let mut detail = self.link.detail();
-                    detail.refusal = None;
-                    detail.timing = TimingStatus::default();
-                }
-                self.link.gps_locked.store(false, Ordering::Relaxed);
-                self.link.sessions.fetch_add(1, Ordering::Relaxed);
-                self.link.connected.store(true, Ordering::Release);
+                self.link.session_started();
                 Ok(Box::new(source))
             }
             Err(Refusal::Redirect(target)) => {

@@ -131,6 +131,19 @@ impl KiwiLink {
         self.detail().last_problem.clone()
     }
 
+    /// A session is streaming. It starts a new sample count: what the last one fitted says
+    /// nothing about it until its own GPS solutions arrive.
+    pub(super) fn session_started(&self) {
+        {
+            let mut detail = self.detail();
+            detail.refusal = None;
+            detail.timing = TimingStatus::default();
+        }
+        self.gps_locked.store(false, Ordering::Relaxed);
+        self.sessions.fetch_add(1, Ordering::Relaxed);
+        self.connected.store(true, Ordering::Release);
+    }
+
     /// The stream's GPS timing: fitted rate, residuals, and why it is not trusted.
     pub fn timing(&self) -> TimingStatus {
         self.detail().timing.clone()
