@@ -236,7 +236,9 @@ impl Fusion {
                     power.observations.push(PowerObservation {
                         position,
                         power_db,
-                        sigma_db,
+                        // The average's own error is the small part: the model's is what
+                        // makes a power fix coarse.
+                        sigma_db: sigma_db.hypot(self.localization.power_model_sigma_db),
                     });
                     power.used.push(obs.receiver);
                 }

@@ -80,7 +80,7 @@ export function renderDetails() {
   } else {
     const dl = el("dl", "kv");
     dl.dataset.testid = "details-localization";
-    const method = l.method === "tdoa" ? "TDOA (time differences of arrival)" : l.method === "power" ? "Power (received signal strength)" : l.method || DASH;
+    const method = l.method === "tdoa" ? "TDOA (time differences of arrival)" : l.method === "power" ? "Power (received signal strength): coarse, the path-loss model's error dominates" : l.method || DASH;
     kv(dl, "Method", method);
     if (l.note) kv(dl, "Note", l.note);
     kv(dl, "Position", l.latitude === null || l.longitude === null ? DASH : `${l.latitude.toFixed(5)}, ${l.longitude.toFixed(5)}`);

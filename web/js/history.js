@@ -371,7 +371,7 @@ function drawFixes() {
   const txs = fixes.map((l) => {
     const when = l.timestamp === null ? "time unknown" : fmtLocal(l.timestamp);
     const u = l.uncertainty_m === null ? "uncertainty not reported" : `±${fmtInt(l.uncertainty_m)} m (68 %)`;
-    const method = l.method === "tdoa" ? "TDOA" : l.method === "power" ? "power" : l.method || "?";
+    const method = l.method === "tdoa" ? "TDOA" : l.method === "power" ? "power (coarse)" : l.method || "?";
     return {
       ...l,
       key: String(l.id),

@@ -294,7 +294,7 @@ export function renderLocs() {
       setText(c[1], l.latitude === null || l.longitude === null ? DASH : `${l.latitude.toFixed(5)}, ${l.longitude.toFixed(5)}`);
       setText(c[2], l.uncertainty_m === null ? DASH : `±${fmtInt(l.uncertainty_m)}`);
       setText(c[3], l.confidence === null ? DASH : `${Math.round(l.confidence * 100)} %`);
-      setText(c[4], l.method === "tdoa" ? "TDOA" : l.method === "power" ? "Power" : l.method || DASH);
+      setText(c[4], l.method === "tdoa" ? "TDOA" : l.method === "power" ? "Power (coarse)" : l.method || DASH);
       setAttr(c[4], "title", [l.note, ...l.excluded].filter(Boolean).join("\n"));
       const names = l.receivers.map(receiverName);
       setText(c[5], names.length === 0 ? DASH : names.length > 3 ? `${names.slice(0, 3).join(", ")} +${names.length - 3}` : names.join(", "));
