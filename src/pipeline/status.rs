@@ -458,3 +458,6 @@ pub fn due_events(
     }
     out
 }
+
+#[cfg(test)]
+mod tests;
