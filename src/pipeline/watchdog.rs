@@ -5,9 +5,10 @@
 //! threads in no particular order, and the first report after the resume must still say that
 //! no spectrum came for the whole freeze until the DSP has produced one.
 
-/// Shortest silence called a stall, ns: shorter gaps are scheduling noise on a busy machine,
-/// and the acceptance asks for a stall to be reported within 2 s.
-pub const MIN_STALL_NS: i64 = 2_000_000_000;
+/// Shortest silence called a stall, ns: shorter gaps are scheduling noise on a busy machine
+/// (spectra come every 32 ms by default), and a stall must be reported within 2 s (issue 19):
+/// this plus the 250 ms status tick is 1.75 s.
+pub const MIN_STALL_NS: i64 = 1_500_000_000;
 /// Expected spectrum intervals without a spectrum before a stall is reported (one late
 /// spectrum is jitter; three in a row is not).
 pub const STALL_INTERVALS: i64 = 3;
@@ -49,13 +50,17 @@ mod tests {
     const S: i64 = 1_000_000_000;
 
     #[test]
-    fn a_fast_spectrum_is_stalled_after_two_seconds_not_before() {
-        // 32 ms spectra (4096 x 8 at 1.024 MS/s): the 2 s floor applies.
+    fn a_fast_spectrum_is_stalled_after_one_and_a_half_seconds_not_before() {
+        // 32 ms spectra (4096 x 8 at 1.024 MS/s): the 1.5 s floor applies.
         let interval = spectrum_interval_ns(4096 * 8, 1_024_000.0);
         assert_eq!(interval, 32_000_000);
         let last = 100 * S;
         assert_eq!(stalled_for_ns(last + S, last, 0, interval), None);
-        assert_eq!(stalled_for_ns(last + 2 * S, last, 0, interval), None);
+        assert_eq!(stalled_for_ns(last + 1_500_000_000, last, 0, interval), None);
+        assert_eq!(
+            stalled_for_ns(last + 1_600_000_000, last, 0, interval),
+            Some(1_600_000_000)
+        );
         assert_eq!(
             stalled_for_ns(last + 2_400_000_000, last, 0, interval),
             Some(2_400_000_000)
