@@ -45,6 +45,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/events.js", JS),
     asset!("js/connection.js", JS),
     asset!("js/status.js", JS),
+    asset!("js/freshness.js", JS),
     asset!("js/tables.js", JS),
     asset!("js/spectrum.js", JS),
     asset!("js/map.js", JS),

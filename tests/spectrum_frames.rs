@@ -263,5 +263,14 @@ async fn no_frames_when_they_are_off() {
     let (_, settings) = get_json(&server, "/api/v1/dashboard-config").await;
     assert_eq!(settings["spectrum_frames"]["enabled"], false, "{settings}");
     assert_eq!(settings["map_tiles_url"], "", "{settings}");
+    // With frames off, these tell the dashboard how long a silence means stale data.
+    assert!(
+        settings["status_interval_s"].as_f64().is_some_and(|s| s > 0.0),
+        "{settings}"
+    );
+    assert!(
+        settings["health_interval_s"].as_f64().is_some_and(|s| s > 0.0),
+        "{settings}"
+    );
     server.stop().await.unwrap();
 }

@@ -176,6 +176,10 @@ struct DashboardSettings<'a> {
     #[serde(flatten)]
     dashboard: &'a crate::config::DashboardConfig,
     spectrum_frames: &'a crate::config::SpectrumFramesConfig,
+    /// `server.health_interval_s` and `server.status_interval_s`: with frames off, the
+    /// longest the dashboard should wait for news before it calls its data stale.
+    health_interval_s: f64,
+    status_interval_s: f64,
 }
 
 /// `GET /api/v1/dashboard-config`: what the dashboard needs to know about the server's
@@ -184,6 +188,8 @@ async fn dashboard_config(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(DashboardSettings {
         dashboard: &state.config.dashboard,
         spectrum_frames: &state.config.spectrum_frames,
+        health_interval_s: state.config.server.health_interval_s,
+        status_interval_s: state.config.server.status_interval_s,
     })
 }
 

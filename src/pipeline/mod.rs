@@ -14,6 +14,7 @@ pub mod sources;
 pub mod spectrum;
 pub mod status;
 pub mod tdoa;
+pub mod watchdog;
 
 use crate::config::Config;
 use crate::events::Event;
@@ -29,7 +30,7 @@ use sdrhub_hardware::source::SourceBuilder;
 use sdrhub_hardware::ReceiverInfo;
 use snippets::SnippetRing;
 use spectrum::{ReceiverDsp, SpectrumDetections};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -121,6 +122,11 @@ pub struct DspStats {
     pub blocks: AtomicU64,
     /// Time spent processing, ns.
     pub busy_ns: AtomicU64,
+    /// Wall-clock time (ns since the epoch) of the last spectrum; 0 before the first. The
+    /// status task's [`watchdog`] compares it with the clock to see a stalled DSP thread.
+    pub last_spectrum_ns: AtomicI64,
+    /// Samples per spectrum (FFT length x averages), for the expected spectrum interval.
+    pub spectrum_samples: u64,
 }
 
 /// Everything the status task needs to know about one receiver.
@@ -202,7 +208,10 @@ impl Pipeline {
                 source.builder,
                 config.acquisition.acquisition(),
             ));
-            let dsp_stats = Arc::new(DspStats::default());
+            let dsp_stats = Arc::new(DspStats {
+                spectrum_samples: (spectrum.fft_size * spectrum.averages) as u64,
+                ..DspStats::default()
+            });
             let snippets = Arc::new(SnippetRing::new(acquisition.info().sample_rate_hz));
             receivers.push(ReceiverHandle {
                 info: acquisition.info().clone(),
@@ -389,7 +398,12 @@ impl DspWorker {
                 closed |= out.blocking_send(spectrum).is_err();
             });
             self.stats.blocks.fetch_add(1, Ordering::Relaxed);
-            self.stats.spectra.store(self.dsp.spectra(), Ordering::Relaxed);
+            let spectra = self.dsp.spectra();
+            if self.stats.spectra.swap(spectra, Ordering::Relaxed) != spectra {
+                self.stats
+                    .last_spectrum_ns
+                    .store(sdrhub_hardware::acquisition::now_ns(), Ordering::Release);
+            }
             self.stats
                 .busy_ns
                 .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);

@@ -2,6 +2,7 @@
 //! change and periodically.
 
 use super::probe::{ProbeResult, RemoteReceiver};
+use super::watchdog::{spectrum_interval_ns, stalled_for_ns};
 use super::ReceiverHandle;
 use crate::events::{
     Event, HealthReport, HealthStatus, ReceiverStatus, ServiceHealth, Timestamp, WebsdrStatus, WebsdrsReport,
@@ -52,7 +53,6 @@ pub struct FrontService {
 struct Previous {
     dropped: u64,
     discontinuities: u64,
-    spectra: u64,
     overflows: u64,
     malformed: u64,
 }
@@ -141,6 +141,7 @@ impl StatusTracker {
         let mut websdrs = Vec::with_capacity(receivers.len());
         let mut services = Vec::with_capacity(receivers.len() + 3);
         let mut dsp_problems = Vec::new();
+        let mut dsp_stalled = false;
         let mut streaming_with_position = 0;
         let mut streaming = 0;
         for (receiver, previous) in receivers.iter().zip(previous_all.iter_mut()) {
@@ -156,7 +157,6 @@ impl StatusTracker {
             });
             let dropped = acq.samples_dropped.load(Ordering::Relaxed);
             let discontinuities = acq.discontinuities.load(Ordering::Relaxed);
-            let spectra = receiver.dsp.spectra.load(Ordering::Relaxed);
             let last_block = acq.last_block_ns.load(Ordering::Acquire);
             let silent_ns = if last_block > 0 {
                 now - last_block
@@ -218,16 +218,23 @@ impl StatusTracker {
                 if info.position.is_some() {
                     streaming_with_position += 1;
                 }
-                if new_drops > 0 {
+                let interval_ns = spectrum_interval_ns(receiver.dsp.spectrum_samples, info.sample_rate_hz);
+                let last_spectrum = receiver.dsp.last_spectrum_ns.load(Ordering::Acquire);
+                if let Some(silent_ns) = stalled_for_ns(now, last_spectrum, acq.state_since_ns(), interval_ns)
+                {
+                    dsp_stalled = true;
+                    dsp_problems.push(format!(
+                        "no spectrum from {} for {:.1} s",
+                        receiver.info.id,
+                        silent_ns as f64 / 1e9
+                    ));
+                } else if new_drops > 0 {
                     dsp_problems.push(format!("{} dropped {new_drops} samples", receiver.info.id));
-                } else if spectra == previous.spectra && last_block > 0 {
-                    dsp_problems.push(format!("{} produced no spectrum", receiver.info.id));
                 }
             }
             *previous = Previous {
                 dropped,
                 discontinuities,
-                spectra,
                 overflows,
                 malformed,
             };
@@ -295,6 +302,8 @@ impl StatusTracker {
             )
         } else if streaming == 0 {
             (HealthStatus::Unhealthy, "no receiver is streaming".to_string())
+        } else if dsp_stalled {
+            (HealthStatus::Unhealthy, dsp_problems.join("; "))
         } else if dsp_problems.is_empty() {
             (
                 HealthStatus::Healthy,
@@ -449,3 +458,6 @@ pub fn due_events(
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,6 +9,7 @@ import { CFG, TOKEN } from "./config.js";
 import { setHealth, setLocs, setSignals, setWebsdrs } from "./data.js";
 import { applyEvent } from "./events.js";
 import { num, parseTime, str } from "./format.js";
+import { checkFreshness } from "./freshness.js";
 import { markDirty, S, touchData } from "./state.js";
 
 let ws = null;
@@ -40,6 +41,7 @@ function updateConnection() {
     S.history.push(c);
     if (S.history.length > 100) S.history.shift();
   }
+  checkFreshness(); // only "connected" can be stale
   markDirty("conn");
 }
 
@@ -104,6 +106,7 @@ export function connect() {
     wsOpened = true;
     S.everConnected = true;
     S.lastMsgAt = Date.now();
+    S.lastDataAt = Date.now(); // the snapshot follows: the silence is counted from here
     S.lastClose = null;
     stopPolling();
     startPing();
@@ -176,8 +179,13 @@ function onMessage(raw) {
   // The connection is proven by a message, not by the handshake alone: only now does
   // the backoff start over, so a server that accepts and drops at once still backs off.
   S.failures = 0;
-  if (msg.event === "pong") onPong(msg.data);
-  else applyEvent(msg.event, msg.data, parseTime(msg.timestamp));
+  if (msg.event === "pong") {
+    onPong(msg.data); // proves the connection, not that data flows: freshness ignores it
+    return;
+  }
+  S.lastDataAt = S.lastMsgAt;
+  if (S.stale) checkFreshness(); // live again at once, not at the next check
+  applyEvent(msg.event, msg.data, parseTime(msg.timestamp));
 }
 
 /** Latency (the first ping since the last pong) and the server's clock from its pong. */
@@ -305,6 +313,8 @@ export async function loadDashboardConfig() {
       tilesUrl: url && /^https?:\/\//.test(url) && ["{z}", "{x}", "{y}"].every((p) => url.includes(p)) ? url : null,
       attribution: str(c.map_tiles_attribution),
       frames: frames ? { enabled: frames.enabled !== false && (num(frames.rate_hz) ?? 1) > 0, rateHz: num(frames.rate_hz) } : null,
+      healthIntervalS: num(c.health_interval_s),
+      statusIntervalS: num(c.status_interval_s),
     };
     markDirty("map", "spectrum");
   } catch (_) {

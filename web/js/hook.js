@@ -12,6 +12,7 @@ const hook = Object.freeze({
   state() {
     return {
       connection: S.connection,
+      stale: S.stale,
       history: S.history.slice(),
       lastSeq: S.lastSeq,
       lastUpdate: S.lastUpdateAt === null ? null : new Date(S.lastUpdateAt).toISOString(),

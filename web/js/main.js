@@ -9,6 +9,7 @@
 //   events.js      WebSocket events applied to S
 //   connection.js  the WebSocket (token, ?since= resume, ping, backoff), REST polling
 //   status.js      header and footer: badge, connection detail, latency, debug banner
+//   freshness.js   whether the data is still live (stale after 3 expected intervals of silence)
 //   tables.js      services, receivers, signals (sort, filter), localizations
 //   spectrum.js    spectrum and waterfall from spectrum:frame
 //   map.js         the map drawer (Web Mercator, optional tiles): live estimates, stored fixes
@@ -23,6 +24,7 @@
 
 import { connect, isOpen, loadDashboardConfig, retryNow } from "./connection.js";
 import { renderDetails, selectSignal } from "./details.js";
+import { checkFreshness } from "./freshness.js";
 import { $, renderAges } from "./dom.js";
 import { initHistory, renderHistory } from "./history.js";
 import { installHook } from "./hook.js";
@@ -102,8 +104,9 @@ function init() {
   }
   setInterval(() => {
     markDirty("tick");
-    if (S.connection !== "connected") renderConnDetail();
+    if (S.connection !== "connected" || S.stale) renderConnDetail();
   }, 1000);
+  setInterval(checkFreshness, 250);
   initHistory();
   markDirty("all");
   loadDashboardConfig();

@@ -20,6 +20,9 @@ export const S = {
   lastUpdateAt: null, // client ms of the newest data (WebSocket or REST)
   lastUpdateVia: null,
   lastMsgAt: null,
+  lastDataAt: null, // client ms of the last event other than pong (freshness.js)
+  stale: false, // connected, but no event for longer than freshness.js allows
+  staleForS: null, // whole seconds without an event, while stale
   latencyMs: null,
   clockOffsetMs: null, // server clock minus client clock
   health: null,

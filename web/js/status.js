@@ -3,6 +3,7 @@
 
 import { CFG, defaultWsUrl, overrides } from "./config.js";
 import { attemptInProgress } from "./connection.js";
+import { expectedIntervalMs } from "./freshness.js";
 import { $, setAttr, setText } from "./dom.js";
 import { DASH, fmtClock, fmtDuration, knownStatus, num, str } from "./format.js";
 import { BADGE_TEXT, S } from "./state.js";
@@ -17,12 +18,17 @@ export function showDebugBanner() {
   }
 }
 
+/** The badge's state: the connection's, or "stale" when connected but silent (freshness.js). */
+const badgeState = () => (S.connection === "connected" && S.stale ? "stale" : S.connection);
+
+const fmtInterval = (ms) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(ms < 10000 ? 1 : 0)} s`);
+
 export function renderConnection() {
   const badge = $("badge");
-  const c = S.connection;
+  const c = badgeState();
   setAttr(badge, "data-state", c);
   badge.className = `badge badge-${c}`;
-  setText($("badge-text"), BADGE_TEXT[c] || c);
+  setText($("badge-text"), c === "stale" ? `Stale: nothing for ${S.staleForS} s` : BADGE_TEXT[c] || c);
   const retry = $("retry");
   setAttr(retry, "hidden", c === "connected" ? "" : null);
   document.body.classList.toggle("is-stale", c !== "connected" && c !== "polling" && S.lastUpdateAt !== null);
@@ -31,10 +37,12 @@ export function renderConnection() {
 
 /** The line under the badge: why not connected, and what happens next (refreshed every second). */
 export function renderConnDetail() {
-  const c = S.connection;
+  const c = badgeState();
   let t = "";
   if (c === "connected") {
     t = "";
+  } else if (c === "stale") {
+    t = `connected, but nothing has arrived for ${S.staleForS} s (news is expected every ${fmtInterval(expectedIntervalMs())}): the server may be frozen or overloaded · showing data from ${fmtClock(S.lastDataAt)}`;
   } else {
     const parts = [];
     if (S.nextAttemptAt !== null) {
@@ -56,9 +64,17 @@ export function renderConnDetail() {
 export function renderMeta() {
   const h = S.health;
   const overall = $("overall");
-  const st = h ? knownStatus(h.status) : null;
-  setText(overall, h ? h.status || "unknown" : DASH);
-  overall.className = st ? `st st-${st}` : "";
+  if (h && S.stale) {
+    // A frozen server's last word is not its current health.
+    setText(overall, "unknown (stale)");
+    overall.className = "st st-unknown";
+    setAttr(overall, "title", `last reported: ${h.status || "unknown"}`);
+  } else {
+    const st = h ? knownStatus(h.status) : null;
+    setText(overall, h ? h.status || "unknown" : DASH);
+    overall.className = st ? `st st-${st}` : "";
+    setAttr(overall, "title", null);
+  }
   setText($("latency"), S.latencyMs === null ? DASH : `${Math.round(S.latencyMs)} ms`);
   setText(
     $("last-update"),
