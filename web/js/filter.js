@@ -12,10 +12,11 @@ import { $, el } from "./dom.js";
 import { mhz } from "./format.js";
 import { receiverName, S } from "./state.js";
 
-// A number, an optional dash (hyphen, en or em dash) and a second number, an optional unit.
-const RANGE = /(\d+(?:\.\d*)?|\.\d+)\s*[-–—]\s*(\d+(?:\.\d*)?|\.\d+)\s*(mhz|khz)?(?![a-z])/g;
+// A number, a dash (hyphen, en or em dash) and a second number, an optional unit; the first
+// number starts a term, so an id such as "kiwi-2-3" stays a word.
+const RANGE = /(?<![\w.-])(\d+(?:\.\d*)?|\.\d+)\s*[-–—]\s*(\d+(?:\.\d*)?|\.\d+)\s*(mhz|khz)?(?![\w.])/g;
 // A number directly followed by a unit: a single frequency.
-const SINGLE = /(\d+(?:\.\d*)?|\.\d+)\s*(mhz|khz)(?![a-z])/g;
+const SINGLE = /(?<![\w.-])(\d+(?:\.\d*)?|\.\d+)\s*(mhz|khz)(?![\w.])/g;
 
 const toMhz = (v, unit) => (unit === "khz" ? v / 1e3 : v);
 // The MHz text of a frequency as the table shows it (4 decimals), without trailing zeros, so
