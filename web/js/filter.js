@@ -19,8 +19,8 @@ const RANGE = /(?<![\w.-])(\d+(?:\.\d*)?|\.\d+)\s*[-–—]\s*(\d+(?:\.\d*)?|\.\
 const SINGLE = /(?<![\w.-])(\d+(?:\.\d*)?|\.\d+)\s*(mhz|khz)(?![\w.])/g;
 
 const toMhz = (v, unit) => (unit === "khz" ? v / 1e3 : v);
-// The MHz text of a frequency as the table shows it (4 decimals), without trailing zeros, so
-// "433920 kHz" becomes "433.92" and matches the table's "433.9200".
+// The MHz text of a kHz value as the table would show it (4 decimals), without trailing zeros,
+// so "433920 kHz" becomes "433.92" and matches the table's "433.9200".
 const mhzText = (v) => String(Number(v.toFixed(4)));
 
 /** Parses the filter text (already lower case) into frequency ranges (MHz) and words. */
@@ -32,7 +32,8 @@ export function parseFilter(text) {
     ranges.push([Math.min(lo, hi), Math.max(lo, hi)]);
     return " ";
   });
-  rest = rest.replace(SINGLE, (_, v, unit) => ` ${mhzText(toMhz(Number(v), unit))} `);
+  // "433.0 MHz" stays "433.0" (the user's digits are the precision they mean).
+  rest = rest.replace(SINGLE, (_, v, unit) => ` ${unit === "khz" ? mhzText(toMhz(Number(v), unit)) : v} `);
   return { ranges, words: rest.split(/\s+/).filter(Boolean) };
 }
 
@@ -40,9 +41,6 @@ export function parseFilter(text) {
 export function currentFilter() {
   return { ...parseFilter(S.filter), minSnr: S.minSnr, rx: S.filterRx };
 }
-
-/** Whether any part of the filter is set. */
-export const filterActive = (f) => f.ranges.length > 0 || f.words.length > 0 || f.minSnr !== null || f.rx !== "";
 
 /** Whether a live signal passes the filter `f` (from currentFilter). */
 export function matchesFilter(s, f) {
