@@ -47,6 +47,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/status.js", JS),
     asset!("js/freshness.js", JS),
     asset!("js/tables.js", JS),
+    asset!("js/filter.js", JS),
     asset!("js/spectrum.js", JS),
     asset!("js/map.js", JS),
     asset!("js/details.js", JS),

@@ -43,12 +43,22 @@ const hook = Object.freeze({
       framesBy: Object.fromEntries([...S.spectra].map(([id, sp]) => [id, sp.total])),
       sort: { ...S.sort },
       filter: S.filter,
+      minSnr: S.minSnr,
+      filterReceiver: S.filterRx,
+      filteredOut: S.filteredOut,
       shownSignals: S.shownSignals,
       showIgnored: S.showIgnored,
       view: S.view,
       knownSignals: S.signals ? [...S.signals.values()].filter((s) => s.known).map((s) => ({ id: s.signal_id, name: s.known.name, ignore: s.known.ignore })) : [],
       tiles: { ...S.tiles, shown: tilesShown() },
       dashboardConfig: S.dashConfig ? { tilesUrl: S.dashConfig.tilesUrl, frames: S.dashConfig.frames } : null,
+    };
+  },
+  /** The live signals (id, frequency, SNR, receivers) and the ids of the rows the table shows. */
+  signals() {
+    return {
+      all: S.signals ? [...S.signals.values()].map((s) => ({ id: s.signal_id, frequency_hz: s.frequency_hz, snr_db: s.snr_db, receivers: s.receivers.slice() })) : [],
+      rows: [...document.querySelectorAll('[data-testid="signal-row"]')].map((tr) => tr.dataset.key),
     };
   },
   config() {

@@ -11,6 +11,7 @@
 //   status.js      header and footer: badge, connection detail, latency, debug banner
 //   freshness.js   whether the data is still live (stale after 3 expected intervals of silence)
 //   tables.js      services, receivers, signals (sort, filter), localizations
+//   filter.js      the signals filter: frequency ranges, words, minimum SNR, receiver
 //   spectrum.js    spectrum and waterfall from spectrum:frame
 //   map.js         the map drawer (Web Mercator, optional tiles): live estimates, stored fixes
 //   details.js     the selected signal and its details panel
@@ -26,6 +27,7 @@ import { connect, isOpen, loadDashboardConfig, retryNow } from "./connection.js"
 import { renderDetails, selectSignal } from "./details.js";
 import { checkFreshness } from "./freshness.js";
 import { $, renderAges } from "./dom.js";
+import { wireFilter } from "./filter.js";
 import { initHistory, renderHistory } from "./history.js";
 import { installHook } from "./hook.js";
 import { renderMap } from "./map.js";
@@ -68,10 +70,7 @@ function init() {
     S.spectrumChosen = true;
     markDirty("spectrum");
   });
-  $("signal-filter").addEventListener("input", (ev) => {
-    S.filter = ev.target.value.trim().toLowerCase();
-    markDirty("signals");
-  });
+  wireFilter(markDirty);
   $("show-ignored").addEventListener("change", (ev) => {
     S.showIgnored = ev.target.checked;
     markDirty("signals");

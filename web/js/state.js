@@ -44,7 +44,10 @@ export const S = {
   spectrumForbidden: false, // the token does not allow spectrum:frame
   frames: 0,
   sort: { key: "frequency", dir: "ascending" },
-  filter: "",
+  filter: "", // the signals filter's text, lower case (filter.js parses it)
+  minSnr: null, // the signals filter's minimum SNR, dB (null: none)
+  filterRx: "", // the signals filter's receiver id ("": any)
+  filteredOut: 0, // signals the filter hides
   showIgnored: false, // show live signals whose known entry is a lockout (`ignore`)
   view: "live", // "live" or "history" (the tabs under the header)
   shownSignals: 0,

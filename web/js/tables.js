@@ -1,10 +1,11 @@
-// The tables: services, receivers, signals (sortable by any column, filtered by words) and
+// The tables: services, receivers, signals (sortable by any column, filtered: filter.js) and
 // recent localizations. Rows are keyed and updated in place, so a render keeps the
 // keyboard focus and the scroll position; a row's button selects its signal.
 
 import { CFG } from "./config.js";
 import { shownSignal, sortedLocs } from "./data.js";
 import { selectSignal } from "./details.js";
+import { currentFilter, describeFilter, matchesFilter, renderFilterReceivers } from "./filter.js";
 import { $, el, renderAges, setAttr, setText, showPanel } from "./dom.js";
 import { DASH, fmtFixed, fmtInt, fmtIso, knownStatus, mhz, num, parseTime, str } from "./format.js";
 import { markDirty, receiverName, S } from "./state.js";
@@ -174,14 +175,6 @@ function compareBy(key, dir) {
   };
 }
 
-/** Whether a signal matches every word of the filter (id, MHz, receiver ids and names, known name and tags). */
-function matchesFilter(s, words) {
-  if (words.length === 0) return true;
-  const known = s.known ? [s.known.name, ...s.known.tags] : [];
-  const hay = [s.signal_id, mhz(s.frequency_hz) === null ? "" : mhz(s.frequency_hz).toFixed(4), ...s.receivers, ...s.receivers.map(receiverName), s.websdr_id || "", ...known].join(" ").toLowerCase();
-  return words.every((w) => hay.includes(w));
-}
-
 /** Sorts the signals table by `key`; the same key again reverses the direction. */
 export function setSort(key) {
   const dir = S.sort.key === key ? (S.sort.dir === "ascending" ? "descending" : "ascending") : "ascending";
@@ -203,16 +196,19 @@ export function renderSignals() {
   const m = S.signals;
   showPanel("panel-signals", m !== null);
   renderSortHeaders();
+  renderFilterReceivers();
   if (!m) return;
   const total = m.size;
-  const words = S.filter.split(/\s+/).filter(Boolean);
+  const f = currentFilter();
   const visible = [...m.values()].filter(shownSignal);
-  const all = visible.filter((s) => matchesFilter(s, words)).sort(compareBy(S.sort.key, S.sort.dir));
+  const all = visible.filter((s) => matchesFilter(s, f)).sort(compareBy(S.sort.key, S.sort.dir));
   const list = all.slice(0, CFG.maxSignalRows);
   S.shownSignals = list.length;
   setText($("signals-count"), list.length < total ? `(${list.length} of ${total})` : `(${total})`);
   const ignored = total - visible.length;
   setText($("signals-ignored"), ignored > 0 ? `${ignored} ignored signal${ignored === 1 ? "" : "s"} hidden` : "");
+  S.filteredOut = visible.length - all.length;
+  setText($("signals-hidden"), S.filteredOut > 0 ? `${S.filteredOut} hidden by the filter` : "");
   const tbody = $("signals-body");
   syncRows(
     tbody,
@@ -257,7 +253,7 @@ export function renderSignals() {
       setAttr(c[7], "title", s.first_seen === null ? null : `first seen ${fmtIso(s.first_seen)}`);
     },
   );
-  if (all.length === 0) emptyRow(tbody, 8, total === 0 ? "no active signals" : visible.length === 0 ? "only ignored signals are active" : `no signal matches “${S.filter}”`);
+  if (all.length === 0) emptyRow(tbody, 8, total === 0 ? "no active signals" : visible.length === 0 ? "only ignored signals are active" : `no signal matches ${describeFilter(f)}`);
   renderAges();
 }
 
