@@ -31,6 +31,32 @@ function kv(dl, label, value, ageT) {
   dl.append(dt, dd);
 }
 
+/** A copy button and an OpenStreetMap link for a position. */
+function positionTools(lat, lon) {
+  const text = `${lat.toFixed(6)}, ${lon.toFixed(6)}`;
+  const copy = el("button", "btn btn-small", "Copy");
+  copy.type = "button";
+  copy.dataset.testid = "copy-position";
+  setAttr(copy, "aria-label", `Copy the coordinates ${text}`);
+  const said = el("span", "copied");
+  setAttr(said, "role", "status");
+  copy.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+      setText(said, " copied");
+    } catch (e) {
+      // No clipboard (an insecure origin, a refused permission): the text is selectable.
+      setText(said, ` copy refused by the browser (${e.message}); select the text instead`);
+    }
+  });
+  const osm = el("a", null, "OpenStreetMap");
+  osm.href = `https://www.openstreetmap.org/?mlat=${lat.toFixed(6)}&mlon=${lon.toFixed(6)}#map=15/${lat.toFixed(6)}/${lon.toFixed(6)}`;
+  osm.target = "_blank";
+  osm.rel = "noopener noreferrer";
+  osm.dataset.testid = "osm-link";
+  return [copy, " ", osm, said];
+}
+
 /** The selected signal: its measurements and its position estimate (either may be missing). */
 export function renderDetails() {
   const id = S.selected;
@@ -84,6 +110,7 @@ export function renderDetails() {
     kv(dl, "Method", method);
     if (l.note) kv(dl, "Note", l.note);
     kv(dl, "Position", l.latitude === null || l.longitude === null ? DASH : `${l.latitude.toFixed(5)}, ${l.longitude.toFixed(5)}`);
+    if (l.latitude !== null && l.longitude !== null) dl.lastChild.append(" ", ...positionTools(l.latitude, l.longitude));
     kv(dl, "Uncertainty", l.uncertainty_m === null ? DASH : `±${fmtInt(l.uncertainty_m)} m (68 % radius)`);
     if (l.ellipse) kv(dl, "68 % ellipse", `${fmtInt(l.ellipse.a)} × ${fmtInt(l.ellipse.b)} m, major axis ${Math.round(l.ellipse.deg)}° from North`);
     kv(dl, "Confidence", l.confidence === null ? DASH : `${Math.round(l.confidence * 100)} % (fit p-value)`);

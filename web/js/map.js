@@ -29,7 +29,92 @@ const mercPerMetre = (lat) => 1 / Math.cos((lat * Math.PI) / 180);
  * gets an estimate's key when it is clicked (or Enter/Space).
  */
 export function createMap(svg, { clipId, estimateTestId, onSelect }) {
-  return { svg, clipId, estimateTestId, onSelect, rx: new Map(), tx: new Map(), tiles: new Map(), layers: null };
+  const m = { svg, clipId, estimateTestId, onSelect, rx: new Map(), tx: new Map(), tiles: new Map(), layers: null, view: { zoom: 1, dx: 0, dy: 0 }, base: null, fit: null, frame: null, last: null };
+  enableZoomAndPan(m);
+  return m;
+}
+
+const MAX_ZOOM = 2 ** 14;
+/** The smallest uncertainty circle drawn, px. */
+const MIN_AREA_PX = 7;
+
+/** The view after the user's zoom and pan (the fit to the data is zoom 1, no offset). */
+export function resetView(m) {
+  m.view = { zoom: 1, dx: 0, dy: 0 };
+  m.base = null;
+  redraw(m);
+}
+
+function redraw(m) {
+  if (m.last) drawMap(m, m.last);
+}
+
+/** Zooms by `factor` about the screen point (px, py) of the SVG's viewBox. */
+export function zoomAt(m, factor, px, py) {
+  const f = m.frame;
+  if (!f) return;
+  m.base = m.base || m.fit;
+  const zoom = Math.min(MAX_ZOOM, Math.max(0.25, m.view.zoom * factor));
+  const applied = zoom / m.view.zoom;
+  // The Mercator point under (px, py) stays under it.
+  const mx = f.cx + (px - f.W / 2) / f.k;
+  const my = f.cy - (py - f.midY) / f.k;
+  m.view.dx += (mx - f.cx) * (1 - 1 / applied);
+  m.view.dy += (my - f.cy) * (1 - 1 / applied);
+  m.view.zoom = zoom;
+  redraw(m);
+}
+
+/** Moves the view by (ddx, ddy) screen px. */
+export function panBy(m, ddx, ddy) {
+  const f = m.frame;
+  if (!f) return;
+  m.base = m.base || m.fit;
+  m.view.dx -= ddx / f.k;
+  m.view.dy += ddy / f.k;
+  redraw(m);
+}
+
+/** Screen px of the SVG's viewBox at a pointer event. */
+function viewBoxPoint(m, ev) {
+  const r = m.svg.getBoundingClientRect();
+  const f = m.frame;
+  const scale = f && r.width > 0 ? f.W / r.width : 1;
+  return [(ev.clientX - r.left) * scale, (ev.clientY - r.top) * scale, scale];
+}
+
+/** Wheel zooms about the pointer, dragging pans, double-click fits the data again. */
+function enableZoomAndPan(m) {
+  const svg = m.svg;
+  svg.addEventListener("wheel", (ev) => {
+    ev.preventDefault();
+    const [x, y] = viewBoxPoint(m, ev);
+    zoomAt(m, Math.exp(-ev.deltaY * 0.0015), x, y);
+  }, { passive: false });
+  let drag = null;
+  svg.addEventListener("pointerdown", (ev) => {
+    if (ev.button !== 0 || ev.target.closest(".mk")) return; // markers keep their clicks
+    drag = { x: ev.clientX, y: ev.clientY, id: ev.pointerId };
+    svg.setPointerCapture(ev.pointerId);
+    svg.classList.add("dragging");
+  });
+  svg.addEventListener("pointermove", (ev) => {
+    if (!drag || ev.pointerId !== drag.id) return;
+    const [, , scale] = viewBoxPoint(m, ev);
+    panBy(m, (ev.clientX - drag.x) * scale, (ev.clientY - drag.y) * scale);
+    drag.x = ev.clientX;
+    drag.y = ev.clientY;
+  });
+  const end = (ev) => {
+    if (!drag || ev.pointerId !== drag.id) return;
+    drag = null;
+    svg.classList.remove("dragging");
+  };
+  svg.addEventListener("pointerup", end);
+  svg.addEventListener("pointercancel", end);
+  svg.addEventListener("dblclick", (ev) => {
+    if (!ev.target.closest(".mk")) resetView(m);
+  });
 }
 
 function niceLength(m) {
@@ -186,9 +271,16 @@ export function drawMap(m, { rxs, txs, selected, noteEl, extra = "" }) {
   if (x1 - x0 < minSpan) [x0, x1] = [(x0 + x1) / 2 - minSpan / 2, (x0 + x1) / 2 + minSpan / 2];
   if (y1 - y0 < minSpan) [y0, y1] = [(y0 + y1) / 2 - minSpan / 2, (y0 + y1) / 2 + minSpan / 2];
   const pad = 36;
-  const k = Math.min((W - 2 * pad) / (x1 - x0), (H - 2 * pad - 24) / (y1 - y0)); // px per Mercator metre
-  const cx = (x0 + x1) / 2;
-  const cy = (y0 + y1) / 2;
+  // px per Mercator metre: the fit to the data, then the user's zoom and pan.
+  // Once the user has moved the view, it stays where they put it while data comes and goes.
+  const fit = m.base || { k: Math.min((W - 2 * pad) / (x1 - x0), (H - 2 * pad - 24) / (y1 - y0)), cx: (x0 + x1) / 2, cy: (y0 + y1) / 2 };
+  const k = fit.k * m.view.zoom;
+  const cx = fit.cx + m.view.dx;
+  const cy = fit.cy + m.view.dy;
+  m.fit = fit;
+  m.frame = { W, k, cx, cy, midY: (H - 24) / 2 };
+  m.last = { rxs, txs, selected, noteEl, extra };
+  setAttr(svg, "data-zoom", m.view.zoom.toFixed(3));
   const toPx = (lat, lon) => {
     const [x, y] = proj(lat, lon);
     return [W / 2 + (x - cx) * k, (H - 24) / 2 - (y - cy) * k];
@@ -285,12 +377,18 @@ export function drawMap(m, { rxs, txs, selected, noteEl, extra = "" }) {
     setAttr(e.g, "data-id", id);
     setAttr(e.g, "aria-pressed", isSel ? "true" : "false");
     const unc = e.area.firstChild;
-    if (l.uncertainty_m !== null) {
+    // An uncertainty too small to see at this scale is drawn at a minimum size, dashed, and
+    // its label says so (a dot would read as "exact").
+    const rPx = l.uncertainty_m === null ? null : l.uncertainty_m * mercPerMetre(l.latitude) * k;
+    const tiny = rPx !== null && rPx < MIN_AREA_PX;
+    if (rPx !== null) {
       setAttr(unc, "cx", x.toFixed(1));
       setAttr(unc, "cy", y.toFixed(1));
-      setAttr(unc, "r", Math.max(0.5, l.uncertainty_m * mercPerMetre(l.latitude) * k).toFixed(1));
+      setAttr(unc, "r", Math.max(MIN_AREA_PX, rPx).toFixed(1));
+      setAttr(unc, "class", tiny ? "unc tiny" : "unc");
       setAttr(unc, "display", null);
     } else setAttr(unc, "display", "none");
+    setAttr(e.g, "data-tiny", tiny ? "true" : null);
     const ell = e.area.lastChild;
     if (l.ellipse) {
       // SVG rotates clockwise on screen (y down); an unrotated rx lies East (090°), so a
@@ -313,8 +411,8 @@ export function drawMap(m, { rxs, txs, selected, noteEl, extra = "" }) {
       setAttr(c, "cx", x.toFixed(1));
       setAttr(c, "cy", y.toFixed(1));
     }
-    setAttr(e.g, "aria-label", l.aria);
-    markerLabel(e.g, l.lines);
+    setAttr(e.g, "aria-label", tiny ? `${l.aria} (area smaller than the marker at this scale)` : l.aria);
+    markerLabel(e.g, tiny ? [...l.lines, "area not to scale: zoom in"] : l.lines);
     placeLabel(e.g, x, y, W);
     L.uncert.append(e.area); // areas (not focusable) are restacked: newest on top
   }
@@ -354,7 +452,13 @@ let liveMap = null;
 
 /** The live map: every receiver and the latest estimate of each signal. */
 export function renderMap() {
-  if (!liveMap) liveMap = createMap($("map"), { clipId: "map-clip", estimateTestId: "map-estimate", onSelect: (id) => selectSignal(id) });
+  if (!liveMap) {
+    liveMap = createMap($("map"), { clipId: "map-clip", estimateTestId: "map-estimate", onSelect: (id) => selectSignal(id) });
+    const centre = () => (liveMap.frame ? [liveMap.frame.W / 2, liveMap.frame.midY] : [0, 0]);
+    $("map-zoom-in").addEventListener("click", () => zoomAt(liveMap, 2, ...centre()));
+    $("map-zoom-out").addEventListener("click", () => zoomAt(liveMap, 0.5, ...centre()));
+    $("map-fit").addEventListener("click", () => resetView(liveMap));
+  }
   const rxs = placedReceivers();
   const txs = S.locs
     ? sortedLocs()
