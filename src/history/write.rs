@@ -341,14 +341,16 @@ impl HistoryStore {
         }
         // A signal heard is a signal seen: a steady carrier is reported only when it changes,
         // so its observation windows are what keep its track's `last_seen` (searches by time,
-        // novelty and retention go by it) up to date.
+        // novelty and retention go by it) up to date, to within a window. A lost track keeps
+        // the time its `lost` report gives (its last windows are closed with that report and
+        // end up to a window later than it was last heard).
         let mut heard_until: HashMap<i64, i64> = HashMap::new();
         for (track, _, o) in &rows {
             let until = heard_until.entry(*track).or_insert(o.stop_ns);
             *until = (*until).max(o.stop_ns);
         }
         for (track, until) in heard_until {
-            sqlx::query("UPDATE tracks SET last_seen = $1 WHERE id = $2 AND last_seen < $1")
+            sqlx::query("UPDATE tracks SET last_seen = $1 WHERE id = $2 AND last_seen < $1 AND lost = 0")
                 .bind(until)
                 .bind(track)
                 .execute(&mut **tx)

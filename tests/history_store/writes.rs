@@ -368,4 +368,24 @@ pub async fn observations_keep_a_track_seen(backend: Backend) {
     // An older window arriving late (a replay) does not move it back.
     write(store, vec![observation("carrier", 0, "rx1", 1800, -70.0)]).await;
     assert_eq!(everything(store).await[0].last_seen, signals[0].last_seen);
+    // A burst lost at 3 s keeps that time, though its closing window ends at 5 s.
+    write(
+        store,
+        vec![
+            Record::Signal(Box::new(report("burst", SignalState::New, 0, 0, 20.0, &["rx1"]))),
+            Record::Signal(Box::new(report("burst", SignalState::Lost, 0, 3, 20.0, &["rx1"]))),
+            observation("burst", 0, "rx1", 0, -70.0),
+        ],
+    )
+    .await;
+    let burst = everything(store)
+        .await
+        .into_iter()
+        .find(|s| s.signal_id == "burst")
+        .unwrap();
+    assert_eq!(
+        burst.last_seen,
+        Timestamp(t0() + 3 * S),
+        "a lost burst's last_seen is its lost report's"
+    );
 }
