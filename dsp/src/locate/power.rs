@@ -142,12 +142,20 @@ pub struct PowerFix {
     /// Estimated transmitter position.
     pub position: GeoPoint,
     /// Covariance of the position error, East-North, m^2 (`[0][0]` var(East), `[1][1]`
-    /// var(North)): the East-North block of (J^T W J)^-1 at the fix, P0 marginalised, not
-    /// rescaled by chi2.
+    /// var(North)): the mean square offset from the fix of the re-fits of measurements
+    /// resampled within their sigmas around the fitted model (see `resample.rs`: the
+    /// linearised covariance overstates the spread along the long axis once model errors are
+    /// several dB).
     pub covariance_en: [[f64; 2]; 2],
-    /// Ellipse holding 68.27 % ([`ONE_SIGMA_PROBABILITY`]) of the Gaussian error.
+    /// The linearised covariance: the East-North block of (J^T W J)^-1 at the fix, P0
+    /// marginalised, not rescaled by chi2. Exact for small errors; kept for comparison with
+    /// the Cramer-Rao bound.
+    pub linearised_covariance_en: [[f64; 2]; 2],
+    /// Ellipse of `covariance_en` that would hold 68.27 % ([`ONE_SIGMA_PROBABILITY`]) of a
+    /// Gaussian error.
     pub ellipse: Ellipse,
-    /// Radius, m, of the circle around `position` holding 68.27 % of the Gaussian error.
+    /// Radius, m, of the circle around `position` holding 68.27 % of the resampled re-fits: the
+    /// 68 % circle, calibrated through the model's curvature.
     pub uncertainty_m: f64,
     /// Goodness of fit in [0, 1]: the chi-square p-value of `chi2` with `dof` degrees of
     /// freedom, i.e. the probability that measurements obeying the model with the given sigmas
@@ -288,11 +296,23 @@ pub fn locate_power(
         .map(|i| problem.power[i] - best.ref_power - problem.path_gain(i, best.x).0)
         .collect();
     let dof = problem.len() - MIN_RECEIVERS;
+    // The linearised covariance decides which minimum is usable; the reported spread comes
+    // from re-fitting resampled measurements, which follows the model's curvature.
+    let (uncertainty_m, spread) =
+        resample::radius_by_resampling(&problem, &best, ONE_SIGMA_PROBABILITY, ESCAPE_RANGE * radius)
+            .ok_or_else(|| {
+                LocateError::Degenerate(
+                    "the measured powers do not bound the position: more than a third of fits to \
+                     measurements resampled within their errors escape from the network"
+                        .into(),
+                )
+            })?;
     Ok(PowerFix {
         position: frame.to_geo(best.x),
-        covariance_en: covariance,
-        ellipse: error_ellipse(covariance, ONE_SIGMA_PROBABILITY),
-        uncertainty_m: radius_containing(covariance, ONE_SIGMA_PROBABILITY),
+        covariance_en: spread,
+        linearised_covariance_en: covariance,
+        ellipse: error_ellipse(spread, ONE_SIGMA_PROBABILITY),
+        uncertainty_m,
         confidence: if dof > 0 { chi2_sf(best.chi2, dof) } else { 0.5 },
         ref_power_db: best.ref_power,
         residuals_db,
@@ -638,5 +658,6 @@ fn norm(v: [f64; 2]) -> f64 {
     v[0].hypot(v[1])
 }
 
+mod resample;
 #[cfg(test)]
 mod tests;

@@ -197,11 +197,11 @@ fn symmetric_ring_matches_closed_form_crlb_and_gdop() {
         &model,
     )
     .unwrap();
-    // At the truth the reported covariance is the CRLB itself.
+    // At the truth the linearised covariance is the CRLB itself.
     assert!(
-        (fix.covariance_en[0][0] / want - 1.0).abs() < 1e-3,
+        (fix.linearised_covariance_en[0][0] / want - 1.0).abs() < 1e-3,
         "{:?}",
-        fix.covariance_en
+        fix.linearised_covariance_en
     );
     assert!(
         (fix.gdop - (4.0 / m as f64).sqrt()).abs() < 1e-4,
@@ -210,8 +210,20 @@ fn symmetric_ring_matches_closed_form_crlb_and_gdop() {
     );
     let predicted = fix.gdop * r * sigma / b;
     assert!((predicted / (2.0 * want).sqrt() - 1.0).abs() < 1e-3);
-    // Circular: the 68 % radius is 1.5152 per-axis sigma.
-    assert!((fix.uncertainty_m / want.sqrt() - 1.5152).abs() < 1e-3);
+    // Circular: the 68 % radius is 1.5152 per-axis sigma. The reported radius is the 68 %
+    // quantile of 96 resampled re-fits: its relative standard error is ~8 %, and at 3 dB the
+    // model is nearly linear over the spread, so it lands within 20 % of the closed form.
+    assert!(
+        (fix.uncertainty_m / (1.5152 * want.sqrt()) - 1.0).abs() < 0.2,
+        "{} m vs {} m",
+        fix.uncertainty_m,
+        1.5152 * want.sqrt()
+    );
+    assert!(
+        (fix.covariance_en[0][0] / want - 1.0).abs() < 0.4,
+        "{:?}",
+        fix.covariance_en
+    );
 }
 
 #[test]
@@ -457,18 +469,18 @@ fn monte_carlo_68_percent_regions_hold_68_percent() {
     let cal = monte_carlo(2024, 1000, 4..=6);
     cal.report("M 4-6");
     assert!(cal.failures * 100 <= 1000, "{cal:?}");
-    // The reported covariance is calibrated where the fix picked the truth's minimum. Tolerance
-    // 0.05: the binomial standard error of ~900 trials is 0.016, the rest is the model's
-    // nonlinearity at 3 dB / exponent 2 (a 35 % range error per receiver).
+    // The reported circle is calibrated where the fix picked the truth's minimum (0.66 with this
+    // seed; the linearised circle held 0.72). Tolerance 0.05: the binomial standard error of
+    // ~800 trials is 0.017, the rest is the 96-draw quantile's own scatter.
     assert!(
         (cal.circle_at_right_minimum() - ONE_SIGMA_PROBABILITY).abs() < 0.05,
         "{cal:?}"
     );
-    // KNOWN GAP: overall coverage falls short (0.59 circle, 0.47 ellipse with this seed)
-    // because ~10 % of fixes pick the circle-ambiguity twin over the truth, which neither the
+    // KNOWN GAP: overall coverage falls short (0.54 circle, 0.56 ellipse with this seed)
+    // because ~20 % of fixes pick the circle-ambiguity twin over the truth, which neither the
     // circle nor the ellipse covers (the twin is named in `alternative`). Guarded, not yet
     // calibrated.
-    assert!(cal.circle() > 0.55 && cal.ellipse() > 0.43, "{cal:?}");
+    assert!(cal.circle() > 0.50 && cal.ellipse() > 0.50, "{cal:?}");
 }
 
 #[test]
@@ -478,9 +490,14 @@ fn monte_carlo_calibration_with_three_receivers() {
     // About a fifth of noisy three-receiver scenes have no exact solution: chi2 then bottoms out
     // on a receiver, where the position is undetermined, and the fix is refused.
     assert!(cal.failures * 100 <= 1000 * 25, "{cal:?}");
-    assert!((cal.circle() - ONE_SIGMA_PROBABILITY).abs() < 0.05, "{cal:?}");
-    // KNOWN GAP: the ellipse holds only ~0.52 at M = 3 (zero redundancy, strongly nonlinear).
-    assert!(cal.ellipse() > 0.45, "{cal:?}");
+    // Calibrated at the right minimum (0.68 with this seed); ~15 % of fixes pick the twin.
+    assert!(
+        (cal.circle_at_right_minimum() - ONE_SIGMA_PROBABILITY).abs() < 0.05,
+        "{cal:?}"
+    );
+    assert!(cal.circle() > 0.53, "{cal:?}");
+    // KNOWN GAP: the ellipse holds only ~0.61 at M = 3 (zero redundancy, strongly nonlinear).
+    assert!(cal.ellipse() > 0.55, "{cal:?}");
 }
 
 #[test]
@@ -593,9 +610,10 @@ fn shadowed_scene(seed: u64, trials: usize, shadowing_db: f64, assumed_db: f64) 
 
 /// Issue 19: with 6 dB of shadowing (a real VHF path), a power fix that trusts the model
 /// (sigma = the averaged power's own ~0.1 dB) claims metres and almost never holds the truth;
-/// with the model's 6 dB in its sigma (`localization.power_model_sigma_db`) the 68 % ellipse
-/// holds 60-78 % of fixes and the 68 % circle is not overconfident (it holds ~0.82: the
-/// nonlinear model makes the circle of the fix's covariance conservative at 6 dB).
+/// with the model's 6 dB in its sigma (`localization.power_model_sigma_db`) the 68 % circle and
+/// ellipse hold 60-78 % of fixes. (Before the circle came from resampling it held 82 %: the
+/// linearised covariance overstates the long axis, and on the ring through the receivers it
+/// reached thousands of kilometres.) Seeds 1-8 give circles of 0.69-0.73.
 #[test]
 fn power_fixes_are_honest_under_shadowing_only_with_the_model_error() {
     let trusting = shadowed_scene(7, 1000, 6.0, 0.1);
@@ -604,6 +622,6 @@ fn power_fixes_are_honest_under_shadowing_only_with_the_model_error() {
     let honest = shadowed_scene(7, 1000, 6.0, 6.0);
     honest.report("6 dB shadowing, sigma 6 dB");
     assert!(honest.failures * 100 <= 1000 * 12, "{honest:?}");
+    assert!((0.60..=0.78).contains(&honest.circle()), "{honest:?}");
     assert!((0.60..=0.78).contains(&honest.ellipse()), "{honest:?}");
-    assert!(honest.circle() >= 0.60, "{honest:?}");
 }
