@@ -13,8 +13,10 @@
 //! one stalled browser can never delay the others. Every event is serialized and framed once,
 //! and the same reference-counted bytes are queued for every subscriber.
 //!
-//! Per-client replies (the snapshot, `pong`, `error`, `subscriptions`) are numbered and queued
-//! by the same task, which is what makes `seq` strictly increasing on every connection.
+//! Per-client replies (the snapshot, `error`, `subscriptions`) are numbered and queued by the
+//! same task, which is what makes `seq` strictly increasing on every connection. The exception
+//! is `pong`, which the session makes itself ([`Outbox::push_reply`]) with the `seq` of the event
+//! queued before it: the cheapest and commonest client message never reaches the hub.
 //!
 //! Behind a bus ([`Numbering::External`], the `gateway` role) the numbers come from outside:
 //! every broadcast event carries the bus stream's sequence ([`Hub::publish_numbered`]), so every

@@ -23,6 +23,8 @@ pub struct Outgoing {
     pub frame: Bytes,
     /// When the envelope was made (its `timestamp`), ns since the epoch.
     pub created_ns: i64,
+    /// The envelope's `seq` (0 for a frame that is no event).
+    pub seq: u64,
 }
 
 impl Outgoing {
@@ -32,6 +34,7 @@ impl Outgoing {
             kind: None,
             frame,
             created_ns: 0,
+            seq: 0,
         }
     }
 
@@ -64,6 +67,8 @@ struct Inner {
     queue: VecDeque<Outgoing>,
     kick: Option<Kick>,
     closed: bool,
+    /// The `seq` of the latest event queued, which a reply made by the connection carries.
+    last_seq: u64,
 }
 
 /// See the module documentation.
@@ -102,7 +107,36 @@ impl Outbox {
             if inner.queue.len() >= self.capacity {
                 return Err(Refused::Full);
             }
+            if message.kind.is_some() {
+                inner.last_seq = inner.last_seq.max(message.seq);
+            }
             inner.queue.push_back(message);
+            inner.queue.len()
+        };
+        self.waker.wake();
+        Ok(depth)
+    }
+
+    /// Queues a reply the connection makes itself (a `pong`): `make` gets the `seq` of the
+    /// latest event queued before it, so the reply keeps its place in the client's sequence
+    /// without the hub numbering it (`seq` never decreases; a reply does not advance it). The
+    /// number of messages now waiting.
+    ///
+    /// # Errors
+    /// As [`push`](Self::push); `make` is not called then.
+    pub fn push_reply(&self, make: impl FnOnce(u64) -> Outgoing) -> Result<usize, Refused> {
+        let depth = {
+            let mut inner = self.lock();
+            if inner.closed {
+                return Err(Refused::Closed);
+            }
+            if inner.queue.len() >= self.capacity {
+                return Err(Refused::Full);
+            }
+            // Made under the lock so that no event can slip in between taking the number and
+            // queueing (a pong is ~90 bytes of JSON: microseconds).
+            let reply = make(inner.last_seq);
+            inner.queue.push_back(reply);
             inner.queue.len()
         };
         self.waker.wake();
@@ -173,6 +207,7 @@ mod tests {
             kind: Some(EventKind::SignalsDetected),
             frame: Bytes::from(vec![0x81, 1, b'x']),
             created_ns: n,
+            seq: n as u64,
         }
     }
 
@@ -222,5 +257,26 @@ mod tests {
             })
         );
         assert!(got.is_empty());
+    }
+
+    #[test]
+    fn a_reply_carries_the_seq_of_the_event_before_it() {
+        let outbox = Outbox::new(4);
+        let reply = |seq| Outgoing {
+            kind: Some(EventKind::Pong),
+            frame: Bytes::from(vec![0x81, 1, b'p']),
+            created_ns: 0,
+            seq,
+        };
+        outbox.push_reply(reply).expect("room");
+        outbox.push(message(7)).expect("room");
+        // A frame that is no event does not move the number.
+        outbox
+            .push(Outgoing::control(Bytes::from_static(&[0x89, 0])))
+            .expect("room");
+        outbox.push_reply(reply).expect("room");
+        let seqs: Vec<u64> = outbox.lock().queue.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, vec![0, 7, 0, 7]);
+        assert_eq!(outbox.push_reply(reply), Err(Refused::Full));
     }
 }

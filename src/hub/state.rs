@@ -201,6 +201,7 @@ impl HubState {
             kind: Some(event.kind()),
             created_ns: now.0,
             frame: crate::frame::text(&text),
+            seq: self.seq,
         }
     }
 

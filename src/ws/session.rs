@@ -1,7 +1,8 @@
 //! One `/ws` client after the handshake: the [`transport`](super::transport) runs the socket;
-//! this handler writes what the hub queues in the client's outbox, answers the client's
-//! messages through the hub (so replies are numbered in order with the events) and enforces the
-//! client's message rate and subscriptions.
+//! this handler writes what the hub queues in the client's outbox, answers `ping` itself (the
+//! pong carries the `seq` of the event before it), passes the client's other messages to the
+//! hub (so their replies are numbered in order with the events) and enforces the client's
+//! message rate and subscriptions.
 //!
 //! Writing: everything waiting in the outbox is taken at once and written with one vectored
 //! write of the shared frame bytes (no copy per client). While the socket cannot take more, the
@@ -14,8 +15,8 @@
 use super::protocol::{self, ClientMessage};
 use super::transport::{self, code, Data, End, Handler, Limits};
 use super::writer::Writer;
-use crate::events::{ErrorReport, Event, Pong, Timestamp, TopicSet};
-use crate::hub::outbox::{Outbox, Taken};
+use crate::events::{Envelope, ErrorReport, Event, Pong, Timestamp, TopicSet};
+use crate::hub::outbox::{Outbox, Refused, Taken};
 use crate::hub::{Connection, Counters, Hub, Outgoing};
 use actix_web::web::BytesMut;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -211,18 +212,37 @@ impl Handler for Session {
 }
 
 impl Session {
+    /// Answers a `ping` here, without the hub: thousands of clients pinging many times a second
+    /// would otherwise each cost the hub task a command and a cross-thread wake-up, in the
+    /// queue the other clients' events come through. The pong carries the `seq` of the event
+    /// queued before it. A client whose outbox is full gets no pong (counted as dropped): it is
+    /// not reading, and the hub's slow-client policy deals with it at the next event.
+    fn pong(&self) {
+        let now = Timestamp::now();
+        let event = Event::Pong(Pong { server_time: now });
+        let queued = self.outbox.push_reply(|seq| {
+            let text = Envelope {
+                event: &event,
+                timestamp: now,
+                seq,
+            }
+            .to_json();
+            Outgoing {
+                kind: Some(event.kind()),
+                frame: crate::frame::text(&text),
+                created_ns: now.0,
+                seq,
+            }
+        });
+        if queued == Err(Refused::Full) {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     async fn handle_text(&mut self, text: &str) {
         let (hub, id) = (&self.hub, self.id);
         match protocol::parse(text) {
-            Ok(ClientMessage::Ping) => {
-                hub.reply(
-                    id,
-                    Event::Pong(Pong {
-                        server_time: Timestamp::now(),
-                    }),
-                )
-                .await;
-            }
+            Ok(ClientMessage::Ping) => self.pong(),
             Ok(ClientMessage::Subscribe(list)) => {
                 if let Some(topic) = list.iter().find(|t| !self.allowed.contains(**t)) {
                     let error = ErrorReport {

@@ -168,8 +168,9 @@ function onMessage(raw) {
     S.badMessages++;
     return;
   }
-  if (num(msg.seq) !== null) {
-    // seq strictly increases; a repeat or an older one is a duplicate.
+  if (num(msg.seq) !== null && msg.event !== "pong") {
+    // seq strictly increases; a repeat or an older one is a duplicate. A pong repeats the
+    // seq of the message before it (the server answers pings outside its event sequence).
     if (connSeq !== null && msg.seq <= connSeq) return;
     connSeq = msg.seq;
     S.lastSeq = msg.seq;
