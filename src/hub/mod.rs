@@ -15,7 +15,7 @@
 //!
 //! Per-client replies (the snapshot, `error`, `subscriptions`) are numbered and queued by the
 //! same task, which is what makes `seq` strictly increasing on every connection. The exception
-//! is `pong`, which the session makes itself ([`Outbox::push_reply`]) with the `seq` of the event
+//! is `pong`, which the session makes itself ([`Outbox::take_then_reply`]) with the `seq` of the event
 //! queued before it: the cheapest and commonest client message never reaches the hub.
 //!
 //! Behind a bus ([`Numbering::External`], the `gateway` role) the numbers come from outside:

@@ -117,30 +117,29 @@ impl Outbox {
         Ok(depth)
     }
 
-    /// Queues a reply the connection makes itself (a `pong`): `make` gets the `seq` of the
-    /// latest event queued before it, so the reply keeps its place in the client's sequence
-    /// without the hub numbering it (`seq` never decreases; a reply does not advance it). The
-    /// number of messages now waiting.
+    /// Moves every waiting message into `into`, then appends a reply the connection makes
+    /// itself (a `pong`): `make` gets the `seq` of the latest event queued before it, so the
+    /// reply keeps its place in the client's sequence without the hub numbering it (`seq` never
+    /// decreases; a reply does not advance it). Nothing is woken: the caller is the connection,
+    /// about to write. The number of messages moved, the reply included.
     ///
     /// # Errors
-    /// As [`push`](Self::push); `make` is not called then.
-    pub fn push_reply(&self, make: impl FnOnce(u64) -> Outgoing) -> Result<usize, Refused> {
-        let depth = {
-            let mut inner = self.lock();
-            if inner.closed {
-                return Err(Refused::Closed);
-            }
-            if inner.queue.len() >= self.capacity {
-                return Err(Refused::Full);
-            }
-            // Made under the lock so that no event can slip in between taking the number and
-            // queueing (a pong is ~90 bytes of JSON: microseconds).
-            let reply = make(inner.last_seq);
-            inner.queue.push_back(reply);
-            inner.queue.len()
-        };
-        self.waker.wake();
-        Ok(depth)
+    /// [`Refused::Closed`] once the connection has ended; `make` is not called then.
+    pub fn take_then_reply(
+        &self,
+        into: &mut VecDeque<Outgoing>,
+        make: impl FnOnce(u64) -> Outgoing,
+    ) -> Result<usize, Refused> {
+        let mut inner = self.lock();
+        if inner.closed {
+            return Err(Refused::Closed);
+        }
+        let count = inner.queue.len() + 1;
+        into.extend(inner.queue.drain(..));
+        // Made under the lock so that no event can slip in between taking the number and
+        // queueing (a pong is ~90 bytes of JSON: a microsecond).
+        into.push_back(make(inner.last_seq));
+        Ok(count)
     }
 
     /// Messages waiting now.
@@ -260,23 +259,26 @@ mod tests {
     }
 
     #[test]
-    fn a_reply_carries_the_seq_of_the_event_before_it() {
+    fn a_reply_carries_the_seq_of_the_event_before_it_and_follows_it() {
         let outbox = Outbox::new(4);
         let reply = |seq| Outgoing {
             kind: Some(EventKind::Pong),
             frame: Bytes::from(vec![0x81, 1, b'p']),
-            created_ns: 0,
+            created_ns: -1,
             seq,
         };
-        outbox.push_reply(reply).expect("room");
+        let mut written = VecDeque::new();
+        outbox.take_then_reply(&mut written, reply).expect("open");
         outbox.push(message(7)).expect("room");
         // A frame that is no event does not move the number.
         outbox
             .push(Outgoing::control(Bytes::from_static(&[0x89, 0])))
             .expect("room");
-        outbox.push_reply(reply).expect("room");
-        let seqs: Vec<u64> = outbox.lock().queue.iter().map(|m| m.seq).collect();
-        assert_eq!(seqs, vec![0, 7, 0, 7]);
-        assert_eq!(outbox.push_reply(reply), Err(Refused::Full));
+        assert_eq!(outbox.take_then_reply(&mut written, reply), Ok(3));
+        let order: Vec<(i64, u64)> = written.iter().map(|m| (m.created_ns, m.seq)).collect();
+        assert_eq!(order, vec![(-1, 0), (7, 7), (0, 0), (-1, 7)]);
+        assert_eq!(outbox.depth(), 0);
+        outbox.close();
+        assert_eq!(outbox.take_then_reply(&mut written, reply), Err(Refused::Closed));
     }
 }

@@ -16,7 +16,7 @@ use super::protocol::{self, ClientMessage};
 use super::transport::{self, code, Data, End, Handler, Limits};
 use super::writer::Writer;
 use crate::events::{Envelope, ErrorReport, Event, Pong, Timestamp, TopicSet};
-use crate::hub::outbox::{Outbox, Refused, Taken};
+use crate::hub::outbox::{Outbox, Taken};
 use crate::hub::{Connection, Counters, Hub, Outgoing};
 use actix_web::web::BytesMut;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -165,7 +165,7 @@ struct Session {
 }
 
 impl Handler for Session {
-    async fn on_message(&mut self, message: Data, _writer: &mut Writer) -> Option<End> {
+    async fn on_message(&mut self, message: Data, writer: &mut Writer) -> Option<End> {
         if !self.rate.allow() {
             return Some(End::Close {
                 code: code::POLICY,
@@ -175,7 +175,7 @@ impl Handler for Session {
         }
         match message {
             Data::Text(bytes) => match std::str::from_utf8(&bytes) {
-                Ok(text) => self.handle_text(text).await,
+                Ok(text) => self.handle_text(text, writer).await,
                 // The reader hands over only valid UTF-8; this is the same answer regardless.
                 Err(_) => return Some(End::close(1007, "text frame is not valid UTF-8")),
             },
@@ -213,36 +213,38 @@ impl Handler for Session {
 
 impl Session {
     /// Answers a `ping` here, without the hub: thousands of clients pinging many times a second
-    /// would otherwise each cost the hub task a command and a cross-thread wake-up, in the
-    /// queue the other clients' events come through. The pong carries the `seq` of the event
-    /// queued before it. A client whose outbox is full gets no pong (counted as dropped): it is
-    /// not reading, and the hub's slow-client policy deals with it at the next event.
-    fn pong(&self) {
+    /// would otherwise each cost the hub task a command and two cross-thread wake-ups, in the
+    /// queue the other clients' commands come through. The events already queued for this
+    /// client go to the writer first and the pong after them, carrying the `seq` of the event
+    /// before it; the transport writes them once the client's frames at hand are parsed. A
+    /// client that pings without reading fills the writer until reading stops
+    /// ([`WRITE_BACKLOG_BYTES`]).
+    fn pong(&self, writer: &mut Writer) {
         let now = Timestamp::now();
         let event = Event::Pong(Pong { server_time: now });
-        let queued = self.outbox.push_reply(|seq| {
-            let text = Envelope {
-                event: &event,
-                timestamp: now,
-                seq,
-            }
-            .to_json();
-            Outgoing {
-                kind: Some(event.kind()),
-                frame: crate::frame::text(&text),
-                created_ns: now.0,
-                seq,
-            }
+        // A closed outbox means the hub has let go of the client; the session is ending.
+        let _ = writer.take_with(|queue| {
+            self.outbox.take_then_reply(queue, |seq| {
+                let text = Envelope {
+                    event: &event,
+                    timestamp: now,
+                    seq,
+                }
+                .to_json();
+                Outgoing {
+                    kind: Some(event.kind()),
+                    frame: crate::frame::text(&text),
+                    created_ns: now.0,
+                    seq,
+                }
+            })
         });
-        if queued == Err(Refused::Full) {
-            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-        }
     }
 
-    async fn handle_text(&mut self, text: &str) {
+    async fn handle_text(&mut self, text: &str, writer: &mut Writer) {
         let (hub, id) = (&self.hub, self.id);
         match protocol::parse(text) {
-            Ok(ClientMessage::Ping) => self.pong(),
+            Ok(ClientMessage::Ping) => self.pong(writer),
             Ok(ClientMessage::Subscribe(list)) => {
                 if let Some(topic) = list.iter().find(|t| !self.allowed.contains(**t)) {
                     let error = ErrorReport {
