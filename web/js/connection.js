@@ -312,7 +312,7 @@ export async function loadDashboardConfig() {
     S.dashConfig = {
       tilesUrl: url && /^https?:\/\//.test(url) && ["{z}", "{x}", "{y}"].every((p) => url.includes(p)) ? url : null,
       attribution: str(c.map_tiles_attribution),
-      frames: frames ? { enabled: frames.enabled !== false && (num(frames.rate_hz) ?? 1) > 0, rateHz: num(frames.rate_hz) } : null,
+      frames: frames ? { enabled: frames.enabled !== false && (num(frames.rate_hz) ?? 1) > 0, rateHz: num(frames.rate_hz), historyS: num(frames.history_s), rowS: num(frames.history_row_s) } : null,
       healthIntervalS: num(c.health_interval_s),
       statusIntervalS: num(c.status_interval_s),
     };
