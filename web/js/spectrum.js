@@ -372,8 +372,9 @@ export function spectrumView() {
   const d = drawn;
   return {
     receiver: S.spectrumRx,
-    span: d ? { ...d.span } : null,
-    full: d ? { ...d.full } : null,
+    // The view as it is now (the next render draws it); the rest as last drawn.
+    span: sp && sp.last ? shownSpan(sp.last) : null,
+    full: sp && sp.last ? fullSpan(sp.last) : null,
     levels: d ? { ...d.levels } : null,
     levelMode: V.yMode,
     averaging: V.avgN,
