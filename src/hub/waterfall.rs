@@ -52,8 +52,14 @@ impl OpenRow {
         // The frames' own margins are kept: the lowest level is already under the noise floor.
         let db_min = (f64::from(lowest) * 100.0).floor() / 100.0;
         let db_max = ((f64::from(highest) * 100.0).ceil() / 100.0).max(db_min + 1.0);
-        let mut bytes = Vec::with_capacity(self.max_db.len());
-        crate::pipeline::frames::quantize(&self.max_db, db_min as f32, db_max as f32, &mut bytes);
+        // `u8-base64` ([`crate::events::SpectrumEncoding`]), as the pipeline's framer writes it
+        // (the hub does not depend on the pipeline).
+        let scale = 255.0 / (db_max - db_min) as f32;
+        let bytes: Vec<u8> = self
+            .max_db
+            .iter()
+            .map(|&db| ((db.clamp(db_min as f32, db_max as f32) - db_min as f32) * scale).round() as u8)
+            .collect();
         SpectrumFrame {
             timestamp: Timestamp(self.period * row_ns),
             db_min,
