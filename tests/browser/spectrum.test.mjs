@@ -1,5 +1,5 @@
 // Headless-Chromium test of the spectrum panel against the real server, with a steady scene
-// (a carrier and an FM voice, both always on): the waterfall is full as soon as the page opens
+// (two carriers, always on, so "levels steady" holds): the waterfall is full as soon as the page opens
 // (the server's recent rows), wheel zoom and drag pan, the frequency entry, averaging and peak
 // hold, a still level axis, fixed levels, and a signal selected in the table shown on its best
 // receiver, centred.
@@ -27,14 +27,14 @@ power_dbm = 20.0
 kind = "cw"
 
 [[simulation.transmitters]]
-id = "tx-voice"
-name = "FM voice"
+id = "tx-beacon"
+name = "Beacon"
 latitude = 48.780542
 longitude = 2.310316
 frequency_hz = 145350000.0
-bandwidth_hz = 12500.0
-power_dbm = 37.0
-kind = "fm"
+bandwidth_hz = 0.0
+power_dbm = 25.0
+kind = "cw"
 `;
 
 before(async () => {

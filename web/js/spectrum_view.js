@@ -26,7 +26,7 @@ const PEAK_MARGIN_DB = 10;
 const EDGE_DB = 3;
 /** ... narrowed when an edge is further than this from the levels for SHRINK_MS. */
 const SHRINK_DB = 25;
-const SHRINK_MS = 4000;
+const SHRINK_MS = 10000;
 /** ... never narrower than this, dB (pure noise must not fill the height). */
 const MIN_SPAN_DB = 30;
 const STEP_DB = 5;
@@ -136,9 +136,16 @@ export function traces(sp) {
   return { live, peak };
 }
 
-/** Restarts every receiver's peak hold from its latest frame. */
+/** Restarts every receiver's peak hold from its latest frame (and its average where that is
+ * higher: an average of levels never over the peak then stays under it, so the peak trace is
+ * never under the one it holds). */
 function clearPeaks() {
-  for (const sp of S.spectra.values()) if (sp.last) sp.peak = levelsDb(sp.last);
+  for (const sp of S.spectra.values()) {
+    if (!sp.last) continue;
+    const peak = levelsDb(sp.last);
+    if (sp.avg && sp.avg.length === peak.length) for (let i = 0; i < peak.length; i++) peak[i] = Math.max(peak[i], 10 * Math.log10(Math.max(sp.avg[i], 1e-30)));
+    sp.peak = peak;
+  }
 }
 
 // ---------------------------------------------------------------- levels
