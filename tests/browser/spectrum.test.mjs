@@ -102,6 +102,7 @@ test("spectrum: history at once, zoom, pan, frequency entry, averaging, peak hol
   const openFor = (Date.now() - opened) / 1000;
   assert.ok(first.waterfall.coveredS > openFor + 2, `rows from before the page: ${first.waterfall.coveredS} s covered, open ${openFor} s`);
   assert.match(first.waterfall.history, /^loaded \d+/);
+  assert.ok(first.waterfall.maxGapS < 0.5, `history and live rows join without a hole: ${first.waterfall.maxGapS} s`);
   const paint = await waterfallPaint(page);
   assert.ok(paint.painted >= 4 && paint.colours > 10, `the waterfall is drawn: ${JSON.stringify(paint)}`);
 

@@ -11,6 +11,7 @@ import { applyEvent } from "./events.js";
 import { num, parseTime, str } from "./format.js";
 import { checkFreshness } from "./freshness.js";
 import { markDirty, S, touchData } from "./state.js";
+import { forgetHistory } from "./waterfall.js";
 
 let ws = null;
 let wsOpened = false;
@@ -104,6 +105,7 @@ export function connect() {
     if (ws !== sock) return;
     connectTimer = clearTimer(connectTimer);
     wsOpened = true;
+    if (S.everConnected) forgetHistory(); // the server's waterfall fills what was missed
     S.everConnected = true;
     S.lastMsgAt = Date.now();
     S.lastDataAt = Date.now(); // the snapshot follows: the silence is counted from here

@@ -386,6 +386,7 @@ export function spectrumView() {
       rows: sp ? sp.rows.length : 0,
       historyRows: sp ? sp.historyRows : 0,
       coveredS: coveredS(sp),
+      maxGapS: sp ? sp.rows.reduce((g, r, i, a) => (i ? Math.max(g, (r.t - a[i - 1].t - a[i - 1].dur) / 1000) : 0), 0) : 0,
       drawnRows: d ? d.waterfall.rows : 0,
       history: S.spectrumRx === null ? null : S.waterfallHistory.get(S.spectrumRx) ?? null,
     },

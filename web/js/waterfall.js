@@ -1,6 +1,6 @@
 // The waterfall: each receiver's recent rows, the live frames and, from before the page
-// opened, the rows the server kept (GET /api/v1/spectrum/{receiver}/waterfall, asked once per
-// receiver when it is first shown), drawn on a time axis (newest at the top) for the
+// opened, the rows the server kept (GET /api/v1/spectrum/{receiver}/waterfall, asked when a
+// receiver is first shown, and again after a reconnect to fill the time the page missed), drawn on a time axis (newest at the top) for the
 // frequencies the spectrum shows and on its level axis, so the two plots read alike.
 //
 // Every row keeps its own frequencies and scale, so rows from before a retune stay where they
@@ -31,8 +31,37 @@ export function addRow(sp, row, dur) {
   }
 }
 
-/** Asks the server once for the recent waterfall of `rx` (when the server keeps one and the
- * token allows frames), and puts its rows before the live ones. */
+/** Merges the server's rows (oldest first, each `rowMs` long) into a receiver's rows: a row
+ * whose start no row already covers goes in, cut where the next one starts. Returns how many. */
+function mergeRows(sp, fetched, rowMs) {
+  const existing = sp.rows;
+  const out = [];
+  let i = 0;
+  let added = 0;
+  for (const r of fetched) {
+    while (i < existing.length && (existing[i].t ?? 0) <= r.t) out.push(existing[i++]);
+    const prev = out[out.length - 1];
+    if (prev && (prev.t ?? 0) + prev.dur > r.t) continue; // that time is already shown
+    const next = existing[i];
+    r.dur = Math.min(rowMs, next ? (next.t ?? 0) - r.t : rowMs);
+    if (r.dur <= 0) continue;
+    out.push(r);
+    added++;
+  }
+  while (i < existing.length) out.push(existing[i++]);
+  sp.rows = out;
+  sp.historyRows += added;
+  return added;
+}
+
+/** Reads the server's recent waterfall again for every receiver when next shown (after a
+ * reconnect: its rows fill the time the page missed). */
+export function forgetHistory() {
+  S.waterfallHistory.clear();
+}
+
+/** Asks the server for the recent waterfall of `rx` (when the server keeps one and the token
+ * allows frames), and puts its rows where the page has none. */
 export async function loadHistory(rx, newSpectrum) {
   const frames = S.dashConfig && S.dashConfig.frames;
   if (S.waterfallHistory.has(rx) || S.spectrumForbidden || !frames || !frames.enabled || !(frames.historyS > 0)) return;
@@ -52,14 +81,8 @@ export async function loadHistory(rx, newSpectrum) {
     S.spectra.set(rx, sp);
   }
   if (sp) {
-    // Only what the live rows do not cover; the newest kept row (still filling) is cut where
-    // the live ones start.
-    const firstLive = sp.rows.length ? sp.rows[0].t : Infinity;
-    const older = rows.filter((r) => r.t < firstLive);
-    for (const r of older) r.dur = Math.min(rowMs, firstLive - r.t);
-    sp.rows = older.concat(sp.rows);
-    sp.historyRows += older.length;
-    if (!sp.last && older.length) sp.last = older[older.length - 1];
+    mergeRows(sp, rows, rowMs);
+    if (!sp.last && sp.rows.length) sp.last = sp.rows[sp.rows.length - 1];
   }
   S.waterfallHistory.set(rx, `loaded ${rows.length}`);
   markDirty("spectrum");
