@@ -189,6 +189,12 @@ test("spectrum: history at once, zoom, pan, frequency entry, averaging, peak hol
   await waitFor(() => page.evaluate(() => window.sdrhub.plotSignals()), (marks) => marks.some((m) => m.id === sig.signal_id), 2000, "the signal marked on the plot");
   await waitFor(() => page.locator('[data-testid="spectrum-receiver"]').inputValue(), (v) => v === sig.websdr_id, 2000, "the receiver selector follows");
 
+  // Its recent waterfall is read too; the span selector sets the waterfall's time axis.
+  const before30 = await waitFor(() => spectrum(page), (v) => /^loaded/.test(v.waterfall.history || "") && v.waterfall.historyRows > 0, 5000, `the recent waterfall of ${sig.websdr_id}`);
+  await page.locator('[data-testid="spectrum-span"]').selectOption("30");
+  await waitFor(() => spectrum(page), (v) => v.waterfall.spanS === 30 && v.waterfall.drawnRows > 0 && v.waterfall.drawnRows <= before30.waterfall.drawnRows + 8, 3000, "a 30 s waterfall");
+  await page.waitForFunction(() => /the last 30 s/.test(document.querySelector('[data-testid="waterfall"]').getAttribute("aria-label")), null, { timeout: 2000 });
+
   assert.deepEqual(errors, [], "no page errors");
   fs.mkdirSync(path.join(ROOT, "target"), { recursive: true });
   await page.locator('[data-testid="panel-spectrum"]').screenshot({ path: path.join(ROOT, "target", "dashboard-spectrum.png") });

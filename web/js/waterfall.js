@@ -1,14 +1,15 @@
 // The waterfall: each receiver's recent rows, the live frames and, from before the page
 // opened, the rows the server kept (GET /api/v1/spectrum/{receiver}/waterfall, asked when a
-// receiver is first shown, and again after a reconnect to fill the time the page missed), drawn on a time axis (newest at the top) for the
-// frequencies the spectrum shows and on its level axis, so the two plots read alike.
+// receiver is first shown, and again after a reconnect to fill the time the page missed),
+// drawn on a time axis (newest at the top) for the frequencies the spectrum shows and on its
+// level axis, so the two plots read alike.
 //
 // Every row keeps its own frequencies and scale, so rows from before a retune stay where they
 // were. A screen pixel covering several rows or bins shows the strongest of them, so a short
 // burst stays visible however far the plot is zoomed out.
 
 import { getJson } from "./api.js";
-import { decodeFrame } from "./frame.js";
+import { decodeFrame, sameBins } from "./frame.js";
 import { LUT } from "./plot.js";
 import { markDirty, S } from "./state.js";
 
@@ -91,14 +92,14 @@ export async function loadHistory(rx, newSpectrum) {
 // Scratch reused between draws (one waterfall on the page).
 let acc = new Float32Array(0);
 let col = new Float32Array(0);
+let binDb = new Float32Array(0);
 let img = null;
 const off = document.createElement("canvas");
 
-/** Fills `colDb` with row `r`'s strongest level (dB) under each of `w` columns spanning
- * [lo, hi) Hz; -Infinity where the row has no bin. */
-function columns(r, lo, hi, w, colDb) {
+/** Fills `colDb` with the strongest of `levels` (dB per bin of geometry `r`) under each of `w`
+ * columns spanning [lo, hi) Hz; -Infinity where there is no bin. */
+function columns(r, levels, lo, hi, w, colDb) {
   const hzPerPx = (hi - lo) / w;
-  const k = (r.dbMax - r.dbMin) / 255;
   for (let c = 0; c < w; c++) {
     const f0 = lo + c * hzPerPx;
     let i0 = Math.floor((f0 - r.start) / r.binHz);
@@ -110,9 +111,18 @@ function columns(r, lo, hi, w, colDb) {
     }
     i0 = Math.max(0, i0);
     i1 = Math.min(r.bins - 1, i1);
-    let b = 0;
-    for (let i = i0; i <= i1; i++) if (r.levels[i] > b) b = r.levels[i];
-    colDb[c] = r.dbMin + b * k;
+    let v = -Infinity;
+    for (let i = i0; i <= i1; i++) if (levels[i] > v) v = levels[i];
+    colDb[c] = v;
+  }
+}
+
+/** Row `r`'s levels in dB, or their maximum with what `into` holds (`merge`). */
+function rowDb(r, into, merge) {
+  const k = (r.dbMax - r.dbMin) / 255;
+  for (let i = 0; i < r.bins; i++) {
+    const v = r.dbMin + r.levels[i] * k;
+    into[i] = merge && into[i] > v ? into[i] : v;
   }
 }
 
@@ -120,6 +130,9 @@ function columns(r, lo, hi, w, colDb) {
  * Draws receiver `sp`'s rows into `area` ({x, y, w, h}, CSS px) of context `g`: frequencies
  * `span` ({lo, hi}, Hz) across, the last `spanMs` down (the newest row at the top), colours over
  * `levels` ({lo, hi}, dB). Returns what was drawn: {rows, top (ms), bottom (ms)}.
+ *
+ * Rows that fall in one screen row are first combined bin by bin (when they share their bins),
+ * so the cost per row is its bins, not the plot's width: ten minutes of rows stay cheap.
  */
 export function drawWaterfall(g, sp, area, span, levels, spanMs, bg) {
   const w = Math.max(1, Math.round(area.w)), h = Math.max(1, Math.round(area.h));
@@ -129,6 +142,20 @@ export function drawWaterfall(g, sp, area, span, levels, spanMs, bg) {
   const newest = sp.rows[sp.rows.length - 1];
   const top = newest ? (newest.t ?? 0) + newest.dur : 0;
   const msPerPx = spanMs / h;
+  /** Puts `col` into screen rows y0..y1. */
+  const paint = (y0, y1) => {
+    for (let y = y0; y <= y1; y++) {
+      const base = y * w;
+      for (let c = 0; c < w; c++) if (col[c] > acc[base + c]) acc[base + c] = col[c];
+    }
+  };
+  let pending = null; // {y, r}: rows of screen row y combined in binDb, with r's bins
+  const flush = () => {
+    if (!pending) return;
+    columns(pending.r, binDb, span.lo, span.hi, w, col);
+    paint(pending.y, pending.y);
+    pending = null;
+  };
   let drawn = 0;
   for (let n = sp.rows.length - 1; n >= 0; n--) {
     const r = sp.rows[n];
@@ -137,13 +164,22 @@ export function drawWaterfall(g, sp, area, span, levels, spanMs, bg) {
     const y0 = Math.max(0, Math.floor((top - t - r.dur) / msPerPx));
     const y1 = Math.min(h - 1, Math.max(y0, Math.ceil((top - t) / msPerPx) - 1));
     if (y0 >= h) continue;
-    columns(r, span.lo, span.hi, w, col);
-    for (let y = y0; y <= y1; y++) {
-      const base = y * w;
-      for (let c = 0; c < w; c++) if (col[c] > acc[base + c]) acc[base + c] = col[c];
-    }
     drawn++;
+    if (binDb.length < r.bins) binDb = new Float32Array(r.bins);
+    if (y0 === y1 && pending && pending.y === y0 && sameBins(pending.r, r)) {
+      rowDb(r, binDb, true);
+      continue;
+    }
+    flush();
+    rowDb(r, binDb, false);
+    if (y0 === y1) {
+      pending = { y: y0, r };
+      continue;
+    }
+    columns(r, binDb, span.lo, span.hi, w, col);
+    paint(y0, y1);
   }
+  flush();
   if (!img || img.width !== w || img.height !== h) img = new ImageData(w, h);
   const px = img.data;
   const bgRgb = [1, 3, 5].map((i) => parseInt(bg.slice(i, i + 2), 16) || 0);
