@@ -195,6 +195,11 @@ test("spectrum: history at once, zoom, pan, frequency entry, averaging, peak hol
   await waitFor(() => spectrum(page), (v) => v.waterfall.spanS === 30 && v.waterfall.drawnRows > 0 && v.waterfall.drawnRows <= before30.waterfall.drawnRows + 8, 3000, "a 30 s waterfall");
   await page.waitForFunction(() => /the last 30 s/.test(document.querySelector('[data-testid="waterfall"]').getAttribute("aria-label")), null, { timeout: 2000 });
 
+  // Hovering the waterfall reads out the frequency, the level and when that row came.
+  const wbox = await page.locator('[data-testid="waterfall"]').boundingBox();
+  await page.mouse.move(wbox.x + wbox.width / 2, wbox.y + 40);
+  await page.waitForFunction(() => /MHz · -?\d+\.\d dBFS.* · \d\d:\d\d:\d\d \(−\d+ s\)$/.test(document.querySelector('[data-testid="spectrum-readout"]').textContent), null, { timeout: 2000 });
+
   assert.deepEqual(errors, [], "no page errors");
   fs.mkdirSync(path.join(ROOT, "target"), { recursive: true });
   await page.locator('[data-testid="panel-spectrum"]').screenshot({ path: path.join(ROOT, "target", "dashboard-spectrum.png") });

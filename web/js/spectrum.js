@@ -281,7 +281,7 @@ export function renderSpectrum() {
   }
   g.setLineDash([]);
   plotHits = hits;
-  drawn = { rx, span, full, levels: { ...levels }, i0, i1, live, peak, f, waterfall: wf };
+  drawn = { rx, span, full, levels: { ...levels }, i0, i1, live, peak, f, waterfall: { ...wf, y: PLOT.padT, h: ph2 } };
 
   const range = `${fmtMHz(span.lo, fStep)} to ${fmtMHz(span.hi, fStep)} MHz`;
   const selTxt = S.selected && hits.some((x2) => x2.id === S.selected) ? `, ${S.selected} selected` : "";
@@ -318,7 +318,8 @@ function geometryOf(canvas) {
 export function wirePlot(canvas) {
   wireZoomPan(canvas, () => geometryOf(canvas));
   canvas.addEventListener("click", (ev) => {
-    if (dragged(canvas)) return;
+    // The second click of a double-click (the full span) does not undo the first's selection.
+    if (dragged(canvas) || ev.detail > 1) return;
     const r = canvas.getBoundingClientRect();
     const id = signalAt(ev.clientX - r.left);
     if (id !== null) selectSignal(id, { fromSpectrum: true });
@@ -340,7 +341,12 @@ export function wirePlot(canvas) {
     canvas.style.cursor = id === null ? "crosshair" : "pointer";
     const known = id === null ? null : plotHits.find((h) => h.id === id).name;
     const peakTxt = drawn.peak ? ` (peak ${drawn.peak[i].toFixed(1)})` : "";
-    setText(ro, `${(hz / 1e6).toFixed(6)} MHz · ${drawn.live[i].toFixed(1)} dBFS${peakTxt}${id === null ? "" : ` · ${id}`}${known ? ` (${known})` : ""}`);
+    // On the waterfall, also when the row under the pointer was received.
+    const wf = drawn.waterfall;
+    const py = ev.clientY - r.top;
+    const ago = canvas.id === "waterfall" && py >= wf.y && py <= wf.y + wf.h ? ((py - wf.y) / wf.h) * (wf.top - wf.bottom) : null;
+    const timeTxt = ago === null ? "" : ` · ${new Date(wf.top - ago).toLocaleTimeString([], { hour12: false })} (−${Math.round(ago / 1000)} s)`;
+    setText(ro, `${(hz / 1e6).toFixed(6)} MHz · ${drawn.live[i].toFixed(1)} dBFS${peakTxt}${id === null ? "" : ` · ${id}`}${known ? ` (${known})` : ""}${timeTxt}`);
   });
   canvas.addEventListener("mouseleave", () => setText($("spectrum-readout"), ""));
   canvas.addEventListener("keydown", (ev) => {
