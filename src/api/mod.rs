@@ -8,6 +8,7 @@ pub mod history;
 pub mod known_signals;
 pub mod metrics;
 mod params;
+pub mod spectrum;
 
 use crate::app_state::AppState;
 use actix_web::{web, HttpResponse};
@@ -25,12 +26,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/publish", web::post().to(publish))
         .route("/metrics", web::get().to(metrics::metrics))
         .configure(history::configure)
+        .configure(spectrum::configure)
         .configure(known_signals::configure);
 }
 
 /// The topic a token must allow to read `path`: the live topic whose history it is. Occupancy
 /// is the spectrum's history (the highest power of every cell, minute by minute): it needs
-/// `spectrum:frame`, like the live waterfall, not the detections' topic.
+/// `spectrum:frame`, like the live waterfall, not the detections' topic; so does the recent
+/// waterfall (`/api/v1/spectrum/...`).
 fn topic_of(path: &str) -> Option<crate::events::Topic> {
     use crate::events::Topic;
     let under = |prefix: &str| {
@@ -46,6 +49,7 @@ fn topic_of(path: &str) -> Option<crate::events::Topic> {
         "/api/v1/localizations" => Some(Topic::LocalizationsUpdated),
         "/api/v1/history/localizations" => Some(Topic::LocalizationsUpdated),
         "/api/v1/history/occupancy" => Some(Topic::SpectrumFrame),
+        _ if under("/api/v1/spectrum") => Some(Topic::SpectrumFrame),
         _ if under("/api/v1/history/signals") || under("/api/v1/known-signals") => {
             Some(Topic::SignalsDetected)
         }

@@ -234,6 +234,10 @@ impl Config {
             replay_age_ns: (self.server.replay_age_s * 1e9) as i64,
             numbering: crate::hub::Numbering::Local,
             recent_localizations: self.server.recent_localizations,
+            waterfall: self
+                .spectrum_frames
+                .history()
+                .map(|(rows, row_ns)| crate::hub::WaterfallSettings { rows, row_ns }),
         }
     }
 

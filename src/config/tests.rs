@@ -125,15 +125,31 @@ fn spectrum_frame_and_dashboard_settings_are_checked() {
     off.spectrum_frames.enabled = false;
     assert_eq!(off.spectrum_frames.period_ns(), None);
     assert!(problems(&off).is_empty(), "{:?}", problems(&off));
+    assert_eq!(off.spectrum_frames.history(), None, "no frames, no history");
+    assert_eq!(config.spectrum_frames.history(), Some((300, 1_000_000_000)));
+    let mut too_many = Config::default();
+    too_many.spectrum_frames.history_s = 3600.0;
+    too_many.spectrum_frames.history_row_s = 0.5;
+    assert!(
+        problems(&too_many)
+            .iter()
+            .any(|p| p.contains("at most 3600 rows")),
+        "{:?}",
+        problems(&too_many)
+    );
 
     let mut bad = Config::default();
     bad.spectrum_frames.rate_hz = 500.0;
     bad.spectrum_frames.bins = 4;
+    bad.spectrum_frames.history_s = 7200.0;
+    bad.spectrum_frames.history_row_s = 0.0;
     bad.dashboard.map_tiles_url = "tile.openstreetmap.org/{z}/{x}/{y}.png".into();
     let found = problems(&bad);
     for key in [
         "spectrum_frames.rate_hz = 500",
         "spectrum_frames.bins = 4",
+        "spectrum_frames.history_s = 7200",
+        "spectrum_frames.history_row_s = 0",
         "dashboard.map_tiles_url",
     ] {
         assert!(found.iter().any(|p| p.starts_with(key)), "{key} not in {found:?}");

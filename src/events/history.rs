@@ -166,6 +166,21 @@ pub struct OccupancyMatrix {
     pub max_power_dbfs: Vec<Vec<Option<f32>>>,
 }
 
+/// The recent waterfall of one receiver (`GET /api/v1/spectrum/{receiver}/waterfall`), kept in
+/// memory by the hub (`[spectrum_frames] history_s`), not in the database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaterfallHistory {
+    /// The receiver.
+    pub receiver_id: String,
+    /// Time one row covers, s: each row is the bin-by-bin maximum of the frames in it.
+    pub row_s: f64,
+    /// How far back rows are kept, s.
+    pub history_s: f64,
+    /// The rows, oldest first, each shaped like a `spectrum:frame` payload stamped with the
+    /// start of its period; the last one is still being filled.
+    pub rows: Vec<super::SpectrumFrame>,
+}
+
 /// A known signal: a named frequency range (a repeater, a beacon, a known interferer).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KnownSignal {

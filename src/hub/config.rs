@@ -47,6 +47,8 @@ pub struct HubConfig {
     pub replay_age_ns: i64,
     /// Who numbers broadcast events.
     pub numbering: Numbering,
+    /// The recent waterfall kept per receiver (`spectrum_frames.history_s`); `None`: none.
+    pub waterfall: Option<super::WaterfallSettings>,
 }
 
 /// Why the hub closed a client.

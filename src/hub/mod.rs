@@ -26,7 +26,7 @@
 //! decreases and the last one a client saw is always a valid resume position.//!
 //! Rooms: the handle and its commands (here), the task's state machine ([`state`]), replay of
 //! missed events ([`replay`]), clients waiting for a gateway to catch up ([`parked`]), the
-//! client's queue ([`outbox`]), counters ([`metrics`]) and tunables ([`config`]). The hub knows
+//! client's queue ([`outbox`]), the recent waterfall of every receiver ([`waterfall`]), counters ([`metrics`]) and tunables ([`config`]). The hub knows
 //! no socket: the WebSocket transport (`crate::ws`) empties the outboxes.
 
 pub mod config;
@@ -35,13 +35,15 @@ pub mod outbox;
 mod parked;
 mod replay;
 mod state;
+mod waterfall;
 
 pub use config::{HubConfig, Kick, Numbering, SlowClientPolicy, RESUME_CATCH_UP};
 pub use metrics::{Counters, Histogram, WsStats, DEPTH_BUCKETS, LATENCY_BUCKETS_S};
 pub use outbox::{Outbox, Outgoing};
 pub use state::empty_snapshot;
+pub use waterfall::WaterfallSettings;
 
-use crate::events::{CurrentState, Event, TopicSet};
+use crate::events::{CurrentState, Event, SpectrumFrame, TopicSet};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -85,6 +87,10 @@ enum Command {
     },
     State(oneshot::Sender<CurrentState>),
     Stats(oneshot::Sender<WsStats>),
+    Waterfall {
+        receiver: String,
+        reply: oneshot::Sender<Option<Vec<SpectrumFrame>>>,
+    },
     CloseAll(Kick),
 }
 
@@ -105,6 +111,7 @@ impl std::fmt::Debug for Command {
             Command::Reply { .. } => "Reply",
             Command::State(_) => "State",
             Command::Stats(_) => "Stats",
+            Command::Waterfall { .. } => "Waterfall",
             Command::CloseAll(_) => "CloseAll",
         })
     }
@@ -216,6 +223,19 @@ impl Hub {
     /// Closes every client with `kick` and refuses new ones from now on (server shutdown).
     pub async fn close_all(&self, kick: Kick) {
         self.send(Command::CloseAll(kick)).await;
+    }
+
+    /// The recent waterfall of `receiver` (`spectrum_frames.history_s`), oldest row first: the
+    /// outer `None` when the hub is gone, the inner one when it knows no such receiver (a known
+    /// receiver without frames, or a hub that keeps none, has no rows).
+    pub async fn waterfall(&self, receiver: &str) -> Option<Option<Vec<SpectrumFrame>>> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Waterfall {
+            receiver: receiver.to_string(),
+            reply,
+        })
+        .await;
+        rx.await.ok()
     }
 
     /// Connection and delivery statistics.

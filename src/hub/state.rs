@@ -6,6 +6,7 @@ use super::metrics::{Counters, WsStats};
 use super::outbox::{Outbox, Outgoing, Refused};
 use super::parked::{Parked, ParkedClients};
 use super::replay::Replay;
+use super::waterfall::Waterfalls;
 use super::{Command, Connection, Publication};
 use crate::events::{
     CurrentState, Envelope, Event, HealthReport, HealthStatus, LocalizationList, LocalizationReport,
@@ -46,11 +47,14 @@ pub(super) struct HubState {
     closing: bool,
     /// Resuming clients ahead of this gateway (only under [`Numbering::External`]).
     parked: ParkedClients,
+    /// The recent waterfall of every receiver, when kept.
+    waterfalls: Option<Waterfalls>,
 }
 
 impl HubState {
     pub(super) fn new(config: HubConfig, initial: CurrentState, counters: Arc<Counters>) -> Self {
         let replay = Replay::new(config.replay_events, config.replay_age_ns);
+        let waterfalls = config.waterfall.map(Waterfalls::new);
         let mut state = Self {
             config,
             counters,
@@ -65,6 +69,7 @@ impl HubState {
             replay,
             closing: false,
             parked: ParkedClients::default(),
+            waterfalls,
         };
         for signal in initial.signals_detected.signals {
             state.signals.insert(signal.signal_id.clone(), signal);
@@ -168,6 +173,11 @@ impl HubState {
             Command::Stats(reply) => {
                 let _ = reply.send(self.stats());
             }
+            Command::Waterfall { receiver, reply } => {
+                let rows = self.waterfalls.as_ref().and_then(|w| w.rows(&receiver));
+                let known = rows.is_some() || self.websdrs.websdrs.iter().any(|w| w.id == receiver);
+                let _ = reply.send(known.then(|| rows.unwrap_or_default()));
+            }
             Command::CloseAll(kick) => {
                 self.closing = true;
                 // Dropping their replies tells parked clients the hub takes no clients.
@@ -251,6 +261,10 @@ impl HubState {
             tracing::warn!(event = event.name(), "ignored: not a broadcast event");
             return;
         };
+        if let (Event::SpectrumFrame(frame), Some(waterfalls)) = (&event, self.waterfalls.as_mut()) {
+            // Kept whether or not anyone watches now: the next page to open wants them.
+            waterfalls.push(frame);
+        }
         if topic.is_stream() && !self.clients.values().any(|c| c.topics.contains(topic)) {
             // Nobody asked for this stream: nothing to serialize, number or keep.
             return;

@@ -12,6 +12,7 @@ fn hub(numbering: Numbering) -> Hub {
             replay_events: 100,
             replay_age_ns: 300_000_000_000,
             numbering,
+            waterfall: None,
         },
         empty_snapshot(),
     )
@@ -157,6 +158,7 @@ async fn a_restricted_client_is_resynced_with_its_topics_only() {
             replay_events: 100,
             replay_age_ns: 300_000_000_000,
             numbering: Numbering::Local,
+            waterfall: None,
         },
         empty_snapshot(),
     );

@@ -11,6 +11,7 @@ import { applyEvent } from "./events.js";
 import { num, parseTime, str } from "./format.js";
 import { checkFreshness } from "./freshness.js";
 import { markDirty, S, touchData } from "./state.js";
+import { forgetHistory } from "./waterfall.js";
 
 let ws = null;
 let wsOpened = false;
@@ -104,6 +105,7 @@ export function connect() {
     if (ws !== sock) return;
     connectTimer = clearTimer(connectTimer);
     wsOpened = true;
+    if (S.everConnected) forgetHistory(); // the server's waterfall fills what was missed
     S.everConnected = true;
     S.lastMsgAt = Date.now();
     S.lastDataAt = Date.now(); // the snapshot follows: the silence is counted from here
@@ -313,7 +315,7 @@ export async function loadDashboardConfig() {
     S.dashConfig = {
       tilesUrl: url && /^https?:\/\//.test(url) && ["{z}", "{x}", "{y}"].every((p) => url.includes(p)) ? url : null,
       attribution: str(c.map_tiles_attribution),
-      frames: frames ? { enabled: frames.enabled !== false && (num(frames.rate_hz) ?? 1) > 0, rateHz: num(frames.rate_hz) } : null,
+      frames: frames ? { enabled: frames.enabled !== false && (num(frames.rate_hz) ?? 1) > 0, rateHz: num(frames.rate_hz), historyS: num(frames.history_s), rowS: num(frames.history_row_s) } : null,
       healthIntervalS: num(c.health_interval_s),
       statusIntervalS: num(c.status_interval_s),
     };

@@ -3,6 +3,7 @@
 
 import { $, el, renderAges, setAttr, setText } from "./dom.js";
 import { DASH, fmtFixed, fmtInt, fmtIso } from "./format.js";
+import { showReceiver } from "./spectrum_view.js";
 import { markDirty, receiverName, S } from "./state.js";
 
 /** Selects a signal (or clears the selection when it is already selected, unless `keep`). */
@@ -137,11 +138,11 @@ function announceSelection() {
   setText($("selection-live"), t);
 }
 
-/** Shows a selected signal in the spectrum: switches to its best receiver when the one shown does not hear it. */
+/** Shows a selected signal in the spectrum: on its best receiver (where it is strongest),
+ * centred on its frequency. */
 function followSignal(id) {
   const s = S.signals && S.signals.get(id);
-  if (!s || !s.websdr_id || S.spectrumRx === null) return;
-  if (s.receivers.includes(S.spectrumRx) || !S.spectra.has(s.websdr_id)) return;
-  S.spectrumRx = s.websdr_id;
-  markDirty("spectrum");
+  if (!s || s.frequency_hz === null) return;
+  const rx = s.websdr_id && S.spectra.has(s.websdr_id) ? s.websdr_id : S.spectrumRx;
+  if (rx !== null) showReceiver(rx, s.frequency_hz);
 }

@@ -5,7 +5,7 @@
 import { CFG } from "./config.js";
 import { historyState } from "./history.js";
 import { tilesShown } from "./map.js";
-import { plotSignals } from "./spectrum.js";
+import { plotSignals, spectrumView } from "./spectrum.js";
 import { S } from "./state.js";
 
 const hook = Object.freeze({
@@ -39,7 +39,7 @@ const hook = Object.freeze({
       frames: S.frames,
       spectrumReceiver: S.spectrumRx,
       spectrumForbidden: S.spectrumForbidden,
-      waterfallRows: Object.fromEntries([...S.spectra].map(([id, sp]) => [id, sp.rows])),
+      waterfallRows: Object.fromEntries([...S.spectra].map(([id, sp]) => [id, sp.rows.length])),
       framesBy: Object.fromEntries([...S.spectra].map(([id, sp]) => [id, sp.total])),
       sort: { ...S.sort },
       filter: S.filter,
@@ -68,6 +68,12 @@ const hook = Object.freeze({
    * signal shown and what its timeline drew. */
   history() {
     return historyState();
+  },
+  /** The spectrum panel: receiver, shown and full span (Hz), level axis and mode, averaging,
+   * peak hold, the traces in view (dB per bin) and the waterfall (rows, rows from the server's
+   * history, seconds covered, rows drawn). */
+  spectrum() {
+    return spectrumView();
   },
   /** The signals marked on the spectrum: id, x (CSS px from the plot's left edge), known name. */
   plotSignals() {

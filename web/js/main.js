@@ -12,7 +12,9 @@
 //   freshness.js   whether the data is still live (stale after 3 expected intervals of silence)
 //   tables.js      services, receivers, signals (sort, filter), localizations
 //   filter.js      the signals filter: frequency ranges, words, minimum SNR, receiver
-//   spectrum.js    spectrum and waterfall from spectrum:frame
+//   spectrum.js    spectrum and waterfall from spectrum:frame (frame.js decodes a frame)
+//   spectrum_view.js  the spectrum's zoom, pan, level axis, averaging, peak hold; its controls
+//   waterfall.js   the waterfall's rows (live and the server's recent history) and drawing
 //   map.js         the map drawer (Web Mercator, optional tiles): live estimates, stored fixes
 //   details.js     the selected signal and its details panel
 //   history.js     the History view: search over the signal log, one stored signal
@@ -32,6 +34,7 @@ import { initHistory, renderHistory } from "./history.js";
 import { installHook } from "./hook.js";
 import { renderMap } from "./map.js";
 import { renderSpectrum, wirePlot } from "./spectrum.js";
+import { wireSpectrumControls } from "./spectrum_view.js";
 import { markDirty, onRender, S } from "./state.js";
 import { renderConnDetail, renderConnection, renderMeta, showDebugBanner } from "./status.js";
 import { renderHealth, renderLocs, renderReceivers, renderSignals, setSort } from "./tables.js";
@@ -65,11 +68,7 @@ function init() {
     if (S.selected !== null) selectSignal(S.selected);
     $("details").focus(); // the button hides itself: keep the keyboard user in the panel
   });
-  $("spectrum-rx").addEventListener("change", (ev) => {
-    S.spectrumRx = ev.target.value;
-    S.spectrumChosen = true;
-    markDirty("spectrum");
-  });
+  wireSpectrumControls();
   wireFilter(markDirty);
   $("show-ignored").addEventListener("change", (ev) => {
     S.showIgnored = ev.target.checked;

@@ -2,49 +2,29 @@
 // stream (connection.js subscribes to it after every connect), with the active signals marked
 // on both plots; clicking a mark or stepping with the arrow keys selects the signal.
 //
-// Frames: `bins` bytes, byte b = level db_min + b / 255 * (db_max - db_min), bin i covering
-// [start_hz + i * bin_hz, start_hz + (i + 1) * bin_hz). Each receiver keeps a ring of rows in
-// an off-screen canvas one pixel per bin and per frame; the visible canvases are redrawn from
-// it at most once per render frame.
+// What is shown (zoom, pan, levels, averaging, peak hold, the waterfall's span) is decided in
+// spectrum_view.js; the waterfall's rows (live, and the server's recent history) and their
+// drawing are in waterfall.js. Both plots share the frequencies and the level axis.
 
-import { CFG } from "./config.js";
 import { selectSignal } from "./details.js";
 import { $, el, setAttr, setText } from "./dom.js";
-import { num, parseTime } from "./format.js";
-import { cssColors, fitCanvas, fmtMHz, LUT, niceStep } from "./plot.js";
+import { decodeFrame, sameBins } from "./frame.js";
+import { cssColors, fitCanvas, fmtMHz, niceStep } from "./plot.js";
 import { shownSignal } from "./data.js";
 import { BADGE_TEXT, markDirty, receiverName, S } from "./state.js";
+import { centreOn, dragged, fullSpan, levelAxis, shownSpan, traces, updateTraces, V, wireZoomPan, zoomKey } from "./spectrum_view.js";
+import { addRow, coveredS, drawWaterfall, loadHistory } from "./waterfall.js";
 
 const PLOT = { padL: 52, padR: 12, padT: 18, padB: 22, labelRows: 30 };
 let plotHits = []; // signal bands on the visible plots: {id, x0, x1, xc}
+let drawn = null; // what the last render drew (for the hover readout and the test hook)
 
-function decodeFrame(d) {
-  const bins = num(d.bins);
-  if (d.encoding !== "u8-base64" || typeof d.data !== "string" || typeof d.receiver_id !== "string") return null;
-  if (bins === null || !Number.isInteger(bins) || bins < 1 || bins > 65536) return null;
-  const start = num(d.start_hz), binHz = num(d.bin_hz), dbMin = num(d.db_min), dbMax = num(d.db_max);
-  if (start === null || binHz === null || binHz <= 0 || dbMin === null || dbMax === null || !(dbMax > dbMin)) return null;
-  let raw;
-  try {
-    raw = atob(d.data);
-  } catch (_) {
-    return null;
-  }
-  if (raw.length !== bins) return null;
-  const levels = new Uint8Array(bins);
-  for (let i = 0; i < bins; i++) levels[i] = raw.charCodeAt(i);
-  return { rx: d.receiver_id, t: parseTime(d.timestamp), center: num(d.center_frequency_hz), start, binHz, bins, dbMin, dbMax, levels };
+/** A receiver's spectrum state: its newest frame, waterfall rows, average and peak hold. */
+function newSpectrum() {
+  return { last: null, rows: [], historyRows: 0, total: 0, avg: null, peak: null };
 }
 
-function newSpectrum(f) {
-  const canvas = document.createElement("canvas");
-  canvas.width = f.bins;
-  canvas.height = CFG.waterfallRows;
-  const ctx = canvas.getContext("2d");
-  return { bins: f.bins, start: f.start, binHz: f.binHz, canvas, ctx, row: ctx.createImageData(f.bins, 1), head: 0, rows: 0, total: 0, times: new Array(CFG.waterfallRows).fill(null), last: null };
-}
-
-/** Adds one frame (as sent) to its receiver's waterfall; a malformed one counts as a bad message. */
+/** Adds one frame (as sent) to its receiver's spectrum and waterfall; a malformed one counts as a bad message. */
 export function onFrame(d) {
   const f = decodeFrame(d);
   if (!f) {
@@ -53,21 +33,23 @@ export function onFrame(d) {
   }
   S.frames++;
   let sp = S.spectra.get(f.rx);
-  // A retuned receiver (or a new rate or bin count) starts a new waterfall.
-  if (!sp || sp.bins !== f.bins || Math.abs(sp.start - f.start) > f.binHz / 2 || Math.abs(sp.binHz - f.binHz) > 1e-6 * f.binHz) {
-    sp = newSpectrum(f);
+  if (!sp) {
+    sp = newSpectrum();
     S.spectra.set(f.rx, sp);
   }
+  const prev = sp.last;
   sp.last = f;
-  const H = CFG.waterfallRows;
-  sp.head = (sp.head + H - 1) % H; // newest row on top
-  const px = sp.row.data;
-  for (let i = 0; i < f.bins; i++) px.set(LUT.subarray(f.levels[i] * 4, f.levels[i] * 4 + 4), i * 4);
-  sp.ctx.putImageData(sp.row, 0, sp.head);
-  sp.times[sp.head] = f.t;
-  sp.rows = Math.min(H, sp.rows + 1);
+  // A retuned receiver (or a new rate or bin count) restarts its average and peak hold.
+  updateTraces(sp, f, !prev || !sameBins(prev, f));
+  const rate = S.dashConfig && S.dashConfig.frames ? S.dashConfig.frames.rateHz : null;
+  const gap = prev && prev.t !== null && f.t !== null && f.t > prev.t ? Math.min(f.t - prev.t, 2000) : 250;
+  addRow(sp, f, rate > 0 ? 1000 / rate : gap);
   sp.total++;
   if (!S.spectrumChosen) S.spectrumRx = preferredReceiver() ?? S.spectrumRx ?? f.rx;
+  if (S.pendingCentre !== null && f.rx === S.spectrumRx) {
+    centreOn(f, S.pendingCentre);
+    S.pendingCentre = null;
+  }
   markDirty("spectrum");
 }
 
@@ -77,12 +59,11 @@ function preferredReceiver() {
   return listed ? listed.id : null;
 }
 
-/** Signals inside the frame's span, by frequency. */
-function signalsIn(f) {
-  if (!S.signals || !f) return [];
-  const end = f.start + f.bins * f.binHz;
+/** Signals inside the shown span, by frequency. */
+function signalsIn(span) {
+  if (!S.signals) return [];
   return [...S.signals.values()]
-    .filter((s) => s.frequency_hz !== null && s.frequency_hz >= f.start && s.frequency_hz <= end && shownSignal(s))
+    .filter((s) => s.frequency_hz !== null && s.frequency_hz >= span.lo && s.frequency_hz <= span.hi && shownSignal(s))
     .sort((a, b) => a.frequency_hz - b.frequency_hz);
 }
 
@@ -103,6 +84,15 @@ function spectrumOptions() {
   sel.disabled = ids.length === 0;
 }
 
+/** The median of `a[i0..i1]`. */
+function median(a, i0, i1) {
+  const s = Array.from(a.subarray(i0, i1 + 1)).sort((x, y) => x - y);
+  return s.length ? s[s.length >> 1] : 0;
+}
+
+/** A duration for the time axis: "45 s", "2 min", "1.5 min". */
+const fmtAgo = (ms) => (ms < 90e3 ? `${Math.round(ms / 1000)} s` : `${+(ms / 60e3).toFixed(1)} min`);
+
 export function renderSpectrum() {
   spectrumOptions();
   const status = $("spectrum-status");
@@ -110,6 +100,7 @@ export function renderSpectrum() {
   const rx = S.spectrumRx;
   const sp = rx === null ? null : S.spectra.get(rx);
   const f = sp ? sp.last : null;
+  if (rx !== null && !S.waterfallHistory.has(rx)) loadHistory(rx, newSpectrum);
   let msg = "";
   if (S.spectrumForbidden) msg = "Your access token does not include spectrum frames (spectrum:frame).";
   else if (S.dashConfig && S.dashConfig.frames && !S.dashConfig.frames.enabled) msg = "Spectrum frames are off on this server ([spectrum_frames] in its configuration).";
@@ -121,11 +112,21 @@ export function renderSpectrum() {
   setAttr(plots, "hidden", f ? null : "");
   if (!f) {
     plotHits = [];
+    drawn = null;
     return;
   }
   const c = cssColors();
-  const sigs = signalsIn(f);
-  const span = f.bins * f.binHz;
+  const span = shownSpan(f);
+  const full = fullSpan(f);
+  const width = span.hi - span.lo;
+  const sigs = signalsIn(span);
+  const { live, peak } = traces(sp);
+  // The bins in view (one beyond each edge, so the trace reaches the plot's edges).
+  const i0 = Math.max(0, Math.floor((span.lo - f.start) / f.binHz) - 1);
+  const i1 = Math.min(f.bins - 1, Math.ceil((span.hi - f.start) / f.binHz));
+  let strongest = -Infinity;
+  for (let i = i0; i <= i1; i++) strongest = Math.max(strongest, live[i], peak ? peak[i] : -Infinity);
+  const levels = levelAxis(median(live, i0, i1), strongest, Date.now());
   /** Each signal's band on the plot (at least 3 px wide), in CSS px. */
   const bandsOf = (x) =>
     sigs.map((s) => {
@@ -140,31 +141,30 @@ export function renderSpectrum() {
   const { ctx, w, h } = fitCanvas(sc);
   const top = PLOT.labelRows; // room for two rows of signal labels
   const pw = w - PLOT.padL - PLOT.padR, ph = h - top - PLOT.padB;
-  const x = (hz) => PLOT.padL + ((hz - f.start) / span) * pw;
-  const yb = (b) => top + (1 - b / 255) * ph;
-  const ydb = (db) => yb(((db - f.dbMin) / (f.dbMax - f.dbMin)) * 255);
+  const x = (hz) => PLOT.padL + ((hz - span.lo) / width) * pw;
+  const ydb = (db) => top + (1 - (Math.min(levels.hi, Math.max(levels.lo, db)) - levels.lo) / (levels.hi - levels.lo)) * ph;
   ctx.fillStyle = c.bg;
   ctx.fillRect(0, 0, w, h);
   ctx.font = c.font;
   ctx.lineWidth = 1;
   // dB grid
-  const dbStep = niceStep((f.dbMax - f.dbMin) / 4);
+  const dbStep = niceStep((levels.hi - levels.lo) / 4);
   ctx.strokeStyle = c.grid;
   ctx.fillStyle = c.text;
   ctx.textAlign = "right";
   ctx.textBaseline = "middle";
   ctx.beginPath();
-  for (let db = Math.ceil(f.dbMin / dbStep) * dbStep; db <= f.dbMax; db += dbStep) {
+  for (let db = Math.ceil(levels.lo / dbStep) * dbStep; db <= levels.hi; db += dbStep) {
     const y = Math.round(ydb(db)) + 0.5;
     ctx.moveTo(PLOT.padL, y);
     ctx.lineTo(w - PLOT.padR, y);
     ctx.fillText(`${Math.round(db)}`, PLOT.padL - 6, y);
   }
   // frequency grid
-  const fStep = niceStep(span / Math.max(2, Math.floor(pw / 110)));
+  const fStep = niceStep(width / Math.max(2, Math.floor(pw / 110)));
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
-  for (let hz = Math.ceil(f.start / fStep) * fStep; hz <= f.start + span; hz += fStep) {
+  for (let hz = Math.ceil(span.lo / fStep) * fStep; hz <= span.hi; hz += fStep) {
     const xx = Math.round(x(hz)) + 0.5;
     ctx.moveTo(xx, top);
     ctx.lineTo(xx, h - PLOT.padB);
@@ -188,23 +188,32 @@ export function renderSpectrum() {
     ctx.fillStyle = isSel ? "rgba(255,210,74,.28)" : "rgba(182,156,255,.18)";
     ctx.fillRect(hit.x0, top, hit.x1 - hit.x0, ph);
   }
-  // trace
+  // traces: peak hold under the live (or averaged) one
   ctx.save();
   ctx.beginPath();
   ctx.rect(PLOT.padL, top, pw, ph);
   ctx.clip();
-  ctx.beginPath();
-  for (let i = 0; i < f.bins; i++) {
-    const xx = x(f.start + (i + 0.5) * f.binHz);
-    const yy = yb(f.levels[i]);
-    if (i === 0) ctx.moveTo(xx, yy);
-    else ctx.lineTo(xx, yy);
+  const path = (levelsOf) => {
+    ctx.beginPath();
+    for (let i = i0; i <= i1; i++) {
+      const xx = x(f.start + (i + 0.5) * f.binHz);
+      const yy = ydb(levelsOf[i]);
+      if (i === i0) ctx.moveTo(xx, yy);
+      else ctx.lineTo(xx, yy);
+    }
+  };
+  if (peak) {
+    path(peak);
+    ctx.strokeStyle = "rgba(255,150,80,.9)";
+    ctx.lineWidth = 1;
+    ctx.stroke();
   }
+  path(live);
   ctx.strokeStyle = c.trace;
   ctx.lineWidth = 1.25;
   ctx.stroke();
-  ctx.lineTo(x(f.start + span), h - PLOT.padB);
-  ctx.lineTo(PLOT.padL, h - PLOT.padB);
+  ctx.lineTo(x(f.start + (i1 + 0.5) * f.binHz), h - PLOT.padB);
+  ctx.lineTo(x(f.start + (i0 + 0.5) * f.binHz), h - PLOT.padB);
   ctx.closePath();
   ctx.fillStyle = "rgba(92,179,255,.12)";
   ctx.fill();
@@ -224,6 +233,12 @@ export function renderSpectrum() {
     ctx.fillStyle = hit.id === S.selected ? c.sel : c.sig;
     ctx.fillText(label, Math.min(w - tw / 2 - 2, Math.max(tw / 2 + 2, hit.xc)), 3 + row * 13);
   }
+  const opts = [V.avgN > 1 ? `average of ${V.avgN}` : "", peak ? "peak hold" : "", V.lo !== null ? `zoom ×${(full.hi - full.lo) / width < 10 ? ((full.hi - full.lo) / width).toFixed(1) : Math.round((full.hi - full.lo) / width)}` : ""].filter(Boolean);
+  if (opts.length) {
+    ctx.textAlign = "right";
+    ctx.fillStyle = c.text;
+    ctx.fillText(opts.join(" · "), w - PLOT.padR, top + 3);
+  }
 
   // -- waterfall
   const wc = $("waterfall");
@@ -232,29 +247,19 @@ export function renderSpectrum() {
   const ph2 = W2.h - PLOT.padT - 6;
   g.fillStyle = c.bg;
   g.fillRect(0, 0, W2.w, W2.h);
-  const H = CFG.waterfallRows;
-  const rowPx = ph2 / H;
-  g.imageSmoothingEnabled = true;
-  // Ring rows from the head (newest) to the end, then from 0 to the head.
-  const first = H - sp.head;
-  g.drawImage(sp.canvas, 0, sp.head, sp.bins, first, PLOT.padL, PLOT.padT, pw, first * rowPx);
-  if (sp.head > 0) g.drawImage(sp.canvas, 0, 0, sp.bins, sp.head, PLOT.padL, PLOT.padT + first * rowPx, pw, sp.head * rowPx);
+  const spanMs = V.spanS * 1000;
+  const wf = drawWaterfall(g, sp, { x: PLOT.padL, y: PLOT.padT, w: pw, h: ph2 }, span, levels, spanMs, c.bg);
   g.font = c.font;
   g.fillStyle = c.text;
   g.textAlign = "right";
   g.textBaseline = "top";
   g.fillText("now", PLOT.padL - 6, PLOT.padT);
-  const newest = sp.times[sp.head];
-  const oldestIdx = (sp.head + sp.rows - 1) % H;
-  const oldest = sp.times[oldestIdx];
-  if (newest !== null && oldest !== null && sp.rows * rowPx > 26) {
-    const yOld = PLOT.padT + sp.rows * rowPx;
-    g.textBaseline = "bottom";
-    g.fillText(`−${Math.round((newest - oldest) / 1000)} s`, PLOT.padL - 6, Math.min(W2.h - 2, yOld));
-  }
-  g.textAlign = "left";
+  g.textBaseline = "middle";
+  g.fillText(`−${fmtAgo(spanMs / 2)}`, PLOT.padL - 6, PLOT.padT + ph2 / 2);
   g.textBaseline = "bottom";
-  g.fillText(`${sp.rows} rows · ${receiverName(rx)}`, PLOT.padL, PLOT.padT - 4);
+  g.fillText(`−${fmtAgo(spanMs)}`, PLOT.padL - 6, PLOT.padT + ph2);
+  g.textAlign = "left";
+  g.fillText(`${sp.rows.length} rows${sp.historyRows ? ` (${sp.historyRows} from before this page)` : ""} · ${receiverName(rx)}`, PLOT.padL, PLOT.padT - 4);
   for (const hit of hits) {
     const isSel = hit.id === S.selected;
     g.strokeStyle = isSel ? c.sel : "rgba(230,237,243,.55)";
@@ -276,12 +281,14 @@ export function renderSpectrum() {
   }
   g.setLineDash([]);
   plotHits = hits;
+  drawn = { rx, span, full, levels: { ...levels }, i0, i1, live, peak, f, waterfall: { ...wf, y: PLOT.padT, h: ph2 } };
 
-  const range = `${fmtMHz(f.start, fStep)} to ${fmtMHz(f.start + span, fStep)} MHz`;
+  const range = `${fmtMHz(span.lo, fStep)} to ${fmtMHz(span.hi, fStep)} MHz`;
   const selTxt = S.selected && hits.some((x2) => x2.id === S.selected) ? `, ${S.selected} selected` : "";
   const names = sigs.map((s) => `${s.signal_id}${s.known ? ` (${s.known.name})` : ""} at ${(s.frequency_hz / 1e6).toFixed(4)} MHz`).join(", ");
-  setAttr(sc, "aria-label", `Spectrum of ${receiverName(rx)}, ${range}, levels ${Math.round(f.dbMin)} to ${Math.round(f.dbMax)} dBFS; ${sigs.length} signal${sigs.length === 1 ? "" : "s"} marked${names ? `: ${names}` : ""}${selTxt}.`);
-  setAttr(wc, "aria-label", `Waterfall of ${receiverName(rx)}, ${range}, the last ${sp.rows} frames, newest at the top${selTxt}.`);
+  setAttr(sc, "aria-label", `Spectrum of ${receiverName(rx)}, ${range}, levels ${Math.round(levels.lo)} to ${Math.round(levels.hi)} dBFS; ${sigs.length} signal${sigs.length === 1 ? "" : "s"} marked${names ? `: ${names}` : ""}${selTxt}.`);
+  setAttr(wc, "aria-label", `Waterfall of ${receiverName(rx)}, ${range}, the last ${fmtAgo(spanMs)} (${wf.rows} rows), newest at the top${selTxt}.`);
+  setAttr(sc, "data-span-hz", `${Math.round(span.lo)},${Math.round(span.hi)}`);
 }
 
 /** The signal under a pointer x on a plot: the band containing it, else the nearest marker within 8 px. */
@@ -299,9 +306,20 @@ function signalAt(px) {
   return best;
 }
 
-/** Pointer and keyboard on a plot: click selects, hover reads out, ← → step, Esc clears. */
+/** The frame shown and where its plot area is (CSS px), for the pointer handlers. */
+function geometryOf(canvas) {
+  const sp = S.spectrumRx === null ? null : S.spectra.get(S.spectrumRx);
+  if (!sp || !sp.last) return null;
+  return { f: sp.last, x0: PLOT.padL, w: canvas.getBoundingClientRect().width - PLOT.padL - PLOT.padR };
+}
+
+/** Pointer and keyboard on a plot: click selects, hover reads out, wheel and drag zoom and
+ * pan, double-click shows the full span; ← → step, Esc clears, + − 0 and Shift+← → zoom and pan. */
 export function wirePlot(canvas) {
+  wireZoomPan(canvas, () => geometryOf(canvas));
   canvas.addEventListener("click", (ev) => {
+    // The second click of a double-click (the full span) does not undo the first's selection.
+    if (dragged(canvas) || ev.detail > 1) return;
     const r = canvas.getBoundingClientRect();
     const id = signalAt(ev.clientX - r.left);
     if (id !== null) selectSignal(id, { fromSpectrum: true });
@@ -309,25 +327,31 @@ export function wirePlot(canvas) {
   canvas.addEventListener("mousemove", (ev) => {
     const r = canvas.getBoundingClientRect();
     const px = ev.clientX - r.left;
-    const sp = S.spectrumRx === null ? null : S.spectra.get(S.spectrumRx);
-    const f = sp && sp.last;
     const pw = r.width - PLOT.padL - PLOT.padR;
     const ro = $("spectrum-readout");
-    if (!f || px < PLOT.padL || px > PLOT.padL + pw) {
+    if (!drawn || drawn.rx !== S.spectrumRx || px < PLOT.padL || px > PLOT.padL + pw) {
       setText(ro, "");
       canvas.style.cursor = "";
       return;
     }
-    const i = Math.min(f.bins - 1, Math.max(0, Math.floor(((px - PLOT.padL) / pw) * f.bins)));
-    const hz = f.start + (i + 0.5) * f.binHz;
-    const db = f.dbMin + (f.levels[i] / 255) * (f.dbMax - f.dbMin);
+    const f = drawn.f;
+    const hz = drawn.span.lo + ((px - PLOT.padL) / pw) * (drawn.span.hi - drawn.span.lo);
+    const i = Math.min(f.bins - 1, Math.max(0, Math.floor((hz - f.start) / f.binHz)));
     const id = signalAt(px);
     canvas.style.cursor = id === null ? "crosshair" : "pointer";
     const known = id === null ? null : plotHits.find((h) => h.id === id).name;
-    setText(ro, `${(hz / 1e6).toFixed(4)} MHz · ${db.toFixed(1)} dBFS${id === null ? "" : ` · ${id}`}${known ? ` (${known})` : ""}`);
+    const peakTxt = drawn.peak ? ` (peak ${drawn.peak[i].toFixed(1)})` : "";
+    // On the waterfall, also when the row under the pointer was received.
+    const wf = drawn.waterfall;
+    const py = ev.clientY - r.top;
+    const ago = canvas.id === "waterfall" && py >= wf.y && py <= wf.y + wf.h ? ((py - wf.y) / wf.h) * (wf.top - wf.bottom) : null;
+    const timeTxt = ago === null ? "" : ` · ${new Date(wf.top - ago).toLocaleTimeString([], { hour12: false })} (−${Math.round(ago / 1000)} s)`;
+    setText(ro, `${(hz / 1e6).toFixed(6)} MHz · ${drawn.live[i].toFixed(1)} dBFS${peakTxt}${id === null ? "" : ` · ${id}`}${known ? ` (${known})` : ""}${timeTxt}`);
   });
   canvas.addEventListener("mouseleave", () => setText($("spectrum-readout"), ""));
   canvas.addEventListener("keydown", (ev) => {
+    const g = geometryOf(canvas);
+    if (g && zoomKey(ev, g.f)) return;
     const ids = plotHits.map((h) => h.id);
     if (ev.key === "Escape") {
       if (S.selected !== null) selectSignal(S.selected);
@@ -345,4 +369,32 @@ export function wirePlot(canvas) {
 /** The signals marked on the plots (for the test hook): id and x in CSS px from the left edge. */
 export function plotSignals() {
   return plotHits.map((h) => ({ id: h.id, x: h.xc, name: h.name }));
+}
+
+/** What the spectrum panel shows (for the test hook): receiver, frequencies (shown and full),
+ * level axis, options, the traces in view (dB per bin) and the waterfall's rows. */
+export function spectrumView() {
+  const sp = S.spectrumRx === null ? null : S.spectra.get(S.spectrumRx);
+  const d = drawn;
+  return {
+    receiver: S.spectrumRx,
+    // The view as it is now (the next render draws it); the rest as last drawn.
+    span: sp && sp.last ? shownSpan(sp.last) : null,
+    full: sp && sp.last ? fullSpan(sp.last) : null,
+    levels: d ? { ...d.levels } : null,
+    levelMode: V.yMode,
+    averaging: V.avgN,
+    peakHold: V.peakHold,
+    live: d ? Array.from(d.live.subarray(d.i0, d.i1 + 1)) : [],
+    peak: d && d.peak ? Array.from(d.peak.subarray(d.i0, d.i1 + 1)) : null,
+    waterfall: {
+      spanS: V.spanS,
+      rows: sp ? sp.rows.length : 0,
+      historyRows: sp ? sp.historyRows : 0,
+      coveredS: coveredS(sp),
+      maxGapS: sp ? sp.rows.reduce((g, r, i, a) => (i ? Math.max(g, (r.t - a[i - 1].t - a[i - 1].dur) / 1000) : 0), 0) : 0,
+      drawnRows: d ? d.waterfall.rows : 0,
+      history: S.spectrumRx === null ? null : S.waterfallHistory.get(S.spectrumRx) ?? null,
+    },
+  };
 }

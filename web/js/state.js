@@ -38,9 +38,11 @@ export const S = {
   renders: 0,
   resyncs: 0,
   dashConfig: null, // GET /api/v1/dashboard-config, null until it answers
-  spectra: new Map(), // receiver id -> spectrum state (last frame, waterfall ring)
+  spectra: new Map(), // receiver id -> spectrum state (last frame, waterfall rows, average, peak)
   spectrumRx: null, // receiver shown in the spectrum panel
   spectrumChosen: false, // the user picked it (then we never switch on our own)
+  pendingCentre: null, // Hz to centre on when the chosen receiver's first frame arrives
+  waterfallHistory: new Map(), // receiver id -> the server's recent waterfall: "loading", "loaded N", "failed: ..."
   spectrumForbidden: false, // the token does not allow spectrum:frame
   frames: 0,
   sort: { key: "frequency", dir: "ascending" },
