@@ -62,6 +62,68 @@ async fn rest_status(addr: std::net::SocketAddr, path: &str, token: Option<&str>
     request.send().await.unwrap().status().as_u16()
 }
 
+/// The status of a GET for `path` sent byte for byte (no client-side normalisation of `.`,
+/// `..`, `//` or escapes), with an optional body of `body_len` bytes.
+async fn raw_status(addr: std::net::SocketAddr, method: &str, path: &str, body_len: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {body_len}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The server may answer (and close) before taking the whole body; that is its right.
+    let _ = stream.write_all(&vec![b' '; body_len]).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer);
+    text.split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line for {method} {path}: {text:?}"))
+}
+
+/// Every spelling an attacker tries for a protected route without a token gets no data: the
+/// guard checks the path the router will match, not the bytes sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_tricks_and_oversized_bodies_get_no_data_without_a_token() {
+    let server = start(secured());
+    let addr = server.addr;
+    // The raw client does get data where there is data to get.
+    assert_eq!(raw_status(addr, "GET", "/healthz", 0).await, 200);
+    for path in [
+        "/api/v1/signals",
+        "//api/v1/signals",
+        "/api//v1/signals",
+        "/api/v1/signals/",
+        "/api/v1/./signals",
+        "/api/v1/x/../signals",
+        "/api/v1/%2e/signals",
+        "/api/v1/x/%2e%2e/signals",
+        "/%61pi/v1/%73ignals",
+        "/api/v1/signals%2F",
+        "/api/v1/signals;x",
+        "/API/v1/signals",
+        "/api/v1/websdrs?token=",
+        "/api/v1/history/signals",
+        "/api/v1/known-signals",
+        "/api/v1/spectrum/rx1/waterfall",
+        "/metrics",
+    ] {
+        let status = raw_status(addr, "GET", path, 0).await;
+        assert!(
+            matches!(status, 400 | 401 | 403 | 404),
+            "GET {path} without a token answered {status}"
+        );
+    }
+    // A body far over the JSON limit is refused before it is read, token or not.
+    let status = raw_status(addr, "POST", "/api/v1/known-signals", 3 << 20).await;
+    assert!(matches!(status, 401 | 413), "3 MB body answered {status}");
+    // The server is unharmed.
+    assert_eq!(rest_status(addr, "/healthz", None).await, 200);
+    server.stop().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_topics_and_origins_decide_who_connects() {
     let server = start(secured());
