@@ -160,7 +160,8 @@ test("phone: at 390x844 the signals table comes before the spectrum and its main
   const box = await page.evaluate(() => {
     const top = (sel) => document.querySelector(sel).getBoundingClientRect().top;
     const table = document.querySelector('[data-testid="signals-table"]');
-    // Signal, frequency, SNR, age: columns 1, 2, 4, 8 of every row and of the header.
+    // Signal, frequency, SNR, first seen: columns 1, 2, 4, 8 of every row and of the header
+    // (last heard, column 9, is "on air" for every live signal: hidden on a phone).
     const main = [...table.querySelectorAll("tr")].flatMap((tr) => [1, 2, 4, 8].map((i) => tr.children[i - 1]).filter(Boolean));
     const shown = [...table.querySelector("thead tr").children].filter((th) => getComputedStyle(th).display !== "none").map((th) => th.dataset.sort);
     const wrap = table.closest(".table-wrap");
@@ -175,7 +176,7 @@ test("phone: at 390x844 the signals table comes before the spectrum and its main
     };
   });
   assert.ok(box.signals < box.spectrum && box.signals < box.map, `the signals table is above the spectrum and the map: ${JSON.stringify(box)}`);
-  assert.deepEqual(box.shown, ["id", "frequency", "snr", "age"], "the narrow table keeps signal, frequency, SNR and age");
+  assert.deepEqual(box.shown, ["id", "frequency", "snr", "first"], "the narrow table keeps signal, frequency, SNR and first seen");
   assert.ok(box.rights.length >= 8 && box.rights.every((r) => r <= 390), `main columns end inside 390 px: ${JSON.stringify(box)}`);
   assert.ok(box.wrap.scroll <= box.wrap.client && box.wrap.right <= 390 && box.doc <= 390, `no horizontal cut-off: ${JSON.stringify(box)}`);
   // The filter's controls fit too.
