@@ -153,6 +153,34 @@ test("filters: the receiver selector hides what that receiver does not hear (a r
   await page.close();
 });
 
+test("names: the default scene's transmitters are named in the table, which shows first seen and last heard, and the details show the emitter", { timeout: 60000 }, async () => {
+  const { page, errors } = await open(main);
+  const named = { [CARRIER]: "Interfering carrier", [VOICE]: "FM voice (repeater user)", [BURSTS]: "Data bursts" };
+  // The voice is on 20 s of every 30 s: wait until the carrier and the voice are both live.
+  const s = await waitFor(() => sigs(page), (x) => [CARRIER, VOICE].every((f) => x.all.some((y) => near(y.frequency_hz, f))), 40000, "the carrier and the voice");
+  for (const [f, name] of Object.entries(named)) {
+    for (const x of s.all.filter((y) => near(y.frequency_hz, Number(f)))) {
+      assert.equal(x.name, name, `${x.id} at ${x.frequency_hz} Hz`);
+      assert.match(x.emitter_id, /^em-\d+$/);
+    }
+  }
+  const headers = await page.locator('[data-testid="signals-table"] thead th').allTextContents();
+  assert.ok(headers.includes("First seen") && headers.includes("Last heard") && !headers.includes("Age"), `${headers}`);
+  const carrier = s.all.find((x) => near(x.frequency_hz, CARRIER));
+  const row = page.locator(`[data-testid="signal-row"][data-key="${carrier.id}"]`);
+  assert.equal(await row.locator(".known").textContent(), "Interfering carrier");
+  assert.equal(await row.locator("td:nth-child(9)").textContent(), "on air");
+  await row.locator("button").click();
+  await page.waitForFunction(() => /Emitter/.test(document.querySelector('[data-testid="details-signal"]')?.textContent || ""), null, { timeout: 5000 });
+  const details = await page.locator('[data-testid="details-signal"]').textContent();
+  assert.match(details, /Interfering carrier \(configured transmitter\)/);
+  assert.match(details, new RegExp(`${carrier.emitter_id} · (first transmission|transmission \\d+)`));
+  assert.match(details, /First heard/);
+  assert.match(details, /Last heardon air/);
+  assert.deepEqual(errors, [], "no page errors");
+  await page.close();
+});
+
 test("phone: at 390x844 the signals table comes before the spectrum and its main columns fit", { timeout: 60000 }, async () => {
   const { page, errors } = await open(main, { width: 390, height: 844 });
   await page.locator('[data-testid="signal-row"]').first().waitFor({ timeout: 20000 });
