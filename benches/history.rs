@@ -74,12 +74,7 @@ fn report(signal_id: &str, first_seen_ns: i64) -> Record {
         timestamp: Timestamp(first_seen_ns),
         known: None,
         novel: false,
-        emitter_id: String::new(),
-        activations: 0,
-        first_heard: None,
-        last_heard: None,
-        duty_cycle: 0.0,
-        name: None,
+        identity: Default::default(),
     }))
 }
 

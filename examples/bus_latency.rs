@@ -91,12 +91,7 @@ fn signal(n: usize) -> Event {
         timestamp: Timestamp::now(),
         known: None,
         novel: false,
-        emitter_id: String::new(),
-        activations: 0,
-        first_heard: None,
-        last_heard: None,
-        duty_cycle: 0.0,
-        name: None,
+        identity: Default::default(),
     })
 }
 

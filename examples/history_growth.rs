@@ -161,12 +161,7 @@ async fn main() -> anyhow::Result<()> {
         timestamp: Timestamp(0),
         known: None,
         novel: false,
-        emitter_id: String::new(),
-        activations: 0,
-        first_heard: None,
-        last_heard: None,
-        duty_cycle: 0.0,
-        name: None,
+        identity: Default::default(),
     }))))
     .chain((0..100_000i64).map(|k| {
         Entry::one(Record::Observation(sdrhub::history::record::ObservationRecord {

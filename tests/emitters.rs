@@ -67,9 +67,16 @@ async fn a_keyed_voice_keeps_one_emitter_id_over_its_activations_and_carries_its
     }
     server.stop().await.unwrap();
     let news: Vec<&Value> = voice.iter().filter(|r| r["state"] == "new").collect();
-    assert!(news.len() >= 3, "3 activations of the voice within 60 s: {voice:#?}");
+    assert!(
+        news.len() >= 3,
+        "3 activations of the voice within 60 s: {voice:#?}"
+    );
     let signals: BTreeSet<&str> = news.iter().filter_map(|r| r["signal_id"].as_str()).collect();
-    assert_eq!(signals.len(), news.len(), "each activation is a new signal: {news:#?}");
+    assert_eq!(
+        signals.len(),
+        news.len(),
+        "each activation is a new signal: {news:#?}"
+    );
     let emitters: BTreeSet<&str> = voice.iter().filter_map(|r| r["emitter_id"].as_str()).collect();
     assert_eq!(emitters.len(), 1, "one emitter over every activation: {voice:#?}");
     let emitter = *emitters.iter().next().expect("one");
@@ -78,20 +85,37 @@ async fn a_keyed_voice_keeps_one_emitter_id_over_its_activations_and_carries_its
         // The first one seen may be the emitter's first activation or, if the test missed
         // the start, a later one: the count rises by one each time either way.
         let count = r["activations"].as_u64().expect("activations");
-        assert_eq!(count, news[0]["activations"].as_u64().unwrap_or(0) + n as u64, "{r}");
+        assert_eq!(
+            count,
+            news[0]["activations"].as_u64().unwrap_or(0) + n as u64,
+            "{r}"
+        );
         assert_eq!(r["first_heard"], news[0]["first_heard"], "{r}");
         assert_eq!(r["name"], "Test voice", "{r}");
         assert_eq!(r["last_heard"], r["timestamp"], "{r}");
     }
     let last = news.last().expect("3 of them");
     let duty = last["duty_cycle"].as_f64().expect("duty_cycle");
-    assert!(duty > 0.2 && duty < 0.9, "on 5 s of every 10 s: duty cycle {duty}");
-    eprintln!("voice: {} activations seen as {emitter}, duty cycle {duty:.3} at the last", news.len());
+    assert!(
+        duty > 0.2 && duty < 0.9,
+        "on 5 s of every 10 s: duty cycle {duty}"
+    );
+    eprintln!(
+        "voice: {} activations seen as {emitter}, duty cycle {duty:.3} at the last",
+        news.len()
+    );
     let carrier_ids: BTreeSet<&str> = carrier.iter().filter_map(|r| r["emitter_id"].as_str()).collect();
-    assert_eq!(carrier_ids.len(), 1, "the steady carrier is one emitter: {carrier:#?}");
+    assert_eq!(
+        carrier_ids.len(),
+        1,
+        "the steady carrier is one emitter: {carrier:#?}"
+    );
     assert!(
         !carrier_ids.contains(emitter),
         "the carrier is another emitter: {carrier_ids:?} vs {emitter}"
     );
-    assert!(carrier.iter().all(|r| r["name"] == "Test carrier"), "{carrier:#?}");
+    assert!(
+        carrier.iter().all(|r| r["name"] == "Test carrier"),
+        "{carrier:#?}"
+    );
 }

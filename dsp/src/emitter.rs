@@ -117,14 +117,22 @@ impl EmitterMemory {
     /// The emitter of a transmission confirmed at `now_ns` that started at `first_seen_ns`, at
     /// `frequency_hz`, `bandwidth_hz` wide: a remembered idle one that matches, or a new one.
     /// It is live until [`EmitterMemory::release`]d.
-    pub fn acquire(&mut self, frequency_hz: f64, bandwidth_hz: f64, first_seen_ns: i64, now_ns: i64) -> EmitterLink {
+    pub fn acquire(
+        &mut self,
+        frequency_hz: f64,
+        bandwidth_hz: f64,
+        first_seen_ns: i64,
+        now_ns: i64,
+    ) -> EmitterLink {
         self.prune(now_ns);
         let memory_ns = self.memory_ns;
         let found = self
             .emitters
             .iter()
             .enumerate()
-            .filter(|(_, e)| !e.live && now_ns - e.last_heard_ns <= memory_ns && same(e, frequency_hz, bandwidth_hz))
+            .filter(|(_, e)| {
+                !e.live && now_ns - e.last_heard_ns <= memory_ns && same(e, frequency_hz, bandwidth_hz)
+            })
             .min_by(|(_, a), (_, b)| {
                 (a.frequency_hz - frequency_hz)
                     .abs()
@@ -151,7 +159,14 @@ impl EmitterMemory {
     /// The transmission of emitter `id` that was heard from `first_seen_ns` to `last_seen_ns`
     /// ended; it was last at `frequency_hz`, `bandwidth_hz` wide. The emitter is idle again and
     /// remembered for the memory's length.
-    pub fn release(&mut self, id: u64, frequency_hz: f64, bandwidth_hz: f64, first_seen_ns: i64, last_seen_ns: i64) {
+    pub fn release(
+        &mut self,
+        id: u64,
+        frequency_hz: f64,
+        bandwidth_hz: f64,
+        first_seen_ns: i64,
+        last_seen_ns: i64,
+    ) {
         if let Some(e) = self.emitters.iter_mut().find(|e| e.id == id) {
             e.live = false;
             e.on_time_ns += (last_seen_ns - first_seen_ns).max(0);
@@ -164,7 +179,13 @@ impl EmitterMemory {
     /// The live transmission attributed to emitter `id` is not that emitter after all (fusion
     /// found it elsewhere): the emitter is idle again as it was, and the transmission gets a
     /// new emitter of its own.
-    pub fn detach(&mut self, id: u64, frequency_hz: f64, bandwidth_hz: f64, first_seen_ns: i64) -> EmitterLink {
+    pub fn detach(
+        &mut self,
+        id: u64,
+        frequency_hz: f64,
+        bandwidth_hz: f64,
+        first_seen_ns: i64,
+    ) -> EmitterLink {
         if let Some(e) = self.emitters.iter_mut().find(|e| e.id == id) {
             e.live = false;
             e.activations = e.activations.saturating_sub(1);

@@ -529,9 +529,9 @@ impl Tracker {
                 // Tentative tracks vanish silently: they were never reported.
                 if let Some((_, mut summary)) = track.reported {
                     summary.last_seen_ns = track.last_seen_ns;
-                    summary.duty_cycle = track
-                        .emitter
-                        .map_or(summary.duty_cycle, |e| e.duty_cycle(track.first_seen_ns, track.last_seen_ns));
+                    summary.duty_cycle = track.emitter.map_or(summary.duty_cycle, |e| {
+                        e.duty_cycle(track.first_seen_ns, track.last_seen_ns)
+                    });
                     events.push(TrackEvent {
                         kind: TrackEventKind::Lost,
                         summary,

@@ -5,9 +5,11 @@
 //! be spelled two ways. What the history database answers is in [`history`].
 
 pub mod history;
+mod identity;
 mod time;
 mod topic;
 
+pub use identity::SignalIdentity;
 pub use time::Timestamp;
 pub use topic::{EventKind, Topic, TopicSet};
 
@@ -82,12 +84,14 @@ impl SignalReport {
             timestamp: Timestamp(0),
             known: None,
             novel: false,
-            emitter_id: "em-1".into(),
-            activations: 1,
-            first_heard: Some(Timestamp(0)),
-            last_heard: Some(Timestamp(0)),
-            duty_cycle: 1.0,
-            name: None,
+            identity: Box::new(SignalIdentity {
+                emitter_id: "em-1".into(),
+                activations: 1,
+                first_heard: Some(Timestamp(0)),
+                last_heard: Some(Timestamp(0)),
+                duty_cycle: 1.0,
+                name: None,
+            }),
         }
     }
 }
@@ -264,27 +268,10 @@ pub struct SignalReport {
     /// for its whole life; always `false` without a history database).
     #[serde(default)]
     pub novel: bool,
-    /// Stable id of the transmitter (`em-<n>`): the same over every transmission of one that
-    /// keys off and on again within `tracker.emitter_memory_s`, while `signal_id` is new each
-    /// time. (Empty in reports from versions before emitters, as are the fields below.)
-    #[serde(default)]
-    pub emitter_id: String,
-    /// Transmissions of the emitter so far, this one included.
-    #[serde(default)]
-    pub activations: u32,
-    /// When the emitter was first heard (its first transmission's `first_seen`).
-    #[serde(default)]
-    pub first_heard: Option<Timestamp>,
-    /// When the emitter was last heard: the latest detection of this transmission.
-    #[serde(default)]
-    pub last_heard: Option<Timestamp>,
-    /// Fraction of the time since `first_heard` that the emitter was heard, 0..1.
-    #[serde(default)]
-    pub duty_cycle: f64,
-    /// What the signal is called: the known signal's name (`known.name`) when there is one,
-    /// else the name of the configured simulated transmitter on its frequency; `null` if none.
-    #[serde(default)]
-    pub name: Option<String>,
+    /// Which transmitter this is across its transmissions, and its name (flattened: on the wire
+    /// these are fields of the report itself).
+    #[serde(flatten)]
+    pub identity: Box<SignalIdentity>,
 }
 
 /// How a position was computed.

@@ -165,7 +165,7 @@ impl LiveHistory {
         report.novel = label.novel;
         // An operator's name for the frequency wins over the configuration's.
         if let Some(known) = &report.known {
-            report.name = Some(known.name.clone());
+            report.identity.name = Some(known.name.clone());
         }
         if report.state == SignalState::Lost {
             self.recording().labels.remove(&report.signal_id);

@@ -84,7 +84,10 @@ mod tests {
         let far = GeoPoint::new(49.0, 2.3522); // ~16 km north
         assert!(!fixes.contradicts(1, 11, near, 500.0));
         assert!(fixes.contradicts(1, 11, far, 500.0));
-        assert!(!fixes.contradicts(1, 10, far, 500.0), "the same transmission moved");
+        assert!(
+            !fixes.contradicts(1, 10, far, 500.0),
+            "the same transmission moved"
+        );
         assert!(!fixes.contradicts(2, 11, far, 500.0), "no fix of that emitter");
         fixes.retain(&HashSet::new());
         assert!(fixes.is_empty());

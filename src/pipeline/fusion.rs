@@ -10,7 +10,8 @@ use super::spectrum::SpectrumDetections;
 use super::tdoa::{TdoaError, TdoaSolution};
 use crate::config::LocalizationConfig;
 use crate::events::{
-    EllipseReport, Event, LocalizationMethod, LocalizationReport, SignalReport, SignalState, Timestamp,
+    EllipseReport, Event, LocalizationMethod, LocalizationReport, SignalIdentity, SignalReport, SignalState,
+    Timestamp,
 };
 use crate::history::live::ReceiverMeasurement;
 use sdrhub_dsp::geo::GeoPoint;
@@ -197,7 +198,14 @@ impl Fusion {
     /// Checks a new fix of track `id` against its emitter's earlier fix (see
     /// [`super::emitter_fixes`]): a contradiction gives the track an emitter of its own, and an
     /// `update` report says so at once. Then the fix is the emitter's latest.
-    fn check_emitter_position(&mut self, id: u64, latitude: f64, longitude: f64, uncertainty_m: f64, out: &mut Vec<Event>) {
+    fn check_emitter_position(
+        &mut self,
+        id: u64,
+        latitude: f64,
+        longitude: f64,
+        uncertainty_m: f64,
+        out: &mut Vec<Event>,
+    ) {
         let position = GeoPoint::new(latitude, longitude);
         let Some(summary) = self.tracker.track(id).and_then(|t| t.summary()) else {
             return;
@@ -208,7 +216,12 @@ impl Fusion {
             .contradicts(emitter, id, position, uncertainty_m)
         {
             if let Some(fresh) = self.tracker.detach_emitter(id) {
-                tracing::info!(signal = id, old = emitter, new = fresh, "located elsewhere: a different emitter");
+                tracing::info!(
+                    signal = id,
+                    old = emitter,
+                    new = fresh,
+                    "located elsewhere: a different emitter"
+                );
                 emitter = fresh;
                 if let Some(summary) = self.tracker.track(id).and_then(|t| t.summary()) {
                     out.push(Event::SignalsDetected(signal_report(
@@ -507,12 +520,14 @@ fn signal_report(
         // Decorated on the way out when a history database is open (crate::history::live).
         known: None,
         novel: false,
-        emitter_id: emitter_id(s.emitter_id),
-        activations: s.activations,
-        first_heard: Some(Timestamp(s.emitter_first_heard_ns)),
-        last_heard: Some(Timestamp(s.last_seen_ns)),
-        duty_cycle: s.duty_cycle,
-        // Known signals' names replace this where reports are labelled.
-        name: names.name_for(s.frequency_hz).map(str::to_owned),
+        identity: Box::new(SignalIdentity {
+            emitter_id: emitter_id(s.emitter_id),
+            activations: s.activations,
+            first_heard: Some(Timestamp(s.emitter_first_heard_ns)),
+            last_heard: Some(Timestamp(s.last_seen_ns)),
+            duty_cycle: s.duty_cycle,
+            // Known signals' names replace this where reports are labelled.
+            name: names.name_for(s.frequency_hz).map(str::to_owned),
+        }),
     }
 }

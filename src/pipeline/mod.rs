@@ -6,8 +6,8 @@
 //!  (drops, counted)           (Welch, CFAR)           (tracker, localization)
 //! ```
 
-pub mod frames;
 pub mod emitter_fixes;
+pub mod frames;
 pub mod fusion;
 pub mod names;
 pub mod probe;

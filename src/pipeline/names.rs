@@ -63,10 +63,17 @@ mod tests {
     #[test]
     fn the_default_scene_names_its_transmitters_and_nothing_else() {
         let names = TransmitterNames::from_scene(&SceneConfig::default(), 1_000.0);
-        assert_eq!(names.name_for(145.35e6 + 3_000.0), Some("FM voice (repeater user)"));
+        assert_eq!(
+            names.name_for(145.35e6 + 3_000.0),
+            Some("FM voice (repeater user)")
+        );
         assert_eq!(names.name_for(145.1125e6 - 400.0), Some("Interfering carrier"));
         assert_eq!(names.name_for(144.8e6), Some("Data bursts"));
         assert_eq!(names.name_for(145.2e6), None);
-        assert_eq!(names.name_for(145.1125e6 + 1_500.0), None, "beyond a carrier's tolerance");
+        assert_eq!(
+            names.name_for(145.1125e6 + 1_500.0),
+            None,
+            "beyond a carrier's tolerance"
+        );
     }
 }

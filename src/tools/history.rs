@@ -170,12 +170,7 @@ pub fn signal_records(
         timestamp: at(signal.end_sample),
         known: None,
         novel: false,
-        emitter_id: String::new(),
-        activations: 0,
-        first_heard: None,
-        last_heard: None,
-        duty_cycle: 0.0,
-        name: None,
+        identity: Default::default(),
     };
     // The lost report closes the track without counting in its means (see `write`).
     let lost = SignalReport {

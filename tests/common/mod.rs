@@ -189,12 +189,7 @@ pub fn fake_signal(prefix: &str, n: u64, receivers: usize) -> sdrhub::events::Ev
         timestamp: Timestamp::now(),
         known: None,
         novel: false,
-        emitter_id: String::new(),
-        activations: 0,
-        first_heard: None,
-        last_heard: None,
-        duty_cycle: 0.0,
-        name: None,
+        identity: Default::default(),
     })
 }
 

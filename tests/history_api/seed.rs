@@ -41,12 +41,7 @@ fn seeded_signal(n: i64) -> SignalReport {
         timestamp: Timestamp(first + 5 * S),
         known: None,
         novel: false,
-        emitter_id: String::new(),
-        activations: 0,
-        first_heard: None,
-        last_heard: None,
-        duty_cycle: 0.0,
-        name: None,
+        identity: Default::default(),
     }
 }
 

@@ -89,12 +89,7 @@ pub fn report(
         timestamp: Timestamp(t0() + at_s * S),
         known: None,
         novel: false,
-        emitter_id: String::new(),
-        activations: 0,
-        first_heard: None,
-        last_heard: None,
-        duty_cycle: 0.0,
-        name: None,
+        identity: Default::default(),
     }
 }
 

@@ -51,12 +51,7 @@ pub fn events(n: u64, base_ns: i64, model: &mut Published) -> Vec<Event> {
         timestamp: time,
         known: None,
         novel: false,
-        emitter_id: String::new(),
-        activations: 0,
-        first_heard: None,
-        last_heard: None,
-        duty_cycle: 0.0,
-        name: None,
+        identity: Default::default(),
     }));
     model.signals.insert(format!("{NODE}/{id}"));
     if n % 5 == 0 {

@@ -39,7 +39,12 @@ fn voice(frame: i64) -> Detection {
 
 /// Runs the tracker over `seconds` of spectra from one receiver; `on(t_s)` gives the spectrum's
 /// detections at `t_s`.
-fn run(tracker: &mut Tracker, from_s: f64, seconds: f64, on: impl Fn(i64, f64) -> Vec<Detection>) -> Vec<TrackEvent> {
+fn run(
+    tracker: &mut Tracker,
+    from_s: f64,
+    seconds: f64,
+    on: impl Fn(i64, f64) -> Vec<Detection>,
+) -> Vec<TrackEvent> {
     let mut events = Vec::new();
     let start = (from_s * 1e9) as i64 / SPECTRUM_NS;
     let frames = (seconds * 1e9) as i64 / SPECTRUM_NS;
@@ -88,8 +93,15 @@ fn a_keyed_voice_keeps_one_emitter_id_over_ten_activations() {
     let last = lost.last().expect("the last activation is lost");
     assert_eq!(last.activations, 10);
     let expected = 10.0 * 20.0 / 290.0;
-    assert!((last.duty_cycle - expected).abs() < 0.01, "duty {} vs {expected}", last.duty_cycle);
-    assert!((lost[0].duty_cycle - 1.0).abs() < 1e-9, "a first activation is on all its life");
+    assert!(
+        (last.duty_cycle - expected).abs() < 0.01,
+        "duty {} vs {expected}",
+        last.duty_cycle
+    );
+    assert!(
+        (lost[0].duty_cycle - 1.0).abs() < 1e-9,
+        "a first activation is on all its life"
+    );
 }
 
 /// A carrier `bins` FFT bins above 145.1 MHz at 30 dB per-bin SNR, through the real Welch
@@ -109,7 +121,10 @@ fn carrier_spectra(bins: f64, count: usize, seed: u64) -> Vec<Vec<Detection>> {
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut all = Vec::new();
     for _ in 0..count {
-        let x = add(&tone(FFT * AVERAGES, cycles, amplitude), &noise(&mut rng, FFT * AVERAGES, variance));
+        let x = add(
+            &tone(FFT * AVERAGES, cycles, amplitude),
+            &noise(&mut rng, FFT * AVERAGES, variance),
+        );
         welch.push(&x, |psd, _| {
             let mut out = Vec::new();
             detector.detect(psd, CENTER, FS, &mut out);
@@ -124,7 +139,10 @@ fn two_carriers_two_bins_apart_taking_turns_never_share_an_emitter_id() {
     let a = carrier_spectra(0.3, 8, 1);
     let b = carrier_spectra(2.3, 8, 2);
     for spectra in [&a, &b] {
-        assert!(spectra.iter().all(|d| d.len() == 1), "one detection a spectrum: {spectra:?}");
+        assert!(
+            spectra.iter().all(|d| d.len() == 1),
+            "one detection a spectrum: {spectra:?}"
+        );
         let widest = spectra.iter().map(|d| d[0].bandwidth_hz).fold(0.0, f64::max);
         eprintln!("carrier detections: widest {widest:.0} Hz (bin {BIN_HZ} Hz)");
     }
@@ -143,12 +161,25 @@ fn two_carriers_two_bins_apart_taking_turns_never_share_an_emitter_id() {
     });
     let news = new_reports(&events);
     assert_eq!(news.len(), 20, "{news:?}");
-    let near = |s: &TrackSummary, bins: f64| (s.frequency_hz - (CENTER + 100e3 + bins * BIN_HZ)).abs() < BIN_HZ / 2.0;
-    let ids_a: BTreeSet<u64> = news.iter().filter(|s| near(s, 0.3)).map(|s| s.emitter_id).collect();
-    let ids_b: BTreeSet<u64> = news.iter().filter(|s| near(s, 2.3)).map(|s| s.emitter_id).collect();
+    let near = |s: &TrackSummary, bins: f64| {
+        (s.frequency_hz - (CENTER + 100e3 + bins * BIN_HZ)).abs() < BIN_HZ / 2.0
+    };
+    let ids_a: BTreeSet<u64> = news
+        .iter()
+        .filter(|s| near(s, 0.3))
+        .map(|s| s.emitter_id)
+        .collect();
+    let ids_b: BTreeSet<u64> = news
+        .iter()
+        .filter(|s| near(s, 2.3))
+        .map(|s| s.emitter_id)
+        .collect();
     assert_eq!(ids_a.len(), 1, "A keeps its id: {news:?}");
     assert_eq!(ids_b.len(), 1, "B keeps its id: {news:?}");
-    assert!(ids_a.is_disjoint(&ids_b), "A {ids_a:?} and B {ids_b:?} share an emitter id");
+    assert!(
+        ids_a.is_disjoint(&ids_b),
+        "A {ids_a:?} and B {ids_b:?} share an emitter id"
+    );
     assert_eq!(news.iter().filter(|s| near(s, 0.3) || near(s, 2.3)).count(), 20);
 }
 
@@ -173,7 +204,10 @@ fn an_emitter_silent_beyond_the_memory_gets_a_new_id() {
     assert_eq!(new_reports(&second)[0].activations, 2);
     assert_ne!(id(&third), id(&first));
     assert_eq!(new_reports(&third)[0].activations, 1);
-    assert!(tracker.emitters().emitters().len() <= 2, "the forgotten emitter is pruned");
+    assert!(
+        tracker.emitters().emitters().len() <= 2,
+        "the forgotten emitter is pruned"
+    );
 }
 
 #[test]
@@ -205,6 +239,11 @@ fn a_detached_track_gets_a_fresh_emitter_and_the_old_one_is_idle_again() {
     assert_ne!(fresh, old);
     let summary = tracker.track(track).and_then(Track::summary).expect("confirmed");
     assert_eq!((summary.emitter_id, summary.activations), (fresh, 1));
-    let old_entry = tracker.emitters().emitters().iter().find(|e| e.id == old).expect("remembered");
+    let old_entry = tracker
+        .emitters()
+        .emitters()
+        .iter()
+        .find(|e| e.id == old)
+        .expect("remembered");
     assert_eq!((old_entry.activations, old_entry.live), (1, false));
 }
