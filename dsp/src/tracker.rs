@@ -313,6 +313,9 @@ impl Merged {
     }
 }
 
+/// How often [`Tracker::expire`] forgets emitters unheard for longer than the memory, ns.
+const PRUNE_INTERVAL_NS: i64 = 1_000_000_000;
+
 /// The multi-receiver signal tracker.
 #[derive(Debug)]
 pub struct Tracker {
@@ -320,6 +323,8 @@ pub struct Tracker {
     tracks: Vec<Track>,
     next_id: u64,
     emitters: EmitterMemory,
+    /// When the emitter memory was last pruned, ns.
+    pruned_ns: i64,
     /// Indices of the current spectrum's detections, strongest first.
     order: Vec<usize>,
     merged: Vec<(usize, Merged)>,
@@ -330,6 +335,7 @@ impl Tracker {
     pub fn new(config: TrackerConfig) -> Self {
         Self {
             emitters: EmitterMemory::new(config.emitter_memory_ns),
+            pruned_ns: i64::MIN,
             config,
             tracks: Vec::new(),
             next_id: 1,
@@ -503,6 +509,12 @@ impl Tracker {
     /// more. Call it periodically with the current time even when no spectra arrive (a dead
     /// receiver must not keep its signals alive).
     pub fn expire(&mut self, now_ns: i64, events: &mut Vec<TrackEvent>) {
+        // Forgetting is a scan of every remembered emitter: once a second is plenty (the memory
+        // is minutes long), and keeps it off the per-spectrum path.
+        if now_ns.saturating_sub(self.pruned_ns) >= PRUNE_INTERVAL_NS {
+            self.emitters.prune(now_ns);
+            self.pruned_ns = now_ns;
+        }
         let lost_after = self.config.lost_after_ns;
         let mut index = 0;
         while index < self.tracks.len() {
