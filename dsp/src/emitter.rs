@@ -19,8 +19,9 @@
 //!   to another one.
 //! - **position**: the tracker knows no positions. Fusion, which does, checks a returning
 //!   emitter's new position fix against the one remembered from its earlier transmission and
-//!   detaches the track ([`EmitterMemory::detach`]) when they disagree beyond their
-//!   uncertainties; until a fix exists the match rests on frequency and bandwidth alone.
+//!   detaches the track ([`EmitterMemory::detach`], to another remembered emitter located
+//!   there, or a new one) when they disagree beyond their uncertainties; until a fix exists the
+//!   match rests on frequency and bandwidth alone.
 //!
 //! The nearest remembered emitter (in frequency) that passes wins; without one a new emitter id
 //! is minted. Ids are never reused.
@@ -176,12 +177,33 @@ impl EmitterMemory {
         }
     }
 
+    /// The ids of the idle remembered emitters a transmission at `frequency_hz`,
+    /// `bandwidth_hz` wide could be at `now_ns` by frequency and bandwidth, nearest first.
+    pub fn candidates(&self, frequency_hz: f64, bandwidth_hz: f64, now_ns: i64, out: &mut Vec<u64>) {
+        out.clear();
+        let mut found: Vec<&Emitter> = self
+            .emitters
+            .iter()
+            .filter(|e| {
+                !e.live && now_ns - e.last_heard_ns <= self.memory_ns && same(e, frequency_hz, bandwidth_hz)
+            })
+            .collect();
+        found.sort_by(|a, b| {
+            (a.frequency_hz - frequency_hz)
+                .abs()
+                .total_cmp(&(b.frequency_hz - frequency_hz).abs())
+        });
+        out.extend(found.iter().map(|e| e.id));
+    }
+
     /// The live transmission attributed to emitter `id` is not that emitter after all (fusion
-    /// found it elsewhere): the emitter is idle again as it was, and the transmission gets a
-    /// new emitter of its own.
+    /// found it elsewhere): that emitter is idle again as it was, and the transmission becomes
+    /// emitter `to` when that is an idle remembered one (fusion found it where `to` was),
+    /// else a new emitter of its own.
     pub fn detach(
         &mut self,
         id: u64,
+        to: Option<u64>,
         frequency_hz: f64,
         bandwidth_hz: f64,
         first_seen_ns: i64,
@@ -190,15 +212,21 @@ impl EmitterMemory {
             e.live = false;
             e.activations = e.activations.saturating_sub(1);
         }
-        let index = self.mint(frequency_hz, bandwidth_hz, first_seen_ns);
+        let target = to.and_then(|to| self.emitters.iter().position(|e| e.id == to && !e.live));
+        let index = match target {
+            Some(index) => index,
+            None => self.mint(frequency_hz, bandwidth_hz, first_seen_ns),
+        };
         let emitter = &mut self.emitters[index];
         emitter.live = true;
-        emitter.activations = 1;
+        emitter.activations += 1;
+        emitter.frequency_hz = frequency_hz;
+        emitter.bandwidth_hz = bandwidth_hz;
         EmitterLink {
             id: emitter.id,
-            activations: 1,
-            earlier_on_time_ns: 0,
-            first_heard_ns: first_seen_ns,
+            activations: emitter.activations,
+            earlier_on_time_ns: emitter.on_time_ns,
+            first_heard_ns: emitter.first_heard_ns,
         }
     }
 

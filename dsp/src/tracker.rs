@@ -364,16 +364,33 @@ impl Tracker {
         &self.emitters
     }
 
-    /// Gives confirmed track `id` an emitter of its own: fusion found it somewhere its
-    /// remembered emitter was not (see [`EmitterMemory::detach`]). The new emitter is in the
-    /// track's next summary; `None` when there is no such track.
-    pub fn detach_emitter(&mut self, id: u64) -> Option<u64> {
+    /// The other idle emitters confirmed track `id` could be by frequency and bandwidth at
+    /// `now_ns`, nearest first (see [`EmitterMemory::candidates`]); empty without such a track.
+    pub fn emitter_candidates(&self, id: u64, now_ns: i64, out: &mut Vec<u64>) {
+        out.clear();
+        let Some(track) = self.track(id) else { return };
+        let (Some(best), Some(link)) = (track.best(), track.emitter) else {
+            return;
+        };
+        self.emitters
+            .candidates(best.frequency_hz, best.bandwidth_hz, now_ns, out);
+        out.retain(|&e| e != link.id);
+    }
+
+    /// Gives confirmed track `id` another emitter: fusion found it somewhere its remembered
+    /// emitter was not (see [`EmitterMemory::detach`]): emitter `to` when it is idle, else a new
+    /// one. The emitter is in the track's next summary; `None` when there is no such track.
+    pub fn detach_emitter(&mut self, id: u64, to: Option<u64>) -> Option<u64> {
         let track = self.tracks.iter_mut().find(|t| t.id == Some(id))?;
         let old = track.emitter?;
         let best = track.best()?;
-        let link = self
-            .emitters
-            .detach(old.id, best.frequency_hz, best.bandwidth_hz, track.first_seen_ns);
+        let link = self.emitters.detach(
+            old.id,
+            to,
+            best.frequency_hz,
+            best.bandwidth_hz,
+            track.first_seen_ns,
+        );
         track.emitter = Some(link);
         Some(link.id)
     }
@@ -541,9 +558,14 @@ impl Tracker {
                 // Tentative tracks vanish silently: they were never reported.
                 if let Some((_, mut summary)) = track.reported {
                     summary.last_seen_ns = track.last_seen_ns;
-                    summary.duty_cycle = track.emitter.map_or(summary.duty_cycle, |e| {
-                        e.duty_cycle(track.first_seen_ns, track.last_seen_ns)
-                    });
+                    // The emitter as it is now (fusion may have reassigned it since the last
+                    // report).
+                    if let Some(e) = track.emitter {
+                        summary.emitter_id = e.id;
+                        summary.activations = e.activations;
+                        summary.emitter_first_heard_ns = e.first_heard_ns;
+                        summary.duty_cycle = e.duty_cycle(track.first_seen_ns, track.last_seen_ns);
+                    }
                     events.push(TrackEvent {
                         kind: TrackEventKind::Lost,
                         summary,

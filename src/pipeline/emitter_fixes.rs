@@ -2,7 +2,8 @@
 //! frequency and bandwidth alone (it knows no positions, see `sdrhub_dsp::emitter`); fusion
 //! remembers where each emitter was located and, when a later transmission attributed to it is
 //! located somewhere else (beyond the two fixes' uncertainties), that transmission is another
-//! transmitter on the same channel and gets an emitter of its own.
+//! transmitter on the same channel: it becomes the remembered emitter on that frequency that
+//! was located where it is, if any, else an emitter of its own.
 //!
 //! Until a transmission has a fix, its emitter rests on frequency and bandwidth; the check
 //! happens at its first fix, so its first reports may carry the remembered `emitter_id`.
@@ -39,6 +40,14 @@ impl EmitterFixes {
         self.fixes.get(&emitter).is_some_and(|old| {
             old.track != track
                 && old.position.distance_m(position) > POSITION_GATE * old.uncertainty_m.hypot(uncertainty_m)
+        })
+    }
+
+    /// How far a fix at `position`, within `uncertainty_m`, is from emitter `emitter`'s fix,
+    /// in units of the gate's reach: at most 1 is compatible; `None` when it has no fix.
+    pub fn gated_distance(&self, emitter: u64, position: GeoPoint, uncertainty_m: f64) -> Option<f64> {
+        self.fixes.get(&emitter).map(|old| {
+            old.position.distance_m(position) / (POSITION_GATE * old.uncertainty_m.hypot(uncertainty_m))
         })
     }
 

@@ -215,7 +215,22 @@ impl Fusion {
             .emitter_fixes
             .contradicts(emitter, id, position, uncertainty_m)
         {
-            if let Some(fresh) = self.tracker.detach_emitter(id) {
+            // Another remembered emitter on this frequency that was located here, if any (the
+            // nearest by position); else a new one.
+            let mut candidates = Vec::new();
+            let now_ns = summary.last_seen_ns;
+            self.tracker.emitter_candidates(id, now_ns, &mut candidates);
+            let here = candidates
+                .iter()
+                .filter_map(|&e| {
+                    self.emitter_fixes
+                        .gated_distance(e, position, uncertainty_m)
+                        .filter(|&d| d <= 1.0)
+                        .map(|d| (e, d))
+                })
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(e, _)| e);
+            if let Some(fresh) = self.tracker.detach_emitter(id, here) {
                 tracing::info!(
                     signal = id,
                     old = emitter,

@@ -235,7 +235,13 @@ fn a_detached_track_gets_a_fresh_emitter_and_the_old_one_is_idle_again() {
     let old = new_reports(&first)[0].emitter_id;
     assert_eq!(new_reports(&second)[0].emitter_id, old);
     let track = new_reports(&second)[0].id;
-    let fresh = tracker.detach_emitter(track).expect("a live track");
+    let mut others = Vec::new();
+    tracker.emitter_candidates(track, 30_000_000_000, &mut others);
+    assert!(
+        others.is_empty(),
+        "no other emitter on that frequency: {others:?}"
+    );
+    let fresh = tracker.detach_emitter(track, None).expect("a live track");
     assert_ne!(fresh, old);
     let summary = tracker.track(track).and_then(Track::summary).expect("confirmed");
     assert_eq!((summary.emitter_id, summary.activations), (fresh, 1));
