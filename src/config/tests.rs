@@ -271,3 +271,22 @@ fn the_example_config_documents_every_key_with_its_default() {
         "keys missing from sdrhub.example.toml: {missing:?}"
     );
 }
+
+#[test]
+fn the_emitter_memory_is_checked_and_reaches_the_tracker() {
+    let config = Config::default();
+    assert_eq!(config.tracker.emitter_memory_s, 600.0);
+    assert_eq!(config.tracker.tracker().emitter_memory_ns, 600_000_000_000);
+    for bad in [-1.0, f64::NAN, 30.0 * 86_400.0] {
+        let mut config = Config::default();
+        config.tracker.emitter_memory_s = bad;
+        let found = problems(&config);
+        assert!(
+            found.iter().any(|p| p.starts_with("tracker.emitter_memory_s = ")),
+            "{bad}: {found:?}"
+        );
+    }
+    let mut off = Config::default();
+    off.tracker.emitter_memory_s = 0.0;
+    assert!(problems(&off).is_empty());
+}

@@ -5,9 +5,11 @@
 //! be spelled two ways. What the history database answers is in [`history`].
 
 pub mod history;
+mod identity;
 mod time;
 mod topic;
 
+pub use identity::SignalIdentity;
 pub use time::Timestamp;
 pub use topic::{EventKind, Topic, TopicSet};
 
@@ -82,6 +84,14 @@ impl SignalReport {
             timestamp: Timestamp(0),
             known: None,
             novel: false,
+            identity: Box::new(SignalIdentity {
+                emitter_id: "em-1".into(),
+                activations: 1,
+                first_heard: Some(Timestamp(0)),
+                last_heard: Some(Timestamp(0)),
+                duty_cycle: 1.0,
+                name: None,
+            }),
         }
     }
 }
@@ -258,6 +268,10 @@ pub struct SignalReport {
     /// for its whole life; always `false` without a history database).
     #[serde(default)]
     pub novel: bool,
+    /// Which transmitter this is across its transmissions, and its name (flattened: on the wire
+    /// these are fields of the report itself).
+    #[serde(flatten)]
+    pub identity: Box<SignalIdentity>,
 }
 
 /// How a position was computed.
