@@ -85,10 +85,11 @@ async fn a_steady_carrier_carries_its_new_name_at_once() {
         .expect("POST");
     assert_eq!(response.status().as_u16(), 201);
     // Without the re-report it would come only with the carrier's next material change (none
-    // within this test: it failed so before the fix).
+    // within this test: it failed so before the fix). It comes within a fusion tick; 6 s leaves
+    // room for a loaded debug build (3 s once timed out with a build running beside it).
     let (named, _) = wait_for(
         &mut ws,
-        Duration::from_secs(3),
+        Duration::from_secs(6),
         "the carrier with its name",
         |m| near(m) && m["data"]["known"]["name"] == "Steady",
     )
