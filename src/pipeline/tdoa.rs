@@ -98,6 +98,39 @@ pub enum TdoaError {
     Locate(#[from] LocateError),
 }
 
+/// The pairs' failures said once per kind: usually every pair fails the same way (a carrier has
+/// no timing information) with different numbers, and an operator needs the kind, an example
+/// and how many pairs, not every pair's figures. In the order first met.
+fn distinct_reasons<'a>(failures: impl Iterator<Item = &'a str>) -> Vec<String> {
+    // The kind of a failure: its text with every run of digits replaced.
+    let kind = |text: &str| {
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            if !c.is_ascii_digit() {
+                out.push(c);
+            } else if !out.ends_with('#') {
+                out.push('#');
+            }
+        }
+        out
+    };
+    let mut kinds: Vec<(String, &str, usize)> = Vec::new();
+    for failure in failures {
+        let k = kind(failure);
+        match kinds.iter_mut().find(|(seen, _, _)| *seen == k) {
+            Some((_, _, count)) => *count += 1,
+            None => kinds.push((k, failure, 1)),
+        }
+    }
+    kinds
+        .into_iter()
+        .map(|(_, example, count)| match count {
+            1 => example.to_string(),
+            n => format!("{example} ({n} pairs failed so)"),
+        })
+        .collect()
+}
+
 /// One receiver's part in a TDOA solution.
 #[derive(Debug, Clone)]
 pub struct ReceiverSnippet {
@@ -330,18 +363,10 @@ pub fn solve(
         .chain((0..receivers.len()).filter(|&k| k != reference_index && connected[k]))
         .collect();
     if order.len() < 3 {
-        // Usually every pair fails the same way (a carrier has no timing information): say it
-        // once.
-        let mut reasons: Vec<String> = Vec::new();
-        for (_, _, reason) in &failures {
-            if !reasons.contains(reason) {
-                reasons.push(reason.clone());
-            }
-        }
         return Err(TdoaError::TooFewDelays {
             delayed: order.len() - 1,
             others: receivers.len() - 1,
-            reasons,
+            reasons: distinct_reasons(failures.iter().map(|(_, _, why)| why.as_str())),
         });
     }
     let position_in = |k: usize| order.iter().position(|&o| o == k);
@@ -535,4 +560,26 @@ fn solve_request(
     )?;
     solution.excluded.extend(excluded);
     Ok(solution)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::distinct_reasons;
+
+    #[test]
+    fn the_same_failure_with_other_numbers_is_said_once_with_its_count() {
+        let failures = [
+            "the correlation has no distinct peak (it stands 0.8 noise sigmas above its surroundings, 5 needed)",
+            "the signal carries no timing information",
+            "the correlation has no distinct peak (it stands 2.4 noise sigmas above its surroundings, 5 needed)",
+            "the correlation has no distinct peak (it stands 0.4 noise sigmas above its surroundings, 5 needed)",
+        ];
+        assert_eq!(
+            distinct_reasons(failures.into_iter()),
+            vec![
+                format!("{} (3 pairs failed so)", failures[0]),
+                failures[1].to_string()
+            ]
+        );
+    }
 }
