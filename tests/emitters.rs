@@ -5,8 +5,9 @@
 //! The scene is the light test scene (`common::test_config`) with its FM voice keyed faster
 //! than the default scene's 20 s of every 30 s: on 5 s of every 10 s (the 5 s silences are
 //! longer than `tracker.lost_after_s`, 3 s, so each transmission is lost and a new track),
-//! asserted over at least 3 activations. Ten activations at the default scene's schedule are
-//! the DSP test `a_keyed_voice_keeps_one_emitter_id_over_ten_activations`.
+//! asserted over at least 3 activations. Ten activations at the default scene's own schedule,
+//! through the default scene itself (five receivers, the embedded configuration), take five
+//! minutes: `the_default_scenes_keyed_voice_keeps_one_emitter_over_ten_activations`.
 
 mod common;
 
@@ -118,4 +119,60 @@ async fn a_keyed_voice_keeps_one_emitter_id_over_its_activations_and_carries_its
         carrier.iter().all(|r| r["name"] == "Test carrier"),
         "{carrier:#?}"
     );
+}
+
+/// Issue 19's acceptance as written: the default scene (the embedded configuration, only the
+/// address and the history file changed) keys its FM voice at 145.35 MHz on 20 s of every
+/// 30 s; over ten activations (about five minutes) every transmission is a new signal and all
+/// of them one emitter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_scenes_keyed_voice_keeps_one_emitter_over_ten_activations() {
+    let mut config = sdrhub::config::Config::default();
+    config.server.bind = "127.0.0.1:0".into();
+    config.history.url = format!("sqlite://{}", temp_path("emitters-default", "sqlite").display());
+    let voice = config
+        .simulation
+        .transmitters
+        .iter()
+        .find(|t| t.schedule.is_some_and(|s| s.period_s == 30.0 && s.on_s == 20.0))
+        .expect("the default scene keys a voice on 20 s of every 30 s")
+        .clone();
+    let server = start(config);
+    let mut ws = connect(&server, "/ws?events=signals:detected").await;
+    let mut news: Vec<Value> = Vec::new();
+    let mut emitters: BTreeSet<String> = BTreeSet::new();
+    // Ten periods, the first possibly cut, and the start-up.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(11 * 30 + 20);
+    while news.len() < 10 && tokio::time::Instant::now() < deadline {
+        let Some(m) = next_json(&mut ws, Duration::from_secs(1)).await else {
+            continue;
+        };
+        if m["event"] != "signals:detected" {
+            continue;
+        }
+        let r = &m["data"];
+        let f = r["frequency_hz"].as_f64().unwrap_or(0.0);
+        if (f - voice.frequency_hz).abs() > voice.bandwidth_hz.max(10_000.0) {
+            continue;
+        }
+        emitters.insert(r["emitter_id"].as_str().unwrap_or("none").to_owned());
+        if r["state"] == "new" {
+            news.push(r.clone());
+        }
+    }
+    server.stop().await.unwrap();
+    let signals: BTreeSet<&str> = news.iter().filter_map(|r| r["signal_id"].as_str()).collect();
+    eprintln!(
+        "default scene: {} activations of {}, signals {signals:?}, emitters {emitters:?}",
+        news.len(),
+        voice.name
+    );
+    assert_eq!(news.len(), 10, "ten activations within 5.8 minutes: {news:#?}");
+    assert_eq!(signals.len(), 10, "each activation its own signal: {news:#?}");
+    assert_eq!(emitters.len(), 1, "one emitter over all ten: {emitters:?}");
+    assert_eq!(
+        news[9]["activations"].as_u64(),
+        news[0]["activations"].as_u64().map(|a| a + 9)
+    );
+    assert!(news.iter().all(|r| r["name"] == voice.name.as_str()), "{news:#?}");
 }
