@@ -181,6 +181,28 @@ test("names: the default scene's transmitters are named in the table, which show
   await page.close();
 });
 
+test("off air: a keyed transmitter that stops stays below the live rows with when it was last heard, and gives its row back when it keys on again", { timeout: 90000 }, async () => {
+  const { page, errors } = await open(main);
+  // The voice is on 20 s of every 30 s; it is lost 3 s after it stops (tracker.lost_after_s).
+  const offRow = page.locator('[data-testid="offair-row"]', { hasText: "FM voice" });
+  await offRow.first().waitFor({ timeout: 45000 });
+  const key = await offRow.first().getAttribute("data-key");
+  const heard = await offRow.first().locator("td:nth-child(9)").textContent();
+  assert.match(heard, /^\d+ s ago$/, `last heard: ${heard}`);
+  // Below every live row.
+  const order = await page.locator("#signals-body tr").evaluateAll((trs) => trs.map((tr) => tr.dataset.testid || ""));
+  assert.ok(order.lastIndexOf("signal-row") < order.indexOf("offair-row"), `${order}`);
+  // Its details say when it was last heard.
+  await offRow.first().locator("button").click();
+  await page.waitForFunction(() => /Last heard\d+ s ago/.test(document.querySelector('[data-testid="details-signal"]')?.textContent || ""), null, { timeout: 5000 });
+  // The voice keys on again as a new signal of the same emitter: the off-air row goes.
+  await page.waitForFunction((k) => !document.querySelector(`[data-testid="offair-row"][data-key="${k}"]`), key, { timeout: 20000 });
+  const s = await sigs(page);
+  assert.ok(s.all.some((x) => near(x.frequency_hz, VOICE)), "the voice is live again");
+  assert.deepEqual(errors, [], "no page errors");
+  await page.close();
+});
+
 test("phone: at 390x844 the signals table comes before the spectrum and its main columns fit", { timeout: 60000 }, async () => {
   const { page, errors } = await open(main, { width: 390, height: 844 });
   await page.locator('[data-testid="signal-row"]').first().waitFor({ timeout: 20000 });

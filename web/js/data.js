@@ -68,20 +68,44 @@ export function setSignals(list) {
     if (d && typeof d.signal_id === "string" && d.state !== "lost") m.set(d.signal_id, normSignal(d));
   }
   S.signals = m;
+  for (const s of m.values()) backOnAir(s);
   markDirty("signals");
+}
+
+/** How long a lost signal stays in the table as "off air": the server's emitter memory by
+ *  default, so a transmitter that keys on again within it comes back in its place. */
+export const OFF_AIR_KEEP_MS = 600_000;
+
+/** An emitter heard again replaces its off-air row (its new transmission is the live row). */
+function backOnAir(s) {
+  for (const [id, o] of S.offAir) {
+    if (id === s.signal_id || (s.emitter_id !== null && o.emitter_id === s.emitter_id)) S.offAir.delete(id);
+  }
+}
+
+/** Forgets off-air rows older than OFF_AIR_KEEP_MS. */
+export function pruneOffAir(now = Date.now()) {
+  for (const [id, o] of S.offAir) if (now - o.off_air_at > OFF_AIR_KEEP_MS) S.offAir.delete(id);
 }
 
 export function upsertSignal(d) {
   if (!d || typeof d.signal_id !== "string") return;
   if (!S.signals) S.signals = new Map();
   if (d.state === "lost") {
+    const prev = S.signals.get(d.signal_id);
     S.signals.delete(d.signal_id);
+    // Kept as "off air", with when it was last heard; one row per emitter.
+    const s = { ...(prev || normSignal(d)), off_air: true, off_air_at: Date.now() };
+    s.last_heard = parseTime(d.last_heard) ?? (prev && prev.last_heard) ?? parseTime(d.timestamp);
+    backOnAir(s);
+    S.offAir.set(d.signal_id, s);
   } else {
     const prev = S.signals.get(d.signal_id);
     const s = normSignal(d);
     if (s.first_seen === null && prev) s.first_seen = prev.first_seen;
     if (s.first_heard === null && prev) s.first_heard = prev.first_heard;
     S.signals.set(d.signal_id, s);
+    backOnAir(s);
   }
   markDirty("signals");
 }

@@ -62,7 +62,7 @@ function positionTools(lat, lon) {
 export function renderDetails() {
   const id = S.selected;
   setAttr($("clear-selection"), "hidden", id === null ? "" : null);
-  const s = id !== null && S.signals ? S.signals.get(id) || null : null;
+  const s = id !== null ? (S.signals && S.signals.get(id)) || S.offAir.get(id) || null : null;
   const l = id !== null && S.locs ? S.locs.get(id) || null : null;
   const key = JSON.stringify([id, s && { ...s, timestamp: 0 }, l, (S.websdrs || []).map((w) => [w.id, w.name])]);
   if (key === detailsKey) return;
@@ -104,7 +104,8 @@ export function renderDetails() {
       kv(dl, "First heard", null, s.first_heard ?? s.first_seen);
     }
     kv(dl, s.emitter_id ? "This transmission since" : "First seen", null, s.first_seen);
-    kv(dl, "Last heard", "on air");
+    if (s.off_air) kv(dl, "Last heard", null, s.last_heard);
+    else kv(dl, "Last heard", "on air");
     parts.push(dl);
   } else {
     parts.push(el("p", "empty", "No longer active; its last position estimate:"));

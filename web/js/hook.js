@@ -26,6 +26,7 @@ const hook = Object.freeze({
       websdrs: S.websdrs ? S.websdrs.length : null,
       websdrIds: S.websdrs ? S.websdrs.map((w) => w.id) : [],
       signals: S.signals ? S.signals.size : null,
+      offAir: S.offAir.size,
       localizations: S.locs ? S.locs.size : null,
       selected: S.selected,
       subscriptions: S.subscriptions ? S.subscriptions.slice() : null,

@@ -3,7 +3,7 @@
 // keyboard focus and the scroll position; a row's button selects its signal.
 
 import { CFG } from "./config.js";
-import { shownSignal, sortedLocs } from "./data.js";
+import { pruneOffAir, shownSignal, sortedLocs } from "./data.js";
 import { selectSignal } from "./details.js";
 import { currentFilter, describeFilter, matchesFilter, renderFilterReceivers } from "./filter.js";
 import { $, el, renderAges, setAttr, setText, showPanel } from "./dom.js";
@@ -208,8 +208,16 @@ export function renderSignals() {
   const f = currentFilter();
   const visible = [...m.values()].filter(shownSignal);
   const all = visible.filter((s) => matchesFilter(s, f)).sort(compareBy(S.sort.key, S.sort.dir));
-  const list = all.slice(0, CFG.maxSignalRows);
-  S.shownSignals = list.length;
+  const live = all.slice(0, CFG.maxSignalRows);
+  S.shownSignals = live.length;
+  // Then the transmissions that ended lately (the filter applies to them too), most recently
+  // heard first: what "Last heard" is for.
+  pruneOffAir();
+  const offAir = [...S.offAir.values()]
+    .filter((s) => shownSignal(s) && matchesFilter(s, f))
+    .sort((a, b) => (b.last_heard ?? 0) - (a.last_heard ?? 0))
+    .slice(0, Math.max(0, CFG.maxSignalRows - live.length));
+  const list = live.concat(offAir);
   setText($("signals-count"), list.length < total ? `(${list.length} of ${total})` : `(${total})`);
   const ignored = total - visible.length;
   setText($("signals-ignored"), ignored > 0 ? `${ignored} ignored signal${ignored === 1 ? "" : "s"} hidden` : "");
@@ -222,7 +230,6 @@ export function renderSignals() {
     (s) => s.signal_id,
     () => {
       const tr = cells(el("tr", "selectable"), 9, [1, 2, 3, 4, 6, 7, 8]);
-      tr.dataset.testid = "signal-row";
       tr.children[0].append(selectButton((b) => b.closest("tr").dataset.key), el("span", "novel"), el("span", "known"));
       tr.children[0].children[1].textContent = "new";
       tr.children[7].className = "num age";
@@ -233,6 +240,9 @@ export function renderSignals() {
     (tr, s) => {
       const c = tr.children;
       const btn = c[0].firstChild;
+      // A row of a signal on air, or (dimmed, after them) of one that went off air lately.
+      tr.dataset.testid = s.off_air ? "offair-row" : "signal-row";
+      tr.classList.toggle("off-air", Boolean(s.off_air));
       setText(btn, s.signal_id);
       // Its name under its id: a known signal's (with its tags), else the configured
       // transmitter's; "new" when nothing was heard near its frequency for
@@ -264,12 +274,22 @@ export function renderSignals() {
       c[7].dataset.t = first === null ? "" : String(first);
       const emitter = s.emitter_id ? `${s.emitter_id} first heard ${fmtIso(first)}; this transmission since ${fmtIso(s.first_seen)}` : `first seen ${fmtIso(first)}`;
       setAttr(c[7], "title", first === null ? null : emitter);
-      setText(c[8], "on air");
       const heard = lastHeard(s);
-      setAttr(c[8], "title", heard === null ? null : `on air; latest report of a detection ${fmtIso(heard)}`);
+      if (s.off_air) {
+        c[8].dataset.t = heard === null ? "" : String(heard);
+        c[8].dataset.suffix = " ago";
+        setAttr(c[8], "title", heard === null ? null : `off air; last heard ${fmtIso(heard)}`);
+      } else {
+        delete c[8].dataset.t;
+        setText(c[8], "on air");
+        setAttr(c[8], "title", heard === null ? null : `on air; latest report of a detection ${fmtIso(heard)}`);
+      }
     },
   );
-  if (all.length === 0) emptyRow(tbody, 9, total === 0 ? "no active signals" : visible.length === 0 ? "only ignored signals are active" : `no signal matches ${describeFilter(f)}`);
+  if (all.length === 0) {
+    emptyRow(tbody, 9, total === 0 ? "no active signals" : visible.length === 0 ? "only ignored signals are active" : `no signal matches ${describeFilter(f)}`);
+    tbody.prepend(tbody.lastChild); // above the off-air rows
+  }
   renderAges();
 }
 
