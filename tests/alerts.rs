@@ -1,0 +1,411 @@
+//! Alerts as a client sees them, against the real server: the simulated scene's keyed
+//! transmitter raises `level` and `new_signal` alerts within `for_s` + 2 s of appearing,
+//! exactly once per appearance, resolved when it goes off the air; a KiwiSDR receiver that is
+//! stopped raises `receiver_offline`, resolved when it comes back; alerts are in the snapshot,
+//! listed and acknowledged over REST, counted in `/metrics`, and hidden from a token without
+//! the `alerts:raised` topic.
+
+mod common;
+
+use common::*;
+use sdrhub::config::{AlertRule, Config, KiwiReceiverConfig, ReceiverConfig, TokenConfig};
+use sdrhub::events::{AlertKind, Event, SignalReport, SignalState, Timestamp};
+use sdrhub_hardware::acquisition::now_ns;
+use sdrhub_hardware::kiwi::{hf_scene, KiwiEmulator, KiwiEmulatorConfig};
+use sdrhub_hardware::sim::{Scene, ScheduleConfig};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// What the test allows between the condition (as the client sees it) and the alert, beyond
+/// the rule's `for_s` (acceptance: `for_s` + 2 s).
+const LATENESS: Duration = Duration::from_secs(2);
+
+fn band_rule(name: &str, kind: AlertKind, center_hz: f64, for_s: f64) -> AlertRule {
+    AlertRule {
+        for_s,
+        freq_min_hz: Some(center_hz - 20_000.0),
+        freq_max_hz: Some(center_hz + 20_000.0),
+        ..AlertRule::new(name, kind)
+    }
+}
+
+/// One signal of the keyed transmitter, as the client saw it.
+#[derive(Debug, Default)]
+struct Appearance {
+    new: Option<Instant>,
+    lost: Option<Instant>,
+    novel: bool,
+}
+
+/// Every message about one alert, with when it arrived.
+type Said = Vec<(Instant, Value)>;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keyed_transmitter_raises_level_and_new_signal_once_per_appearance_and_resolves() {
+    let mut config = test_config();
+    // The voice transmitter keys on for 8 s of every 16 s; the carrier, outside the band,
+    // stays on.
+    for tx in &mut config.simulation.transmitters {
+        if tx.id == "voice" {
+            tx.schedule = Some(ScheduleConfig {
+                period_s: 16.0,
+                on_s: 8.0,
+                offset_s: 0.0,
+            });
+        }
+    }
+    let voice_hz = config.simulation.center_frequency_hz - 60_000.0;
+    let level_for_s = 2.0;
+    let novel_for_s = 1.0;
+    config.alerts.rules = vec![
+        AlertRule {
+            power_dbfs: Some(-150.0),
+            ..band_rule("voice-on-air", AlertKind::Level, voice_hz, level_for_s)
+        },
+        band_rule("voice-new", AlertKind::NewSignal, voice_hz, novel_for_s),
+    ];
+    let server = start(config);
+    let mut ws = connect(&server, "/ws?events=signals:detected,alerts:raised").await;
+    let first = next_json(&mut ws, Duration::from_secs(5)).await.expect("snapshot");
+    assert_eq!(first["data"]["alerts:raised"]["alerts"], serde_json::json!([]));
+
+    let mut voice: BTreeMap<String, Appearance> = BTreeMap::new();
+    let mut alerts: BTreeMap<(String, String), Said> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(50);
+    // Until two appearances have come and gone (and their alerts resolved), or the deadline.
+    let done = |voice: &BTreeMap<String, Appearance>, alerts: &BTreeMap<(String, String), Said>| {
+        let gone: Vec<&String> = voice.iter().filter(|(_, a)| a.lost.is_some()).map(|(id, _)| id).collect();
+        gone.len() >= 2
+            && gone.iter().all(|id| {
+                alerts
+                    .get(&("voice-on-air".to_string(), id.to_string()))
+                    .is_none_or(|said| said.iter().any(|(_, m)| m["state"] == "resolved"))
+            })
+    };
+    while Instant::now() < deadline && !done(&voice, &alerts) {
+        let Some(m) = next_json(&mut ws, Duration::from_secs(1)).await else {
+            continue;
+        };
+        let now = Instant::now();
+        let data = &m["data"];
+        if m["event"] == "alerts:raised" {
+            let key = (
+                data["rule"].as_str().unwrap().to_string(),
+                data["emitter_id"].as_str().unwrap().to_string(),
+            );
+            alerts.entry(key).or_default().push((now, data.clone()));
+            continue;
+        }
+        if m["event"] != "signals:detected" {
+            continue;
+        }
+        if (data["frequency_hz"].as_f64().unwrap() - voice_hz).abs() > 20_000.0 {
+            continue;
+        }
+        let appearance = voice.entry(data["signal_id"].as_str().unwrap().to_string()).or_default();
+        match data["state"].as_str().unwrap() {
+            "new" => {
+                appearance.new = Some(now);
+                appearance.novel = data["novel"] == true;
+            }
+            "lost" => appearance.lost = Some(now),
+            _ => {}
+        }
+    }
+    eprintln!("voice signals: {voice:?}");
+    for ((rule, emitter), said) in &alerts {
+        let states: Vec<&Value> = said.iter().map(|(_, m)| &m["state"]).collect();
+        eprintln!("{rule} about {emitter}: {states:?}");
+    }
+    assert!(done(&voice, &alerts), "two appearances of the voice transmitter within 50 s");
+
+    let mut novel_seen = 0;
+    for (id, appearance) in &voice {
+        let (Some(new), Some(lost)) = (appearance.new, appearance.lost) else {
+            continue;
+        };
+        for (rule, for_s, applies) in [
+            ("voice-on-air", level_for_s, true),
+            ("voice-new", novel_for_s, appearance.novel),
+        ] {
+            let said = alerts.get(&(rule.to_string(), id.clone())).cloned().unwrap_or_default();
+            let lasted = lost - new;
+            if !applies || lasted.as_secs_f64() < for_s - 0.5 {
+                assert!(said.is_empty(), "{rule}: nothing about {id} (lasted {lasted:?}): {said:?}");
+                continue;
+            }
+            let raised: Vec<&(Instant, Value)> = said.iter().filter(|(_, m)| m["state"] == "raised").collect();
+            let resolved: Vec<&(Instant, Value)> = said.iter().filter(|(_, m)| m["state"] == "resolved").collect();
+            assert_eq!((raised.len(), resolved.len()), (1, 1), "{rule} about {id}: exactly once: {said:?}");
+            let (at, report) = raised[0];
+            let after = *at - new;
+            let for_d = Duration::from_secs_f64(for_s);
+            assert!(
+                after + Duration::from_millis(300) >= for_d && after <= for_d + LATENESS,
+                "{rule} raised {after:?} after {id} appeared (for_s = {for_s})"
+            );
+            assert_eq!(report["signal_id"], id.as_str());
+            assert!(!report["receivers"].as_array().unwrap().is_empty(), "{report}");
+            let (at, report) = resolved[0];
+            assert!(
+                at.saturating_duration_since(lost) <= LATENESS && *at + Duration::from_millis(50) >= lost,
+                "{rule} resolved {:?} after {id} was lost",
+                at.saturating_duration_since(lost)
+            );
+            assert_eq!(report["alert_id"], raised[0].1["alert_id"]);
+            assert!(report["resolved_at"].is_string(), "{report}");
+            if rule == "voice-new" {
+                novel_seen += 1;
+            }
+        }
+    }
+    assert_eq!(novel_seen, 1, "only the first appearance is new: {voice:?}");
+    let (status, listing) = get_json(&server, "/api/v1/alerts").await;
+    assert_eq!(status, 200);
+    assert!(listing["past"].as_array().unwrap().len() >= 3, "{listing}");
+    server.stop().await.unwrap();
+}
+
+fn kiwi_config(url: String) -> Config {
+    let mut config = Config::default();
+    config.server.bind = "127.0.0.1:0".into();
+    config.server.status_interval_s = 0.5;
+    config.server.health_interval_s = 0.5;
+    config.history.enabled = false;
+    config.receivers = vec![ReceiverConfig::Kiwisdr(KiwiReceiverConfig {
+        id: "kiwi".into(),
+        name: String::new(),
+        url,
+        password: String::new(),
+        frequency_hz: hf_scene().center_frequency_hz,
+        latitude: None,
+        longitude: None,
+        user: "sdrhub-test".into(),
+        gain_db: 50,
+        fft_size: 1024,
+        averages: 4,
+        status_probe_interval_s: 1.0,
+    })];
+    config
+}
+
+fn kiwi_status(message: &Value) -> Option<&str> {
+    (message["event"] == "websdrs:status").then_some(())?;
+    message["data"]["websdrs"]
+        .as_array()?
+        .iter()
+        .find(|r| r["id"] == "kiwi")?["status"]
+        .as_str()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_is_killed_raises_receiver_offline_once_and_resolves_when_back() {
+    let scene = Scene::new(hf_scene()).unwrap();
+    let mut kiwi = KiwiEmulator::start(KiwiEmulatorConfig::new(scene, 0, now_ns())).expect("emulator starts");
+    let mut config = kiwi_config(kiwi.url());
+    let for_s = 1.0;
+    config.alerts.rules = vec![AlertRule {
+        for_s,
+        receivers: vec!["kiwi".into()],
+        severity: sdrhub::events::Severity::Critical,
+        ..AlertRule::new("kiwi-down", AlertKind::ReceiverOffline)
+    }];
+    let server = start(config);
+    let mut ws = connect(&server, "/ws?events=websdrs:status,alerts:raised").await;
+    let mut said: Vec<(Instant, Value)> = Vec::new();
+    let (_, _) = wait_for(&mut ws, Duration::from_secs(20), "online", |m| {
+        kiwi_status(m) == Some("online")
+    })
+    .await;
+    // Alerts about the start-up (offline before the first connection) are over by now.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    while let Some(m) = next_json(&mut ws, Duration::from_millis(100)).await {
+        if m["event"] == "alerts:raised" {
+            said.push((Instant::now(), m["data"].clone()));
+        }
+    }
+    let before = said.len();
+
+    kiwi.stop();
+    let (_, _) = wait_for(&mut ws, Duration::from_secs(5), "offline", |m| {
+        kiwi_status(m) == Some("offline")
+    })
+    .await;
+    let offline_at = Instant::now();
+    let (raised, _) = wait_for(&mut ws, Duration::from_secs(10), "the alert", |m| {
+        m["event"] == "alerts:raised" && m["data"]["state"] == "raised"
+    })
+    .await;
+    let after = offline_at.elapsed();
+    let report = &raised["data"];
+    assert!(
+        after <= Duration::from_secs_f64(for_s) + LATENESS,
+        "raised {after:?} after the receiver went offline"
+    );
+    assert_eq!(
+        (&report["rule"], &report["kind"], &report["severity"], &report["emitter_id"]),
+        (
+            &Value::from("kiwi-down"),
+            &Value::from("receiver_offline"),
+            &Value::from("critical"),
+            &Value::from("kiwi")
+        )
+    );
+    assert_eq!(report["receivers"], serde_json::json!(["kiwi"]));
+    // The snapshot of a client connecting now holds it.
+    let mut late = connect(&server, "/ws?events=alerts:raised").await;
+    let snapshot = next_json(&mut late, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(snapshot["data"]["alerts:raised"]["alerts"][0]["alert_id"], report["alert_id"]);
+
+    // Still down a while: nothing more is said about it.
+    let quiet_until = Instant::now() + Duration::from_secs(3);
+    while let Some(m) = next_json(&mut ws, quiet_until.saturating_duration_since(Instant::now())).await {
+        assert!(m["event"] != "alerts:raised", "said twice: {m}");
+    }
+
+    kiwi.restart().unwrap();
+    let (_, _) = wait_for(&mut ws, Duration::from_secs(15), "online again", |m| {
+        kiwi_status(m) == Some("online")
+    })
+    .await;
+    let online_at = Instant::now();
+    let (resolved, _) = wait_for(&mut ws, LATENESS + Duration::from_millis(500), "the resolution", |m| {
+        m["event"] == "alerts:raised"
+    })
+    .await;
+    assert!(online_at.elapsed() <= LATENESS);
+    assert_eq!(resolved["data"]["state"], "resolved");
+    assert_eq!(resolved["data"]["alert_id"], report["alert_id"]);
+    let (_, listing) = get_json(&server, "/api/v1/alerts").await;
+    assert_eq!(listing["active"], serde_json::json!([]));
+    assert_eq!(listing["past"].as_array().unwrap().len(), before + 1, "{listing}");
+    server.stop().await.unwrap();
+}
+
+fn loud(id: &str, state: SignalState) -> Event {
+    Event::SignalsDetected(SignalReport {
+        signal_id: id.into(),
+        state,
+        frequency_hz: 433.92e6,
+        frequency_mhz: 433.92,
+        bandwidth_hz: 10e3,
+        snr_db: 30.0,
+        power_dbfs: -20.0,
+        peak_power_dbfs: -25.0,
+        websdr_id: "rx-a".into(),
+        receivers: vec!["rx-a".into(), "rx-b".into()],
+        first_seen: Timestamp::now(),
+        timestamp: Timestamp::now(),
+        known: None,
+        novel: false,
+    })
+}
+
+async fn post(server: &sdrhub::roles::RunningServer, path: &str, token: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("http://{}{}", server.addr, path))
+        .header("Authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .expect("POST");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(server: &sdrhub::roles::RunningServer, path: &str, token: &str) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .get(format!("http://{}{}", server.addr, path))
+        .header("Authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .expect("GET");
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_are_listed_acknowledged_counted_and_only_for_tokens_that_allow_them() {
+    let mut config = quiet_config();
+    config.history.enabled = false;
+    config.alerts.rules = vec![AlertRule {
+        power_dbfs: Some(-30.0),
+        labels: [("team".to_string(), "ism".to_string())].into(),
+        ..band_rule("ism-loud", AlertKind::Level, 433.92e6, 0.5)
+    }];
+    let (ops, viewer) = ("ops-token-0123456789abc", "viewer-token-0123456789");
+    config.auth.enabled = true;
+    config.auth.tokens = vec![
+        TokenConfig {
+            name: "ops".into(),
+            token: ops.into(),
+            events: None,
+            admin: true,
+        },
+        TokenConfig {
+            name: "viewer".into(),
+            token: viewer.into(),
+            events: Some(vec!["signals:detected".into()]),
+            admin: false,
+        },
+    ];
+    let server = start(config);
+    let mut watcher = connect(&server, &format!("/ws?token={ops}")).await;
+    let mut viewer_ws = connect(&server, &format!("/ws?token={viewer}")).await;
+    let snapshot = next_json(&mut viewer_ws, Duration::from_secs(5)).await.unwrap();
+    assert!(snapshot["data"].get("alerts:raised").is_none(), "{snapshot}");
+
+    server.hub().publish(loud("sig-ism", SignalState::New)).await;
+    let (raised, took) = wait_for(&mut watcher, Duration::from_secs(3), "the alert", |m| {
+        m["event"] == "alerts:raised"
+    })
+    .await;
+    assert!(took <= Duration::from_millis(500) + LATENESS, "{took:?}");
+    let report = raised["data"].clone();
+    assert_eq!(report["state"], "raised");
+    assert_eq!(report["acked"], false);
+    assert_eq!(report["labels"], serde_json::json!({"team": "ism"}));
+    assert_eq!(report["receivers"], serde_json::json!(["rx-a", "rx-b"]));
+    let id = report["alert_id"].as_str().unwrap().to_string();
+
+    let (status, listing) = get(&server, "/api/v1/alerts", ops).await;
+    assert_eq!(status, 200);
+    let listing: Value = serde_json::from_str(&listing).unwrap();
+    assert_eq!(listing["active"][0]["alert_id"], id.as_str());
+    assert_eq!(get(&server, "/api/v1/alerts", viewer).await.0, 403);
+    let (status, metrics) = get(&server, "/metrics", ops).await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("sdrhub_alerts_firing{rule=\"ism-loud\",severity=\"warning\"} 1"),
+        "{metrics}"
+    );
+
+    // Acknowledging needs a token that may publish; once acknowledged, everyone is told once.
+    assert_eq!(post(&server, &format!("/api/v1/alerts/{id}/ack"), viewer).await.0, 403);
+    assert_eq!(post(&server, "/api/v1/alerts/alert-999/ack", ops).await.0, 404);
+    let (status, acked) = post(&server, &format!("/api/v1/alerts/{id}/ack"), ops).await;
+    assert_eq!((status, &acked["acked"]), (200, &Value::Bool(true)), "{acked}");
+    let (update, _) = wait_for(&mut watcher, Duration::from_secs(3), "the acknowledgement", |m| {
+        m["event"] == "alerts:raised"
+    })
+    .await;
+    assert_eq!((&update["data"]["state"], &update["data"]["acked"]), (&Value::from("acked"), &Value::Bool(true)));
+    assert_eq!(post(&server, &format!("/api/v1/alerts/{id}/ack"), ops).await.0, 200);
+    let (_, listing) = get(&server, "/api/v1/alerts", ops).await;
+    let listing: Value = serde_json::from_str(&listing).unwrap();
+    assert_eq!(listing["active"][0]["acked"], true);
+
+    server.hub().publish(loud("sig-ism", SignalState::Lost)).await;
+    let (resolved, _) = wait_for(&mut watcher, Duration::from_secs(3), "the resolution", |m| {
+        m["event"] == "alerts:raised"
+    })
+    .await;
+    assert_eq!(resolved["data"]["state"], "resolved");
+    assert_eq!(resolved["data"]["acked"], true);
+    // The viewer was told nothing of it.
+    while let Some(m) = next_json(&mut viewer_ws, Duration::from_millis(300)).await {
+        assert!(m["event"] != "alerts:raised", "{m}");
+    }
+    let (_, metrics) = get(&server, "/metrics", ops).await;
+    assert!(metrics.contains("sdrhub_alerts_firing{rule=\"ism-loud\",severity=\"warning\"} 0"));
+    server.stop().await.unwrap();
+}
