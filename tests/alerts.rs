@@ -67,7 +67,9 @@ async fn the_keyed_transmitter_raises_level_and_new_signal_once_per_appearance_a
     ];
     let server = start(config);
     let mut ws = connect(&server, "/ws?events=signals:detected,alerts:raised").await;
-    let first = next_json(&mut ws, Duration::from_secs(5)).await.expect("snapshot");
+    let first = next_json(&mut ws, Duration::from_secs(5))
+        .await
+        .expect("snapshot");
     assert_eq!(first["data"]["alerts:raised"]["alerts"], serde_json::json!([]));
 
     let mut voice: BTreeMap<String, Appearance> = BTreeMap::new();
@@ -75,7 +77,11 @@ async fn the_keyed_transmitter_raises_level_and_new_signal_once_per_appearance_a
     let deadline = Instant::now() + Duration::from_secs(50);
     // Until two appearances have come and gone (and their alerts resolved), or the deadline.
     let done = |voice: &BTreeMap<String, Appearance>, alerts: &BTreeMap<(String, String), Said>| {
-        let gone: Vec<&String> = voice.iter().filter(|(_, a)| a.lost.is_some()).map(|(id, _)| id).collect();
+        let gone: Vec<&String> = voice
+            .iter()
+            .filter(|(_, a)| a.lost.is_some())
+            .map(|(id, _)| id)
+            .collect();
         gone.len() >= 2
             && gone.iter().all(|id| {
                 alerts
@@ -103,7 +109,9 @@ async fn the_keyed_transmitter_raises_level_and_new_signal_once_per_appearance_a
         if (data["frequency_hz"].as_f64().unwrap() - voice_hz).abs() > 20_000.0 {
             continue;
         }
-        let appearance = voice.entry(data["signal_id"].as_str().unwrap().to_string()).or_default();
+        let appearance = voice
+            .entry(data["signal_id"].as_str().unwrap().to_string())
+            .or_default();
         match data["state"].as_str().unwrap() {
             "new" => {
                 appearance.new = Some(now);
@@ -118,7 +126,10 @@ async fn the_keyed_transmitter_raises_level_and_new_signal_once_per_appearance_a
         let states: Vec<&Value> = said.iter().map(|(_, m)| &m["state"]).collect();
         eprintln!("{rule} about {emitter}: {states:?}");
     }
-    assert!(done(&voice, &alerts), "two appearances of the voice transmitter within 50 s");
+    assert!(
+        done(&voice, &alerts),
+        "two appearances of the voice transmitter within 50 s"
+    );
 
     let mut novel_seen = 0;
     for (id, appearance) in &voice {
@@ -129,15 +140,27 @@ async fn the_keyed_transmitter_raises_level_and_new_signal_once_per_appearance_a
             ("voice-on-air", level_for_s, true),
             ("voice-new", novel_for_s, appearance.novel),
         ] {
-            let said = alerts.get(&(rule.to_string(), id.clone())).cloned().unwrap_or_default();
+            let said = alerts
+                .get(&(rule.to_string(), id.clone()))
+                .cloned()
+                .unwrap_or_default();
             let lasted = lost - new;
             if !applies || lasted.as_secs_f64() < for_s - 0.5 {
-                assert!(said.is_empty(), "{rule}: nothing about {id} (lasted {lasted:?}): {said:?}");
+                assert!(
+                    said.is_empty(),
+                    "{rule}: nothing about {id} (lasted {lasted:?}): {said:?}"
+                );
                 continue;
             }
-            let raised: Vec<&(Instant, Value)> = said.iter().filter(|(_, m)| m["state"] == "raised").collect();
-            let resolved: Vec<&(Instant, Value)> = said.iter().filter(|(_, m)| m["state"] == "resolved").collect();
-            assert_eq!((raised.len(), resolved.len()), (1, 1), "{rule} about {id}: exactly once: {said:?}");
+            let raised: Vec<&(Instant, Value)> =
+                said.iter().filter(|(_, m)| m["state"] == "raised").collect();
+            let resolved: Vec<&(Instant, Value)> =
+                said.iter().filter(|(_, m)| m["state"] == "resolved").collect();
+            assert_eq!(
+                (raised.len(), resolved.len()),
+                (1, 1),
+                "{rule} about {id}: exactly once: {said:?}"
+            );
             let (at, report) = raised[0];
             let after = *at - new;
             let for_d = Duration::from_secs_f64(for_s);
@@ -244,7 +267,12 @@ async fn a_receiver_that_is_killed_raises_receiver_offline_once_and_resolves_whe
         "raised {after:?} after the receiver went offline"
     );
     assert_eq!(
-        (&report["rule"], &report["kind"], &report["severity"], &report["emitter_id"]),
+        (
+            &report["rule"],
+            &report["kind"],
+            &report["severity"],
+            &report["emitter_id"]
+        ),
         (
             &Value::from("kiwi-down"),
             &Value::from("receiver_offline"),
@@ -256,7 +284,10 @@ async fn a_receiver_that_is_killed_raises_receiver_offline_once_and_resolves_whe
     // The snapshot of a client connecting now holds it.
     let mut late = connect(&server, "/ws?events=alerts:raised").await;
     let snapshot = next_json(&mut late, Duration::from_secs(5)).await.unwrap();
-    assert_eq!(snapshot["data"]["alerts:raised"]["alerts"][0]["alert_id"], report["alert_id"]);
+    assert_eq!(
+        snapshot["data"]["alerts:raised"]["alerts"][0]["alert_id"],
+        report["alert_id"]
+    );
 
     // Still down a while: nothing more is said about it.
     let quiet_until = Instant::now() + Duration::from_secs(3);
@@ -270,9 +301,12 @@ async fn a_receiver_that_is_killed_raises_receiver_offline_once_and_resolves_whe
     })
     .await;
     let online_at = Instant::now();
-    let (resolved, _) = wait_for(&mut ws, LATENESS + Duration::from_millis(500), "the resolution", |m| {
-        m["event"] == "alerts:raised"
-    })
+    let (resolved, _) = wait_for(
+        &mut ws,
+        LATENESS + Duration::from_millis(500),
+        "the resolution",
+        |m| m["event"] == "alerts:raised",
+    )
     .await;
     assert!(online_at.elapsed() <= LATENESS);
     assert_eq!(resolved["data"]["state"], "resolved");
@@ -380,7 +414,10 @@ async fn alerts_are_listed_acknowledged_counted_and_only_for_tokens_that_allow_t
     );
 
     // Acknowledging needs a token that may publish; once acknowledged, everyone is told once.
-    assert_eq!(post(&server, &format!("/api/v1/alerts/{id}/ack"), viewer).await.0, 403);
+    assert_eq!(
+        post(&server, &format!("/api/v1/alerts/{id}/ack"), viewer).await.0,
+        403
+    );
     assert_eq!(post(&server, "/api/v1/alerts/alert-999/ack", ops).await.0, 404);
     let (status, acked) = post(&server, &format!("/api/v1/alerts/{id}/ack"), ops).await;
     assert_eq!((status, &acked["acked"]), (200, &Value::Bool(true)), "{acked}");
@@ -388,8 +425,14 @@ async fn alerts_are_listed_acknowledged_counted_and_only_for_tokens_that_allow_t
         m["event"] == "alerts:raised"
     })
     .await;
-    assert_eq!((&update["data"]["state"], &update["data"]["acked"]), (&Value::from("acked"), &Value::Bool(true)));
-    assert_eq!(post(&server, &format!("/api/v1/alerts/{id}/ack"), ops).await.0, 200);
+    assert_eq!(
+        (&update["data"]["state"], &update["data"]["acked"]),
+        (&Value::from("acked"), &Value::Bool(true))
+    );
+    assert_eq!(
+        post(&server, &format!("/api/v1/alerts/{id}/ack"), ops).await.0,
+        200
+    );
     let (_, listing) = get(&server, "/api/v1/alerts", ops).await;
     let listing: Value = serde_json::from_str(&listing).unwrap();
     assert_eq!(listing["active"][0]["acked"], true);

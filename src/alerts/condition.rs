@@ -66,7 +66,9 @@ pub fn findings(rule: &AlertRule, world: &World) -> Vec<Finding> {
             .fixes
             .values()
             .filter(|fix| fix.confidence >= rule.min_confidence)
-            .filter(|fix| rule.receivers.is_empty() || fix.receivers.iter().any(|r| rule.receivers.contains(r)))
+            .filter(|fix| {
+                rule.receivers.is_empty() || fix.receivers.iter().any(|r| rule.receivers.contains(r))
+            })
             .filter(|fix| match (&rule.circle, &rule.polygon) {
                 (Some(circle), _) => geo::in_circle(circle, fix.latitude, fix.longitude),
                 (None, Some(polygon)) => geo::in_polygon(polygon, fix.latitude, fix.longitude),

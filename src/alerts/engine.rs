@@ -83,7 +83,13 @@ impl Engine {
         out
     }
 
-    fn step(&mut self, index: usize, found: &HashMap<String, Finding>, now: Timestamp, out: &mut Vec<AlertReport>) {
+    fn step(
+        &mut self,
+        index: usize,
+        found: &HashMap<String, Finding>,
+        now: Timestamp,
+        out: &mut Vec<AlertReport>,
+    ) {
         let rule = &self.rules[index];
         let for_ns = (rule.for_s * 1e9) as i64;
         let cooldown_ns = (rule.cooldown_s * 1e9) as i64;

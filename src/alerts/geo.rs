@@ -64,7 +64,14 @@ mod tests {
         assert!(in_circle(&paris, 48.90, 2.35));
         assert!(!in_circle(&paris, 49.00, 2.35));
         // A concave "L": the notch is outside.
-        let l = [[0.0, 0.0], [2.0, 0.0], [2.0, 1.0], [1.0, 1.0], [1.0, 2.0], [0.0, 2.0]];
+        let l = [
+            [0.0, 0.0],
+            [2.0, 0.0],
+            [2.0, 1.0],
+            [1.0, 1.0],
+            [1.0, 2.0],
+            [0.0, 2.0],
+        ];
         assert!(in_polygon(&l, 0.5, 0.5));
         assert!(in_polygon(&l, 1.5, 0.5));
         assert!(in_polygon(&l, 0.5, 1.5));

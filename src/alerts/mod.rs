@@ -90,7 +90,10 @@ impl Alerts {
     /// `acked`); `None` when the task is gone.
     pub async fn ack(&self, id: &str) -> Option<Ack> {
         let (reply, rx) = oneshot::channel();
-        self.commands.send(Command::Ack(id.to_string(), reply)).await.ok()?;
+        self.commands
+            .send(Command::Ack(id.to_string(), reply))
+            .await
+            .ok()?;
         rx.await.ok()
     }
 }

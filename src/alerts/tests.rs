@@ -34,7 +34,9 @@ fn with(event: Event, change: impl FnOnce(&mut SignalReport)) -> Event {
 }
 
 fn lost(id: &str) -> Event {
-    with(signal(id, 145.0, -100.0, &["rx1"]), |s| s.state = SignalState::Lost)
+    with(signal(id, 145.0, -100.0, &["rx1"]), |s| {
+        s.state = SignalState::Lost
+    })
 }
 
 fn receivers(statuses: &[(&str, ReceiverStatus)]) -> Event {
@@ -203,7 +205,9 @@ fn new_signal_needs_a_novel_unknown_signal_in_the_band() {
         s.known = Some(known);
     }));
     engine.observe(&with(signal("sig-3", 150.0, -80.0, &["rx1"]), |s| s.novel = true));
-    engine.observe(&with(signal("sig-4", 145.3, -80.0, &["rx1", "rx2"]), |s| s.novel = true));
+    engine.observe(&with(signal("sig-4", 145.3, -80.0, &["rx1", "rx2"]), |s| {
+        s.novel = true
+    }));
     let said = run(&mut engine, 0.0, 5.0);
     assert_eq!(states(&said), [AlertState::Raised]);
     assert_eq!(said[0].1.emitter_id, "sig-4");
@@ -267,14 +271,22 @@ fn receiver_offline_is_per_receiver_and_only_those_named() {
     use ReceiverStatus::*;
     engine.observe(&receivers(&[("rx1", Online), ("rx2", Online), ("rx3", Offline)]));
     assert!(run(&mut engine, 0.0, 5.0).is_empty(), "rx3 is not watched");
-    engine.observe(&receivers(&[("rx1", Offline), ("rx2", Degraded), ("rx3", Offline)]));
+    engine.observe(&receivers(&[
+        ("rx1", Offline),
+        ("rx2", Degraded),
+        ("rx3", Offline),
+    ]));
     let said = run(&mut engine, 5.1, 10.0);
     assert_eq!(states(&said), [AlertState::Raised, AlertState::Raised]);
     let mut down: Vec<&str> = said.iter().map(|(_, r)| r.emitter_id.as_str()).collect();
     down.sort_unstable();
     assert_eq!(down, ["rx1", "rx2"]);
     assert!(said[0].1.message.contains("no samples"), "{said:?}");
-    engine.observe(&receivers(&[("rx1", Online), ("rx2", Degraded), ("rx3", Offline)]));
+    engine.observe(&receivers(&[
+        ("rx1", Online),
+        ("rx2", Degraded),
+        ("rx3", Offline),
+    ]));
     let said = run(&mut engine, 10.1, 12.0);
     assert_eq!(states(&said), [AlertState::Resolved]);
     assert_eq!(said[0].1.receivers, ["rx1"]);
@@ -308,7 +320,10 @@ fn geofence_needs_a_fix_inside_with_enough_confidence() {
     let said = run(&mut engine, 2.1, 3.0);
     let mut seen: Vec<(&str, AlertState)> = said.iter().map(|(_, r)| (r.rule.as_str(), r.state)).collect();
     seen.sort_by_key(|(rule, _)| *rule);
-    assert_eq!(seen, [("paris", AlertState::Resolved), ("square", AlertState::Raised)]);
+    assert_eq!(
+        seen,
+        [("paris", AlertState::Resolved), ("square", AlertState::Raised)]
+    );
     // A fix of a signal no longer heard does not keep the alert up.
     engine.observe(&lost("sig-1"));
     assert_eq!(states(&run(&mut engine, 3.1, 4.0)), [AlertState::Resolved]);

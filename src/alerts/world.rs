@@ -27,12 +27,10 @@ impl World {
                     self.signals.insert(signal.signal_id.clone(), signal.clone());
                 }
             }
-            Event::LocalizationsUpdated(fix) => {
-                // A fix of a signal already lost (it can trail the loss) would never be
-                // cleared: only active signals' fixes are kept.
-                if self.signals.contains_key(&fix.signal_id) {
-                    self.fixes.insert(fix.signal_id.clone(), fix.clone());
-                }
+            // A fix of a signal already lost (it can trail the loss) would never be cleared:
+            // only active signals' fixes are kept.
+            Event::LocalizationsUpdated(fix) if self.signals.contains_key(&fix.signal_id) => {
+                self.fixes.insert(fix.signal_id.clone(), fix.clone());
             }
             Event::WebsdrsStatus(report) => {
                 self.receivers = report

@@ -142,12 +142,25 @@ impl AlertRule {
     }
 
     /// Every problem of this rule, each named `key.field`.
-    fn problems(&self, key: &str, receivers: &[String], history: &super::history::HistoryConfig) -> Vec<String> {
+    fn problems(
+        &self,
+        key: &str,
+        receivers: &[String],
+        history: &super::history::HistoryConfig,
+    ) -> Vec<String> {
         let mut p = super::Problems::default();
         let kind = self.kind.as_str();
-        p.check(!self.name.trim().is_empty(), format!("{key}.name: must not be empty"));
+        p.check(
+            !self.name.trim().is_empty(),
+            format!("{key}.name: must not be empty"),
+        );
         p.interval(&format!("{key}.for_s"), self.for_s, 0.0, MAX_ALERT_DELAY_S);
-        p.interval(&format!("{key}.cooldown_s"), self.cooldown_s, 0.0, MAX_ALERT_DELAY_S);
+        p.interval(
+            &format!("{key}.cooldown_s"),
+            self.cooldown_s,
+            0.0,
+            MAX_ALERT_DELAY_S,
+        );
         for label in self.labels.keys() {
             p.check(
                 !label.trim().is_empty(),
@@ -174,16 +187,32 @@ impl AlertRule {
         };
         use AlertKind::*;
         let banded = self.freq_min_hz.is_some() || self.freq_max_hz.is_some();
-        only(&mut p, "freq_min_hz", self.freq_min_hz.is_some(), &[NewSignal, Level, Missing]);
-        only(&mut p, "freq_max_hz", self.freq_max_hz.is_some(), &[NewSignal, Level, Missing]);
+        only(
+            &mut p,
+            "freq_min_hz",
+            self.freq_min_hz.is_some(),
+            &[NewSignal, Level, Missing],
+        );
+        only(
+            &mut p,
+            "freq_max_hz",
+            self.freq_max_hz.is_some(),
+            &[NewSignal, Level, Missing],
+        );
         only(&mut p, "novel_days", self.novel_days.is_some(), &[NewSignal]);
         only(&mut p, "power_dbfs", self.power_dbfs.is_some(), &[Level]);
-        only(&mut p, "above_baseline_db", self.above_baseline_db.is_some(), &[Level]);
+        only(
+            &mut p,
+            "above_baseline_db",
+            self.above_baseline_db.is_some(),
+            &[Level],
+        );
         only(&mut p, "signal", self.signal.is_some(), &[Missing]);
         only(&mut p, "circle", self.circle.is_some(), &[Geofence]);
         only(&mut p, "polygon", self.polygon.is_some(), &[Geofence]);
         only(&mut p, "min_confidence", self.min_confidence != 0.0, &[Geofence]);
-        let band_needed = matches!(self.kind, NewSignal | Level) || (self.kind == Missing && self.signal.is_none());
+        let band_needed =
+            matches!(self.kind, NewSignal | Level) || (self.kind == Missing && self.signal.is_none());
         if banded || band_needed {
             self.band_problems(&mut p, key);
         }
@@ -272,7 +301,12 @@ impl AlertsConfig {
     /// receiver this process runs, `history` decides whether novelty and known signals exist.
     pub fn problems(&self, receivers: &[String], history: &super::history::HistoryConfig) -> Vec<String> {
         let mut p = super::Problems::default();
-        p.range("alerts.queue", self.queue, *ALERT_QUEUE.start(), *ALERT_QUEUE.end());
+        p.range(
+            "alerts.queue",
+            self.queue,
+            *ALERT_QUEUE.start(),
+            *ALERT_QUEUE.end(),
+        );
         p.range(
             "alerts.keep_resolved",
             self.keep_resolved,
@@ -283,7 +317,10 @@ impl AlertsConfig {
         for (index, rule) in self.rules.iter().enumerate() {
             let key = format!("alerts.rules[{index}]");
             if self.rules[..index].iter().any(|other| other.name == rule.name) {
-                problems.push(format!("{key}.name = {:?}: already used by another rule", rule.name));
+                problems.push(format!(
+                    "{key}.name = {:?}: already used by another rule",
+                    rule.name
+                ));
             }
             problems.extend(rule.problems(&key, receivers, history));
         }

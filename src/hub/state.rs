@@ -9,9 +9,9 @@ use super::replay::Replay;
 use super::waterfall::Waterfalls;
 use super::{Command, Connection, Publication};
 use crate::events::{
-    AlertList, AlertReport, AlertState, CurrentState, Envelope, Event, HealthReport, HealthStatus, LocalizationList, LocalizationReport,
-    SignalList, SignalReport, SignalState, Snapshot, SubscriptionsReport, Timestamp, Topic, TopicSet,
-    WebsdrsReport,
+    AlertList, AlertReport, AlertState, CurrentState, Envelope, Event, HealthReport, HealthStatus,
+    LocalizationList, LocalizationReport, SignalList, SignalReport, SignalState, Snapshot,
+    SubscriptionsReport, Timestamp, Topic, TopicSet, WebsdrsReport,
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
