@@ -271,3 +271,79 @@ fn the_example_config_documents_every_key_with_its_default() {
         "keys missing from sdrhub.example.toml: {missing:?}"
     );
 }
+
+#[test]
+fn alert_rules_parse_and_each_problem_names_the_rule_and_key() {
+    let text = r#"
+        [[alerts.rules]]
+        name = "strong-2m"
+        kind = "level"
+        for_s = 5
+        freq_min_hz = 144e6
+        freq_max_hz = 146e6
+        power_dbfs = -40.0
+        labels = { team = "ops" }
+
+        [[alerts.rules]]
+        name = "down"
+        kind = "receiver_offline"
+        severity = "critical"
+        receivers = ["rx1", "nowhere"]
+
+        [[alerts.rules]]
+        name = "strong-2m"
+        kind = "level"
+        freq_min_hz = 146e6
+        freq_max_hz = 144e6
+        above_baseline_db = 10
+        signal = "beacon"
+
+        [[alerts.rules]]
+        name = "fence"
+        kind = "geofence"
+        polygon = [[48.0, 2.0], [95.0, 2.0]]
+        circle = { lat = 48.0, lon = 2.0, radius_m = 0.0 }
+        min_confidence = 1.5
+
+        [[alerts.rules]]
+        name = "novel"
+        kind = "new_signal"
+        freq_min_hz = 1e6
+        novel_days = 3
+    "#;
+    let mut config: Config = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::string(text))
+        .extract()
+        .unwrap();
+    let rules = &config.alerts.rules;
+    assert_eq!(rules[0].band(), Some((144e6, 146e6)));
+    assert_eq!(rules[0].labels["team"], "ops");
+    assert_eq!(rules[1].severity, crate::events::Severity::Critical);
+    let found = problems(&config);
+    for key in [
+        "alerts.rules[1].receivers[1] = \"nowhere\"",
+        "alerts.rules[2].name = \"strong-2m\": already used",
+        "alerts.rules[2].freq_max_hz",
+        "alerts.rules[2].signal: not a key of kind = \"level\"",
+        "alerts.rules[2].above_baseline_db: not supported yet",
+        "alerts.rules[3]: kind = \"geofence\" needs exactly one of circle, polygon",
+        "alerts.rules[3].min_confidence",
+        "alerts.rules[4].freq_max_hz: missing",
+        "alerts.rules[4].novel_days = 3: must equal history.novel_days = 7",
+    ] {
+        assert!(found.iter().any(|p| p.starts_with(key)), "{key} not in {found:?}");
+    }
+    assert!(!found.iter().any(|p| p.starts_with("alerts.rules[0]")), "{found:?}");
+    assert!(!found.iter().any(|p| p.contains("\"rx1\"")), "rx1 is a receiver: {found:?}");
+    // Novelty and known signals come from the history database.
+    config.history.enabled = false;
+    config.alerts.rules.truncate(2);
+    config.alerts.rules[1].receivers.pop();
+    config.alerts.rules.push(crate::config::AlertRule {
+        signal: Some("beacon".into()),
+        ..crate::config::AlertRule::new("gone", crate::events::AlertKind::Missing)
+    });
+    let found = problems(&config);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("alerts.rules[2].signal: needs history.enabled"), "{found:?}");
+}
