@@ -333,8 +333,14 @@ fn alert_rules_parse_and_each_problem_names_the_rule_and_key() {
     ] {
         assert!(found.iter().any(|p| p.starts_with(key)), "{key} not in {found:?}");
     }
-    assert!(!found.iter().any(|p| p.starts_with("alerts.rules[0]")), "{found:?}");
-    assert!(!found.iter().any(|p| p.contains("\"rx1\"")), "rx1 is a receiver: {found:?}");
+    assert!(
+        !found.iter().any(|p| p.starts_with("alerts.rules[0]")),
+        "{found:?}"
+    );
+    assert!(
+        !found.iter().any(|p| p.contains("\"rx1\"")),
+        "rx1 is a receiver: {found:?}"
+    );
     // Novelty and known signals come from the history database.
     config.history.enabled = false;
     config.alerts.rules.truncate(2);
@@ -345,5 +351,8 @@ fn alert_rules_parse_and_each_problem_names_the_rule_and_key() {
     });
     let found = problems(&config);
     assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0].starts_with("alerts.rules[2].signal: needs history.enabled"), "{found:?}");
+    assert!(
+        found[0].starts_with("alerts.rules[2].signal: needs history.enabled"),
+        "{found:?}"
+    );
 }

@@ -94,7 +94,7 @@ enum Command {
         reply: oneshot::Sender<Option<Vec<SpectrumFrame>>>,
     },
     CloseAll(Kick),
-    Tap(Tap),
+    Tap(Tap, oneshot::Sender<()>),
 }
 
 /// A handle on the hub task. Cheap to clone.
@@ -116,7 +116,7 @@ impl std::fmt::Debug for Command {
             Command::Stats(_) => "Stats",
             Command::Waterfall { .. } => "Waterfall",
             Command::CloseAll(_) => "CloseAll",
-            Command::Tap(_) => "Tap",
+            Command::Tap(..) => "Tap",
         })
     }
 }
@@ -242,11 +242,15 @@ impl Hub {
         rx.await.ok()
     }
 
-    /// From now on, a copy of every broadcast event of state goes to `tap` (see [`Tap`] for
-    /// what happens when its consumer falls behind). One tap at a time: a new one replaces the
-    /// old.
+    /// From the return on, a copy of every broadcast event of state goes to `tap` (see [`Tap`]
+    /// for what happens when its consumer falls behind). One tap at a time: a new one replaces
+    /// the old.
     pub async fn tap(&self, tap: Tap) {
-        self.send(Command::Tap(tap)).await;
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Tap(tap, reply)).await;
+        // Answered once the hub has installed it (publications are served before commands, so
+        // without the wait some could still miss it).
+        let _ = rx.await;
     }
 
     /// Connection and delivery statistics.

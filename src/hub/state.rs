@@ -176,7 +176,10 @@ impl HubState {
                 self.reply(client, &Event::Subscriptions(ack));
             }
             Command::Reply { client, event } => self.reply(client, &event),
-            Command::Tap(tap) => self.tap = Some(tap),
+            Command::Tap(tap, reply) => {
+                self.tap = Some(tap);
+                let _ = reply.send(());
+            }
             Command::State(reply) => {
                 let _ = reply.send(self.current());
             }
