@@ -1,9 +1,10 @@
 //! Alerts as a client sees them, against the real server: the simulated scene's keyed
-//! transmitter raises `level` and `new_signal` alerts within `for_s` + 2 s of appearing,
-//! exactly once per appearance, resolved when it goes off the air; a KiwiSDR receiver that is
-//! stopped raises `receiver_offline`, resolved when it comes back; alerts are in the snapshot,
-//! listed and acknowledged over REST, counted in `/metrics`, and hidden from a token without
-//! the `alerts:raised` topic.
+//! transmitter raises `level`, `new_signal` (its first appearance only), `geofence` and, while
+//! it is off the air, `missing` alerts within `for_s` + 2 s of the condition, exactly once per
+//! condition, each resolved within 2 s of its end; a KiwiSDR receiver that is stopped raises
+//! `receiver_offline`, resolved when it comes back; alerts are in the snapshot, listed and
+//! acknowledged over REST, counted in `/metrics`, and hidden from a token without the
+//! `alerts:raised` topic.
 
 mod common;
 
@@ -30,19 +31,54 @@ fn band_rule(name: &str, kind: AlertKind, center_hz: f64, for_s: f64) -> AlertRu
     }
 }
 
-/// One signal of the keyed transmitter, as the client saw it.
+/// One signal, as the client saw it.
 #[derive(Debug, Default)]
 struct Appearance {
+    frequency_hz: f64,
     new: Option<Instant>,
     lost: Option<Instant>,
+    first_fix: Option<Instant>,
     novel: bool,
 }
 
-/// Every message about one alert, with when it arrived.
+/// Every message about one alert (by rule and emitter), with when it arrived.
 type Said = Vec<(Instant, Value)>;
 
+/// The messages of `said` in `state`.
+fn in_state<'a>(said: &'a [(Instant, Value)], state: &str) -> Vec<&'a (Instant, Value)> {
+    said.iter().filter(|(_, m)| m["state"] == state).collect()
+}
+
+/// Exactly one alert in `said`, raised `for_s` (to + 2 s) after `start` and, if `end`, resolved
+/// within 2 s of it.
+fn once(what: &str, said: &[(Instant, Value)], start: Instant, for_s: f64, end: Option<Instant>) {
+    let raised = in_state(said, "raised");
+    let resolved = in_state(said, "resolved");
+    assert_eq!(
+        (raised.len(), resolved.len()),
+        (1, usize::from(end.is_some())),
+        "{what}: exactly once: {said:?}"
+    );
+    let after = raised[0].0.saturating_duration_since(start);
+    let for_d = Duration::from_secs_f64(for_s);
+    assert!(
+        raised[0].0 + Duration::from_millis(300) >= start + for_d && after <= for_d + LATENESS,
+        "{what}: raised {after:?} after the condition began (for_s = {for_s})"
+    );
+    if let Some(end) = end {
+        let (at, report) = resolved[0];
+        assert!(
+            *at + Duration::from_millis(50) >= end && at.saturating_duration_since(end) <= LATENESS,
+            "{what}: resolved {:?} after the condition ended",
+            at.saturating_duration_since(end)
+        );
+        assert_eq!(report["alert_id"], raised[0].1["alert_id"], "{what}");
+        assert!(report["resolved_at"].is_string(), "{report}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_keyed_transmitter_raises_level_and_new_signal_once_per_appearance_and_resolves() {
+async fn the_keyed_transmitter_raises_each_signal_rule_once_per_condition_and_resolves() {
     let mut config = test_config();
     // The voice transmitter keys on for 8 s of every 16 s; the carrier, outside the band,
     // stays on.
@@ -56,137 +92,193 @@ async fn the_keyed_transmitter_raises_level_and_new_signal_once_per_appearance_a
         }
     }
     let voice_hz = config.simulation.center_frequency_hz - 60_000.0;
-    let level_for_s = 2.0;
-    let novel_for_s = 1.0;
+    let (level_for_s, novel_for_s, gone_for_s, fence_for_s) = (2.0, 1.0, 2.0, 1.0);
+    let (lat, lon) = (
+        config.simulation.center_latitude,
+        config.simulation.center_longitude,
+    );
     config.alerts.rules = vec![
         AlertRule {
             power_dbfs: Some(-150.0),
             ..band_rule("voice-on-air", AlertKind::Level, voice_hz, level_for_s)
         },
         band_rule("voice-new", AlertKind::NewSignal, voice_hz, novel_for_s),
+        band_rule("voice-gone", AlertKind::Missing, voice_hz, gone_for_s),
+        // The whole scene: every located signal is inside.
+        AlertRule {
+            for_s: fence_for_s,
+            circle: Some(sdrhub::config::alerts::Circle {
+                lat,
+                lon,
+                radius_m: 50_000.0,
+            }),
+            ..AlertRule::new("in-the-scene", AlertKind::Geofence)
+        },
     ];
     let server = start(config);
-    let mut ws = connect(&server, "/ws?events=signals:detected,alerts:raised").await;
+    let mut ws = connect(
+        &server,
+        "/ws?events=signals:detected,localizations:updated,alerts:raised",
+    )
+    .await;
     let first = next_json(&mut ws, Duration::from_secs(5))
         .await
         .expect("snapshot");
     assert_eq!(first["data"]["alerts:raised"]["alerts"], serde_json::json!([]));
 
-    let mut voice: BTreeMap<String, Appearance> = BTreeMap::new();
+    let mut signals: BTreeMap<String, Appearance> = BTreeMap::new();
     let mut alerts: BTreeMap<(String, String), Said> = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(50);
-    // Until two appearances have come and gone (and their alerts resolved), or the deadline.
-    let done = |voice: &BTreeMap<String, Appearance>, alerts: &BTreeMap<(String, String), Said>| {
-        let gone: Vec<&String> = voice
-            .iter()
-            .filter(|(_, a)| a.lost.is_some())
-            .map(|(id, _)| id)
-            .collect();
-        gone.len() >= 2
-            && gone.iter().all(|id| {
-                alerts
-                    .get(&("voice-on-air".to_string(), id.to_string()))
-                    .is_none_or(|said| said.iter().any(|(_, m)| m["state"] == "resolved"))
-            })
-    };
-    while Instant::now() < deadline && !done(&voice, &alerts) {
-        let Some(m) = next_json(&mut ws, Duration::from_secs(1)).await else {
+    let is_voice = |a: &Appearance| (a.frequency_hz - voice_hz).abs() <= 20_000.0;
+    // Until the voice has come and gone twice and come back (then 3 s more for the last
+    // resolutions), or the deadline.
+    let mut deadline = Instant::now() + Duration::from_secs(55);
+    let mut finishing = false;
+    while Instant::now() < deadline {
+        if !finishing {
+            let voices: Vec<&Appearance> = signals.values().filter(|a| is_voice(a)).collect();
+            if voices.len() >= 3 && voices.iter().filter(|a| a.lost.is_some()).count() >= 2 {
+                finishing = true;
+                deadline = Instant::now() + Duration::from_secs(3);
+            }
+        }
+        let Some(m) = next_json(&mut ws, Duration::from_millis(200)).await else {
             continue;
         };
         let now = Instant::now();
         let data = &m["data"];
-        if m["event"] == "alerts:raised" {
-            let key = (
-                data["rule"].as_str().unwrap().to_string(),
-                data["emitter_id"].as_str().unwrap().to_string(),
-            );
-            alerts.entry(key).or_default().push((now, data.clone()));
-            continue;
-        }
-        if m["event"] != "signals:detected" {
-            continue;
-        }
-        if (data["frequency_hz"].as_f64().unwrap() - voice_hz).abs() > 20_000.0 {
-            continue;
-        }
-        let appearance = voice
-            .entry(data["signal_id"].as_str().unwrap().to_string())
-            .or_default();
-        match data["state"].as_str().unwrap() {
-            "new" => {
-                appearance.new = Some(now);
-                appearance.novel = data["novel"] == true;
+        let id = data["signal_id"].as_str().unwrap_or_default().to_string();
+        match m["event"].as_str().unwrap() {
+            "alerts:raised" => {
+                let key = (
+                    data["rule"].as_str().unwrap().to_string(),
+                    data["emitter_id"].as_str().unwrap().to_string(),
+                );
+                alerts.entry(key).or_default().push((now, data.clone()));
             }
-            "lost" => appearance.lost = Some(now),
+            "localizations:updated" => {
+                if let Some(a) = signals.get_mut(&id).filter(|a| a.lost.is_none()) {
+                    a.first_fix.get_or_insert(now);
+                }
+            }
+            "signals:detected" => {
+                let a = signals.entry(id).or_default();
+                a.frequency_hz = data["frequency_hz"].as_f64().unwrap();
+                match data["state"].as_str().unwrap() {
+                    "new" => {
+                        a.new = Some(now);
+                        a.novel = data["novel"] == true;
+                    }
+                    "lost" => a.lost = Some(now),
+                    _ => {}
+                }
+            }
             _ => {}
         }
     }
-    eprintln!("voice signals: {voice:?}");
+    let end = Instant::now();
+    eprintln!("signals: {signals:#?}");
     for ((rule, emitter), said) in &alerts {
         let states: Vec<&Value> = said.iter().map(|(_, m)| &m["state"]).collect();
         eprintln!("{rule} about {emitter}: {states:?}");
     }
     assert!(
-        done(&voice, &alerts),
-        "two appearances of the voice transmitter within 50 s"
+        finishing,
+        "the voice transmitter came, went and came back twice within 55 s"
     );
+    let about = |rule: &str, emitter: &str| {
+        alerts
+            .get(&(rule.to_string(), emitter.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    };
 
-    let mut novel_seen = 0;
-    for (id, appearance) in &voice {
-        let (Some(new), Some(lost)) = (appearance.new, appearance.lost) else {
+    let mut voices: Vec<(&String, &Appearance)> = signals.iter().filter(|(_, a)| is_voice(a)).collect();
+    voices.sort_by_key(|(_, a)| a.new);
+    let (mut novel_alerts, mut fenced) = (0, 0);
+    for (id, a) in &voices {
+        let (Some(new), Some(lost)) = (a.new, a.lost) else {
             continue;
         };
-        for (rule, for_s, applies) in [
-            ("voice-on-air", level_for_s, true),
-            ("voice-new", novel_for_s, appearance.novel),
-        ] {
-            let said = alerts
-                .get(&(rule.to_string(), id.clone()))
-                .cloned()
-                .unwrap_or_default();
-            let lasted = lost - new;
-            if !applies || lasted.as_secs_f64() < for_s - 0.5 {
-                assert!(
-                    said.is_empty(),
-                    "{rule}: nothing about {id} (lasted {lasted:?}): {said:?}"
-                );
-                continue;
-            }
-            let raised: Vec<&(Instant, Value)> =
-                said.iter().filter(|(_, m)| m["state"] == "raised").collect();
-            let resolved: Vec<&(Instant, Value)> =
-                said.iter().filter(|(_, m)| m["state"] == "resolved").collect();
-            assert_eq!(
-                (raised.len(), resolved.len()),
-                (1, 1),
-                "{rule} about {id}: exactly once: {said:?}"
+        assert!(
+            lost - new > Duration::from_secs(4),
+            "one appearance per keying: {a:?}"
+        );
+        once(
+            &format!("level about {id}"),
+            &about("voice-on-air", id),
+            new,
+            level_for_s,
+            Some(lost),
+        );
+        let novel = about("voice-new", id);
+        if a.novel {
+            once(
+                &format!("new_signal about {id}"),
+                &novel,
+                new,
+                novel_for_s,
+                Some(lost),
             );
-            let (at, report) = raised[0];
-            let after = *at - new;
-            let for_d = Duration::from_secs_f64(for_s);
-            assert!(
-                after + Duration::from_millis(300) >= for_d && after <= for_d + LATENESS,
-                "{rule} raised {after:?} after {id} appeared (for_s = {for_s})"
+            novel_alerts += 1;
+        } else {
+            assert!(novel.is_empty(), "{id} is not novel: {novel:?}");
+        }
+        if let Some(fix) = a.first_fix.filter(|f| lost - *f > Duration::from_secs(2)) {
+            once(
+                &format!("geofence about {id}"),
+                &about("in-the-scene", id),
+                fix,
+                fence_for_s,
+                Some(lost),
             );
-            assert_eq!(report["signal_id"], id.as_str());
-            assert!(!report["receivers"].as_array().unwrap().is_empty(), "{report}");
-            let (at, report) = resolved[0];
-            assert!(
-                at.saturating_duration_since(lost) <= LATENESS && *at + Duration::from_millis(50) >= lost,
-                "{rule} resolved {:?} after {id} was lost",
-                at.saturating_duration_since(lost)
-            );
-            assert_eq!(report["alert_id"], raised[0].1["alert_id"]);
-            assert!(report["resolved_at"].is_string(), "{report}");
-            if rule == "voice-new" {
-                novel_seen += 1;
-            }
+            fenced += 1;
         }
     }
-    assert_eq!(novel_seen, 1, "only the first appearance is new: {voice:?}");
+    assert_eq!(novel_alerts, 1, "only the first appearance is new");
+    assert!(fenced >= 1, "the voice was located");
+    // The carrier, always on, is located once and stays inside.
+    for (id, a) in signals.iter().filter(|(_, a)| !is_voice(a) && a.lost.is_none()) {
+        if let Some(fix) = a.first_fix.filter(|f| end - *f > Duration::from_secs(4)) {
+            once(
+                &format!("geofence about {id}"),
+                &about("in-the-scene", id),
+                fix,
+                fence_for_s,
+                None,
+            );
+        }
+    }
+
+    // Between appearances the band is empty: missing, from each loss to the next appearance.
+    let band = format!(
+        "{:.4}-{:.4} MHz",
+        (voice_hz - 20_000.0) / 1e6,
+        (voice_hz + 20_000.0) / 1e6
+    );
+    let gone = about("voice-gone", &band);
+    let first_new = voices[0].1.new.unwrap();
+    // (An alert of the start-up, before the voice was first heard, is not counted.)
+    let gone: Said = gone.into_iter().filter(|(at, _)| *at > first_new).collect();
+    let gaps: Vec<(Instant, Instant)> = voices
+        .windows(2)
+        .filter_map(|w| Some((w[0].1.lost?, w[1].1.new?)))
+        .collect();
+    assert!(gaps.len() >= 2, "{gaps:?}");
+    let mut rest = gone.as_slice();
+    for (lost, back) in gaps {
+        assert!(
+            back - lost > Duration::from_secs(3),
+            "the gap is long enough to test"
+        );
+        let n = rest.iter().take_while(|(at, _)| *at <= back + LATENESS).count();
+        once("missing", &rest[..n], lost, gone_for_s, Some(back));
+        rest = &rest[n..];
+    }
+    assert!(rest.is_empty(), "nothing more about the band: {rest:?}");
+
     let (status, listing) = get_json(&server, "/api/v1/alerts").await;
     assert_eq!(status, 200);
-    assert!(listing["past"].as_array().unwrap().len() >= 3, "{listing}");
+    assert!(listing["past"].as_array().unwrap().len() >= 6, "{listing}");
     server.stop().await.unwrap();
 }
 

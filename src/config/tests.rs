@@ -356,3 +356,34 @@ fn alert_rules_parse_and_each_problem_names_the_rule_and_key() {
         "{found:?}"
     );
 }
+
+#[test]
+fn alert_rules_survive_sdrhub_config() {
+    use crate::config::alerts::Circle;
+    use crate::events::AlertKind;
+    let mut config = Config::default();
+    config.alerts.rules = vec![
+        AlertRule {
+            labels: [("team".to_string(), "ops".to_string())].into(),
+            circle: Some(Circle {
+                lat: 48.0,
+                lon: 2.0,
+                radius_m: 500.0,
+            }),
+            min_confidence: 0.5,
+            ..AlertRule::new("fence", AlertKind::Geofence)
+        },
+        AlertRule {
+            polygon: Some(vec![[48.0, 2.0], [48.5, 2.0], [48.5, 2.5]]),
+            receivers: vec!["rx1".into()],
+            ..AlertRule::new("square", AlertKind::Geofence)
+        },
+    ];
+    assert!(problems(&config).is_empty(), "{:?}", problems(&config));
+    let text = config.to_toml();
+    let back: Config = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::string(&text))
+        .extract()
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(back.alerts, config.alerts);
+}
