@@ -5,7 +5,7 @@
 use super::geo;
 use super::world::World;
 use crate::config::AlertRule;
-use crate::events::{AlertKind, ReceiverStatus, SignalReport};
+use crate::events::{AlertKind, ReceiverStatus, SignalReport, Timestamp};
 
 /// The condition of a rule holds for one emitter.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,8 +20,8 @@ pub struct Finding {
     pub message: String,
 }
 
-/// Every emitter for which `rule` holds in `world`, by emitter id (one finding each).
-pub fn findings(rule: &AlertRule, world: &World) -> Vec<Finding> {
+/// Every emitter for which `rule` holds in `world` at `now`, by emitter id (one finding each).
+pub fn findings(rule: &AlertRule, world: &World, now: Timestamp) -> Vec<Finding> {
     match rule.kind {
         AlertKind::NewSignal => signals(rule, world)
             .filter(|s| s.novel && s.known.is_none())
@@ -42,7 +42,7 @@ pub fn findings(rule: &AlertRule, world: &World) -> Vec<Finding> {
                 })
                 .collect()
         }
-        AlertKind::Missing => missing(rule, world).into_iter().collect(),
+        AlertKind::Missing => missing(rule, world, now).into_iter().collect(),
         AlertKind::ReceiverOffline => world
             .receivers
             .iter()
@@ -108,7 +108,13 @@ fn signal_finding(signal: &SignalReport, message: String) -> Finding {
 
 /// `missing`: the finding when nothing the rule expects is heard now (the engine's `for_s`
 /// turns "not heard now" into "not heard for `for_s`").
-fn missing(rule: &AlertRule, world: &World) -> Option<Finding> {
+fn missing(rule: &AlertRule, world: &World, now: Timestamp) -> Option<Finding> {
+    const NS_PER_MINUTE: i64 = 60_000_000_000;
+    let minute = now.0.div_euclid(NS_PER_MINUTE).rem_euclid(24 * 60) as u32;
+    if rule.schedule.as_ref().is_some_and(|w| !w.contains(minute)) {
+        // Not expected now: nothing is missing.
+        return None;
+    }
     let (emitter_id, what) = match (&rule.signal, rule.band()) {
         (Some(name), _) => (name.clone(), format!("known signal {name:?}")),
         (None, Some((lo, hi))) => (

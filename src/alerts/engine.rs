@@ -74,7 +74,7 @@ impl Engine {
     pub fn evaluate(&mut self, now: Timestamp) -> Vec<AlertReport> {
         let mut out = Vec::new();
         for index in 0..self.rules.len() {
-            let found: HashMap<String, Finding> = findings(&self.rules[index], &self.world)
+            let found: HashMap<String, Finding> = findings(&self.rules[index], &self.world, now)
                 .into_iter()
                 .map(|f| (f.emitter_id.clone(), f))
                 .collect();

@@ -345,3 +345,43 @@ fn acknowledging_marks_the_alert_once() {
     let resolved = run(&mut engine, 0.2, 0.3).remove(0).1;
     assert!(resolved.acked, "the resolution says it was acknowledged");
 }
+
+#[test]
+fn missing_within_a_daily_window_is_only_expected_inside_it() {
+    use crate::config::alerts::DailyWindow;
+    let rule = AlertRule {
+        freq_min_hz: Some(144e6),
+        freq_max_hz: Some(146e6),
+        for_s: 60.0,
+        schedule: Some(DailyWindow {
+            start: "23:00".into(),
+            end: "01:00".into(),
+        }),
+        ..AlertRule::new("night-net", AlertKind::Missing)
+    };
+    let mut engine = Engine::new(vec![rule], 10);
+    let minutes = |m: f64| at(m * 60.0);
+    // 22:00 to 23:00: nothing expected; at 23:00 the silence starts counting.
+    let mut said = Vec::new();
+    let mut m = 22.0 * 60.0;
+    while m <= 25.5 * 60.0 {
+        said.extend(engine.evaluate(minutes(m)).into_iter().map(|r| (m, r)));
+        m += 0.5;
+    }
+    let seen: Vec<(f64, AlertState)> = said.iter().map(|(m, r)| (*m, r.state)).collect();
+    // Raised a minute into the window (23:01), resolved when it closes (01:00 the next day).
+    assert_eq!(
+        seen,
+        [
+            (23.0 * 60.0 + 1.0, AlertState::Raised),
+            (25.0 * 60.0, AlertState::Resolved)
+        ]
+    );
+    assert!(DailyWindow {
+        start: "08:00".into(),
+        end: "18:00".into()
+    }
+    .contains(9 * 60));
+    assert_eq!(DailyWindow::minutes("8:00"), None);
+    assert_eq!(DailyWindow::minutes("24:00"), None);
+}

@@ -54,6 +54,36 @@ pub struct Circle {
     pub radius_m: f64,
 }
 
+/// A daily window, UTC: from `start` to `end` (`"HH:MM"`); one that ends before it starts runs
+/// over midnight (`"22:00"` to `"06:00"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DailyWindow {
+    /// First minute of the window, `"HH:MM"` UTC.
+    pub start: String,
+    /// End of the window (excluded), `"HH:MM"` UTC.
+    pub end: String,
+}
+
+impl DailyWindow {
+    /// Minutes after midnight of `"HH:MM"`; `None` when it is not such a time.
+    pub fn minutes(text: &str) -> Option<u32> {
+        let (h, m) = text.split_once(':')?;
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60 && text.len() == 5).then_some(h * 60 + m)
+    }
+
+    /// Whether `minute` (after midnight UTC) is inside the window; an invalid window (refused
+    /// at load) holds nothing.
+    pub fn contains(&self, minute: u32) -> bool {
+        match (Self::minutes(&self.start), Self::minutes(&self.end)) {
+            (Some(start), Some(end)) if start <= end => minute >= start && minute < end,
+            (Some(start), Some(end)) => minute >= start || minute < end,
+            _ => false,
+        }
+    }
+}
+
 /// One `[[alerts.rules]]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,6 +124,10 @@ pub struct AlertRule {
     /// `missing`: the known signal (its name, or its id as a number) that must be heard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<String>,
+    /// `missing`: only expected within this daily window (UTC); outside it nothing is
+    /// missing. Unset: always.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<DailyWindow>,
     /// `receiver_offline`: the receivers watched (empty: all); other kinds: only signals heard
     /// by one of these (empty: any).
     #[serde(default)]
@@ -129,6 +163,7 @@ impl AlertRule {
             power_dbfs: None,
             above_baseline_db: None,
             signal: None,
+            schedule: None,
             receivers: Vec::new(),
             circle: None,
             polygon: None,
@@ -208,6 +243,19 @@ impl AlertRule {
             &[Level],
         );
         only(&mut p, "signal", self.signal.is_some(), &[Missing]);
+        only(&mut p, "schedule", self.schedule.is_some(), &[Missing]);
+        if let Some(window) = &self.schedule {
+            for (field, text) in [("start", &window.start), ("end", &window.end)] {
+                p.check(
+                    DailyWindow::minutes(text).is_some(),
+                    format!("{key}.schedule.{field} = {text:?}: must be a time \"HH:MM\" (UTC)"),
+                );
+            }
+            p.check(
+                window.start != window.end,
+                format!("{key}.schedule: start and end must differ (leave schedule out for always)"),
+            );
+        }
         only(&mut p, "circle", self.circle.is_some(), &[Geofence]);
         only(&mut p, "polygon", self.polygon.is_some(), &[Geofence]);
         only(&mut p, "min_confidence", self.min_confidence != 0.0, &[Geofence]);

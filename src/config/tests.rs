@@ -310,6 +310,14 @@ fn alert_rules_parse_and_each_problem_names_the_rule_and_key() {
         kind = "new_signal"
         freq_min_hz = 1e6
         novel_days = 3
+        schedule = { start = "08:00", end = "18:00" }
+
+        [[alerts.rules]]
+        name = "net"
+        kind = "missing"
+        freq_min_hz = 1e6
+        freq_max_hz = 2e6
+        schedule = { start = "8:00", end = "18:00" }
     "#;
     let mut config: Config = Figment::from(Serialized::defaults(Config::default()))
         .merge(Toml::string(text))
@@ -330,6 +338,8 @@ fn alert_rules_parse_and_each_problem_names_the_rule_and_key() {
         "alerts.rules[3].min_confidence",
         "alerts.rules[4].freq_max_hz: missing",
         "alerts.rules[4].novel_days = 3: must equal history.novel_days = 7",
+        "alerts.rules[4].schedule: not a key of kind = \"new_signal\"",
+        "alerts.rules[5].schedule.start = \"8:00\": must be a time",
     ] {
         assert!(found.iter().any(|p| p.starts_with(key)), "{key} not in {found:?}");
     }
@@ -343,6 +353,12 @@ fn alert_rules_parse_and_each_problem_names_the_rule_and_key() {
     );
     // Novelty and known signals come from the history database.
     config.history.enabled = false;
+    assert!(
+        !found
+            .iter()
+            .any(|p| p.starts_with("alerts.rules[5].schedule.end")),
+        "{found:?}"
+    );
     config.alerts.rules.truncate(2);
     config.alerts.rules[1].receivers.pop();
     config.alerts.rules.push(crate::config::AlertRule {
