@@ -74,6 +74,7 @@ fn report(signal_id: &str, first_seen_ns: i64) -> Record {
         timestamp: Timestamp(first_seen_ns),
         known: None,
         novel: false,
+        identity: Default::default(),
     }))
 }
 

@@ -91,6 +91,7 @@ fn signal(n: usize) -> Event {
         timestamp: Timestamp::now(),
         known: None,
         novel: false,
+        identity: Default::default(),
     })
 }
 

@@ -161,6 +161,7 @@ async fn main() -> anyhow::Result<()> {
         timestamp: Timestamp(0),
         known: None,
         novel: false,
+        identity: Default::default(),
     }))))
     .chain((0..100_000i64).map(|k| {
         Entry::one(Record::Observation(sdrhub::history::record::ObservationRecord {

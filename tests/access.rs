@@ -353,10 +353,21 @@ async fn publishing_needs_an_admin_token_and_reaches_subscribers() {
         let m = next_json(&mut ws, WAIT).await.expect("the published event");
         if m["event"] == "signals:detected" && m["data"]["signal_id"] == "ext-1" {
             // As published, with the labels the hub adds: no known signal there, and novel
-            // (this server's history has heard nothing near 433.92 MHz).
+            // (this server's history has heard nothing near 433.92 MHz); the emitter fields a
+            // publisher left out read as unknown.
             let mut expected = event["data"].clone();
             expected["known"] = serde_json::Value::Null;
             expected["novel"] = serde_json::Value::Bool(true);
+            for (key, unknown) in [
+                ("emitter_id", serde_json::json!("")),
+                ("activations", serde_json::json!(0)),
+                ("first_heard", serde_json::Value::Null),
+                ("last_heard", serde_json::Value::Null),
+                ("duty_cycle", serde_json::json!(0.0)),
+                ("name", serde_json::Value::Null),
+            ] {
+                expected[key] = unknown;
+            }
             assert_eq!(m["data"], expected);
             break;
         }

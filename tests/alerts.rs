@@ -41,7 +41,7 @@ struct Appearance {
     novel: bool,
 }
 
-/// Every message about one alert (by rule and emitter), with when it arrived.
+/// Every message about one alert (by rule and signal, or emitter), with when it arrived.
 type Said = Vec<(Instant, Value)>;
 
 /// The messages of `said` in `state`.
@@ -149,9 +149,12 @@ async fn the_keyed_transmitter_raises_each_signal_rule_once_per_condition_and_re
         let id = data["signal_id"].as_str().unwrap_or_default().to_string();
         match m["event"].as_str().unwrap() {
             "alerts:raised" => {
+                // Signal alerts by signal (one transmission each; the emitter is the same
+                // over the keyings), the others by what they are about.
+                let about = data["signal_id"].as_str().or(data["emitter_id"].as_str());
                 let key = (
                     data["rule"].as_str().unwrap().to_string(),
-                    data["emitter_id"].as_str().unwrap().to_string(),
+                    about.unwrap().to_string(),
                 );
                 alerts.entry(key).or_default().push((now, data.clone()));
             }
@@ -235,6 +238,13 @@ async fn the_keyed_transmitter_raises_each_signal_rule_once_per_condition_and_re
         }
     }
     assert_eq!(novel_alerts, 1, "only the first appearance is new");
+    // Each keying is a new signal of the same emitter.
+    let emitters: std::collections::BTreeSet<String> = voices
+        .iter()
+        .flat_map(|(id, _)| about("voice-on-air", id))
+        .map(|(_, m)| m["emitter_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(emitters.len(), 1, "{emitters:?}");
     assert!(fenced >= 1, "the voice was located");
     // The carrier, always on, is located once and stays inside.
     for (id, a) in signals.iter().filter(|(_, a)| !is_voice(a) && a.lost.is_none()) {
@@ -425,6 +435,10 @@ fn loud(id: &str, state: SignalState) -> Event {
         timestamp: Timestamp::now(),
         known: None,
         novel: false,
+        identity: Box::new(sdrhub::events::SignalIdentity {
+            emitter_id: "em-ism".into(),
+            ..Default::default()
+        }),
     })
 }
 

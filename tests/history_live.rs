@@ -70,6 +70,8 @@ async fn a_steady_carrier_carries_its_new_name_at_once() {
     };
     let (first, _) = wait_for(&mut ws, Duration::from_secs(20), "the carrier", near).await;
     assert_eq!(first["data"]["known"], serde_json::Value::Null, "{first}");
+    // Until an operator names it, it goes by the configured transmitter's name.
+    assert_eq!(first["data"]["name"], "Test carrier", "{first}");
     // Let it settle (its first reports follow each other while its receiver set fills), and
     // drop what was sent meanwhile.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -96,5 +98,7 @@ async fn a_steady_carrier_carries_its_new_name_at_once() {
         named["data"]["signal_id"], first["data"]["signal_id"],
         "the same signal, relabelled"
     );
+    // The known signal's name wins over the configured transmitter's.
+    assert_eq!(named["data"]["name"], "Steady", "{named}");
     server.stop().await.unwrap();
 }

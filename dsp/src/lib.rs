@@ -11,7 +11,8 @@
 //! - [`noise`]: a noise-floor estimate that stays put when much of the band is occupied.
 //! - [`cfar`]: the detection threshold that gives a chosen false-alarm probability per bin.
 //! - [`detect`]: bins over threshold grouped into [`detect::Detection`]s.
-//! - [`tracker`]: per-frame detections from many receivers fused into signals with stable ids.
+//! - [`tracker`]: per-frame detections from many receivers fused into signals with stable ids,
+//!   and [`emitter`]: which transmitter a signal is, across its transmissions.
 //! - [`resample`]: band-limited interpolation onto a common time grid (receivers' clocks
 //!   differ), and [`delay`]: the delay between two receivers' copies of a signal, with its
 //!   variance.
@@ -48,6 +49,7 @@ pub mod cfar;
 pub mod convert;
 pub mod delay;
 pub mod detect;
+pub mod emitter;
 pub mod geo;
 pub mod locate;
 pub mod noise;

@@ -11,8 +11,13 @@
 //!
 //! Per receiver, a track keeps a short window of power measurements; their mean and the
 //! standard error of that mean are what power-based localization needs.
+//!
+//! A track is one transmission. Which *emitter* it is (the transmitter heard 30 s ago that
+//! keyed off and on again) is decided at confirmation by the [`EmitterMemory`]; every summary
+//! carries its emitter's id, transmission count and duty cycle.
 
 use crate::detect::Detection;
+use crate::emitter::{EmitterLink, EmitterMemory};
 
 /// Tunables of the tracker (config keys `tracker.*`).
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +47,9 @@ pub struct TrackerConfig {
     /// disables the rule (a weak signal right next to a strong one is then reported, and so are
     /// the strong one's sidelobes).
     pub sidelobe_rejection_db: f64,
+    /// How long a lost track's emitter is remembered, so that a transmitter keying on again
+    /// within it keeps its emitter id (see [`crate::emitter`]), ns. 0 forgets at once.
+    pub emitter_memory_ns: i64,
 }
 
 impl Default for TrackerConfig {
@@ -56,6 +64,7 @@ impl Default for TrackerConfig {
             min_update_interval_ns: 1_000_000_000,
             power_window: 32,
             sidelobe_rejection_db: 20.0,
+            emitter_memory_ns: 600_000_000_000,
         }
     }
 }
@@ -103,6 +112,16 @@ pub struct TrackSummary {
     pub first_seen_ns: i64,
     /// Time of the latest detection, ns since the epoch.
     pub last_seen_ns: i64,
+    /// Stable id of the emitter this transmission is (see [`crate::emitter`]): the same over
+    /// every transmission of a transmitter that keys on again within the emitter memory.
+    pub emitter_id: u64,
+    /// Transmissions of the emitter so far, this one included.
+    pub activations: u32,
+    /// When the emitter was first heard (its first transmission's `first_seen_ns`), ns.
+    pub emitter_first_heard_ns: i64,
+    /// Fraction of the time since the emitter was first heard that it was heard, 0..1 (see
+    /// [`EmitterLink::duty_cycle`]).
+    pub duty_cycle: f64,
 }
 
 /// One receiver's view of a track.
@@ -196,6 +215,7 @@ impl Observation {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Track {
     id: Option<u64>,
+    emitter: Option<EmitterLink>,
     hits: u32,
     first_seen_ns: i64,
     last_seen_ns: i64,
@@ -231,6 +251,7 @@ impl Track {
     /// The user-visible state; `None` while tentative.
     pub fn summary(&self) -> Option<TrackSummary> {
         let id = self.id?;
+        let emitter = self.emitter?;
         let best = self.best()?;
         let mut receivers: Vec<usize> = self.observations.iter().map(|o| o.receiver).collect();
         receivers.sort_unstable();
@@ -245,6 +266,10 @@ impl Track {
             receivers,
             first_seen_ns: self.first_seen_ns,
             last_seen_ns: self.last_seen_ns,
+            emitter_id: emitter.id,
+            activations: emitter.activations,
+            emitter_first_heard_ns: emitter.first_heard_ns,
+            duty_cycle: emitter.duty_cycle(self.first_seen_ns, self.last_seen_ns),
         })
     }
 }
@@ -288,12 +313,18 @@ impl Merged {
     }
 }
 
+/// How often [`Tracker::expire`] forgets emitters unheard for longer than the memory, ns.
+const PRUNE_INTERVAL_NS: i64 = 1_000_000_000;
+
 /// The multi-receiver signal tracker.
 #[derive(Debug)]
 pub struct Tracker {
     config: TrackerConfig,
     tracks: Vec<Track>,
     next_id: u64,
+    emitters: EmitterMemory,
+    /// When the emitter memory was last pruned, ns.
+    pruned_ns: i64,
     /// Indices of the current spectrum's detections, strongest first.
     order: Vec<usize>,
     merged: Vec<(usize, Merged)>,
@@ -303,6 +334,8 @@ impl Tracker {
     /// An empty tracker.
     pub fn new(config: TrackerConfig) -> Self {
         Self {
+            emitters: EmitterMemory::new(config.emitter_memory_ns),
+            pruned_ns: i64::MIN,
             config,
             tracks: Vec::new(),
             next_id: 1,
@@ -324,6 +357,42 @@ impl Tracker {
     /// The confirmed track with this id.
     pub fn track(&self, id: u64) -> Option<&Track> {
         self.tracks.iter().find(|t| t.id == Some(id))
+    }
+
+    /// The remembered emitters (see [`crate::emitter`]).
+    pub fn emitters(&self) -> &EmitterMemory {
+        &self.emitters
+    }
+
+    /// The other idle emitters confirmed track `id` could be by frequency and bandwidth at
+    /// `now_ns`, nearest first (see [`EmitterMemory::candidates`]); empty without such a track.
+    pub fn emitter_candidates(&self, id: u64, now_ns: i64, out: &mut Vec<u64>) {
+        out.clear();
+        let Some(track) = self.track(id) else { return };
+        let (Some(best), Some(link)) = (track.best(), track.emitter) else {
+            return;
+        };
+        self.emitters
+            .candidates(best.frequency_hz, best.bandwidth_hz, now_ns, out);
+        out.retain(|&e| e != link.id);
+    }
+
+    /// Gives confirmed track `id` another emitter: fusion found it somewhere its remembered
+    /// emitter was not (see [`EmitterMemory::detach`]): emitter `to` when it is idle, else a new
+    /// one. The emitter is in the track's next summary; `None` when there is no such track.
+    pub fn detach_emitter(&mut self, id: u64, to: Option<u64>) -> Option<u64> {
+        let track = self.tracks.iter_mut().find(|t| t.id == Some(id))?;
+        let old = track.emitter?;
+        let best = track.best()?;
+        let link = self.emitters.detach(
+            old.id,
+            to,
+            best.frequency_hz,
+            best.bandwidth_hz,
+            track.first_seen_ns,
+        );
+        track.emitter = Some(link);
+        Some(link.id)
     }
 
     /// Feeds the detections of one spectrum of `receiver` (whose first sample is at `time_ns`)
@@ -383,6 +452,7 @@ impl Tracker {
                         None => {
                             self.tracks.push(Track {
                                 id: None,
+                                emitter: None,
                                 hits: 0,
                                 first_seen_ns: time_ns,
                                 last_seen_ns: time_ns,
@@ -456,6 +526,12 @@ impl Tracker {
     /// more. Call it periodically with the current time even when no spectra arrive (a dead
     /// receiver must not keep its signals alive).
     pub fn expire(&mut self, now_ns: i64, events: &mut Vec<TrackEvent>) {
+        // Forgetting is a scan of every remembered emitter: once a second is plenty (the memory
+        // is minutes long), and keeps it off the per-spectrum path.
+        if now_ns.saturating_sub(self.pruned_ns) >= PRUNE_INTERVAL_NS {
+            self.emitters.prune(now_ns);
+            self.pruned_ns = now_ns;
+        }
         let lost_after = self.config.lost_after_ns;
         let mut index = 0;
         while index < self.tracks.len() {
@@ -466,9 +542,30 @@ impl Tracker {
                 .retain(|o| now_ns - o.last_seen_ns <= lost_after);
             if track.observations.is_empty() {
                 let track = self.tracks.swap_remove(index);
+                if let Some(emitter) = track.emitter {
+                    let (frequency_hz, bandwidth_hz) = track
+                        .reported
+                        .as_ref()
+                        .map_or((0.0, 0.0), |(_, s)| (s.frequency_hz, s.bandwidth_hz));
+                    self.emitters.release(
+                        emitter.id,
+                        frequency_hz,
+                        bandwidth_hz,
+                        track.first_seen_ns,
+                        track.last_seen_ns,
+                    );
+                }
                 // Tentative tracks vanish silently: they were never reported.
                 if let Some((_, mut summary)) = track.reported {
                     summary.last_seen_ns = track.last_seen_ns;
+                    // The emitter as it is now (fusion may have reassigned it since the last
+                    // report).
+                    if let Some(e) = track.emitter {
+                        summary.emitter_id = e.id;
+                        summary.activations = e.activations;
+                        summary.emitter_first_heard_ns = e.first_heard_ns;
+                        summary.duty_cycle = e.duty_cycle(track.first_seen_ns, track.last_seen_ns);
+                    }
                     events.push(TrackEvent {
                         kind: TrackEventKind::Lost,
                         summary,
@@ -493,6 +590,14 @@ impl Tracker {
             }
             track.id = Some(self.next_id);
             self.next_id += 1;
+            if let Some(best) = track.best() {
+                track.emitter = Some(self.emitters.acquire(
+                    best.frequency_hz,
+                    best.bandwidth_hz,
+                    track.first_seen_ns,
+                    time_ns,
+                ));
+            }
         }
         let Some(summary) = track.summary() else { return };
         let kind = match &track.reported {
@@ -515,5 +620,7 @@ impl Tracker {
     }
 }
 
+#[cfg(test)]
+mod emitter_tests;
 #[cfg(test)]
 mod tests;

@@ -64,18 +64,19 @@ pub fn findings(rule: &AlertRule, world: &World, now: Timestamp) -> Vec<Finding>
             .collect(),
         AlertKind::Geofence => world
             .fixes
-            .values()
-            .filter(|fix| fix.confidence >= rule.min_confidence)
-            .filter(|fix| {
+            .iter()
+            .filter_map(|(id, fix)| Some((world.signals.get(id)?, fix)))
+            .filter(|(_, fix)| fix.confidence >= rule.min_confidence)
+            .filter(|(_, fix)| {
                 rule.receivers.is_empty() || fix.receivers.iter().any(|r| rule.receivers.contains(r))
             })
-            .filter(|fix| match (&rule.circle, &rule.polygon) {
+            .filter(|(_, fix)| match (&rule.circle, &rule.polygon) {
                 (Some(circle), _) => geo::in_circle(circle, fix.latitude, fix.longitude),
                 (None, Some(polygon)) => geo::in_polygon(polygon, fix.latitude, fix.longitude),
                 (None, None) => false,
             })
-            .map(|fix| Finding {
-                emitter_id: fix.signal_id.clone(),
+            .map(|(signal, fix)| Finding {
+                emitter_id: emitter(signal).to_string(),
                 signal_id: Some(fix.signal_id.clone()),
                 receivers: fix.receivers.clone(),
                 message: format!(
@@ -97,9 +98,18 @@ fn signals<'a>(rule: &'a AlertRule, world: &'a World) -> impl Iterator<Item = &'
     })
 }
 
+/// The emitter of a signal: its transmitter across transmissions, or the signal itself in
+/// reports without one.
+fn emitter(signal: &SignalReport) -> &str {
+    match signal.identity.emitter_id.as_str() {
+        "" => &signal.signal_id,
+        emitter => emitter,
+    }
+}
+
 fn signal_finding(signal: &SignalReport, message: String) -> Finding {
     Finding {
-        emitter_id: signal.signal_id.clone(),
+        emitter_id: emitter(signal).to_string(),
         signal_id: Some(signal.signal_id.clone()),
         receivers: signal.receivers.clone(),
         message,
@@ -125,9 +135,10 @@ fn missing(rule: &AlertRule, world: &World, now: Timestamp) -> Option<Finding> {
     };
     let heard = match &rule.signal {
         Some(name) => signals(rule, world).any(|s| {
-            s.known
-                .as_ref()
-                .is_some_and(|k| &k.name == name || k.id.to_string() == *name)
+            s.identity.name.as_ref() == Some(name)
+                || s.known
+                    .as_ref()
+                    .is_some_and(|k| &k.name == name || k.id.to_string() == *name)
         }),
         None => signals(rule, world).next().is_some(),
     };

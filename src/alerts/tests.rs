@@ -22,6 +22,8 @@ fn signal(id: &str, mhz: f64, power_dbfs: f64, receivers: &[&str]) -> Event {
     report.frequency_mhz = mhz;
     report.power_dbfs = power_dbfs;
     report.receivers = receivers.iter().map(|r| r.to_string()).collect();
+    // Each signal its own emitter, unless a test says otherwise.
+    report.identity.emitter_id = id.replace("sig", "em");
     Event::SignalsDetected(report)
 }
 
@@ -126,7 +128,7 @@ fn level_is_raised_once_after_for_s_and_resolved_when_the_signal_goes() {
     assert_eq!(states(&said), [AlertState::Raised], "{said:?}");
     let (t, report) = &said[0];
     assert!((t - 3.0).abs() < 0.15, "raised at {t}");
-    assert_eq!(report.emitter_id, "sig-1");
+    assert_eq!(report.emitter_id, "em-1");
     assert_eq!(report.signal_id.as_deref(), Some("sig-1"));
     assert_eq!(engine.listing().active.len(), 1);
     engine.observe(&lost("sig-1"));
@@ -171,7 +173,7 @@ fn cooldown_holds_back_a_new_alert_about_the_same_emitter() {
     engine.observe(&signal("sig-9", 145.9, -30.0, &["rx2"]));
     let said = run(&mut engine, 8.1, 8.5);
     assert_eq!(said.len(), 1);
-    assert_eq!(said[0].1.emitter_id, "sig-9");
+    assert_eq!(said[0].1.emitter_id, "em-9");
 }
 
 #[test]
@@ -210,7 +212,7 @@ fn new_signal_needs_a_novel_unknown_signal_in_the_band() {
     }));
     let said = run(&mut engine, 0.0, 5.0);
     assert_eq!(states(&said), [AlertState::Raised]);
-    assert_eq!(said[0].1.emitter_id, "sig-4");
+    assert_eq!(said[0].1.emitter_id, "em-4");
     assert_eq!(said[0].1.receivers, ["rx1", "rx2"]);
     engine.observe(&lost("sig-4"));
     assert_eq!(states(&run(&mut engine, 5.1, 6.0)), [AlertState::Resolved]);
@@ -384,4 +386,45 @@ fn missing_within_a_daily_window_is_only_expected_inside_it() {
     .contains(9 * 60));
     assert_eq!(DailyWindow::minutes("8:00"), None);
     assert_eq!(DailyWindow::minutes("24:00"), None);
+}
+
+#[test]
+fn a_transmitter_keyed_again_is_the_same_emitter_for_the_cooldown() {
+    let mut engine = Engine::new(vec![level_rule(0.0, 10.0)], 10);
+    let activation = |id: &str| {
+        with(signal(id, 145.5, -40.0, &["rx1"]), |s| {
+            s.identity.emitter_id = "em-7".into()
+        })
+    };
+    engine.observe(&activation("sig-1"));
+    let said = run(&mut engine, 0.0, 1.0);
+    assert_eq!(states(&said), [AlertState::Raised]);
+    assert_eq!(
+        (said[0].1.emitter_id.as_str(), said[0].1.signal_id.as_deref()),
+        ("em-7", Some("sig-1"))
+    );
+    engine.observe(&lost("sig-1"));
+    assert_eq!(states(&run(&mut engine, 1.1, 2.0)), [AlertState::Resolved]);
+    // Its next transmission is a new signal but the same emitter: held back until 11.1 s.
+    engine.observe(&activation("sig-2"));
+    let said = run(&mut engine, 2.1, 12.0);
+    assert_eq!(states(&said), [AlertState::Raised]);
+    assert!((said[0].0 - 11.1).abs() < 0.15, "{said:?}");
+    assert_eq!(said[0].1.signal_id.as_deref(), Some("sig-2"));
+}
+
+#[test]
+fn missing_matches_the_signal_name_of_a_simulated_transmitter_too() {
+    let rule = AlertRule {
+        signal: Some("Test voice".into()),
+        for_s: 1.0,
+        ..AlertRule::new("voice-gone", AlertKind::Missing)
+    };
+    let mut engine = Engine::new(vec![rule], 10);
+    engine.observe(&with(signal("sig-1", 145.5, -60.0, &["rx1"]), |s| {
+        s.identity.name = Some("Test voice".into())
+    }));
+    assert!(run(&mut engine, 0.0, 3.0).is_empty());
+    engine.observe(&lost("sig-1"));
+    assert_eq!(states(&run(&mut engine, 3.1, 5.0)), [AlertState::Raised]);
 }

@@ -379,11 +379,15 @@ fn publish(bus: &Bus, pending: Pending) -> Job {
 }
 
 /// `event` with its signal id made unique across nodes: every node numbers its signals from
-/// `sig-1`, so a node's signals are `<node>/sig-<n>` on the bus.
+/// `sig-1`, so a node's signals are `<node>/sig-<n>` on the bus (and its emitters, numbered
+/// by its own tracker too, `<node>/em-<n>`).
 pub fn namespaced(event: Event, node: &str) -> Event {
     match event {
         Event::SignalsDetected(mut signal) => {
             signal.signal_id = format!("{node}/{}", signal.signal_id);
+            if !signal.identity.emitter_id.is_empty() {
+                signal.identity.emitter_id = format!("{node}/{}", signal.identity.emitter_id);
+            }
             Event::SignalsDetected(signal)
         }
         Event::LocalizationsUpdated(mut fix) => {
@@ -418,5 +422,15 @@ mod tests {
         assert_eq!(parse_message_id("edge-1.1700.42"), Some(("edge-1.1700", 42)));
         assert_eq!(parse_message_id("garbage"), None);
         assert_eq!(parse_message_id("a.b.x"), None);
+    }
+
+    #[test]
+    fn a_nodes_signals_and_emitters_are_namespaced_on_the_bus() {
+        let signal = crate::events::SignalReport::example("sig-3", "rx1");
+        let Event::SignalsDetected(out) = namespaced(Event::SignalsDetected(signal), "edge-1") else {
+            panic!("a signal stays a signal");
+        };
+        assert_eq!(out.signal_id, "edge-1/sig-3");
+        assert_eq!(out.identity.emitter_id, "edge-1/em-1");
     }
 }

@@ -121,7 +121,8 @@ pub struct AlertRule {
     /// `level`: dB above the cell's stored median for the hour (not supported yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub above_baseline_db: Option<f64>,
-    /// `missing`: the known signal (its name, or its id as a number) that must be heard.
+    /// `missing`: the signal that must be heard: its `name` (a known signal's, or a simulated
+    /// transmitter's), or a known signal's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<String>,
     /// `missing`: only expected within this daily window (UTC); outside it nothing is
@@ -297,10 +298,8 @@ impl AlertRule {
                         !banded,
                         format!("{key}: kind = \"missing\" takes signal or freq_min_hz/freq_max_hz, not both"),
                     );
-                    p.check(
-                        history.enabled,
-                        format!("{key}.signal: needs history.enabled = true (known signals live in the history database)"),
-                    );
+                    // The name may also be a simulated transmitter's (the signal's `name`), so no
+                    // history is needed.
                 }
             }
             ReceiverOffline => {}

@@ -64,6 +64,10 @@ impl DspConfig {
     }
 }
 
+/// Longest `tracker.emitter_memory_s`: a week. Longer would only keep idle emitters around
+/// (and their count is capped anyway); a transmitter unheard for a week is news again.
+pub const MAX_EMITTER_MEMORY_S: f64 = 7.0 * 86_400.0;
+
 /// `[tracker]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -86,6 +90,9 @@ pub struct TrackerSettings {
     pub power_window: usize,
     /// Detections this far (dB) below a strong neighbour are its sidelobes; 0 disables.
     pub sidelobe_rejection_db: f64,
+    /// Seconds a lost signal's emitter is remembered, so that a transmitter keying on again
+    /// within it keeps its `emitter_id`; 0 makes every transmission a new emitter.
+    pub emitter_memory_s: f64,
 }
 
 impl Default for TrackerSettings {
@@ -101,6 +108,7 @@ impl Default for TrackerSettings {
             min_update_interval_s: t.min_update_interval_ns as f64 / 1e9,
             power_window: t.power_window,
             sidelobe_rejection_db: t.sidelobe_rejection_db,
+            emitter_memory_s: t.emitter_memory_ns as f64 / 1e9,
         }
     }
 }
@@ -118,6 +126,7 @@ impl TrackerSettings {
             min_update_interval_ns: (self.min_update_interval_s * 1e9) as i64,
             power_window: self.power_window,
             sidelobe_rejection_db: self.sidelobe_rejection_db,
+            emitter_memory_ns: (self.emitter_memory_s * 1e9) as i64,
         }
     }
 }
@@ -260,6 +269,12 @@ impl TrackerSettings {
             100.0,
         );
         p.range("tracker.power_window", self.power_window, 2, 4096);
+        p.interval(
+            "tracker.emitter_memory_s",
+            self.emitter_memory_s,
+            0.0,
+            MAX_EMITTER_MEMORY_S,
+        );
         p.into_vec()
     }
 }

@@ -351,24 +351,30 @@ fn alert_rules_parse_and_each_problem_names_the_rule_and_key() {
         !found.iter().any(|p| p.contains("\"rx1\"")),
         "rx1 is a receiver: {found:?}"
     );
-    // Novelty and known signals come from the history database.
-    config.history.enabled = false;
     assert!(
         !found
             .iter()
             .any(|p| p.starts_with("alerts.rules[5].schedule.end")),
         "{found:?}"
     );
+    // Novelty comes from the history database; a missing signal's name need not.
+    config.history.enabled = false;
     config.alerts.rules.truncate(2);
     config.alerts.rules[1].receivers.pop();
     config.alerts.rules.push(crate::config::AlertRule {
         signal: Some("beacon".into()),
         ..crate::config::AlertRule::new("gone", crate::events::AlertKind::Missing)
     });
+    assert!(problems(&config).is_empty(), "{:?}", problems(&config));
+    config.alerts.rules.push(crate::config::AlertRule {
+        freq_min_hz: Some(1e6),
+        freq_max_hz: Some(2e6),
+        ..crate::config::AlertRule::new("novel", crate::events::AlertKind::NewSignal)
+    });
     let found = problems(&config);
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(
-        found[0].starts_with("alerts.rules[2].signal: needs history.enabled"),
+        found[0].starts_with("alerts.rules[3].kind = \"new_signal\": needs history.enabled"),
         "{found:?}"
     );
 }
@@ -402,4 +408,23 @@ fn alert_rules_survive_sdrhub_config() {
         .extract()
         .unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(back.alerts, config.alerts);
+}
+
+#[test]
+fn the_emitter_memory_is_checked_and_reaches_the_tracker() {
+    let config = Config::default();
+    assert_eq!(config.tracker.emitter_memory_s, 600.0);
+    assert_eq!(config.tracker.tracker().emitter_memory_ns, 600_000_000_000);
+    for bad in [-1.0, f64::NAN, 30.0 * 86_400.0] {
+        let mut config = Config::default();
+        config.tracker.emitter_memory_s = bad;
+        let found = problems(&config);
+        assert!(
+            found.iter().any(|p| p.starts_with("tracker.emitter_memory_s = ")),
+            "{bad}: {found:?}"
+        );
+    }
+    let mut off = Config::default();
+    off.tracker.emitter_memory_s = 0.0;
+    assert!(problems(&off).is_empty());
 }

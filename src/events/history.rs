@@ -45,6 +45,11 @@ pub struct HistorySignal {
     /// labelled); `null` when none does.
     #[serde(default)]
     pub known: Option<KnownMatch>,
+    /// The transmitter it was (`emitter_id` of `signals:detected`): the same for every stored
+    /// transmission of one that keyed off and on again; `null` for tracks stored before
+    /// emitters, or from publishers that did not say.
+    #[serde(default)]
+    pub emitter_id: Option<String>,
 }
 
 /// One page of signals, newest first (by `first_seen`, then id).

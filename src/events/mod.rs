@@ -6,10 +6,12 @@
 
 pub mod alert;
 pub mod history;
+mod identity;
 mod time;
 mod topic;
 
 pub use alert::{AlertKind, AlertList, AlertReport, AlertState, AlertsListing, Severity};
+pub use identity::SignalIdentity;
 pub use time::Timestamp;
 pub use topic::{EventKind, Topic, TopicSet};
 
@@ -84,6 +86,14 @@ impl SignalReport {
             timestamp: Timestamp(0),
             known: None,
             novel: false,
+            identity: Box::new(SignalIdentity {
+                emitter_id: "em-1".into(),
+                activations: 1,
+                first_heard: Some(Timestamp(0)),
+                last_heard: Some(Timestamp(0)),
+                duty_cycle: 1.0,
+                name: None,
+            }),
         }
     }
 }
@@ -260,6 +270,10 @@ pub struct SignalReport {
     /// for its whole life; always `false` without a history database).
     #[serde(default)]
     pub novel: bool,
+    /// Which transmitter this is across its transmissions, and its name (flattened: on the wire
+    /// these are fields of the report itself).
+    #[serde(flatten)]
+    pub identity: Box<SignalIdentity>,
 }
 
 /// How a position was computed.

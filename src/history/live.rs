@@ -126,7 +126,8 @@ impl LiveHistory {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Sets `known` and `novel` on a signal report before it is published.
+    /// Sets `known` and `novel` on a signal report before it is published, and its `name` to
+    /// the known signal's when there is one.
     pub async fn label(&self, report: &mut SignalReport) {
         let generation = self.generation.load(Ordering::Acquire);
         let cached = self.recording().labels.get(&report.signal_id).cloned();
@@ -162,6 +163,10 @@ impl LiveHistory {
         };
         report.known = label.known;
         report.novel = label.novel;
+        // An operator's name for the frequency wins over the configuration's.
+        if let Some(known) = &report.known {
+            report.identity.name = Some(known.name.clone());
+        }
         if report.state == SignalState::Lost {
             self.recording().labels.remove(&report.signal_id);
         }

@@ -205,7 +205,7 @@ fn decode_cursor(cursor: &str) -> Result<(i64, i64), HistoryError> {
 
 const TRACK_COLUMNS: &str = "SELECT t.id, t.signal_id, t.first_seen, t.last_seen, t.frequency_hz, \
     t.bandwidth_hz, t.peak_snr_db, t.snr_sum_db, t.peak_power_dbfs, t.power_sum_dbfs, t.peak_bin_dbfs, \
-    t.reports, r.name, t.lost FROM tracks t JOIN receivers r ON r.id = t.best_receiver";
+    t.reports, r.name, t.lost, t.emitter_id FROM tracks t JOIN receivers r ON r.id = t.best_receiver";
 
 fn track(row: &AnyRow) -> Result<HistorySignal, sqlx::Error> {
     let reports: i64 = row.try_get(11)?;
@@ -230,6 +230,7 @@ fn track(row: &AnyRow) -> Result<HistorySignal, sqlx::Error> {
         receivers: Vec::new(),
         lost: row.try_get::<i64, _>(13)? != 0,
         known: None,
+        emitter_id: row.try_get(14)?,
     })
 }
 

@@ -39,8 +39,8 @@ struct Fresh {
 
 const UPSERT_TRACK: &str = "\
 INSERT INTO tracks (signal_id, first_seen, last_seen, frequency_hz, bandwidth_hz, peak_snr_db, \
-    snr_sum_db, peak_power_dbfs, power_sum_dbfs, peak_bin_dbfs, reports, best_receiver, lost) \
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+    snr_sum_db, peak_power_dbfs, power_sum_dbfs, peak_bin_dbfs, reports, best_receiver, lost, emitter_id) \
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
 ON CONFLICT (signal_id, first_seen) DO UPDATE SET \
     frequency_hz = CASE WHEN excluded.last_seen >= tracks.last_seen THEN excluded.frequency_hz ELSE tracks.frequency_hz END, \
     bandwidth_hz = CASE WHEN excluded.last_seen >= tracks.last_seen THEN excluded.bandwidth_hz ELSE tracks.bandwidth_hz END, \
@@ -52,7 +52,8 @@ ON CONFLICT (signal_id, first_seen) DO UPDATE SET \
     snr_sum_db = tracks.snr_sum_db + excluded.snr_sum_db, \
     power_sum_dbfs = tracks.power_sum_dbfs + excluded.power_sum_dbfs, \
     reports = tracks.reports + excluded.reports, \
-    lost = CASE WHEN excluded.lost > tracks.lost THEN excluded.lost ELSE tracks.lost END \
+    lost = CASE WHEN excluded.lost > tracks.lost THEN excluded.lost ELSE tracks.lost END, \
+    emitter_id = COALESCE(tracks.emitter_id, excluded.emitter_id) \
 RETURNING id";
 
 impl HistoryStore {
@@ -218,6 +219,8 @@ impl HistoryStore {
             .bind(count)
             .bind(best)
             .bind(i64::from(lost))
+            // A report that does not say (another publisher, an older node) leaves it NULL.
+            .bind(Some(r.identity.emitter_id.as_str()).filter(|id| !id.is_empty()))
             .fetch_one(&mut **tx)
             .await?;
         let track: i64 = row.try_get(0)?;

@@ -4,17 +4,20 @@
 //! `Fusion` is synchronous and owns no threads, so the live pipeline and offline tools (and the
 //! localization accuracy tests) run exactly the same code.
 
+use super::emitter_fixes::EmitterFixes;
+use super::names::TransmitterNames;
 use super::spectrum::SpectrumDetections;
 use super::tdoa::{TdoaError, TdoaSolution};
 use crate::config::LocalizationConfig;
 use crate::events::{
-    EllipseReport, Event, LocalizationMethod, LocalizationReport, SignalReport, SignalState, Timestamp,
+    EllipseReport, Event, LocalizationMethod, LocalizationReport, SignalIdentity, SignalReport, SignalState,
+    Timestamp,
 };
 use crate::history::live::ReceiverMeasurement;
 use sdrhub_dsp::geo::GeoPoint;
 use sdrhub_dsp::locate::power::{locate_power, PathLossModel, PowerObservation};
 use sdrhub_dsp::tracker::{TrackEvent, TrackEventKind, TrackSummary, Tracker, TrackerConfig};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// What fusion needs to know about a receiver.
@@ -57,6 +60,8 @@ pub struct Fusion {
     track_events: Vec<TrackEvent>,
     stats: FusionStats,
     tdoa_requests: Vec<TdoaRequest>,
+    names: TransmitterNames,
+    emitter_fixes: EmitterFixes,
 }
 
 impl Fusion {
@@ -82,7 +87,15 @@ impl Fusion {
             track_events: Vec::new(),
             stats: FusionStats::default(),
             tdoa_requests: Vec::new(),
+            names: TransmitterNames::default(),
+            emitter_fixes: EmitterFixes::default(),
         }
+    }
+
+    /// Names signals after the configured transmitters whose spans hold them (the simulated
+    /// scene's); known signals' names win later, where reports are labelled.
+    pub fn set_names(&mut self, names: TransmitterNames) {
+        self.names = names;
     }
 
     /// Updates receiver `receiver`'s position (a remote receiver tells it once connected).
@@ -163,6 +176,7 @@ impl Fusion {
             if let Some(summary) = track.summary() {
                 out.push(Event::SignalsDetected(signal_report(
                     &self.receivers,
+                    &self.names,
                     &summary,
                     SignalState::Update,
                 )));
@@ -175,6 +189,66 @@ impl Fusion {
         self.track_events.clear();
         self.tracker.expire(now_ns, &mut self.track_events);
         self.publish_track_events(out);
+        if !self.emitter_fixes.is_empty() {
+            let remembered: HashSet<u64> = self.tracker.emitters().emitters().iter().map(|e| e.id).collect();
+            self.emitter_fixes.retain(&remembered);
+        }
+    }
+
+    /// Checks a new fix of track `id` against its emitter's earlier fix (see
+    /// [`super::emitter_fixes`]): a contradiction gives the track an emitter of its own, and an
+    /// `update` report says so at once. Then the fix is the emitter's latest.
+    fn check_emitter_position(
+        &mut self,
+        id: u64,
+        latitude: f64,
+        longitude: f64,
+        uncertainty_m: f64,
+        out: &mut Vec<Event>,
+    ) {
+        let position = GeoPoint::new(latitude, longitude);
+        let Some(summary) = self.tracker.track(id).and_then(|t| t.summary()) else {
+            return;
+        };
+        let mut emitter = summary.emitter_id;
+        if self
+            .emitter_fixes
+            .contradicts(emitter, id, position, uncertainty_m)
+        {
+            // Another remembered emitter on this frequency that was located here, if any (the
+            // nearest by position); else a new one.
+            let mut candidates = Vec::new();
+            let now_ns = summary.last_seen_ns;
+            self.tracker.emitter_candidates(id, now_ns, &mut candidates);
+            let here = candidates
+                .iter()
+                .filter_map(|&e| {
+                    self.emitter_fixes
+                        .gated_distance(e, position, uncertainty_m)
+                        .filter(|&d| d <= 1.0)
+                        .map(|d| (e, d))
+                })
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(e, _)| e);
+            if let Some(fresh) = self.tracker.detach_emitter(id, here) {
+                tracing::info!(
+                    signal = id,
+                    old = emitter,
+                    new = fresh,
+                    "located elsewhere: a different emitter"
+                );
+                emitter = fresh;
+                if let Some(summary) = self.tracker.track(id).and_then(|t| t.summary()) {
+                    out.push(Event::SignalsDetected(signal_report(
+                        &self.receivers,
+                        &self.names,
+                        &summary,
+                        SignalState::Update,
+                    )));
+                }
+            }
+        }
+        self.emitter_fixes.record(emitter, id, position, uncertainty_m);
     }
 
     fn publish_track_events(&mut self, out: &mut Vec<Event>) {
@@ -189,6 +263,7 @@ impl Fusion {
             };
             out.push(Event::SignalsDetected(signal_report(
                 &self.receivers,
+                &self.names,
                 &event.summary,
                 state,
             )));
@@ -294,12 +369,15 @@ impl Fusion {
             Ok(solution) => {
                 self.stats.localizations += 1;
                 self.stats.tdoa_localizations += 1;
-                out.push(Event::LocalizationsUpdated(solution.report(
+                let report = solution.report(
                     signal_id(request.signal),
                     request.frequency_hz,
                     Vec::new(),
                     Timestamp(now_ns),
-                )));
+                );
+                let (lat, lon, uncertainty_m) = (report.latitude, report.longitude, report.uncertainty_m);
+                out.push(Event::LocalizationsUpdated(report));
+                self.check_emitter_position(request.signal, lat, lon, uncertainty_m, out);
             }
             Err(reason) => {
                 tracing::debug!(signal = request.signal, %reason, "no TDOA position");
@@ -357,6 +435,8 @@ impl Fusion {
                     frequency_hz,
                     timestamp: Timestamp(now_ns),
                 }));
+                let p = fix.position;
+                self.check_emitter_position(id, p.lat_deg, p.lon_deg, fix.uncertainty_m, out);
             }
             Err(error) => {
                 tracing::debug!(signal = id, %error, "signal not located");
@@ -423,7 +503,17 @@ pub fn signal_id(id: u64) -> String {
     format!("sig-{id}")
 }
 
-fn signal_report(receivers: &[ReceiverMeta], s: &TrackSummary, state: SignalState) -> SignalReport {
+/// The wire id of emitter `id`.
+pub fn emitter_id(id: u64) -> String {
+    format!("em-{id}")
+}
+
+fn signal_report(
+    receivers: &[ReceiverMeta],
+    names: &TransmitterNames,
+    s: &TrackSummary,
+    state: SignalState,
+) -> SignalReport {
     let id_of = |i: usize| {
         receivers
             .get(i)
@@ -445,5 +535,14 @@ fn signal_report(receivers: &[ReceiverMeta], s: &TrackSummary, state: SignalStat
         // Decorated on the way out when a history database is open (crate::history::live).
         known: None,
         novel: false,
+        identity: Box::new(SignalIdentity {
+            emitter_id: emitter_id(s.emitter_id),
+            activations: s.activations,
+            first_heard: Some(Timestamp(s.emitter_first_heard_ns)),
+            last_heard: Some(Timestamp(s.last_seen_ns)),
+            duty_cycle: s.duty_cycle,
+            // Known signals' names replace this where reports are labelled.
+            name: names.name_for(s.frequency_hz).map(str::to_owned),
+        }),
     }
 }

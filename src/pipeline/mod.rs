@@ -6,8 +6,10 @@
 //!  (drops, counted)           (Welch, CFAR)           (tracker, localization)
 //! ```
 
+pub mod emitter_fixes;
 pub mod frames;
 pub mod fusion;
+pub mod names;
 pub mod probe;
 pub mod snippets;
 pub mod sources;
@@ -261,12 +263,18 @@ impl Pipeline {
                 gps_locked: false,
             })
             .collect();
-        let fusion = Fusion::new(
+        let mut fusion = Fusion::new(
             metas,
             config.tracker.tracker(),
             config.localization.clone(),
             config.path_loss_exponent(),
         );
+        if config.simulation_enabled() {
+            fusion.set_names(names::TransmitterNames::from_scene(
+                &config.simulation,
+                config.tracker.frequency_tolerance_hz,
+            ));
+        }
         let fusion_stats = Arc::new(Mutex::new(fusion::FusionStats::default()));
         let stats = receivers.iter().map(|r| r.acquisition.clone()).collect();
         let worker = tdoa::TdoaWorker::spawn(

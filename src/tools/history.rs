@@ -170,6 +170,7 @@ pub fn signal_records(
         timestamp: at(signal.end_sample),
         known: None,
         novel: false,
+        identity: Default::default(),
     };
     // The lost report closes the track without counting in its means (see `write`).
     let lost = SignalReport {

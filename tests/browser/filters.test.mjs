@@ -153,6 +153,34 @@ test("filters: the receiver selector hides what that receiver does not hear (a r
   await page.close();
 });
 
+test("names: the default scene's transmitters are named in the table, which shows first seen and last heard, and the details show the emitter", { timeout: 60000 }, async () => {
+  const { page, errors } = await open(main);
+  const named = { [CARRIER]: "Interfering carrier", [VOICE]: "FM voice (repeater user)", [BURSTS]: "Data bursts" };
+  // The voice is on 20 s of every 30 s: wait until the carrier and the voice are both live.
+  const s = await waitFor(() => sigs(page), (x) => [CARRIER, VOICE].every((f) => x.all.some((y) => near(y.frequency_hz, f))), 40000, "the carrier and the voice");
+  for (const [f, name] of Object.entries(named)) {
+    for (const x of s.all.filter((y) => near(y.frequency_hz, Number(f)))) {
+      assert.equal(x.name, name, `${x.id} at ${x.frequency_hz} Hz`);
+      assert.match(x.emitter_id, /^em-\d+$/);
+    }
+  }
+  const headers = await page.locator('[data-testid="signals-table"] thead th').allTextContents();
+  assert.ok(headers.includes("First seen") && headers.includes("Last heard") && !headers.includes("Age"), `${headers}`);
+  const carrier = s.all.find((x) => near(x.frequency_hz, CARRIER));
+  const row = page.locator(`[data-testid="signal-row"][data-key="${carrier.id}"]`);
+  assert.equal(await row.locator(".known").textContent(), "Interfering carrier");
+  assert.equal(await row.locator("td:nth-child(9)").textContent(), "on air");
+  await row.locator("button").click();
+  await page.waitForFunction(() => /Emitter/.test(document.querySelector('[data-testid="details-signal"]')?.textContent || ""), null, { timeout: 5000 });
+  const details = await page.locator('[data-testid="details-signal"]').textContent();
+  assert.match(details, /Interfering carrier \(configured transmitter\)/);
+  assert.match(details, new RegExp(`${carrier.emitter_id} · (first transmission|transmission \\d+)`));
+  assert.match(details, /First heard/);
+  assert.match(details, /Last heardon air/);
+  assert.deepEqual(errors, [], "no page errors");
+  await page.close();
+});
+
 test("phone: at 390x844 the signals table comes before the spectrum and its main columns fit", { timeout: 60000 }, async () => {
   const { page, errors } = await open(main, { width: 390, height: 844 });
   await page.locator('[data-testid="signal-row"]').first().waitFor({ timeout: 20000 });
@@ -160,7 +188,8 @@ test("phone: at 390x844 the signals table comes before the spectrum and its main
   const box = await page.evaluate(() => {
     const top = (sel) => document.querySelector(sel).getBoundingClientRect().top;
     const table = document.querySelector('[data-testid="signals-table"]');
-    // Signal, frequency, SNR, age: columns 1, 2, 4, 8 of every row and of the header.
+    // Signal, frequency, SNR, first seen: columns 1, 2, 4, 8 of every row and of the header
+    // (last heard, column 9, is "on air" for every live signal: hidden on a phone).
     const main = [...table.querySelectorAll("tr")].flatMap((tr) => [1, 2, 4, 8].map((i) => tr.children[i - 1]).filter(Boolean));
     const shown = [...table.querySelector("thead tr").children].filter((th) => getComputedStyle(th).display !== "none").map((th) => th.dataset.sort);
     const wrap = table.closest(".table-wrap");
@@ -175,7 +204,7 @@ test("phone: at 390x844 the signals table comes before the spectrum and its main
     };
   });
   assert.ok(box.signals < box.spectrum && box.signals < box.map, `the signals table is above the spectrum and the map: ${JSON.stringify(box)}`);
-  assert.deepEqual(box.shown, ["id", "frequency", "snr", "age"], "the narrow table keeps signal, frequency, SNR and age");
+  assert.deepEqual(box.shown, ["id", "frequency", "snr", "first"], "the narrow table keeps signal, frequency, SNR and first seen");
   assert.ok(box.rights.length >= 8 && box.rights.every((r) => r <= 390), `main columns end inside 390 px: ${JSON.stringify(box)}`);
   assert.ok(box.wrap.scroll <= box.wrap.client && box.wrap.right <= 390 && box.doc <= 390, `no horizontal cut-off: ${JSON.stringify(box)}`);
   // The filter's controls fit too.

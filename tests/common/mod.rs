@@ -189,6 +189,7 @@ pub fn fake_signal(prefix: &str, n: u64, receivers: usize) -> sdrhub::events::Ev
         timestamp: Timestamp::now(),
         known: None,
         novel: false,
+        identity: Default::default(),
     })
 }
 

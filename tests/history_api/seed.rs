@@ -41,6 +41,7 @@ fn seeded_signal(n: i64) -> SignalReport {
         timestamp: Timestamp(first + 5 * S),
         known: None,
         novel: false,
+        identity: Default::default(),
     }
 }
 

@@ -89,6 +89,7 @@ pub fn report(
         timestamp: Timestamp(t0() + at_s * S),
         known: None,
         novel: false,
+        identity: Default::default(),
     }
 }
 

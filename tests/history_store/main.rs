@@ -38,6 +38,7 @@ on_both_backends!(
     reads::known_signals,
     reads::novelty,
     reads::exact_values,
+    reads::emitter_ids,
     writes::retention,
     writes::observations_keep_a_track_seen,
     writes::max_bytes,

@@ -551,3 +551,47 @@ pub async fn exact_values(backend: Backend) {
         assert_eq!(o.signal, id);
     }
 }
+
+/// A track stores the emitter its reports name (issue 19): two transmissions of one keyed
+/// transmitter share it, and a report that names none (another publisher) leaves it `null`
+/// without erasing one stored before.
+pub async fn emitter_ids(backend: Backend) {
+    let db = open(backend).await;
+    let store = &db.store;
+    let with_emitter = |id: &str, state: SignalState, first_s: i64, at_s: i64, emitter: &str| {
+        let mut r = report(id, state, first_s, at_s, 20.0, &["rx1"]);
+        r.identity.emitter_id = emitter.into();
+        r.identity.activations = 1;
+        Record::Signal(Box::new(r))
+    };
+    write(
+        store,
+        vec![
+            with_emitter("sig-1", SignalState::New, 0, 0, "em-4"),
+            // A report without an emitter does not erase the stored one.
+            with_emitter("sig-1", SignalState::Update, 0, 5, ""),
+            with_emitter("sig-1", SignalState::Lost, 0, 20, "em-4"),
+            with_emitter("sig-2", SignalState::New, 30, 30, "em-4"),
+            Record::Signal(Box::new(report(
+                "sig-3",
+                SignalState::New,
+                40,
+                40,
+                20.0,
+                &["rx1"],
+            ))),
+        ],
+    )
+    .await;
+    let signals = everything(store).await;
+    let emitter_of = |id: &str| {
+        signals
+            .iter()
+            .find(|s| s.signal_id == id)
+            .map(|s| s.emitter_id.clone())
+            .expect("stored")
+    };
+    assert_eq!(emitter_of("sig-1").as_deref(), Some("em-4"));
+    assert_eq!(emitter_of("sig-2").as_deref(), Some("em-4"));
+    assert_eq!(emitter_of("sig-3"), None);
+}

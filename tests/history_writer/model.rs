@@ -51,6 +51,7 @@ pub fn events(n: u64, base_ns: i64, model: &mut Published) -> Vec<Event> {
         timestamp: time,
         known: None,
         novel: false,
+        identity: Default::default(),
     }));
     model.signals.insert(format!("{NODE}/{id}"));
     if n % 5 == 0 {

@@ -49,6 +49,15 @@ function normSignal(d) {
     timestamp: parseTime(d.timestamp),
     known: normKnown(d.known),
     novel: d.novel === true,
+    // The transmitter across its transmissions (absent from older servers and other
+    // publishers: then null, and the table falls back to this transmission's own times).
+    emitter_id: str(d.emitter_id),
+    activations: num(d.activations),
+    first_heard: parseTime(d.first_heard),
+    last_heard: parseTime(d.last_heard),
+    duty_cycle: num(d.duty_cycle),
+    // The known signal's name, else the configured transmitter's.
+    name: str(d.name) ?? (d.known && str(d.known.name)),
   };
 }
 
@@ -71,6 +80,7 @@ export function upsertSignal(d) {
     const prev = S.signals.get(d.signal_id);
     const s = normSignal(d);
     if (s.first_seen === null && prev) s.first_seen = prev.first_seen;
+    if (s.first_heard === null && prev) s.first_heard = prev.first_heard;
     S.signals.set(d.signal_id, s);
   }
   markDirty("signals");

@@ -88,6 +88,7 @@ export function renderDetails() {
       const tags = s.known.tags.length ? ` · tags: ${s.known.tags.join(", ")}` : "";
       kv(dl, "Known as", `${s.known.name}${tags}${s.known.ignore ? " · ignored (hidden unless shown)" : ""}`);
     }
+    if (!s.known && s.name) kv(dl, "Name", `${s.name} (configured transmitter)`);
     if (s.novel) kv(dl, "Novel", "nothing heard near this frequency in the recent history");
     kv(dl, "Frequency", s.frequency_hz === null ? DASH : `${(s.frequency_hz / 1e6).toFixed(6)} MHz`);
     kv(dl, "Bandwidth", s.bandwidth_hz === null ? DASH : s.bandwidth_hz < 1000 ? `${s.bandwidth_hz.toFixed(0)} Hz` : `${(s.bandwidth_hz / 1e3).toFixed(2)} kHz`);
@@ -95,7 +96,15 @@ export function renderDetails() {
     kv(dl, "Power", s.power_dbfs === null ? DASH : `${s.power_dbfs.toFixed(1)} dBFS (peak bin ${fmtFixed(s.peak_power_dbfs, 1)} dBFS)`);
     kv(dl, "Best receiver", s.websdr_id ? rxLabel(s.websdr_id) : DASH);
     kv(dl, `Heard by (${s.receivers.length})`, s.receivers.length ? s.receivers.map(rxLabel) : DASH);
-    kv(dl, "First seen", null, s.first_seen);
+    if (s.emitter_id) {
+      const n = s.activations;
+      const times = n === null ? "" : ` · ${n === 1 ? "first transmission" : `transmission ${n}`}`;
+      const duty = s.duty_cycle === null || n === 1 ? "" : ` · on air ${Math.round(s.duty_cycle * 100)} % of the time since first heard`;
+      kv(dl, "Emitter", `${s.emitter_id}${times}${duty}`);
+      kv(dl, "First heard", null, s.first_heard ?? s.first_seen);
+    }
+    kv(dl, s.emitter_id ? "This transmission since" : "First seen", null, s.first_seen);
+    kv(dl, "Last heard", "on air");
     parts.push(dl);
   } else {
     parts.push(el("p", "empty", "No longer active; its last position estimate:"));

@@ -57,7 +57,7 @@ const hook = Object.freeze({
   /** The live signals (id, frequency, SNR, receivers) and the ids of the rows the table shows. */
   signals() {
     return {
-      all: S.signals ? [...S.signals.values()].map((s) => ({ id: s.signal_id, frequency_hz: s.frequency_hz, snr_db: s.snr_db, receivers: s.receivers.slice() })) : [],
+      all: S.signals ? [...S.signals.values()].map((s) => ({ id: s.signal_id, frequency_hz: s.frequency_hz, snr_db: s.snr_db, receivers: s.receivers.slice(), emitter_id: s.emitter_id, name: s.name })) : [],
       rows: [...document.querySelectorAll('[data-testid="signal-row"]')].map((tr) => tr.dataset.key),
     };
   },

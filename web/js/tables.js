@@ -160,8 +160,14 @@ const SORT_KEYS = {
   power: (s) => s.power_dbfs,
   receiver: (s) => (s.websdr_id ? receiverName(s.websdr_id) : null),
   receivers: (s) => s.receivers.length,
-  age: (s) => (s.first_seen === null ? null : -s.first_seen), // youngest first
+  first: (s) => (firstSeen(s) === null ? null : -firstSeen(s)), // youngest first
+  heard: (s) => (lastHeard(s) === null ? null : -lastHeard(s)), // most recent first
 };
+
+/** When the signal's transmitter was first heard (its first transmission), else this one. */
+const firstSeen = (s) => s.first_heard ?? s.first_seen;
+/** The latest detection the server reported (a steady signal is reported only on changes). */
+const lastHeard = (s) => s.last_heard ?? s.timestamp;
 const collator = new Intl.Collator("en", { numeric: true, sensitivity: "base" });
 
 function compareBy(key, dir) {
@@ -215,11 +221,12 @@ export function renderSignals() {
     list,
     (s) => s.signal_id,
     () => {
-      const tr = cells(el("tr", "selectable"), 8, [1, 2, 3, 4, 6, 7]);
+      const tr = cells(el("tr", "selectable"), 9, [1, 2, 3, 4, 6, 7, 8]);
       tr.dataset.testid = "signal-row";
       tr.children[0].append(selectButton((b) => b.closest("tr").dataset.key), el("span", "novel"), el("span", "known"));
       tr.children[0].children[1].textContent = "new";
       tr.children[7].className = "num age";
+      tr.children[8].className = "num heard";
       tr.addEventListener("click", () => selectSignal(tr.dataset.key));
       return tr;
     },
@@ -227,13 +234,14 @@ export function renderSignals() {
       const c = tr.children;
       const btn = c[0].firstChild;
       setText(btn, s.signal_id);
-      // A known signal's name (and tags) under its id; "new" when nothing was heard near its
-      // frequency for history.novel_days before it appeared.
+      // Its name under its id: a known signal's (with its tags), else the configured
+      // transmitter's; "new" when nothing was heard near its frequency for
+      // history.novel_days before it appeared.
       const [, novel, known] = c[0].children;
       setAttr(novel, "hidden", s.novel ? null : "");
       setAttr(novel, "title", s.novel ? "novel: nothing heard near this frequency recently" : null);
-      setText(known, s.known ? s.known.name : "");
-      setAttr(known, "title", s.known && s.known.tags.length ? `tags: ${s.known.tags.join(", ")}` : null);
+      setText(known, s.known ? s.known.name : s.name || "");
+      setAttr(known, "title", s.known ? (s.known.tags.length ? `tags: ${s.known.tags.join(", ")}` : null) : s.name ? "configured transmitter" : null);
       known.classList.toggle("ignored", Boolean(s.known && s.known.ignore));
       const sel = S.selected === s.signal_id;
       setAttr(btn, "aria-pressed", sel ? "true" : "false");
@@ -249,11 +257,19 @@ export function renderSignals() {
       setAttr(c[5], "title", s.websdr_id);
       setText(c[6], String(s.receivers.length));
       setAttr(c[6], "title", s.receivers.join(", ") || null);
-      c[7].dataset.t = s.first_seen === null ? "" : String(s.first_seen);
-      setAttr(c[7], "title", s.first_seen === null ? null : `first seen ${fmtIso(s.first_seen)}`);
+      // First seen: the transmitter's first transmission (the same emitter keyed on again
+      // keeps it); last heard: a signal in this table is on air (heard within the tracker's
+      // lost_after_s), the title gives the latest report.
+      const first = firstSeen(s);
+      c[7].dataset.t = first === null ? "" : String(first);
+      const emitter = s.emitter_id ? `${s.emitter_id} first heard ${fmtIso(first)}; this transmission since ${fmtIso(s.first_seen)}` : `first seen ${fmtIso(first)}`;
+      setAttr(c[7], "title", first === null ? null : emitter);
+      setText(c[8], "on air");
+      const heard = lastHeard(s);
+      setAttr(c[8], "title", heard === null ? null : `on air; latest report of a detection ${fmtIso(heard)}`);
     },
   );
-  if (all.length === 0) emptyRow(tbody, 8, total === 0 ? "no active signals" : visible.length === 0 ? "only ignored signals are active" : `no signal matches ${describeFilter(f)}`);
+  if (all.length === 0) emptyRow(tbody, 9, total === 0 ? "no active signals" : visible.length === 0 ? "only ignored signals are active" : `no signal matches ${describeFilter(f)}`);
   renderAges();
 }
 
