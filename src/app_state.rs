@@ -19,6 +19,8 @@ pub struct Backing {
     pub history: Option<crate::history::HistoryStore>,
     /// The history this process writes (`serve`), told when known signals change.
     pub live_history: Option<Arc<crate::history::LiveHistory>>,
+    /// The alert engine (`serve` with `[[alerts.rules]]`).
+    pub alerts: Option<crate::alerts::Alerts>,
 }
 
 /// Shared by every request handler.
@@ -41,6 +43,8 @@ pub struct AppState {
     /// The history this process writes (`serve`): told when known signals change, counted in
     /// `/metrics`.
     pub live_history: Option<Arc<crate::history::LiveHistory>>,
+    /// The alert engine; `None` without rules.
+    pub alerts: Option<crate::alerts::Alerts>,
 }
 
 impl AppState {
@@ -56,6 +60,7 @@ impl AppState {
             bus_fed: backing.bus_fed,
             history: backing.history,
             live_history: backing.live_history,
+            alerts: backing.alerts,
         }
     }
 }

@@ -15,6 +15,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod alerts;
 pub mod api;
 pub mod app_state;
 pub mod auth;

@@ -59,7 +59,7 @@ async fn every_message_has_the_envelope_and_seq_strictly_increases_but_a_pong_re
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_first_message_is_a_snapshot_of_all_four_topics() {
+async fn the_first_message_is_a_snapshot_of_all_topics_of_state() {
     let server = start(test_config());
     // Even a client that subscribes to one topic gets the whole state first.
     for path in ["/ws/updates", "/ws?events=signals:detected"] {
@@ -70,6 +70,7 @@ async fn the_first_message_is_a_snapshot_of_all_four_topics() {
         assert_eq!(
             keys(data),
             [
+                "alerts:raised",
                 "localizations:updated",
                 "services:health",
                 "signals:detected",
@@ -80,6 +81,7 @@ async fn the_first_message_is_a_snapshot_of_all_four_topics() {
         assert!(data["websdrs:status"]["websdrs"].is_array());
         assert!(data["signals:detected"]["signals"].is_array());
         assert!(data["localizations:updated"]["localizations"].is_array());
+        assert!(data["alerts:raised"]["alerts"].is_array());
     }
     // Once the receivers are up, a new client's snapshot lists them at once.
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -165,6 +165,35 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             let _ = writeln!(out, "{name}{{receiver=\"{}\"}} {}", label(&r.info.id), value(r));
         }
     }
+    if let Some(alerts) = &state.alerts {
+        family(
+            &mut out,
+            "sdrhub_alerts_firing",
+            "gauge",
+            "Active alerts, by rule and severity.",
+        );
+        for rule in &state.config.alerts.rules {
+            let n = snapshot
+                .alerts_raised
+                .alerts
+                .iter()
+                .filter(|a| a.rule == rule.name)
+                .count();
+            let _ = writeln!(
+                out,
+                "sdrhub_alerts_firing{{rule=\"{}\",severity=\"{}\"}} {n}",
+                label(&rule.name),
+                rule.severity.as_str()
+            );
+        }
+        family(
+            &mut out,
+            "sdrhub_alerts_events_dropped_total",
+            "counter",
+            "Events the alert engine missed because its queue was full.",
+        );
+        let _ = writeln!(out, "sdrhub_alerts_events_dropped_total {}", alerts.dropped());
+    }
     if let Some(history) = &state.live_history {
         let c = history.writer().counters();
         let (timeouts, failures) = history.lookup_problems();

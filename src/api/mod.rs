@@ -1,6 +1,7 @@
 //! REST endpoints: the dashboard's polling fallback and the way scripts read the hub. Every
 //! body is built from the same types as the events, so shapes cannot drift.
 
+pub mod alerts;
 mod csv;
 pub mod error;
 mod geojson;
@@ -27,7 +28,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics::metrics))
         .configure(history::configure)
         .configure(spectrum::configure)
-        .configure(known_signals::configure);
+        .configure(known_signals::configure)
+        .configure(alerts::configure);
 }
 
 /// The topic a token must allow to read `path`: the live topic whose history it is. Occupancy
@@ -50,6 +52,7 @@ fn topic_of(path: &str) -> Option<crate::events::Topic> {
         "/api/v1/history/localizations" => Some(Topic::LocalizationsUpdated),
         "/api/v1/history/occupancy" => Some(Topic::SpectrumFrame),
         _ if under("/api/v1/spectrum") => Some(Topic::SpectrumFrame),
+        _ if under("/api/v1/alerts") => Some(Topic::AlertsRaised),
         _ if under("/api/v1/history/signals") || under("/api/v1/known-signals") => {
             Some(Topic::SignalsDetected)
         }
@@ -57,14 +60,16 @@ fn topic_of(path: &str) -> Option<crate::events::Topic> {
     }
 }
 
-/// Whether a request changes what the server says to everyone (naming signals): it needs the
+/// Whether a request changes what the server says to everyone (naming signals, acknowledging
+/// alerts): it needs the
 /// right to publish, an admin token (every client has it with `[auth]` off, where the
 /// dashboard's users name signals; `POST /api/v1/publish` is refused there for its own reason,
 /// see [`publish`]).
 fn needs_admin(method: &actix_web::http::Method, path: &str) -> bool {
     use actix_web::http::Method;
     let known = path == "/api/v1/known-signals" || path.starts_with("/api/v1/known-signals/");
-    known && !matches!(*method, Method::GET | Method::HEAD)
+    let alerts = path == "/api/v1/alerts" || path.starts_with("/api/v1/alerts/");
+    (known || alerts) && !matches!(*method, Method::GET | Method::HEAD)
 }
 
 /// Access control for `/api/*`: the origin allow-list, then the token, then the topic the
@@ -95,7 +100,7 @@ pub async fn guard(
                 topic.as_str()
             ))),
             _ if admin_only && !access.admin => Err(crate::auth::Denied::Forbidden(
-                "naming signals (POST, PUT, DELETE /api/v1/known-signals) needs a token that may publish (admin)"
+                "naming signals (POST, PUT, DELETE /api/v1/known-signals) and acknowledging alerts (POST /api/v1/alerts/{id}/ack) need a token that may publish (admin)"
                     .into(),
             )),
             _ => Ok(access),

@@ -325,9 +325,9 @@ impl Task {
         } else {
             event
         };
-        if event.topic().is_some_and(|t| t.is_stream()) {
+        if event.topic().is_some_and(|t| !t.on_bus()) {
             // Opt-in streams (spectrum frames) are ephemeral and too heavy for a durable
-            // stream: they stay on the node.
+            // stream, and alerts are each hub's own: they stay on the node.
             return;
         }
         let Some(subject) = subject::event_subject(&event, &self.node) else {

@@ -29,7 +29,7 @@ pub fn topic_subject(topic: Topic) -> String {
 pub fn event_wildcards() -> Vec<String> {
     Topic::ALL
         .into_iter()
-        .filter(|topic| !topic.is_stream())
+        .filter(|topic| topic.on_bus())
         .map(|topic| format!("{}.*", topic_subject(topic)))
         .collect()
 }
@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn subjects_parse_back_to_topic_and_key() {
-        for topic in Topic::ALL.into_iter().filter(|t| !t.is_stream()) {
+        for topic in Topic::ALL.into_iter().filter(|t| t.on_bus()) {
             let subject = format!("{}.edge-1", topic_subject(topic));
             assert_eq!(parse_event_subject(&subject), Some((topic, "edge-1")));
         }

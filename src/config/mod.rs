@@ -8,6 +8,7 @@
 //! `sdrhub_hardware::{kiwi, soapy}`).
 
 mod acquisition;
+pub mod alerts;
 mod auth;
 pub mod bus;
 mod dashboard;
@@ -18,6 +19,7 @@ mod receivers;
 mod server;
 
 pub use acquisition::AcquisitionSettings;
+pub use alerts::{AlertRule, AlertsConfig};
 pub use auth::{AuthConfig, TokenConfig, MAX_JWT_LEEWAY_S};
 pub use bus::BusConfig;
 pub use dashboard::{DashboardConfig, SpectrumFramesConfig, MAX_SPECTRUM_FRAME_RATE_HZ, SPECTRUM_FRAME_BINS};
@@ -119,6 +121,8 @@ pub struct Config {
     pub bus: BusConfig,
     /// The history database (`[history]`).
     pub history: history::HistoryConfig,
+    /// Alert rules (`[alerts]`).
+    pub alerts: AlertsConfig,
 }
 
 impl Config {
@@ -167,6 +171,7 @@ impl Config {
             .collect();
         problems.extend(self.acquisition.problems(&scene_ids));
         problems.extend(self.receiver_problems(scene_ids));
+        problems.extend(self.alerts.problems(&self.receiver_ids(), &self.history));
         problems.extend(self.auth.problems());
         problems.extend(self.bus.problems());
         problems.extend(self.history.problems());
@@ -205,6 +210,24 @@ impl Config {
         // No receivers at all is allowed: a hub fed only by POST /api/v1/publish (its health
         // report says so).
         problems
+    }
+
+    /// The ids of every receiver this process runs: the simulated scene's it runs, then the
+    /// configured ones.
+    pub fn receiver_ids(&self) -> Vec<String> {
+        let wanted = &self.acquisition.simulated_receivers;
+        let mut ids: Vec<String> = if self.simulation_enabled() {
+            self.simulation
+                .resolved_receivers()
+                .into_iter()
+                .map(|r| r.id)
+                .filter(|id| wanted.is_empty() || wanted.contains(id))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        ids.extend(self.receivers.iter().map(|r| r.id().to_string()));
+        ids
     }
 
     /// Whether the simulated scene runs: as configured, or else only when no `[[receivers]]`

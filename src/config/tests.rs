@@ -273,6 +273,144 @@ fn the_example_config_documents_every_key_with_its_default() {
 }
 
 #[test]
+fn alert_rules_parse_and_each_problem_names_the_rule_and_key() {
+    let text = r#"
+        [[alerts.rules]]
+        name = "strong-2m"
+        kind = "level"
+        for_s = 5
+        freq_min_hz = 144e6
+        freq_max_hz = 146e6
+        power_dbfs = -40.0
+        labels = { team = "ops" }
+
+        [[alerts.rules]]
+        name = "down"
+        kind = "receiver_offline"
+        severity = "critical"
+        receivers = ["rx1", "nowhere"]
+
+        [[alerts.rules]]
+        name = "strong-2m"
+        kind = "level"
+        freq_min_hz = 146e6
+        freq_max_hz = 144e6
+        above_baseline_db = 10
+        signal = "beacon"
+
+        [[alerts.rules]]
+        name = "fence"
+        kind = "geofence"
+        polygon = [[48.0, 2.0], [95.0, 2.0]]
+        circle = { lat = 48.0, lon = 2.0, radius_m = 0.0 }
+        min_confidence = 1.5
+
+        [[alerts.rules]]
+        name = "novel"
+        kind = "new_signal"
+        freq_min_hz = 1e6
+        novel_days = 3
+        schedule = { start = "08:00", end = "18:00" }
+
+        [[alerts.rules]]
+        name = "net"
+        kind = "missing"
+        freq_min_hz = 1e6
+        freq_max_hz = 2e6
+        schedule = { start = "8:00", end = "18:00" }
+    "#;
+    let mut config: Config = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::string(text))
+        .extract()
+        .unwrap();
+    let rules = &config.alerts.rules;
+    assert_eq!(rules[0].band(), Some((144e6, 146e6)));
+    assert_eq!(rules[0].labels["team"], "ops");
+    assert_eq!(rules[1].severity, crate::events::Severity::Critical);
+    let found = problems(&config);
+    for key in [
+        "alerts.rules[1].receivers[1] = \"nowhere\"",
+        "alerts.rules[2].name = \"strong-2m\": already used",
+        "alerts.rules[2].freq_max_hz",
+        "alerts.rules[2].signal: not a key of kind = \"level\"",
+        "alerts.rules[2].above_baseline_db: not supported yet",
+        "alerts.rules[3]: kind = \"geofence\" needs exactly one of circle, polygon",
+        "alerts.rules[3].min_confidence",
+        "alerts.rules[4].freq_max_hz: missing",
+        "alerts.rules[4].novel_days = 3: must equal history.novel_days = 7",
+        "alerts.rules[4].schedule: not a key of kind = \"new_signal\"",
+        "alerts.rules[5].schedule.start = \"8:00\": must be a time",
+    ] {
+        assert!(found.iter().any(|p| p.starts_with(key)), "{key} not in {found:?}");
+    }
+    assert!(
+        !found.iter().any(|p| p.starts_with("alerts.rules[0]")),
+        "{found:?}"
+    );
+    assert!(
+        !found.iter().any(|p| p.contains("\"rx1\"")),
+        "rx1 is a receiver: {found:?}"
+    );
+    assert!(
+        !found
+            .iter()
+            .any(|p| p.starts_with("alerts.rules[5].schedule.end")),
+        "{found:?}"
+    );
+    // Novelty comes from the history database; a missing signal's name need not.
+    config.history.enabled = false;
+    config.alerts.rules.truncate(2);
+    config.alerts.rules[1].receivers.pop();
+    config.alerts.rules.push(crate::config::AlertRule {
+        signal: Some("beacon".into()),
+        ..crate::config::AlertRule::new("gone", crate::events::AlertKind::Missing)
+    });
+    assert!(problems(&config).is_empty(), "{:?}", problems(&config));
+    config.alerts.rules.push(crate::config::AlertRule {
+        freq_min_hz: Some(1e6),
+        freq_max_hz: Some(2e6),
+        ..crate::config::AlertRule::new("novel", crate::events::AlertKind::NewSignal)
+    });
+    let found = problems(&config);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("alerts.rules[3].kind = \"new_signal\": needs history.enabled"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn alert_rules_survive_sdrhub_config() {
+    use crate::config::alerts::Circle;
+    use crate::events::AlertKind;
+    let mut config = Config::default();
+    config.alerts.rules = vec![
+        AlertRule {
+            labels: [("team".to_string(), "ops".to_string())].into(),
+            circle: Some(Circle {
+                lat: 48.0,
+                lon: 2.0,
+                radius_m: 500.0,
+            }),
+            min_confidence: 0.5,
+            ..AlertRule::new("fence", AlertKind::Geofence)
+        },
+        AlertRule {
+            polygon: Some(vec![[48.0, 2.0], [48.5, 2.0], [48.5, 2.5]]),
+            receivers: vec!["rx1".into()],
+            ..AlertRule::new("square", AlertKind::Geofence)
+        },
+    ];
+    assert!(problems(&config).is_empty(), "{:?}", problems(&config));
+    let text = config.to_toml();
+    let back: Config = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::string(&text))
+        .extract()
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(back.alerts, config.alerts);
+}
+
+#[test]
 fn the_emitter_memory_is_checked_and_reaches_the_tracker() {
     let config = Config::default();
     assert_eq!(config.tracker.emitter_memory_s, 600.0);

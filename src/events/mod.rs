@@ -4,11 +4,13 @@
 //! envelope, the snapshot and the REST endpoints all serialize these types, so a field cannot
 //! be spelled two ways. What the history database answers is in [`history`].
 
+pub mod alert;
 pub mod history;
 mod identity;
 mod time;
 mod topic;
 
+pub use alert::{AlertKind, AlertList, AlertReport, AlertState, AlertsListing, Severity};
 pub use identity::SignalIdentity;
 pub use time::Timestamp;
 pub use topic::{EventKind, Topic, TopicSet};
@@ -388,7 +390,7 @@ pub struct LocalizationList {
     pub localizations: Vec<LocalizationReport>,
 }
 
-/// The hub's current state of the four topics of state (not the `spectrum:frame` stream): what
+/// The hub's current state of the topics of state (not the `spectrum:frame` stream): what
 /// REST serves, and what a [`Snapshot`] shows of it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CurrentState {
@@ -404,6 +406,9 @@ pub struct CurrentState {
     /// Recent localizations.
     #[serde(rename = "localizations:updated")]
     pub localizations_updated: LocalizationList,
+    /// Active alerts.
+    #[serde(rename = "alerts:raised")]
+    pub alerts_raised: AlertList,
 }
 
 impl CurrentState {
@@ -416,6 +421,7 @@ impl CurrentState {
             signals_detected: show(Topic::SignalsDetected).then(|| self.signals_detected.clone()),
             localizations_updated: show(Topic::LocalizationsUpdated)
                 .then(|| self.localizations_updated.clone()),
+            alerts_raised: show(Topic::AlertsRaised).then(|| self.alerts_raised.clone()),
         }
     }
 }
@@ -436,6 +442,9 @@ pub struct Snapshot {
     /// Recent localizations.
     #[serde(rename = "localizations:updated", skip_serializing_if = "Option::is_none")]
     pub localizations_updated: Option<LocalizationList>,
+    /// Active alerts.
+    #[serde(rename = "alerts:raised", skip_serializing_if = "Option::is_none")]
+    pub alerts_raised: Option<AlertList>,
 }
 
 /// Payload of `pong`.
@@ -482,6 +491,9 @@ pub enum Event {
     /// One receiver's spectrum (opt-in).
     #[serde(rename = "spectrum:frame")]
     SpectrumFrame(SpectrumFrame),
+    /// One alert was raised, acknowledged or resolved.
+    #[serde(rename = "alerts:raised")]
+    AlertsRaised(AlertReport),
     /// The state of all topics, sent first on every connection.
     #[serde(rename = "snapshot")]
     Snapshot(Box<Snapshot>),
@@ -545,6 +557,7 @@ impl Event {
             Event::SignalsDetected(_) => EventKind::SignalsDetected,
             Event::LocalizationsUpdated(_) => EventKind::LocalizationsUpdated,
             Event::SpectrumFrame(_) => EventKind::SpectrumFrame,
+            Event::AlertsRaised(_) => EventKind::AlertsRaised,
             Event::Snapshot(_) => EventKind::Snapshot,
             Event::Pong(_) => EventKind::Pong,
             Event::Error(_) => EventKind::Error,

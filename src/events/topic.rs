@@ -1,8 +1,8 @@
 //! What clients subscribe to ([`Topic`], [`TopicSet`]) and every kind of event the server
 //! sends ([`EventKind`], for counters).
 
-/// The broadcast topics a client can subscribe to: four topics of state, and the opt-in
-/// `spectrum:frame` stream.
+/// The broadcast topics a client can subscribe to: five topics of state (the four the pipeline
+/// publishes, and `alerts:raised`), and the opt-in `spectrum:frame` stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Topic {
     /// `services:health`
@@ -15,16 +15,19 @@ pub enum Topic {
     LocalizationsUpdated,
     /// `spectrum:frame` (opt-in, see [`Topic::is_stream`])
     SpectrumFrame,
+    /// `alerts:raised`
+    AlertsRaised,
 }
 
 impl Topic {
     /// Every topic, in wire order.
-    pub const ALL: [Topic; 5] = [
+    pub const ALL: [Topic; 6] = [
         Topic::ServicesHealth,
         Topic::WebsdrsStatus,
         Topic::SignalsDetected,
         Topic::LocalizationsUpdated,
         Topic::SpectrumFrame,
+        Topic::AlertsRaised,
     ];
 
     /// The wire name.
@@ -35,6 +38,7 @@ impl Topic {
             Topic::SignalsDetected => "signals:detected",
             Topic::LocalizationsUpdated => "localizations:updated",
             Topic::SpectrumFrame => "spectrum:frame",
+            Topic::AlertsRaised => "alerts:raised",
         }
     }
 
@@ -45,6 +49,13 @@ impl Topic {
     /// ones.
     pub fn is_stream(self) -> bool {
         matches!(self, Topic::SpectrumFrame)
+    }
+
+    /// Whether the topic travels on the bus between nodes: not the streams, which stay on
+    /// their node, and not `alerts:raised`, which each hub that runs the alert rules decides
+    /// for itself from the events it serves.
+    pub fn on_bus(self) -> bool {
+        !self.is_stream() && self != Topic::AlertsRaised
     }
 
     /// The topic with this wire name.
@@ -61,10 +72,10 @@ impl TopicSet {
     /// No topic.
     pub const NONE: TopicSet = TopicSet(0);
     /// Every topic: what credentials without a topic list allow.
-    pub const ALL: TopicSet = TopicSet(0b1_1111);
+    pub const ALL: TopicSet = TopicSet(0b11_1111);
     /// What a client gets without choosing (no `?events=`): every topic but the streams
     /// ([`Topic::is_stream`]), which are opt-in.
-    pub const DEFAULT: TopicSet = TopicSet(0b0_1111);
+    pub const DEFAULT: TopicSet = TopicSet(0b10_1111);
 
     fn bit(topic: Topic) -> u8 {
         1 << (topic as u8)
@@ -126,11 +137,13 @@ pub enum EventKind {
     Resync,
     /// `spectrum:frame`
     SpectrumFrame,
+    /// `alerts:raised`
+    AlertsRaised,
 }
 
 impl EventKind {
     /// Every kind, in counter order ([`EventKind::index`]).
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::ServicesHealth,
         EventKind::WebsdrsStatus,
         EventKind::SignalsDetected,
@@ -141,6 +154,7 @@ impl EventKind {
         EventKind::Subscriptions,
         EventKind::Resync,
         EventKind::SpectrumFrame,
+        EventKind::AlertsRaised,
     ];
 
     /// Its position in [`EventKind::ALL`].
@@ -156,6 +170,7 @@ impl EventKind {
             EventKind::SignalsDetected => Some(Topic::SignalsDetected),
             EventKind::LocalizationsUpdated => Some(Topic::LocalizationsUpdated),
             EventKind::SpectrumFrame => Some(Topic::SpectrumFrame),
+            EventKind::AlertsRaised => Some(Topic::AlertsRaised),
             _ => None,
         }
     }

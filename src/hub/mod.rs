@@ -26,7 +26,7 @@
 //! decreases and the last one a client saw is always a valid resume position.//!
 //! Rooms: the handle and its commands (here), the task's state machine ([`state`]), replay of
 //! missed events ([`replay`]), clients waiting for a gateway to catch up ([`parked`]), the
-//! client's queue ([`outbox`]), the recent waterfall of every receiver ([`waterfall`]), counters ([`metrics`]) and tunables ([`config`]). The hub knows
+//! client's queue ([`outbox`]), the copy of events for the alert engine ([`Tap`]), the recent waterfall of every receiver ([`waterfall`]), counters ([`metrics`]) and tunables ([`config`]). The hub knows
 //! no socket: the WebSocket transport (`crate::ws`) empties the outboxes.
 
 pub mod config;
@@ -35,12 +35,14 @@ pub mod outbox;
 mod parked;
 mod replay;
 mod state;
+mod tap;
 mod waterfall;
 
 pub use config::{HubConfig, Kick, Numbering, SlowClientPolicy, RESUME_CATCH_UP};
 pub use metrics::{Counters, Histogram, WsStats, DEPTH_BUCKETS, LATENCY_BUCKETS_S};
 pub use outbox::{Outbox, Outgoing};
 pub use state::empty_snapshot;
+pub use tap::Tap;
 pub use waterfall::WaterfallSettings;
 
 use crate::events::{CurrentState, Event, SpectrumFrame, TopicSet};
@@ -92,6 +94,7 @@ enum Command {
         reply: oneshot::Sender<Option<Vec<SpectrumFrame>>>,
     },
     CloseAll(Kick),
+    Tap(Tap, oneshot::Sender<()>),
 }
 
 /// A handle on the hub task. Cheap to clone.
@@ -113,6 +116,7 @@ impl std::fmt::Debug for Command {
             Command::Stats(_) => "Stats",
             Command::Waterfall { .. } => "Waterfall",
             Command::CloseAll(_) => "CloseAll",
+            Command::Tap(..) => "Tap",
         })
     }
 }
@@ -236,6 +240,17 @@ impl Hub {
         })
         .await;
         rx.await.ok()
+    }
+
+    /// From the return on, a copy of every broadcast event of state goes to `tap` (see [`Tap`]
+    /// for what happens when its consumer falls behind). One tap at a time: a new one replaces
+    /// the old.
+    pub async fn tap(&self, tap: Tap) {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Tap(tap, reply)).await;
+        // Answered once the hub has installed it (publications are served before commands, so
+        // without the wait some could still miss it).
+        let _ = rx.await;
     }
 
     /// Connection and delivery statistics.

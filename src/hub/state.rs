@@ -9,9 +9,9 @@ use super::replay::Replay;
 use super::waterfall::Waterfalls;
 use super::{Command, Connection, Publication};
 use crate::events::{
-    CurrentState, Envelope, Event, HealthReport, HealthStatus, LocalizationList, LocalizationReport,
-    SignalList, SignalReport, SignalState, Snapshot, SubscriptionsReport, Timestamp, Topic, TopicSet,
-    WebsdrsReport,
+    AlertList, AlertReport, AlertState, CurrentState, Envelope, Event, HealthReport, HealthStatus,
+    LocalizationList, LocalizationReport, SignalList, SignalReport, SignalState, Snapshot,
+    SubscriptionsReport, Timestamp, Topic, TopicSet, WebsdrsReport,
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -42,6 +42,10 @@ pub(super) struct HubState {
     websdrs: WebsdrsReport,
     signals: BTreeMap<String, SignalReport>,
     localizations: VecDeque<LocalizationReport>,
+    /// Active alerts by id.
+    alerts: BTreeMap<String, AlertReport>,
+    /// Where the broadcast events of state also go (the alert engine), if anywhere.
+    tap: Option<super::Tap>,
     replay: Replay,
     /// Shutting down: new clients are refused.
     closing: bool,
@@ -66,6 +70,8 @@ impl HubState {
             websdrs: initial.websdrs_status,
             signals: BTreeMap::new(),
             localizations: VecDeque::new(),
+            alerts: BTreeMap::new(),
+            tap: None,
             replay,
             closing: false,
             parked: ParkedClients::default(),
@@ -77,6 +83,9 @@ impl HubState {
         state
             .localizations
             .extend(initial.localizations_updated.localizations);
+        for alert in initial.alerts_raised.alerts {
+            state.alerts.insert(alert.alert_id.clone(), alert);
+        }
         state
     }
 
@@ -167,6 +176,10 @@ impl HubState {
                 self.reply(client, &Event::Subscriptions(ack));
             }
             Command::Reply { client, event } => self.reply(client, &event),
+            Command::Tap(tap, reply) => {
+                self.tap = Some(tap);
+                let _ = reply.send(());
+            }
             Command::State(reply) => {
                 let _ = reply.send(self.current());
             }
@@ -284,7 +297,19 @@ impl HubState {
                 self.localizations.push_front(fix.clone());
                 self.localizations.truncate(self.config.recent_localizations);
             }
+            Event::AlertsRaised(alert) => {
+                if alert.state == AlertState::Resolved {
+                    self.alerts.remove(&alert.alert_id);
+                } else {
+                    self.alerts.insert(alert.alert_id.clone(), alert.clone());
+                }
+            }
             _ => {}
+        }
+        if let Some(tap) = &self.tap {
+            if !topic.is_stream() && topic != Topic::AlertsRaised {
+                tap.offer(&event);
+            }
         }
         // Streams are not replayed: a resuming client wants the next frame, not old ones.
         let replayed = !topic.is_stream();
@@ -449,6 +474,12 @@ impl HubState {
         }
     }
 
+    fn alert_list(&self) -> AlertList {
+        let mut alerts: Vec<AlertReport> = self.alerts.values().cloned().collect();
+        alerts.sort_by_key(|a| a.raised_at);
+        AlertList { alerts }
+    }
+
     /// Everything, for REST.
     fn current(&self) -> CurrentState {
         CurrentState {
@@ -456,6 +487,7 @@ impl HubState {
             websdrs_status: self.websdrs.clone(),
             signals_detected: self.signal_list(),
             localizations_updated: self.localization_list(),
+            alerts_raised: self.alert_list(),
         }
     }
 
@@ -467,6 +499,7 @@ impl HubState {
             websdrs_status: show(Topic::WebsdrsStatus).then(|| self.websdrs.clone()),
             signals_detected: show(Topic::SignalsDetected).then(|| self.signal_list()),
             localizations_updated: show(Topic::LocalizationsUpdated).then(|| self.localization_list()),
+            alerts_raised: show(Topic::AlertsRaised).then(|| self.alert_list()),
         }
     }
 
@@ -540,5 +573,6 @@ pub fn empty_snapshot() -> CurrentState {
         localizations_updated: LocalizationList {
             localizations: Vec::new(),
         },
+        alerts_raised: AlertList { alerts: Vec::new() },
     }
 }

@@ -207,3 +207,52 @@ fn histogram_quantiles_name_the_bucket_they_fall_in() {
     histogram.observe(60.0);
     assert_eq!(histogram.quantile_bound(1.0), None, "beyond the last bound");
 }
+
+fn alert(id: &str, state: crate::events::AlertState) -> Event {
+    use crate::events::{AlertKind, AlertReport, Severity};
+    Event::AlertsRaised(AlertReport {
+        alert_id: id.into(),
+        rule: "r".into(),
+        kind: AlertKind::Level,
+        severity: Severity::Warning,
+        state,
+        signal_id: None,
+        emitter_id: "sig-1".into(),
+        receivers: vec!["rx1".into()],
+        labels: Default::default(),
+        message: String::new(),
+        raised_at: Timestamp(1),
+        resolved_at: None,
+        acked: false,
+    })
+}
+
+#[tokio::test]
+async fn the_tap_copies_events_of_state_never_waits_and_counts_what_it_drops() {
+    use crate::events::AlertState;
+    let hub = hub(Numbering::Local);
+    let (tap, mut copies, dropped) = Tap::new(2);
+    hub.tap(tap).await;
+    // Its own alerts are not fed back to the engine.
+    hub.publish(alert("alert-1", AlertState::Raised)).await;
+    for id in ["a", "b", "c", "d"] {
+        hub.publish(signal(id)).await;
+    }
+    // The hub went on: its state has every signal, though the tap held only two.
+    let state = hub.current_state().await.unwrap();
+    assert_eq!(state.signals_detected.signals.len(), 4);
+    assert_eq!(state.alerts_raised.alerts.len(), 1);
+    assert_eq!(dropped.load(std::sync::atomic::Ordering::Relaxed), 2);
+    let mut got = Vec::new();
+    while let Ok(event) = copies.try_recv() {
+        got.push(event);
+    }
+    assert_eq!(got, vec![signal("a"), signal("b")]);
+    // A resolved alert leaves the active set.
+    hub.publish(alert("alert-1", AlertState::Resolved)).await;
+    let state = hub.current_state().await.unwrap();
+    assert!(state.alerts_raised.alerts.is_empty());
+    let client = hub.connect(TopicSet::DEFAULT).await.unwrap();
+    let snapshot = drain(&hub, &client).await;
+    assert_eq!(snapshot[0].0, "snapshot");
+}

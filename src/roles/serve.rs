@@ -32,6 +32,8 @@ pub async fn run_with_hub(
     let config = Arc::new(config);
     let sources = crate::pipeline::sources::build_sources(&config)?;
     let (history, history_task) = open_history(&config).await?;
+    // Tapped before the pipeline starts, so the engine sees every event from the first.
+    let alerts = crate::alerts::Alerts::start(&config.alerts, hub.clone()).await;
     let output = Output::hub(hub.clone()).with_history(history.clone());
     let mut pipeline = Pipeline::start(&config, sources, output.clone());
     let front: crate::pipeline::FrontProbe = {
@@ -68,6 +70,7 @@ pub async fn run_with_hub(
             bus_fed: false,
             history: store,
             live_history: history.clone(),
+            alerts,
         },
         shutdown,
     )

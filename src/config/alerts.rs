@@ -1,0 +1,376 @@
+//! `[alerts]`: the rules that raise alerts (`[[alerts.rules]]`), and the engine's queue.
+//!
+//! Every rule names its kind; the keys of other kinds are refused rather than ignored, so a
+//! rule never silently watches something other than what its author meant.
+
+use crate::events::{AlertKind, Severity};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Longest `for_s` and `cooldown_s`: a week. Longer is not an alert but a report.
+pub const MAX_ALERT_DELAY_S: f64 = 7.0 * 86_400.0;
+/// Allowed `alerts.queue`: events waiting for the engine. Fewer could drop a burst of signal
+/// reports when a band opens; more only delays how late a stuck engine is noticed.
+pub const ALERT_QUEUE: std::ops::RangeInclusive<usize> = 16..=1_048_576;
+/// Allowed `alerts.keep_resolved`: resolved alerts kept in memory for `GET /api/v1/alerts`.
+pub const KEEP_RESOLVED: std::ops::RangeInclusive<usize> = 0..=100_000;
+/// Largest `radius_m` of a circular geofence: half the Earth's circumference.
+pub const MAX_GEOFENCE_RADIUS_M: f64 = 20_037_508.0;
+/// Lowest and highest `power_dbfs`: a band-limited power measured in dBFS lies well within.
+pub const POWER_DBFS_RANGE: (f64, f64) = (-250.0, 50.0);
+
+/// `[alerts]`: the alert rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// The rules (`[[alerts.rules]]`); none: the engine does not run.
+    pub rules: Vec<AlertRule>,
+    /// Events that may wait for the engine; beyond, the engine misses them and counts them
+    /// (the hub never waits for it).
+    pub queue: usize,
+    /// Resolved alerts kept in memory, newest first, for `GET /api/v1/alerts`.
+    pub keep_resolved: usize,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            rules: Vec::new(),
+            queue: 4096,
+            keep_resolved: 500,
+        }
+    }
+}
+
+/// A circle on the Earth.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Circle {
+    /// Centre latitude, degrees.
+    pub lat: f64,
+    /// Centre longitude, degrees.
+    pub lon: f64,
+    /// Radius, m (great-circle distance).
+    pub radius_m: f64,
+}
+
+/// A daily window, UTC: from `start` to `end` (`"HH:MM"`); one that ends before it starts runs
+/// over midnight (`"22:00"` to `"06:00"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DailyWindow {
+    /// First minute of the window, `"HH:MM"` UTC.
+    pub start: String,
+    /// End of the window (excluded), `"HH:MM"` UTC.
+    pub end: String,
+}
+
+impl DailyWindow {
+    /// Minutes after midnight of `"HH:MM"`; `None` when it is not such a time.
+    pub fn minutes(text: &str) -> Option<u32> {
+        let (h, m) = text.split_once(':')?;
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60 && text.len() == 5).then_some(h * 60 + m)
+    }
+
+    /// Whether `minute` (after midnight UTC) is inside the window; an invalid window (refused
+    /// at load) holds nothing.
+    pub fn contains(&self, minute: u32) -> bool {
+        match (Self::minutes(&self.start), Self::minutes(&self.end)) {
+            (Some(start), Some(end)) if start <= end => minute >= start && minute < end,
+            (Some(start), Some(end)) => minute >= start || minute < end,
+            _ => false,
+        }
+    }
+}
+
+/// One `[[alerts.rules]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRule {
+    /// Unique name: the `rule` of its alerts.
+    pub name: String,
+    /// What it watches for.
+    pub kind: AlertKind,
+    /// How long the condition must hold before the alert is raised, s (debounce).
+    #[serde(default)]
+    pub for_s: f64,
+    /// After an alert of this rule about one emitter resolves, no new one about it is raised
+    /// for this long, s.
+    #[serde(default)]
+    pub cooldown_s: f64,
+    /// The alerts' severity.
+    #[serde(default = "default_severity")]
+    pub severity: Severity,
+    /// Free labels copied into every alert.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Lower edge of the band watched, Hz (`new_signal`, `level`, `missing` without `signal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freq_min_hz: Option<f64>,
+    /// Upper edge of the band watched, Hz.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freq_max_hz: Option<f64>,
+    /// `new_signal`: the novelty window, days; it is `history.novel_days` (which decides a
+    /// signal's `novel` flag), and may be given only to say so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub novel_days: Option<u32>,
+    /// `level`: the power a signal must reach, dBFS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_dbfs: Option<f64>,
+    /// `level`: dB above the cell's stored median for the hour (not supported yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above_baseline_db: Option<f64>,
+    /// `missing`: the signal that must be heard: its `name` (a known signal's, or a simulated
+    /// transmitter's), or a known signal's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// `missing`: only expected within this daily window (UTC); outside it nothing is
+    /// missing. Unset: always.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<DailyWindow>,
+    /// `receiver_offline`: the receivers watched (empty: all); other kinds: only signals heard
+    /// by one of these (empty: any).
+    #[serde(default)]
+    pub receivers: Vec<String>,
+    /// `geofence`: a circle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circle: Option<Circle>,
+    /// `geofence`: a polygon, `[[lat, lon], ...]`, at least three corners.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub polygon: Option<Vec<[f64; 2]>>,
+    /// `geofence`: the least localization `confidence` that counts, 0..1.
+    #[serde(default)]
+    pub min_confidence: f64,
+}
+
+fn default_severity() -> Severity {
+    Severity::Warning
+}
+
+impl AlertRule {
+    /// A rule of `kind` named `name` with every optional key unset (for tests and tools).
+    pub fn new(name: &str, kind: AlertKind) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            for_s: 0.0,
+            cooldown_s: 0.0,
+            severity: default_severity(),
+            labels: BTreeMap::new(),
+            freq_min_hz: None,
+            freq_max_hz: None,
+            novel_days: None,
+            power_dbfs: None,
+            above_baseline_db: None,
+            signal: None,
+            schedule: None,
+            receivers: Vec::new(),
+            circle: None,
+            polygon: None,
+            min_confidence: 0.0,
+        }
+    }
+
+    /// The band, when both edges are set.
+    pub fn band(&self) -> Option<(f64, f64)> {
+        self.freq_min_hz.zip(self.freq_max_hz)
+    }
+
+    /// Every problem of this rule, each named `key.field`.
+    fn problems(
+        &self,
+        key: &str,
+        receivers: &[String],
+        history: &super::history::HistoryConfig,
+    ) -> Vec<String> {
+        let mut p = super::Problems::default();
+        let kind = self.kind.as_str();
+        p.check(
+            !self.name.trim().is_empty(),
+            format!("{key}.name: must not be empty"),
+        );
+        p.interval(&format!("{key}.for_s"), self.for_s, 0.0, MAX_ALERT_DELAY_S);
+        p.interval(
+            &format!("{key}.cooldown_s"),
+            self.cooldown_s,
+            0.0,
+            MAX_ALERT_DELAY_S,
+        );
+        for label in self.labels.keys() {
+            p.check(
+                !label.trim().is_empty(),
+                format!("{key}.labels: a label name must not be empty"),
+            );
+        }
+        for (index, id) in self.receivers.iter().enumerate() {
+            p.check(
+                receivers.contains(id),
+                format!(
+                    "{key}.receivers[{index}] = {id:?}: no such receiver (configured: {})",
+                    receivers.join(", ")
+                ),
+            );
+        }
+        let only = |p: &mut super::Problems, field: &str, set: bool, kinds: &[AlertKind]| {
+            if set && !kinds.contains(&self.kind) {
+                let allowed: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+                p.push(format!(
+                    "{key}.{field}: not a key of kind = {kind:?} (only of {})",
+                    allowed.join(", ")
+                ));
+            }
+        };
+        use AlertKind::*;
+        let banded = self.freq_min_hz.is_some() || self.freq_max_hz.is_some();
+        only(
+            &mut p,
+            "freq_min_hz",
+            self.freq_min_hz.is_some(),
+            &[NewSignal, Level, Missing],
+        );
+        only(
+            &mut p,
+            "freq_max_hz",
+            self.freq_max_hz.is_some(),
+            &[NewSignal, Level, Missing],
+        );
+        only(&mut p, "novel_days", self.novel_days.is_some(), &[NewSignal]);
+        only(&mut p, "power_dbfs", self.power_dbfs.is_some(), &[Level]);
+        only(
+            &mut p,
+            "above_baseline_db",
+            self.above_baseline_db.is_some(),
+            &[Level],
+        );
+        only(&mut p, "signal", self.signal.is_some(), &[Missing]);
+        only(&mut p, "schedule", self.schedule.is_some(), &[Missing]);
+        if let Some(window) = &self.schedule {
+            for (field, text) in [("start", &window.start), ("end", &window.end)] {
+                p.check(
+                    DailyWindow::minutes(text).is_some(),
+                    format!("{key}.schedule.{field} = {text:?}: must be a time \"HH:MM\" (UTC)"),
+                );
+            }
+            p.check(
+                window.start != window.end,
+                format!("{key}.schedule: start and end must differ (leave schedule out for always)"),
+            );
+        }
+        only(&mut p, "circle", self.circle.is_some(), &[Geofence]);
+        only(&mut p, "polygon", self.polygon.is_some(), &[Geofence]);
+        only(&mut p, "min_confidence", self.min_confidence != 0.0, &[Geofence]);
+        let band_needed =
+            matches!(self.kind, NewSignal | Level) || (self.kind == Missing && self.signal.is_none());
+        if banded || band_needed {
+            self.band_problems(&mut p, key);
+        }
+        match self.kind {
+            NewSignal => {
+                p.check(
+                    history.enabled,
+                    format!("{key}.kind = \"new_signal\": needs history.enabled = true (novelty is judged against the history)"),
+                );
+                if let Some(days) = self.novel_days {
+                    p.check(
+                        days == history.novel_days,
+                        format!(
+                            "{key}.novel_days = {days}: must equal history.novel_days = {} (which decides a signal's novelty)",
+                            history.novel_days
+                        ),
+                    );
+                }
+            }
+            Level => match (self.power_dbfs, self.above_baseline_db) {
+                (Some(power), None) => {
+                    let (lo, hi) = POWER_DBFS_RANGE;
+                    p.interval(&format!("{key}.power_dbfs"), power, lo, hi);
+                }
+                (None, Some(_)) => p.push(format!(
+                    "{key}.above_baseline_db: not supported yet (the hourly baseline is not queried); use power_dbfs"
+                )),
+                _ => p.push(format!("{key}: kind = \"level\" needs exactly one of power_dbfs, above_baseline_db")),
+            },
+            Missing => {
+                if let Some(signal) = &self.signal {
+                    p.check(!signal.trim().is_empty(), format!("{key}.signal: must not be empty"));
+                    p.check(
+                        !banded,
+                        format!("{key}: kind = \"missing\" takes signal or freq_min_hz/freq_max_hz, not both"),
+                    );
+                    // The name may also be a simulated transmitter's (the signal's `name`), so no
+                    // history is needed.
+                }
+            }
+            ReceiverOffline => {}
+            Geofence => {
+                p.interval(&format!("{key}.min_confidence"), self.min_confidence, 0.0, 1.0);
+                match (&self.circle, &self.polygon) {
+                    (Some(circle), None) => {
+                        p.interval(&format!("{key}.circle.lat"), circle.lat, -90.0, 90.0);
+                        p.interval(&format!("{key}.circle.lon"), circle.lon, -180.0, 180.0);
+                        p.positive(&format!("{key}.circle.radius_m"), circle.radius_m, MAX_GEOFENCE_RADIUS_M);
+                    }
+                    (None, Some(polygon)) => {
+                        p.check(
+                            polygon.len() >= 3,
+                            format!("{key}.polygon: needs at least 3 corners, has {}", polygon.len()),
+                        );
+                        for (index, [lat, lon]) in polygon.iter().enumerate() {
+                            p.interval(&format!("{key}.polygon[{index}][0]"), *lat, -90.0, 90.0);
+                            p.interval(&format!("{key}.polygon[{index}][1]"), *lon, -180.0, 180.0);
+                        }
+                    }
+                    _ => p.push(format!("{key}: kind = \"geofence\" needs exactly one of circle, polygon")),
+                }
+            }
+        }
+        p.into_vec()
+    }
+
+    fn band_problems(&self, p: &mut super::Problems, key: &str) {
+        match (self.freq_min_hz, self.freq_max_hz) {
+            (Some(min), Some(max)) => {
+                p.interval(&format!("{key}.freq_min_hz"), min, 0.0, 1e12);
+                p.check(
+                    max > min && max <= 1e12,
+                    format!("{key}.freq_max_hz = {max}: must be above freq_min_hz = {min} and at most 1e12"),
+                );
+            }
+            (None, _) => p.push(format!("{key}.freq_min_hz: missing (the band needs both edges)")),
+            (_, None) => p.push(format!("{key}.freq_max_hz: missing (the band needs both edges)")),
+        }
+    }
+}
+
+impl AlertsConfig {
+    /// Every problem of `[alerts]`, each naming its key; `receivers` are the ids of every
+    /// receiver this process runs, `history` decides whether novelty and known signals exist.
+    pub fn problems(&self, receivers: &[String], history: &super::history::HistoryConfig) -> Vec<String> {
+        let mut p = super::Problems::default();
+        p.range(
+            "alerts.queue",
+            self.queue,
+            *ALERT_QUEUE.start(),
+            *ALERT_QUEUE.end(),
+        );
+        p.range(
+            "alerts.keep_resolved",
+            self.keep_resolved,
+            *KEEP_RESOLVED.start(),
+            *KEEP_RESOLVED.end(),
+        );
+        let mut problems = p.into_vec();
+        for (index, rule) in self.rules.iter().enumerate() {
+            let key = format!("alerts.rules[{index}]");
+            if self.rules[..index].iter().any(|other| other.name == rule.name) {
+                problems.push(format!(
+                    "{key}.name = {:?}: already used by another rule",
+                    rule.name
+                ));
+            }
+            problems.extend(rule.problems(&key, receivers, history));
+        }
+        problems
+    }
+}
