@@ -54,6 +54,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/waterfall.js", JS),
     asset!("js/map.js", JS),
     asset!("js/details.js", JS),
+    asset!("js/alerts.js", JS),
     asset!("js/api.js", JS),
     asset!("js/plot.js", JS),
     asset!("js/history.js", JS),

@@ -1,6 +1,7 @@
 // The hub's WebSocket events, applied to S: snapshots and resyncs replace the panels'
 // data, single events update it, spectrum frames go to the spectrum, errors to the notice.
 
+import { setAlerts, upsertAlert } from "./alerts.js";
 import { setHealth, setLocs, setSignals, setWebsdrs, upsertLoc, upsertSignal } from "./data.js";
 import { $, setAttr, setText } from "./dom.js";
 import { fmtClock, str } from "./format.js";
@@ -30,6 +31,7 @@ export function applyEvent(event, data, timestamp) {
       if ("websdrs:status" in d) setWebsdrs(d["websdrs:status"] && d["websdrs:status"].websdrs);
       if ("signals:detected" in d) setSignals(d["signals:detected"] && d["signals:detected"].signals);
       if ("localizations:updated" in d) setLocs(d["localizations:updated"] && d["localizations:updated"].localizations);
+      if ("alerts:raised" in d) setAlerts(d["alerts:raised"] && d["alerts:raised"].alerts);
       if (S.clockOffsetMs === null && timestamp !== null) S.clockOffsetMs = timestamp - Date.now();
       touchData("ws");
       break;
@@ -47,6 +49,10 @@ export function applyEvent(event, data, timestamp) {
       break;
     case "localizations:updated":
       upsertLoc(d);
+      touchData("ws");
+      break;
+    case "alerts:raised":
+      upsertAlert(d);
       touchData("ws");
       break;
     case "spectrum:frame":

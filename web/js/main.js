@@ -26,6 +26,7 @@
 //   plot.js, format.js, dom.js  shared helpers
 
 import { connect, isOpen, loadDashboardConfig, retryNow } from "./connection.js";
+import { renderAlerts } from "./alerts.js";
 import { renderDetails, selectSignal } from "./details.js";
 import { checkFreshness } from "./freshness.js";
 import { $, renderAges } from "./dom.js";
@@ -50,6 +51,7 @@ function render(d) {
     renderMeta();
     return;
   }
+  if (all || d.has("alerts") || d.has("signals")) renderAlerts();
   if (all || d.has("health")) renderHealth();
   if (all || d.has("websdrs")) renderReceivers();
   if (all || d.has("signals") || d.has("websdrs") || d.has("selection")) renderSignals();

@@ -29,6 +29,8 @@ export const S = {
   systemInfo: null,
   websdrs: null, // array, null until the server sends one
   signals: null, // Map signal_id -> signal, null until the server sends a list
+  alerts: null, // Map alert_id -> active alert (raised or acknowledged)
+  ackErrors: new Map(), // alert_id -> why the server refused its acknowledgement
   offAir: new Map(), // signal_id -> a lost signal, kept a while to say when it was last heard
   locs: null, // Map signal_id -> localization
   selected: null,
