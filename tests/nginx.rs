@@ -302,7 +302,19 @@ async fn the_websocket_works_through_nginx() {
 
         let first = next_json(&mut ws, WAIT).await.expect("a first message");
         assert_eq!(first["event"], "snapshot", "{first}");
-        assert_eq!(keys(&first["data"]).len(), 4, "{first}");
+        // Every topic of the default subscription: the four event topics and the active
+        // alerts.
+        assert_eq!(
+            keys(&first["data"]),
+            [
+                "alerts:raised",
+                "localizations:updated",
+                "services:health",
+                "signals:detected",
+                "websdrs:status"
+            ],
+            "{first}"
+        );
 
         // services:health is periodic (test_config: every 0.5 s): two of them arrive.
         let mut health_seqs = Vec::new();
