@@ -14,11 +14,13 @@
 //! the engine falls behind, the events it misses are dropped and counted ([`Alerts::dropped`],
 //! `sdrhub_alerts_events_dropped_total`), and the next event of the same topic corrects its
 //! view. The engine itself waits for room in the hub's publication queue like every publisher.
-//! REST commands (list, acknowledge) wait for room in a queue of [`COMMAND_QUEUE`].
+//! REST commands (list, acknowledge) wait for room in a queue of [`COMMAND_QUEUE`]. Each
+//! webhook ([`webhook`]) has its own bounded queue, filled without waiting.
 
 pub mod condition;
 pub mod engine;
 pub mod geo;
+pub mod webhook;
 pub mod world;
 
 pub use engine::{Ack, Engine};
@@ -48,6 +50,7 @@ enum Command {
 pub struct Alerts {
     commands: mpsc::Sender<Command>,
     dropped: Arc<AtomicU64>,
+    webhooks: Vec<webhook::Webhook>,
 }
 
 impl std::fmt::Debug for Command {
@@ -70,8 +73,32 @@ impl Alerts {
         hub.tap(tap).await;
         let (commands, commanded) = mpsc::channel(COMMAND_QUEUE);
         let engine = Engine::new(config.rules.clone(), config.keep_resolved);
-        tokio::spawn(run(engine, hub, events, commanded));
-        Some(Alerts { commands, dropped })
+        let webhooks: Vec<webhook::Webhook> = config
+            .webhooks
+            .iter()
+            .map(|w| webhook::Webhook::start(w, config.webhook_queue))
+            .collect();
+        tokio::spawn(run(engine, hub, events, commanded, webhooks.clone()));
+        Some(Alerts {
+            commands,
+            dropped,
+            webhooks,
+        })
+    }
+
+    /// Per `[[alerts.webhooks]]` entry, in order: its delivered, failed and dropped counts.
+    pub fn webhook_counts(&self) -> Vec<(u64, u64, u64)> {
+        self.webhooks
+            .iter()
+            .map(|w| {
+                let c = &w.counters;
+                (
+                    c.delivered.load(Ordering::Relaxed),
+                    c.failed.load(Ordering::Relaxed),
+                    c.dropped.load(Ordering::Relaxed),
+                )
+            })
+            .collect()
     }
 
     /// Events the engine missed because it fell behind.
@@ -103,6 +130,7 @@ async fn run(
     hub: Hub,
     mut events: mpsc::Receiver<Event>,
     mut commands: mpsc::Receiver<Command>,
+    webhooks: Vec<webhook::Webhook>,
 ) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -143,6 +171,9 @@ async fn run(
                 "{}",
                 report.message
             );
+            for hook in &webhooks {
+                hook.offer(&report);
+            }
             hub.publish(Event::AlertsRaised(report)).await;
         }
     }

@@ -193,6 +193,23 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             "Events the alert engine missed because its queue was full.",
         );
         let _ = writeln!(out, "sdrhub_alerts_events_dropped_total {}", alerts.dropped());
+        let hooks = alerts.webhook_counts();
+        if !hooks.is_empty() {
+            family(
+                &mut out,
+                "sdrhub_alert_webhook_changes_total",
+                "counter",
+                "Alert changes per webhook (its index in [[alerts.webhooks]]): delivered, failed after every attempt, dropped by a full queue.",
+            );
+            for (index, (delivered, failed, dropped)) in hooks.iter().enumerate() {
+                for (outcome, n) in [("delivered", delivered), ("failed", failed), ("dropped", dropped)] {
+                    let _ = writeln!(
+                        out,
+                        "sdrhub_alert_webhook_changes_total{{webhook=\"{index}\",outcome=\"{outcome}\"}} {n}"
+                    );
+                }
+            }
+        }
     }
     if let Some(history) = &state.live_history {
         let c = history.writer().counters();

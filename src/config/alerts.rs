@@ -30,6 +30,11 @@ pub struct AlertsConfig {
     pub queue: usize,
     /// Resolved alerts kept in memory, newest first, for `GET /api/v1/alerts`.
     pub keep_resolved: usize,
+    /// Where every alert change is POSTed (`[[alerts.webhooks]]`).
+    pub webhooks: Vec<WebhookConfig>,
+    /// Alert changes that may wait for each webhook; beyond, the newest are dropped and
+    /// counted (the engine never waits for a webhook).
+    pub webhook_queue: usize,
 }
 
 impl Default for AlertsConfig {
@@ -38,7 +43,66 @@ impl Default for AlertsConfig {
             rules: Vec::new(),
             queue: 4096,
             keep_resolved: 500,
+            webhooks: Vec::new(),
+            webhook_queue: 256,
         }
+    }
+}
+
+/// Allowed `alerts.webhook_queue`: alert changes waiting for one webhook. An alert storm of a
+/// few hundred is kept; beyond, a receiver that is down for long loses the newest.
+pub const WEBHOOK_QUEUE: std::ops::RangeInclusive<usize> = 1..=100_000;
+/// Shortest webhook secret: an HMAC key a guess cannot reach.
+pub const MIN_WEBHOOK_SECRET: usize = 16;
+
+/// One `[[alerts.webhooks]]` entry: an HTTP endpoint that gets every alert change as JSON,
+/// signed with HMAC-SHA256 of the body under `secret`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// `http://host:port/path` (this build has no TLS client: put an HTTPS relay in front).
+    pub url: String,
+    /// The HMAC key of the `X-Sdrhub-Signature-256` header (at least 16 characters).
+    pub secret: String,
+    /// One attempt's limit, s: a receiver that accepts and never answers costs this much.
+    pub timeout_s: f64,
+    /// Attempts per alert change before it is given up (and counted as failed).
+    pub max_attempts: u32,
+    /// The longest wait between attempts, s (the wait doubles from 0.5 s, with jitter).
+    pub max_backoff_s: f64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            secret: String::new(),
+            timeout_s: 5.0,
+            max_attempts: 8,
+            max_backoff_s: 60.0,
+        }
+    }
+}
+
+impl WebhookConfig {
+    fn problems(&self, key: &str, p: &mut super::Problems) {
+        if self.url.starts_with("https://") {
+            p.push(format!(
+                "{key}.url = {:?}: https is not supported by this build (no TLS client); POST to an http:// relay",
+                self.url
+            ));
+        } else if !self.url.starts_with("http://") || reqwest::Url::parse(&self.url).is_err() {
+            p.push(format!("{key}.url = {:?}: must be an http:// URL", self.url));
+        }
+        p.check(
+            self.secret.chars().count() >= MIN_WEBHOOK_SECRET,
+            format!(
+                "{key}.secret: must be at least {MIN_WEBHOOK_SECRET} characters (it signs every delivery)"
+            ),
+        );
+        p.interval(&format!("{key}.timeout_s"), self.timeout_s, 0.1, 60.0);
+        p.range(&format!("{key}.max_attempts"), self.max_attempts, 1, 100);
+        p.interval(&format!("{key}.max_backoff_s"), self.max_backoff_s, 0.5, 3600.0);
     }
 }
 
@@ -360,6 +424,15 @@ impl AlertsConfig {
             *KEEP_RESOLVED.start(),
             *KEEP_RESOLVED.end(),
         );
+        p.range(
+            "alerts.webhook_queue",
+            self.webhook_queue,
+            *WEBHOOK_QUEUE.start(),
+            *WEBHOOK_QUEUE.end(),
+        );
+        for (index, hook) in self.webhooks.iter().enumerate() {
+            hook.problems(&format!("alerts.webhooks[{index}]"), &mut p);
+        }
         let mut problems = p.into_vec();
         for (index, rule) in self.rules.iter().enumerate() {
             let key = format!("alerts.rules[{index}]");

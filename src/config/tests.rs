@@ -273,6 +273,46 @@ fn the_example_config_documents_every_key_with_its_default() {
 }
 
 #[test]
+fn webhooks_are_checked_key_by_key() {
+    let text = r#"
+        [[alerts.webhooks]]
+        url = "http://127.0.0.1:9000/hook"
+        secret = "sixteen-chars-ok"
+
+        [[alerts.webhooks]]
+        url = "https://hooks.example.org/x"
+        secret = "short"
+        timeout_s = 0
+        max_attempts = 0
+        max_backoff_s = 0.1
+
+        [[alerts.webhooks]]
+        url = "ftp://example.org"
+        secret = "sixteen-chars-ok"
+    "#;
+    let config: Config = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::string(text))
+        .extract()
+        .unwrap();
+    assert_eq!(config.alerts.webhooks[0].max_attempts, 8);
+    let found = problems(&config);
+    for key in [
+        "alerts.webhooks[1].url = \"https://hooks.example.org/x\": https is not supported",
+        "alerts.webhooks[1].secret: must be at least 16",
+        "alerts.webhooks[1].timeout_s = 0",
+        "alerts.webhooks[1].max_attempts = 0",
+        "alerts.webhooks[1].max_backoff_s = 0.1",
+        "alerts.webhooks[2].url = \"ftp://example.org\": must be an http:// URL",
+    ] {
+        assert!(found.iter().any(|p| p.starts_with(key)), "{key} not in {found:?}");
+    }
+    assert!(
+        !found.iter().any(|p| p.starts_with("alerts.webhooks[0]")),
+        "{found:?}"
+    );
+}
+
+#[test]
 fn alert_rules_parse_and_each_problem_names_the_rule_and_key() {
     let text = r#"
         [[alerts.rules]]
