@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it, from a bare Debian machine:
 #   1. installs what it needs (Chromium for the browser test, the npm test client, nginx,
-#      nats-server, postgresql),
+#      nats-server, postgresql, mosquitto),
 #   2. the gate: cargo fmt --check, cargo clippy -D warnings on every target,
 #   3. every Rust test (unit, integration against the real server, doc tests),
 #   4. WebSocket conformance with the Autobahn|Testsuite (scripts/autobahn.sh),
@@ -27,6 +27,8 @@ command -v openssl >/dev/null || missing="$missing openssl"
 [ -x /usr/sbin/nats-server ] || missing="$missing nats-server"
 # The history tests (tests/history_store.rs) run a real PostgreSQL server on loopback.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+# The alert MQTT test (tests/alerts_mqtt.rs) runs a real mosquitto broker on loopback.
+[ -x /usr/sbin/mosquitto ] || missing="$missing mosquitto"
 if [ -n "$missing" ]; then
   say "installing$missing (apt-get)"
   export DEBIAN_FRONTEND=noninteractive

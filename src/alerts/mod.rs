@@ -20,6 +20,7 @@
 pub mod condition;
 pub mod engine;
 pub mod geo;
+pub mod mqtt;
 pub mod webhook;
 pub mod world;
 
@@ -51,6 +52,7 @@ pub struct Alerts {
     commands: mpsc::Sender<Command>,
     dropped: Arc<AtomicU64>,
     webhooks: Vec<webhook::Webhook>,
+    mqtt: Option<mqtt::Mqtt>,
 }
 
 impl std::fmt::Debug for Command {
@@ -78,11 +80,29 @@ impl Alerts {
             .iter()
             .map(|w| webhook::Webhook::start(w, config.webhook_queue))
             .collect();
-        tokio::spawn(run(engine, hub, events, commanded, webhooks.clone()));
+        let mqtt = mqtt::Mqtt::start(&config.mqtt);
+        let outlets = Outlets {
+            webhooks: webhooks.clone(),
+            mqtt: mqtt.clone(),
+        };
+        tokio::spawn(run(engine, hub, events, commanded, outlets));
         Some(Alerts {
             commands,
             dropped,
             webhooks,
+            mqtt,
+        })
+    }
+
+    /// The MQTT counters: acknowledged, dropped, connected now; `None` without MQTT.
+    pub fn mqtt_counts(&self) -> Option<(u64, u64, bool)> {
+        self.mqtt.as_ref().map(|m| {
+            let c = &m.counters;
+            (
+                c.published.load(Ordering::Relaxed),
+                c.dropped.load(Ordering::Relaxed),
+                c.connected.load(Ordering::Relaxed),
+            )
         })
     }
 
@@ -125,12 +145,18 @@ impl Alerts {
     }
 }
 
+/// Where alert changes go besides the hub.
+struct Outlets {
+    webhooks: Vec<webhook::Webhook>,
+    mqtt: Option<mqtt::Mqtt>,
+}
+
 async fn run(
     mut engine: Engine,
     hub: Hub,
     mut events: mpsc::Receiver<Event>,
     mut commands: mpsc::Receiver<Command>,
-    webhooks: Vec<webhook::Webhook>,
+    outlets: Outlets,
 ) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -162,6 +188,20 @@ async fn run(
             },
             _ = tick.tick() => engine.evaluate(Timestamp::now()),
         };
+        // The active set of every rule that changed, retained on the broker.
+        if let Some(mqtt) = &outlets.mqtt {
+            let listing = engine.listing();
+            let mut rules: Vec<&str> = changes.iter().map(|r| r.rule.as_str()).collect();
+            rules.sort_unstable();
+            rules.dedup();
+            for report in &changes {
+                mqtt.offer_change(report);
+            }
+            for rule in rules {
+                let active: Vec<&AlertReport> = listing.active.iter().filter(|a| a.rule == rule).collect();
+                mqtt.offer_active(rule, &active);
+            }
+        }
         for report in changes {
             tracing::info!(
                 alert = %report.alert_id,
@@ -171,7 +211,7 @@ async fn run(
                 "{}",
                 report.message
             );
-            for hook in &webhooks {
+            for hook in &outlets.webhooks {
                 hook.offer(&report);
             }
             hub.publish(Event::AlertsRaised(report)).await;

@@ -149,7 +149,7 @@ async fn deliver(
 }
 
 /// The JSON body: the WebSocket envelope of the change, without `seq`.
-fn envelope(report: AlertReport) -> Vec<u8> {
+pub(crate) fn envelope(report: AlertReport) -> Vec<u8> {
     #[derive(serde::Serialize)]
     struct Body<'a> {
         #[serde(flatten)]

@@ -193,6 +193,29 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             "Events the alert engine missed because its queue was full.",
         );
         let _ = writeln!(out, "sdrhub_alerts_events_dropped_total {}", alerts.dropped());
+        if let Some((published, dropped, connected)) = alerts.mqtt_counts() {
+            family(
+                &mut out,
+                "sdrhub_alert_mqtt_messages_total",
+                "counter",
+                "Alert messages to the MQTT broker: acknowledged (QoS 1), dropped by a full queue.",
+            );
+            let _ = writeln!(
+                out,
+                "sdrhub_alert_mqtt_messages_total{{outcome=\"published\"}} {published}"
+            );
+            let _ = writeln!(
+                out,
+                "sdrhub_alert_mqtt_messages_total{{outcome=\"dropped\"}} {dropped}"
+            );
+            family(
+                &mut out,
+                "sdrhub_alert_mqtt_connected",
+                "gauge",
+                "1 while the MQTT broker is connected.",
+            );
+            let _ = writeln!(out, "sdrhub_alert_mqtt_connected {}", u8::from(connected));
+        }
         let hooks = alerts.webhook_counts();
         if !hooks.is_empty() {
             family(

@@ -35,6 +35,89 @@ pub struct AlertsConfig {
     /// Alert changes that may wait for each webhook; beyond, the newest are dropped and
     /// counted (the engine never waits for a webhook).
     pub webhook_queue: usize,
+    /// The MQTT broker alerts go to (`[alerts.mqtt]`; off while `url` is empty).
+    pub mqtt: MqttConfig,
+}
+
+/// Allowed `alerts.mqtt.queue`: alert messages waiting for the broker while it is away.
+pub const MQTT_QUEUE: std::ops::RangeInclusive<usize> = 1..=1_000_000;
+
+/// `[alerts.mqtt]`: alerts published to an MQTT broker (QoS 1), the active set retained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MqttConfig {
+    /// `mqtt://host:port` (1883 when no port); empty: no MQTT.
+    pub url: String,
+    /// User name (empty: none).
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// The client id (unique per broker).
+    pub client_id: String,
+    /// Topics are `<topic_prefix>/alerts/<rule>` and `.../<rule>/active`.
+    pub topic_prefix: String,
+    /// Messages that may wait for the broker; beyond, the newest are dropped and counted.
+    pub queue: usize,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            username: String::new(),
+            password: String::new(),
+            client_id: "sdrhub".into(),
+            topic_prefix: "sdrhub".into(),
+            queue: 10_000,
+        }
+    }
+}
+
+impl MqttConfig {
+    /// The broker's host and port; `None` when `url` is empty or not an `mqtt://` URL.
+    pub fn host_port(&self) -> Option<(String, u16)> {
+        let rest = self.url.strip_prefix("mqtt://")?;
+        let url = reqwest::Url::parse(&format!("http://{rest}")).ok()?;
+        if url.path() != "/" || url.query().is_some() {
+            return None;
+        }
+        Some((url.host_str()?.to_string(), url.port().unwrap_or(1883)))
+    }
+
+    fn problems(&self, p: &mut super::Problems) {
+        if self.url.is_empty() {
+            return;
+        }
+        p.check(
+            self.host_port().is_some(),
+            format!(
+                "alerts.mqtt.url = {:?}: must be mqtt://host[:port] (TLS is not supported)",
+                self.url
+            ),
+        );
+        p.check(
+            !self.client_id.is_empty() && self.client_id.len() <= 64,
+            format!(
+                "alerts.mqtt.client_id = {:?}: must be 1 to 64 characters",
+                self.client_id
+            ),
+        );
+        p.check(
+            !self.topic_prefix.is_empty()
+                && !self.topic_prefix.contains(['#', '+'])
+                && !self.topic_prefix.ends_with('/'),
+            format!(
+                "alerts.mqtt.topic_prefix = {:?}: must be a topic without wildcards or a trailing /",
+                self.topic_prefix
+            ),
+        );
+        p.range(
+            "alerts.mqtt.queue",
+            self.queue,
+            *MQTT_QUEUE.start(),
+            *MQTT_QUEUE.end(),
+        );
+    }
 }
 
 impl Default for AlertsConfig {
@@ -45,6 +128,7 @@ impl Default for AlertsConfig {
             keep_resolved: 500,
             webhooks: Vec::new(),
             webhook_queue: 256,
+            mqtt: MqttConfig::default(),
         }
     }
 }
@@ -430,6 +514,7 @@ impl AlertsConfig {
             *WEBHOOK_QUEUE.start(),
             *WEBHOOK_QUEUE.end(),
         );
+        self.mqtt.problems(&mut p);
         for (index, hook) in self.webhooks.iter().enumerate() {
             hook.problems(&format!("alerts.webhooks[{index}]"), &mut p);
         }

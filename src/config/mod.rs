@@ -19,7 +19,7 @@ mod receivers;
 mod server;
 
 pub use acquisition::AcquisitionSettings;
-pub use alerts::{AlertRule, AlertsConfig, WebhookConfig};
+pub use alerts::{AlertRule, AlertsConfig, MqttConfig, WebhookConfig};
 pub use auth::{AuthConfig, TokenConfig, MAX_JWT_LEEWAY_S};
 pub use bus::BusConfig;
 pub use dashboard::{DashboardConfig, SpectrumFramesConfig, MAX_SPECTRUM_FRAME_RATE_HZ, SPECTRUM_FRAME_BINS};

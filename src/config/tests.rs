@@ -313,6 +313,30 @@ fn webhooks_are_checked_key_by_key() {
 }
 
 #[test]
+fn the_mqtt_broker_is_checked_key_by_key() {
+    let mut config = Config::default();
+    config.alerts.mqtt.url = "mqtt://broker.local".into();
+    assert_eq!(
+        config.alerts.mqtt.host_port(),
+        Some(("broker.local".into(), 1883))
+    );
+    assert!(problems(&config).is_empty(), "{:?}", problems(&config));
+    config.alerts.mqtt.url = "mqtts://broker.local:8883".into();
+    config.alerts.mqtt.topic_prefix = "site/#".into();
+    config.alerts.mqtt.client_id = String::new();
+    config.alerts.mqtt.queue = 0;
+    let found = problems(&config);
+    for key in [
+        "alerts.mqtt.url = \"mqtts://broker.local:8883\": must be mqtt://host[:port]",
+        "alerts.mqtt.client_id = \"\"",
+        "alerts.mqtt.topic_prefix = \"site/#\"",
+        "alerts.mqtt.queue = 0",
+    ] {
+        assert!(found.iter().any(|p| p.starts_with(key)), "{key} not in {found:?}");
+    }
+}
+
+#[test]
 fn alert_rules_parse_and_each_problem_names_the_rule_and_key() {
     let text = r#"
         [[alerts.rules]]
