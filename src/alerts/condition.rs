@@ -16,6 +16,8 @@ pub struct Finding {
     pub signal_id: Option<String>,
     /// The receivers involved.
     pub receivers: Vec<String>,
+    /// The signal's centre frequency and occupied bandwidth, Hz, when the emitter is one.
+    pub frequency: Option<(f64, f64)>,
     /// What holds, in words.
     pub message: String,
 }
@@ -27,11 +29,8 @@ pub fn findings(rule: &AlertRule, world: &World, now: Timestamp) -> Vec<Finding>
             .filter(|s| s.novel && s.known.is_none())
             .map(|s| signal_finding(s, format!("new signal at {:.4} MHz", s.frequency_mhz)))
             .collect(),
-        AlertKind::Level => {
-            let Some(threshold) = rule.power_dbfs else {
-                return Vec::new();
-            };
-            signals(rule, world)
+        AlertKind::Level => match (rule.power_dbfs, rule.above_baseline_db) {
+            (Some(threshold), _) => signals(rule, world)
                 .filter(|s| s.power_dbfs >= threshold)
                 .map(|s| {
                     let message = format!(
@@ -40,8 +39,30 @@ pub fn findings(rule: &AlertRule, world: &World, now: Timestamp) -> Vec<Finding>
                     );
                     signal_finding(s, message)
                 })
-                .collect()
-        }
+                .collect(),
+            (None, Some(over)) => signals(rule, world)
+                .filter_map(|s| {
+                    let baseline = world.baselines.get(&s.websdr_id)?;
+                    let median = f64::from(baseline.at(s.frequency_hz)?);
+                    (s.peak_power_dbfs - median >= over).then(|| {
+                        let message = format!(
+                            "{:.4} MHz peaks at {:.1} dBFS, {:.1} dB over its baseline of {median:.1} dBFS at {} \
+                             for {:02}:00-{:02}:00 UTC ({} minutes over {} days; threshold {over} dB)",
+                            s.frequency_mhz,
+                            s.peak_power_dbfs,
+                            s.peak_power_dbfs - median,
+                            s.websdr_id,
+                            baseline.hour,
+                            (baseline.hour + 1) % 24,
+                            baseline.minutes,
+                            baseline.days,
+                        );
+                        signal_finding(s, message)
+                    })
+                })
+                .collect(),
+            (None, None) => Vec::new(),
+        },
         AlertKind::Missing => missing(rule, world, now).into_iter().collect(),
         AlertKind::ReceiverOffline => world
             .receivers
@@ -58,6 +79,7 @@ pub fn findings(rule: &AlertRule, world: &World, now: Timestamp) -> Vec<Finding>
                     emitter_id: id.clone(),
                     signal_id: None,
                     receivers: vec![id.clone()],
+                    frequency: None,
                     message: format!("receiver {id} is {status}{why}"),
                 }
             })
@@ -79,6 +101,7 @@ pub fn findings(rule: &AlertRule, world: &World, now: Timestamp) -> Vec<Finding>
                 emitter_id: emitter(signal).to_string(),
                 signal_id: Some(fix.signal_id.clone()),
                 receivers: fix.receivers.clone(),
+                frequency: Some((signal.frequency_hz, signal.bandwidth_hz)),
                 message: format!(
                     "{} located inside the geofence at {:.5}, {:.5} (confidence {:.2})",
                     fix.signal_id, fix.latitude, fix.longitude, fix.confidence
@@ -86,6 +109,15 @@ pub fn findings(rule: &AlertRule, world: &World, now: Timestamp) -> Vec<Finding>
             })
             .collect(),
     }
+}
+
+/// A finding for every active signal in the rule's band that is not a known signal, novel or
+/// not (what a restored `new_signal` alert is held by).
+pub fn unknown_signals(rule: &AlertRule, world: &World) -> Vec<Finding> {
+    signals(rule, world)
+        .filter(|s| s.known.is_none())
+        .map(|s| signal_finding(s, format!("new signal at {:.4} MHz", s.frequency_mhz)))
+        .collect()
 }
 
 /// The active signals in the rule's band (if it has one) heard by one of its receivers (if it
@@ -112,6 +144,7 @@ fn signal_finding(signal: &SignalReport, message: String) -> Finding {
         emitter_id: emitter(signal).to_string(),
         signal_id: Some(signal.signal_id.clone()),
         receivers: signal.receivers.clone(),
+        frequency: Some((signal.frequency_hz, signal.bandwidth_hz)),
         message,
     }
 }
@@ -146,6 +179,7 @@ fn missing(rule: &AlertRule, world: &World, now: Timestamp) -> Option<Finding> {
         emitter_id,
         signal_id: None,
         receivers: rule.receivers.clone(),
+        frequency: None,
         message: format!("{what} is not heard"),
     })
 }

@@ -16,7 +16,15 @@
 //! view. The engine itself waits for room in the hub's publication queue like every publisher.
 //! REST commands (list, acknowledge) wait for room in a queue of [`COMMAND_QUEUE`]. Each
 //! webhook ([`webhook`]) has its own bounded queue, filled without waiting.
+//!
+//! With the history database, every alert change is stored through the history writer's
+//! queue (never waiting; dropped and counted with the history's drops when it is full), the
+//! past alerts of `GET /api/v1/alerts` are read from it, and a restarted hub takes back the
+//! alerts that were active (see [`Engine::restore`]): they are in the first snapshot under
+//! their ids, are not raised again when their condition is found again, and new alerts are
+//! numbered after the largest id stored.
 
+pub mod baselines;
 pub mod condition;
 pub mod engine;
 pub mod geo;
@@ -28,6 +36,7 @@ pub use engine::{Ack, Engine};
 
 use crate::config::AlertsConfig;
 use crate::events::{AlertReport, AlertsListing, Event, Timestamp};
+use crate::history::{LiveHistory, Record};
 use crate::hub::{Hub, Tap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -53,6 +62,8 @@ pub struct Alerts {
     dropped: Arc<AtomicU64>,
     webhooks: Vec<webhook::Webhook>,
     mqtt: Option<mqtt::Mqtt>,
+    history: Option<Arc<LiveHistory>>,
+    keep_resolved: usize,
 }
 
 impl std::fmt::Debug for Command {
@@ -65,16 +76,32 @@ impl std::fmt::Debug for Command {
 }
 
 impl Alerts {
-    /// Taps `hub` and starts the engine over `config`'s rules on the current runtime; `None`
-    /// when there are no rules (nothing runs).
-    pub async fn start(config: &AlertsConfig, hub: Hub) -> Option<Alerts> {
+    /// Taps `hub` and starts the engine over `config`'s rules on the current runtime, after
+    /// taking back from `history` the alerts active when the hub stopped (published into the
+    /// hub at once, so they are in every snapshot); `None` when there are no rules (nothing
+    /// runs).
+    pub async fn start(config: &AlertsConfig, hub: Hub, history: Option<Arc<LiveHistory>>) -> Option<Alerts> {
         if config.rules.is_empty() {
             return None;
         }
         let (tap, events, dropped) = Tap::new(config.queue.max(1));
         hub.tap(tap).await;
         let (commands, commanded) = mpsc::channel(COMMAND_QUEUE);
-        let engine = Engine::new(config.rules.clone(), config.keep_resolved);
+        let mut engine = Engine::new(config.rules.clone(), config.keep_resolved);
+        let mut restored = Vec::new();
+        if let Some(history) = &history {
+            let now = Timestamp::now();
+            let (stored, next_id) = stored_alerts(history).await;
+            for report in &stored {
+                hub.publish(Event::AlertsRaised(report.clone())).await;
+            }
+            tracing::info!(
+                active = stored.len(),
+                next_id,
+                "alerts taken back from the history database"
+            );
+            restored = engine.restore(stored, next_id, now, config.restore_grace_s);
+        }
         let webhooks: Vec<webhook::Webhook> = config
             .webhooks
             .iter()
@@ -84,13 +111,16 @@ impl Alerts {
         let outlets = Outlets {
             webhooks: webhooks.clone(),
             mqtt: mqtt.clone(),
+            history: history.clone(),
         };
-        tokio::spawn(run(engine, hub, events, commanded, outlets));
+        tokio::spawn(run(engine, hub, events, commanded, outlets, restored));
         Some(Alerts {
             commands,
             dropped,
             webhooks,
             mqtt,
+            history,
+            keep_resolved: config.keep_resolved,
         })
     }
 
@@ -126,22 +156,79 @@ impl Alerts {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// The active and recently resolved alerts; `None` when the task is gone.
+    /// The active and the last `alerts.keep_resolved` resolved alerts (from the history
+    /// database when it is enabled, with those resolved since its last write); `None` when the
+    /// task is gone.
     pub async fn listing(&self) -> Option<AlertsListing> {
         let (reply, rx) = oneshot::channel();
         self.commands.send(Command::List(reply)).await.ok()?;
-        rx.await.ok()
+        let mut listing = rx.await.ok()?;
+        if let Some(history) = &self.history {
+            match history.store().past_alerts(self.keep_resolved).await {
+                Ok(stored) => {
+                    // The engine's copy wins: it may be newer than the last write.
+                    for report in stored {
+                        let known = listing
+                            .active
+                            .iter()
+                            .chain(&listing.past)
+                            .any(|r| r.alert_id == report.alert_id);
+                        if !known {
+                            listing.past.push(report);
+                        }
+                    }
+                    listing.past.sort_by_key(|a| std::cmp::Reverse(a.resolved_at));
+                    listing.past.truncate(self.keep_resolved);
+                }
+                Err(e) => tracing::warn!("past alerts not read from the history database: {e}"),
+            }
+        }
+        Some(listing)
     }
 
     /// Acknowledges alert `id` (the change is published on `alerts:raised` with state
-    /// `acked`); `None` when the task is gone.
+    /// `acked`; a past alert only in the history database is marked there); `None` when the
+    /// task is gone.
     pub async fn ack(&self, id: &str) -> Option<Ack> {
         let (reply, rx) = oneshot::channel();
         self.commands
             .send(Command::Ack(id.to_string(), reply))
             .await
             .ok()?;
-        rx.await.ok()
+        let outcome = rx.await.ok()?;
+        let (Ack::Unknown, Some(history)) = (&outcome, &self.history) else {
+            return Some(outcome);
+        };
+        match history.store().alert(id).await {
+            Ok(Some(mut report)) => {
+                if !report.acked {
+                    report.acked = true;
+                    history
+                        .writer()
+                        .try_record(Record::Alert(Box::new(report.clone())));
+                }
+                Some(Ack::Unchanged(report))
+            }
+            Ok(None) => Some(Ack::Unknown),
+            Err(e) => {
+                tracing::warn!("alert {id:?} not looked up in the history database: {e}");
+                Some(Ack::Unknown)
+            }
+        }
+    }
+}
+
+/// The alerts stored as active and the number to give the next alert. When the database
+/// cannot be read, none are taken back (logged) and new alerts are numbered from the clock in
+/// ms, past any number a running hub hands out, so no stored alert is overwritten.
+async fn stored_alerts(history: &LiveHistory) -> (Vec<AlertReport>, u64) {
+    let store = history.store();
+    match (store.active_alerts().await, store.last_alert_number().await) {
+        (Ok(active), Ok(last)) => (active, last + 1),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!("active alerts not taken back from the history database: {e}");
+            (Vec::new(), (Timestamp::now().0 / 1_000_000).max(1) as u64)
+        }
     }
 }
 
@@ -149,6 +236,7 @@ impl Alerts {
 struct Outlets {
     webhooks: Vec<webhook::Webhook>,
     mqtt: Option<mqtt::Mqtt>,
+    history: Option<Arc<LiveHistory>>,
 }
 
 async fn run(
@@ -157,9 +245,19 @@ async fn run(
     mut events: mpsc::Receiver<Event>,
     mut commands: mpsc::Receiver<Command>,
     outlets: Outlets,
+    restored: Vec<AlertReport>,
 ) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    deliver(restored, &engine, &hub, &outlets).await;
+    let (mut refresh, mut baselines) = match (&outlets.history, engine.needs_baselines()) {
+        (Some(history), true) => {
+            let (refresh, fetched) = baselines::Refresh::new(history.clone());
+            (Some(refresh), fetched)
+        }
+        // Never sends: the branch below never fires.
+        _ => (None, mpsc::channel(1).1),
+    };
     loop {
         let changes: Vec<AlertReport> = tokio::select! {
             event = events.recv() => match event {
@@ -186,36 +284,64 @@ async fn run(
                 }
                 None => break,
             },
-            _ = tick.tick() => engine.evaluate(Timestamp::now()),
+            Some(fetched) = baselines.recv() => {
+                if let Some(refresh) = &mut refresh {
+                    refresh.finished(&fetched);
+                }
+                engine.set_baselines(fetched.baselines);
+                Vec::new()
+            }
+            _ = tick.tick() => {
+                let now = Timestamp::now();
+                if let Some(refresh) = &mut refresh {
+                    refresh.poll(now, engine.receivers());
+                }
+                engine.evaluate(now)
+            }
         };
-        // The active set of every rule that changed, retained on the broker.
-        if let Some(mqtt) = &outlets.mqtt {
-            let listing = engine.listing();
-            let mut rules: Vec<&str> = changes.iter().map(|r| r.rule.as_str()).collect();
-            rules.sort_unstable();
-            rules.dedup();
-            for report in &changes {
-                mqtt.offer_change(report);
-            }
-            for rule in rules {
-                let active: Vec<&AlertReport> = listing.active.iter().filter(|a| a.rule == rule).collect();
-                mqtt.offer_active(rule, &active);
-            }
+        deliver(changes, &engine, &hub, &outlets).await;
+    }
+}
+
+/// Sends alert changes everywhere they go: stored, to MQTT, to the webhooks, to the hub.
+async fn deliver(changes: Vec<AlertReport>, engine: &Engine, hub: &Hub, outlets: &Outlets) {
+    if changes.is_empty() {
+        return;
+    }
+    if let Some(history) = &outlets.history {
+        for report in &changes {
+            history
+                .writer()
+                .try_record(Record::Alert(Box::new(report.clone())));
         }
-        for report in changes {
-            tracing::info!(
-                alert = %report.alert_id,
-                rule = %report.rule,
-                state = ?report.state,
-                emitter = %report.emitter_id,
-                "{}",
-                report.message
-            );
-            for hook in &outlets.webhooks {
-                hook.offer(&report);
-            }
-            hub.publish(Event::AlertsRaised(report)).await;
+    }
+    // The active set of every rule that changed, retained on the broker.
+    if let Some(mqtt) = &outlets.mqtt {
+        let listing = engine.listing();
+        let mut rules: Vec<&str> = changes.iter().map(|r| r.rule.as_str()).collect();
+        rules.sort_unstable();
+        rules.dedup();
+        for report in &changes {
+            mqtt.offer_change(report);
         }
+        for rule in rules {
+            let active: Vec<&AlertReport> = listing.active.iter().filter(|a| a.rule == rule).collect();
+            mqtt.offer_active(rule, &active);
+        }
+    }
+    for report in changes {
+        tracing::info!(
+            alert = %report.alert_id,
+            rule = %report.rule,
+            state = ?report.state,
+            emitter = %report.emitter_id,
+            "{}",
+            report.message
+        );
+        for hook in &outlets.webhooks {
+            hook.offer(&report);
+        }
+        hub.publish(Event::AlertsRaised(report)).await;
     }
 }
 

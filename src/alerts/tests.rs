@@ -428,3 +428,150 @@ fn missing_matches_the_signal_name_of_a_simulated_transmitter_too() {
     engine.observe(&lost("sig-1"));
     assert_eq!(states(&run(&mut engine, 3.1, 5.0)), [AlertState::Raised]);
 }
+
+/// An engine that ran `rules` from 0 s while `events` held, stopped at `stop` seconds: the
+/// alerts active then (what the history database holds) and the next number.
+fn stopped_at(rules: Vec<AlertRule>, events: &[Event], stop: f64) -> (Vec<AlertReport>, u64) {
+    let mut engine = Engine::new(rules, 10);
+    for event in events {
+        engine.observe(event);
+    }
+    let said = run(&mut engine, 0.0, stop);
+    assert!(
+        said.iter().all(|(_, r)| r.state == AlertState::Raised),
+        "{said:?}"
+    );
+    let active = engine.listing().active;
+    let next = said.len() as u64 + 1;
+    (active, next)
+}
+
+#[test]
+fn a_restored_alert_found_again_goes_on_under_its_id_without_being_raised_again() {
+    let offline = receivers(&[("rx1", ReceiverStatus::Offline)]);
+    let rules = vec![
+        AlertRule {
+            for_s: 2.0,
+            ..AlertRule::new("down", AlertKind::ReceiverOffline)
+        },
+        level_rule(1.0, 0.0),
+    ];
+    let loud = signal("sig-7", 145.5, -20.0, &["rx1"]);
+    let (stored, next) = stopped_at(rules.clone(), &[offline.clone(), loud], 5.0);
+    assert_eq!(stored.len(), 2);
+    assert_eq!(next, 3);
+
+    // The restarted process: the receiver is still down, the signal is on the air again with
+    // other ids (numbered afresh) 300 Hz away.
+    let mut engine = Engine::new(rules, 10);
+    assert!(engine.restore(stored.clone(), next, at(100.0), 30.0).is_empty());
+    assert_eq!(engine.listing().active, stored, "in the listing at once");
+    engine.observe(&offline);
+    engine.observe(&with(signal("sig-1", 145.5003, -20.0, &["rx2"]), |s| {
+        s.bandwidth_hz = 200.0
+    }));
+    let said = run(&mut engine, 100.0, 200.0);
+    assert!(
+        said.is_empty(),
+        "nothing raised again, nothing resolved: {said:?}"
+    );
+    let active = engine.listing().active;
+    let ids: Vec<&str> = active.iter().map(|a| a.alert_id.as_str()).collect();
+    let was: Vec<&str> = stored.iter().map(|a| a.alert_id.as_str()).collect();
+    assert_eq!(ids, was);
+    let level = active.iter().find(|a| a.rule == "strong-2m").unwrap();
+    assert_eq!(
+        (
+            level.emitter_id.as_str(),
+            level.signal_id.as_deref(),
+            level.receivers.clone()
+        ),
+        ("em-1", Some("sig-1"), vec!["rx2".to_string()]),
+        "about the signal as this process names it"
+    );
+    let was = stored.iter().find(|a| a.rule == "strong-2m").unwrap();
+    assert_eq!((&level.alert_id, level.raised_at), (&was.alert_id, was.raised_at));
+
+    // It ends like any alert, once; a new alert is numbered after the stored ones.
+    engine.observe(&receivers(&[("rx1", ReceiverStatus::Online)]));
+    engine.observe(&lost("sig-1"));
+    let said = run(&mut engine, 200.0, 201.0);
+    assert_eq!(states(&said), [AlertState::Resolved, AlertState::Resolved]);
+    engine.observe(&offline);
+    let said = run(&mut engine, 201.0, 204.0);
+    assert_eq!(said.len(), 1);
+    assert_eq!(said[0].1.alert_id, "alert-3");
+}
+
+#[test]
+fn a_restored_alert_not_found_again_resolves_once_at_the_end_of_the_grace() {
+    let rules = vec![level_rule(1.0, 0.0)];
+    let (stored, next) = stopped_at(rules.clone(), &[signal("sig-1", 145.5, -20.0, &["rx1"])], 3.0);
+    let mut engine = Engine::new(rules, 10);
+    engine.restore(stored, next, at(100.0), 30.0);
+    // Another signal, far from the stored one's frequency, does not hold it; it is raised on
+    // its own after `for_s`.
+    engine.observe(&signal("sig-2", 145.9, -20.0, &["rx1"]));
+    let said = run(&mut engine, 100.0, 140.0);
+    // (The stepped clock is 100 ms steps of a float: a step late at most.)
+    let summary: Vec<(&str, AlertState, bool)> = said
+        .iter()
+        .zip([101.0, 130.0])
+        .map(|((t, r), want)| (r.alert_id.as_str(), r.state, (t - want).abs() < 0.15))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("alert-2", AlertState::Raised, true),
+            ("alert-1", AlertState::Resolved, true)
+        ],
+        "{said:?}"
+    );
+    assert!(
+        said[1].1.message.contains("not found again after the restart"),
+        "{}",
+        said[1].1.message
+    );
+    assert_eq!(engine.listing().past[0].alert_id, "alert-1");
+}
+
+#[test]
+fn a_restored_alert_of_a_rule_no_longer_configured_resolves_at_once() {
+    let (stored, next) = stopped_at(
+        vec![level_rule(1.0, 0.0)],
+        &[signal("sig-1", 145.5, -20.0, &["rx1"])],
+        3.0,
+    );
+    let mut renamed = level_rule(1.0, 0.0);
+    renamed.name = "other".into();
+    let mut engine = Engine::new(vec![renamed], 10);
+    let said = engine.restore(stored, next, at(100.0), 30.0);
+    assert_eq!(
+        states(&said.iter().map(|r| (0.0, r.clone())).collect::<Vec<_>>()),
+        [AlertState::Resolved]
+    );
+    assert!(engine.listing().active.is_empty());
+}
+
+#[test]
+fn a_restored_new_signal_alert_stays_while_its_signal_is_on_the_air_though_no_longer_novel() {
+    let rule = AlertRule {
+        for_s: 0.5,
+        freq_min_hz: Some(144e6),
+        freq_max_hz: Some(146e6),
+        ..AlertRule::new("new", AlertKind::NewSignal)
+    };
+    let novel = with(signal("sig-1", 145.5, -60.0, &["rx1"]), |s| s.novel = true);
+    let (stored, next) = stopped_at(vec![rule.clone()], &[novel], 2.0);
+    assert_eq!(stored.len(), 1);
+    let mut engine = Engine::new(vec![rule], 10);
+    engine.restore(stored, next, at(100.0), 10.0);
+    // Heard before the restart: the new process does not find it novel.
+    engine.observe(&with(signal("sig-4", 145.5, -60.0, &["rx1"]), |s| {
+        s.novel = false
+    }));
+    assert!(run(&mut engine, 100.0, 150.0).is_empty());
+    assert_eq!(engine.listing().active[0].alert_id, "alert-1");
+    engine.observe(&lost("sig-4"));
+    assert_eq!(states(&run(&mut engine, 150.0, 151.0)), [AlertState::Resolved]);
+}

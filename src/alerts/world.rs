@@ -2,6 +2,7 @@
 //! published it (active signals, each receiver's status, each active signal's latest fix).
 
 use crate::events::{Event, LocalizationReport, ReceiverStatus, SignalReport, SignalState};
+use crate::history::baseline::Baseline;
 use std::collections::BTreeMap;
 
 /// The engine's view, updated event by event.
@@ -13,6 +14,9 @@ pub struct World {
     pub receivers: BTreeMap<String, (ReceiverStatus, Option<String>)>,
     /// The latest fix of every active signal, by signal id.
     pub fixes: BTreeMap<String, LocalizationReport>,
+    /// Each receiver's occupancy baseline for the current hour of day (`above_baseline_db`),
+    /// by receiver id; a receiver without one has too little stored for this hour.
+    pub baselines: BTreeMap<String, Baseline>,
 }
 
 impl World {

@@ -1,7 +1,7 @@
 //! `/api/v1/alerts`: the active and recently resolved alerts, and acknowledging one. Reading
 //! needs the `alerts:raised` topic; acknowledging needs a token that may publish (see
-//! [`super::guard`]). Past alerts are those this process resolved since it started (up to
-//! `alerts.keep_resolved`), until alerts are kept in the history database.
+//! [`super::guard`]). Past alerts come from the history database when it is enabled (else
+//! those this process resolved since it started), the last `alerts.keep_resolved`.
 
 use super::error::ApiError;
 use crate::alerts::Ack;

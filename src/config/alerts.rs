@@ -14,6 +14,11 @@ pub const MAX_ALERT_DELAY_S: f64 = 7.0 * 86_400.0;
 pub const ALERT_QUEUE: std::ops::RangeInclusive<usize> = 16..=1_048_576;
 /// Allowed `alerts.keep_resolved`: resolved alerts kept in memory for `GET /api/v1/alerts`.
 pub const KEEP_RESOLVED: std::ops::RangeInclusive<usize> = 0..=100_000;
+/// Longest `alerts.restore_grace_s`: an hour. A restored alert not found again by then is
+/// about something that ended while the hub was down.
+pub const MAX_RESTORE_GRACE_S: f64 = 3_600.0;
+/// Largest `above_baseline_db`: more than any receiver's dynamic range.
+pub const MAX_ABOVE_BASELINE_DB: f64 = 200.0;
 /// Largest `radius_m` of a circular geofence: half the Earth's circumference.
 pub const MAX_GEOFENCE_RADIUS_M: f64 = 20_037_508.0;
 /// Lowest and highest `power_dbfs`: a band-limited power measured in dBFS lies well within.
@@ -28,8 +33,14 @@ pub struct AlertsConfig {
     /// Events that may wait for the engine; beyond, the engine misses them and counts them
     /// (the hub never waits for it).
     pub queue: usize,
-    /// Resolved alerts kept in memory, newest first, for `GET /api/v1/alerts`.
+    /// Resolved alerts listed by `GET /api/v1/alerts`, newest first (kept in memory, and read
+    /// from the history database when it is enabled).
     pub keep_resolved: usize,
+    /// After a restart, how long an active alert restored from the history database waits to
+    /// be found again (its receiver still down, its signal back on the air) before it is
+    /// resolved: the receivers must connect and the tracker confirm signals first. Found
+    /// again, it goes on under its own id without being raised again.
+    pub restore_grace_s: f64,
     /// Where every alert change is POSTed (`[[alerts.webhooks]]`).
     pub webhooks: Vec<WebhookConfig>,
     /// Alert changes that may wait for each webhook; beyond, the newest are dropped and
@@ -126,6 +137,7 @@ impl Default for AlertsConfig {
             rules: Vec::new(),
             queue: 4096,
             keep_resolved: 500,
+            restore_grace_s: 30.0,
             webhooks: Vec::new(),
             webhook_queue: 256,
             mqtt: MqttConfig::default(),
@@ -266,7 +278,10 @@ pub struct AlertRule {
     /// `level`: the power a signal must reach, dBFS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_dbfs: Option<f64>,
-    /// `level`: dB above the cell's stored median for the hour (not supported yet).
+    /// `level`: how far a signal's peak bin power must be above its occupancy cell's
+    /// baseline, dB: the median, over the stored minutes of the same hour of day (UTC) before
+    /// the current hour, of the cell's highest bin power in each minute, at the signal's best
+    /// receiver (needs the history database).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub above_baseline_db: Option<f64>,
     /// `missing`: the signal that must be heard: its `name` (a known signal's, or a simulated
@@ -434,17 +449,33 @@ impl AlertRule {
                     let (lo, hi) = POWER_DBFS_RANGE;
                     p.interval(&format!("{key}.power_dbfs"), power, lo, hi);
                 }
-                (None, Some(_)) => p.push(format!(
-                    "{key}.above_baseline_db: not supported yet (the hourly baseline is not queried); use power_dbfs"
+                (None, Some(over)) => {
+                    p.interval(
+                        &format!("{key}.above_baseline_db"),
+                        over,
+                        0.0,
+                        MAX_ABOVE_BASELINE_DB,
+                    );
+                    p.check(
+                        history.enabled,
+                        format!("{key}.above_baseline_db: needs history.enabled = true (the baseline is the stored occupancy)"),
+                    );
+                }
+                _ => p.push(format!(
+                    "{key}: kind = \"level\" needs exactly one of power_dbfs, above_baseline_db"
                 )),
-                _ => p.push(format!("{key}: kind = \"level\" needs exactly one of power_dbfs, above_baseline_db")),
             },
             Missing => {
                 if let Some(signal) = &self.signal {
-                    p.check(!signal.trim().is_empty(), format!("{key}.signal: must not be empty"));
+                    p.check(
+                        !signal.trim().is_empty(),
+                        format!("{key}.signal: must not be empty"),
+                    );
                     p.check(
                         !banded,
-                        format!("{key}: kind = \"missing\" takes signal or freq_min_hz/freq_max_hz, not both"),
+                        format!(
+                            "{key}: kind = \"missing\" takes signal or freq_min_hz/freq_max_hz, not both"
+                        ),
                     );
                     // The name may also be a simulated transmitter's (the signal's `name`), so no
                     // history is needed.
@@ -457,7 +488,11 @@ impl AlertRule {
                     (Some(circle), None) => {
                         p.interval(&format!("{key}.circle.lat"), circle.lat, -90.0, 90.0);
                         p.interval(&format!("{key}.circle.lon"), circle.lon, -180.0, 180.0);
-                        p.positive(&format!("{key}.circle.radius_m"), circle.radius_m, MAX_GEOFENCE_RADIUS_M);
+                        p.positive(
+                            &format!("{key}.circle.radius_m"),
+                            circle.radius_m,
+                            MAX_GEOFENCE_RADIUS_M,
+                        );
                     }
                     (None, Some(polygon)) => {
                         p.check(
@@ -469,7 +504,9 @@ impl AlertRule {
                             p.interval(&format!("{key}.polygon[{index}][1]"), *lon, -180.0, 180.0);
                         }
                     }
-                    _ => p.push(format!("{key}: kind = \"geofence\" needs exactly one of circle, polygon")),
+                    _ => p.push(format!(
+                        "{key}: kind = \"geofence\" needs exactly one of circle, polygon"
+                    )),
                 }
             }
         }
@@ -507,6 +544,12 @@ impl AlertsConfig {
             self.keep_resolved,
             *KEEP_RESOLVED.start(),
             *KEEP_RESOLVED.end(),
+        );
+        p.interval(
+            "alerts.restore_grace_s",
+            self.restore_grace_s,
+            0.0,
+            MAX_RESTORE_GRACE_S,
         );
         p.range(
             "alerts.webhook_queue",

@@ -359,7 +359,7 @@ fn alert_rules_parse_and_each_problem_names_the_rule_and_key() {
         kind = "level"
         freq_min_hz = 146e6
         freq_max_hz = 144e6
-        above_baseline_db = 10
+        above_baseline_db = -10
         signal = "beacon"
 
         [[alerts.rules]]
@@ -397,7 +397,7 @@ fn alert_rules_parse_and_each_problem_names_the_rule_and_key() {
         "alerts.rules[2].name = \"strong-2m\": already used",
         "alerts.rules[2].freq_max_hz",
         "alerts.rules[2].signal: not a key of kind = \"level\"",
-        "alerts.rules[2].above_baseline_db: not supported yet",
+        "alerts.rules[2].above_baseline_db",
         "alerts.rules[3]: kind = \"geofence\" needs exactly one of circle, polygon",
         "alerts.rules[3].min_confidence",
         "alerts.rules[4].freq_max_hz: missing",
@@ -435,10 +435,20 @@ fn alert_rules_parse_and_each_problem_names_the_rule_and_key() {
         freq_max_hz: Some(2e6),
         ..crate::config::AlertRule::new("novel", crate::events::AlertKind::NewSignal)
     });
+    config.alerts.rules.push(crate::config::AlertRule {
+        freq_min_hz: Some(1e6),
+        freq_max_hz: Some(2e6),
+        above_baseline_db: Some(20.0),
+        ..crate::config::AlertRule::new("jammer", crate::events::AlertKind::Level)
+    });
     let found = problems(&config);
-    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found.len(), 2, "{found:?}");
     assert!(
         found[0].starts_with("alerts.rules[3].kind = \"new_signal\": needs history.enabled"),
+        "{found:?}"
+    );
+    assert!(
+        found[1].starts_with("alerts.rules[4].above_baseline_db: needs history.enabled"),
         "{found:?}"
     );
 }

@@ -89,6 +89,11 @@ pub struct AlertReport {
     pub emitter_id: String,
     /// The receivers involved: those hearing the signal, or the receiver that is down.
     pub receivers: Vec<String>,
+    /// The signal's centre frequency, Hz, when the alert is about a signal (`new_signal`,
+    /// `level`, `geofence`); `null` otherwise. After a restart this, not `emitter_id` (emitter
+    /// ids are numbered afresh by each process), says which signal a restored alert is about.
+    #[serde(default)]
+    pub frequency_hz: Option<f64>,
     /// The rule's `labels`.
     pub labels: BTreeMap<String, String>,
     /// What happened, in words.
@@ -113,6 +118,8 @@ pub struct AlertList {
 pub struct AlertsListing {
     /// Active alerts, oldest first.
     pub active: Vec<AlertReport>,
-    /// Resolved alerts, newest first (those this process saw, up to `alerts.keep_resolved`).
+    /// Resolved alerts, newest first: from the history database when it is enabled (with
+    /// those resolved since the last write), else those this process resolved; at most
+    /// `alerts.keep_resolved`.
     pub past: Vec<AlertReport>,
 }

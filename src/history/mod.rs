@@ -15,6 +15,8 @@
 //!   [`query`] answers the REST questions, [`known`] holds known signals and novelty.
 //! - [`writer`]: [`HistoryWriter`], the cheap handle in front of the queue, and its task.
 //! - [`mapping`]: live events to records; [`occupancy`]: spectra to per-minute occupancy.
+//! - [`alerts`]: alerts stored in their latest state, read back after a restart;
+//!   [`baseline`]: the hourly occupancy baselines `level` alerts compare with.
 //! - [`feed`]: the bus's events to records for `sdrhub history-writer` (per-node change
 //!   detection, resumed from the database after a restart).
 //!
@@ -35,6 +37,8 @@
 //! writer task is the only one that waits, on the database. A batch that fails is retried
 //! ([`writer::WRITE_ATTEMPTS`]) and then dropped and counted (`failed`).
 
+pub mod alerts;
+pub mod baseline;
 pub mod feed;
 pub mod known;
 pub mod live;

@@ -2,7 +2,7 @@
 //! bus position of the event they came from.
 
 use crate::events::history::{ReceiverStatusChange, ServiceHealthChange};
-use crate::events::{LocalizationReport, SignalReport};
+use crate::events::{AlertReport, LocalizationReport, SignalReport};
 use std::sync::Arc;
 
 /// One thing to store.
@@ -20,6 +20,8 @@ pub enum Record {
     ServiceHealth(ServiceHealthChange),
     /// One receiver's occupancy over one minute.
     Occupancy(OccupancyRecord),
+    /// An alert's latest state (`alerts:raised`).
+    Alert(Box<AlertReport>),
 }
 
 /// One receiver's measurements of one signal over the window `[start_ns, stop_ns)`.

@@ -39,7 +39,9 @@ const PRUNED_AT_BYTES: &str = "pruned_at_bytes";
 
 /// Every table with rows that age, and its time column. Tracks go last and by `last_seen`: a
 /// track outlives its observations and fixes, and its `track_receivers` go with it (cascade).
-pub(crate) const AGED_TABLES: [(&str, &str); 6] = [
+/// Alerts age from when they resolved: an active alert (`resolved_at` NULL) is never pruned.
+pub(crate) const AGED_TABLES: [(&str, &str); 7] = [
+    ("alerts", "resolved_at"),
     ("observations", "start"),
     ("localizations", "time"),
     ("receiver_status", "time"),

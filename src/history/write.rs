@@ -97,6 +97,7 @@ impl HistoryStore {
                 Record::ReceiverStatus(change) => self.write_status(&mut tx, &mut fresh, change).await?,
                 Record::ServiceHealth(change) => write_health(&mut tx, change).await?,
                 Record::Occupancy(record) => self.write_occupancy(&mut tx, &mut fresh, record).await?,
+                Record::Alert(report) => super::alerts::write_alert(&mut tx, report).await?,
             }
         }
         outcome.orphans = self

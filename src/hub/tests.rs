@@ -219,6 +219,7 @@ fn alert(id: &str, state: crate::events::AlertState) -> Event {
         signal_id: None,
         emitter_id: "sig-1".into(),
         receivers: vec!["rx1".into()],
+        frequency_hz: None,
         labels: Default::default(),
         message: String::new(),
         raised_at: Timestamp(1),

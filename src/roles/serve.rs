@@ -33,7 +33,7 @@ pub async fn run_with_hub(
     let sources = crate::pipeline::sources::build_sources(&config)?;
     let (history, history_task) = open_history(&config).await?;
     // Tapped before the pipeline starts, so the engine sees every event from the first.
-    let alerts = crate::alerts::Alerts::start(&config.alerts, hub.clone()).await;
+    let alerts = crate::alerts::Alerts::start(&config.alerts, hub.clone(), history.clone()).await;
     let output = Output::hub(hub.clone()).with_history(history.clone());
     let mut pipeline = Pipeline::start(&config, sources, output.clone());
     let front: crate::pipeline::FrontProbe = {

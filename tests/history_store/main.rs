@@ -1,6 +1,7 @@
 //! The history store against real databases: every behaviour runs once on an SQLite file and
 //! once on a real PostgreSQL server (tests/common/postgres.rs), through the same code.
 
+mod alerts;
 #[path = "../common/mod.rs"]
 mod common;
 mod crash;
@@ -46,4 +47,6 @@ on_both_backends!(
     writes::writer_drops_and_batches,
     writes::reopen_keeps_data,
     crash::crash_safety,
+    alerts::alerts_round_trip,
+    alerts::hourly_baselines,
 );
