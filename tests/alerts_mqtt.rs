@@ -1,6 +1,7 @@
 //! Alerts over MQTT against Debian's real mosquitto on 127.0.0.1 (issue 17, acceptance 2):
 //! an alert arrives with QoS 1 and the rule's active set is retained; with the broker stopped
-//! for 10 s and started again, an alert raised meanwhile is delivered after it returns.
+//! for 10 s and started again, an alert raised meanwhile is delivered after it returns. The
+//! mirror of the event topics publishes what WebSocket clients get, the state topics retained.
 //! (`scripts/test.sh` installs mosquitto.)
 
 mod common;
@@ -22,6 +23,7 @@ struct Got {
     topic: String,
     payload: Value,
     qos: QoS,
+    retain: bool,
     at: Instant,
 }
 
@@ -83,9 +85,14 @@ async fn active(server: &sdrhub::roles::RunningServer) -> Vec<Value> {
 
 /// A subscriber to `sdrhub/alerts/#` that subscribes again after every reconnect.
 fn subscriber(port: u16) -> Arc<Mutex<Vec<Got>>> {
+    subscribe(port, "alerts-test-subscriber", "sdrhub/alerts/#")
+}
+
+/// A subscriber (client id `id`) to `filter`.
+fn subscribe(port: u16, id: &str, filter: &'static str) -> Arc<Mutex<Vec<Got>>> {
     let got: Arc<Mutex<Vec<Got>>> = Arc::default();
     let log = got.clone();
-    let mut options = MqttOptions::new("alerts-test-subscriber", "127.0.0.1", port);
+    let mut options = MqttOptions::new(id, "127.0.0.1", port);
     options.set_keep_alive(Duration::from_secs(5));
     options.set_clean_session(false);
     let (client, mut eventloop) = AsyncClient::new(options, 16);
@@ -93,15 +100,13 @@ fn subscriber(port: u16) -> Arc<Mutex<Vec<Got>>> {
         loop {
             match eventloop.poll().await {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    client
-                        .subscribe("sdrhub/alerts/#", QoS::AtLeastOnce)
-                        .await
-                        .unwrap();
+                    client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => log.lock().unwrap().push(Got {
                     topic: p.topic.clone(),
                     payload: serde_json::from_slice(&p.payload).unwrap_or(Value::Null),
                     qos: p.qos,
+                    retain: p.retain,
                     at: Instant::now(),
                 }),
                 Ok(_) => {}
@@ -236,4 +241,82 @@ async fn alerts_reach_the_broker_with_qos_1_and_survive_its_restart() {
     server.stop().await.unwrap();
     stop(&mut mosquitto);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrored_event_topics_reach_the_broker_and_state_is_retained() {
+    let dir = temp_path("mosquitto", "d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _mosquitto = broker(port, &dir);
+    let early = subscribe(port, "mirror-early", "sdrhub/events/#");
+    let mut config: Config = test_config();
+    // No rules: the mirror runs on its own.
+    config.alerts.mqtt = MqttConfig {
+        url: format!("mqtt://127.0.0.1:{port}"),
+        mirror: vec!["signals:detected".into(), "websdrs:status".into()],
+        ..MqttConfig::default()
+    };
+    let server = start(config);
+    let mut ws = connect(&server, "/ws?events=signals:detected").await;
+    let (first, _) = wait_for(&mut ws, Duration::from_secs(20), "a signal", |m| {
+        m["event"] == "signals:detected"
+    })
+    .await;
+    let signal = wait_got(&early, Duration::from_secs(10), "a mirrored signal", |g| {
+        g.topic == "sdrhub/events/signals:detected"
+            && g.payload["data"]["signal_id"] == first["data"]["signal_id"]
+    })
+    .await;
+    assert_eq!(signal.payload["event"], "signals:detected");
+    assert!(signal.payload.get("seq").is_none(), "{:?}", signal.payload);
+    assert!(!signal.retain);
+    wait_got(&early, Duration::from_secs(5), "a mirrored status", |g| {
+        g.topic == "sdrhub/events/websdrs:status" && g.payload["data"]["websdrs"].is_array()
+    })
+    .await;
+    assert!(
+        early
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|g| g.topic.starts_with("sdrhub/events/")
+                && !g.topic.ends_with("services:health")
+                && !g.topic.ends_with("localizations:updated")),
+        "only the mirrored topics"
+    );
+    // A subscriber arriving later gets the status at once, retained; no signal is retained.
+    let late = subscribe(port, "mirror-late", "sdrhub/events/#");
+    let status = wait_got(&late, Duration::from_secs(5), "the retained status", |g| {
+        g.topic == "sdrhub/events/websdrs:status"
+    })
+    .await;
+    assert!(status.retain);
+    assert!(
+        !late
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|g| g.retain && g.topic.ends_with("signals:detected")),
+        "a signal report is not retained"
+    );
+    let metrics = reqwest::get(format!("http://{}/metrics", server.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sent: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("sdrhub_mqtt_mirror_messages_total{outcome=\"sent\"} "))
+        .expect("the mirror's counter")
+        .parse()
+        .unwrap();
+    assert!(sent >= 2, "{metrics}");
+    assert!(metrics.contains("sdrhub_mqtt_mirror_connected 1"), "{metrics}");
+    server.stop().await.unwrap();
 }

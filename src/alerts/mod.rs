@@ -28,6 +28,7 @@ pub mod baselines;
 pub mod condition;
 pub mod engine;
 pub mod geo;
+pub mod mirror;
 pub mod mqtt;
 pub mod webhook;
 pub mod world;
@@ -62,6 +63,7 @@ pub struct Alerts {
     dropped: Arc<AtomicU64>,
     webhooks: Vec<webhook::Webhook>,
     mqtt: Option<mqtt::Mqtt>,
+    mirror: Option<mirror::Mirror>,
     history: Option<Arc<LiveHistory>>,
     keep_resolved: usize,
 }
@@ -79,9 +81,9 @@ impl Alerts {
     /// Taps `hub` and starts the engine over `config`'s rules on the current runtime, after
     /// taking back from `history` the alerts active when the hub stopped (published into the
     /// hub at once, so they are in every snapshot); `None` when there are no rules (nothing
-    /// runs).
+    /// runs, unless event topics are mirrored to MQTT: see [`mirror`]).
     pub async fn start(config: &AlertsConfig, hub: Hub, history: Option<Arc<LiveHistory>>) -> Option<Alerts> {
-        if config.rules.is_empty() {
+        if config.rules.is_empty() && config.mqtt.mirrored().is_empty() {
             return None;
         }
         let (tap, events, dropped) = Tap::new(config.queue.max(1));
@@ -107,11 +109,18 @@ impl Alerts {
             .iter()
             .map(|w| webhook::Webhook::start(w, config.webhook_queue))
             .collect();
-        let mqtt = mqtt::Mqtt::start(&config.mqtt);
+        // Without rules there is no alert to publish: only the mirror connects.
+        let mqtt = if config.rules.is_empty() {
+            None
+        } else {
+            mqtt::Mqtt::start(&config.mqtt)
+        };
+        let mirror = mirror::Mirror::start(&config.mqtt);
         let outlets = Outlets {
             webhooks: webhooks.clone(),
             mqtt: mqtt.clone(),
             history: history.clone(),
+            mirror: mirror.clone(),
         };
         tokio::spawn(run(engine, hub, events, commanded, outlets, restored));
         Some(Alerts {
@@ -119,6 +128,7 @@ impl Alerts {
             dropped,
             webhooks,
             mqtt,
+            mirror,
             history,
             keep_resolved: config.keep_resolved,
         })
@@ -130,6 +140,18 @@ impl Alerts {
             let c = &m.counters;
             (
                 c.published.load(Ordering::Relaxed),
+                c.dropped.load(Ordering::Relaxed),
+                c.connected.load(Ordering::Relaxed),
+            )
+        })
+    }
+
+    /// The MQTT event mirror's counters: sent, dropped, connected now; `None` without it.
+    pub fn mirror_counts(&self) -> Option<(u64, u64, bool)> {
+        self.mirror.as_ref().map(|m| {
+            let c = &m.counters;
+            (
+                c.sent.load(Ordering::Relaxed),
                 c.dropped.load(Ordering::Relaxed),
                 c.connected.load(Ordering::Relaxed),
             )
@@ -237,6 +259,7 @@ struct Outlets {
     webhooks: Vec<webhook::Webhook>,
     mqtt: Option<mqtt::Mqtt>,
     history: Option<Arc<LiveHistory>>,
+    mirror: Option<mirror::Mirror>,
 }
 
 async fn run(
@@ -262,6 +285,9 @@ async fn run(
         let changes: Vec<AlertReport> = tokio::select! {
             event = events.recv() => match event {
                 Some(event) => {
+                    if let Some(mirror) = &outlets.mirror {
+                        mirror.offer(&event);
+                    }
                     engine.observe(&event);
                     engine.evaluate(Timestamp::now())
                 }

@@ -150,16 +150,21 @@ async fn deliver(
 
 /// The JSON body: the WebSocket envelope of the change, without `seq`.
 pub(crate) fn envelope(report: AlertReport) -> Vec<u8> {
+    body(&Event::AlertsRaised(report))
+}
+
+/// The WebSocket envelope of `event` without `seq` (which numbers one server's WebSocket
+/// messages, and means nothing elsewhere).
+pub(crate) fn body(event: &Event) -> Vec<u8> {
     #[derive(serde::Serialize)]
     struct Body<'a> {
         #[serde(flatten)]
         event: &'a Event,
         timestamp: Timestamp,
     }
-    let event = Event::AlertsRaised(report);
     // Invariant: event payloads always serialize (see `Envelope::to_json`).
     serde_json::to_vec(&Body {
-        event: &event,
+        event,
         timestamp: Timestamp::now(),
     })
     .expect("event payloads always serialize")

@@ -216,6 +216,29 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             );
             let _ = writeln!(out, "sdrhub_alert_mqtt_connected {}", u8::from(connected));
         }
+        if let Some((sent, dropped, connected)) = alerts.mirror_counts() {
+            family(
+                &mut out,
+                "sdrhub_mqtt_mirror_messages_total",
+                "counter",
+                "Events mirrored to MQTT (QoS 0): written to the broker's connection, dropped by a full queue.",
+            );
+            let _ = writeln!(
+                out,
+                "sdrhub_mqtt_mirror_messages_total{{outcome=\"sent\"}} {sent}"
+            );
+            let _ = writeln!(
+                out,
+                "sdrhub_mqtt_mirror_messages_total{{outcome=\"dropped\"}} {dropped}"
+            );
+            family(
+                &mut out,
+                "sdrhub_mqtt_mirror_connected",
+                "gauge",
+                "1 while the MQTT event mirror's connection is up.",
+            );
+            let _ = writeln!(out, "sdrhub_mqtt_mirror_connected {}", u8::from(connected));
+        }
         let hooks = alerts.webhook_counts();
         if !hooks.is_empty() {
             family(

@@ -69,6 +69,10 @@ pub struct MqttConfig {
     pub topic_prefix: String,
     /// Messages that may wait for the broker; beyond, the newest are dropped and counted.
     pub queue: usize,
+    /// Event topics mirrored to `<topic_prefix>/events/<topic>` (QoS 0, over a second
+    /// connection; any of `services:health`, `websdrs:status`, `signals:detected`,
+    /// `localizations:updated`); empty: none.
+    pub mirror: Vec<String>,
 }
 
 impl Default for MqttConfig {
@@ -80,6 +84,7 @@ impl Default for MqttConfig {
             client_id: "sdrhub".into(),
             topic_prefix: "sdrhub".into(),
             queue: 10_000,
+            mirror: Vec::new(),
         }
     }
 }
@@ -95,8 +100,29 @@ impl MqttConfig {
         Some((url.host_str()?.to_string(), url.port().unwrap_or(1883)))
     }
 
+    /// The mirrored topics (valid once the configuration is).
+    pub fn mirrored(&self) -> Vec<crate::events::Topic> {
+        self.mirror
+            .iter()
+            .filter_map(|name| crate::events::Topic::parse(name))
+            .filter(|t| t.on_bus())
+            .collect()
+    }
+
     fn problems(&self, p: &mut super::Problems) {
+        for (index, name) in self.mirror.iter().enumerate() {
+            p.check(
+                crate::events::Topic::parse(name).is_some_and(|t| t.on_bus()),
+                format!(
+                    "alerts.mqtt.mirror[{index}] = {name:?}: must be one of services:health, websdrs:status, signals:detected, localizations:updated"
+                ),
+            );
+        }
         if self.url.is_empty() {
+            p.check(
+                self.mirror.is_empty(),
+                "alerts.mqtt.mirror: needs alerts.mqtt.url".to_string(),
+            );
             return;
         }
         p.check(
