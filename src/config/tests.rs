@@ -325,7 +325,11 @@ fn the_mqtt_broker_is_checked_key_by_key() {
     config.alerts.mqtt.topic_prefix = "site/#".into();
     config.alerts.mqtt.client_id = String::new();
     config.alerts.mqtt.queue = 0;
-    config.alerts.mqtt.mirror = vec!["signals:detected".into(), "spectrum:frame".into(), "alerts:raised".into()];
+    config.alerts.mqtt.mirror = vec![
+        "signals:detected".into(),
+        "spectrum:frame".into(),
+        "alerts:raised".into(),
+    ];
     let found = problems(&config);
     for key in [
         "alerts.mqtt.url = \"mqtts://broker.local:8883\": must be mqtt://host[:port]",
@@ -337,7 +341,10 @@ fn the_mqtt_broker_is_checked_key_by_key() {
     ] {
         assert!(found.iter().any(|p| p.starts_with(key)), "{key} not in {found:?}");
     }
-    assert!(!found.iter().any(|p| p.starts_with("alerts.mqtt.mirror[0]")), "{found:?}");
+    assert!(
+        !found.iter().any(|p| p.starts_with("alerts.mqtt.mirror[0]")),
+        "{found:?}"
+    );
     // A mirror needs a broker.
     let mut config = Config::default();
     config.alerts.mqtt.mirror = vec!["signals:detected".into()];
