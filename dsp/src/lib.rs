@@ -18,6 +18,8 @@
 //!   variance.
 //! - [`geo`] and [`locate`]: positions, and transmitter localization from received power or
 //!   from time differences of arrival.
+//! - [`demod`]: a listener's audio: one channel mixed to 0 Hz, decimated, filtered and
+//!   demodulated (AM, NFM, WFM, USB, LSB, CW) to 12 kHz (48 kHz for wide FM).
 //!
 //! ```
 //! use num_complex::Complex32;
@@ -48,6 +50,7 @@ pub mod batch;
 pub mod cfar;
 pub mod convert;
 pub mod delay;
+pub mod demod;
 pub mod detect;
 pub mod emitter;
 pub mod geo;
