@@ -47,6 +47,9 @@ struct Args {
     self_publishing: bool,
     pingers: usize,
     ping_rate: f64,
+    receiver: String,
+    frequency: f64,
+    listen_mode: String,
 }
 
 fn parse_args() -> Args {
@@ -66,6 +69,9 @@ fn parse_args() -> Args {
         self_publishing: false,
         pingers: 0,
         ping_rate: 20.0,
+        receiver: "rx1".into(),
+        frequency: 145_350_000.0,
+        listen_mode: "nfm".into(),
     };
     let mut it = std::env::args().skip(1);
     args.mode = it
@@ -93,6 +99,9 @@ fn parse_args() -> Args {
             "--self-publishing" => args.self_publishing = true,
             "--pingers" => args.pingers = value().parse().unwrap_or_else(|_| usage("--pingers N")),
             "--ping-rate" => args.ping_rate = value().parse().unwrap_or_else(|_| usage("--ping-rate PER_S")),
+            "--receiver" => args.receiver = value(),
+            "--frequency" => args.frequency = value().parse().unwrap_or_else(|_| usage("--frequency HZ")),
+            "--listen-mode" => args.listen_mode = value(),
             "--server-pid" => {
                 args.server_pid = Some(value().parse().unwrap_or_else(|_| usage("--server-pid PID")))
             }
@@ -103,7 +112,7 @@ fn parse_args() -> Args {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("loadgen: {problem}\nusage: loadgen fanout|idle|churn|bare|pingers [--server HOST:PORT] [--listen HOST:PORT] [--self-publishing] [--clients N] [--pingers N] [--ping-rate PER_S] [--rate EVENTS_PER_S] [--size BYTES] [--stalled SHARE] [--seconds S] [--cycles N] [--token ADMIN_TOKEN] [--server-pid PID]");
+    eprintln!("loadgen: {problem}\nusage: loadgen fanout|idle|churn|bare|pingers|listeners [--server HOST:PORT] [--receiver ID] [--frequency HZ] [--listen-mode MODE] [--listen HOST:PORT] [--self-publishing] [--clients N] [--pingers N] [--ping-rate PER_S] [--rate EVENTS_PER_S] [--size BYTES] [--stalled SHARE] [--seconds S] [--cycles N] [--token ADMIN_TOKEN] [--server-pid PID]");
     std::process::exit(2);
 }
 
@@ -147,6 +156,7 @@ async fn main() {
         "idle" => idle(&args).await,
         "churn" => churn(&args).await,
         "pingers" => pingers(&args).await,
+        "listeners" => listeners(&args).await,
         "bare" => {
             let (listen, rate, size) = (args.listen.clone(), args.rate, args.size);
             let _ = tokio::task::spawn_blocking(move || bare(&listen, rate, size)).await;
@@ -328,6 +338,97 @@ async fn fanout(args: &Args) {
         "  server stats: dropped {}, slow clients closed {}, resyncs {}",
         stats["messages_dropped"], stats["slow_clients_closed"], stats["resyncs"]
     );
+}
+
+/// `listeners`: `--clients` connections that each `listen` to `--frequency` on `--receiver` in
+/// `--listen-mode` for `--seconds`; a `--stalled` share of them never read after asking. The
+/// reading ones count the audio packets and the packets lost (gaps in `seq`).
+async fn listeners(args: &Args) {
+    use futures_util::SinkExt;
+    let url = format!("{}?events=&token={}", args.url, args.token);
+    let stalled = (args.clients as f64 * args.stalled).round() as usize;
+    let packets = Arc::new(AtomicU64::new(0));
+    let lost = Arc::new(AtomicU64::new(0));
+    let request = serde_json::json!({"event": "listen", "data": {
+        "receiver": args.receiver, "frequency_hz": args.frequency, "mode": args.listen_mode}})
+    .to_string();
+    let mut tasks = Vec::new();
+    let mut refused = 0;
+    for n in 0..args.clients {
+        let Some(mut ws) = connect(&url).await else {
+            eprintln!("loadgen: a listener could not connect");
+            continue;
+        };
+        if ws.send(Message::Text(request.clone().into())).await.is_err() {
+            continue;
+        }
+        // The answer: `listening`, or an error.
+        let mut answered = false;
+        while let Ok(Some(Ok(frame))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            if let Message::Text(text) = frame {
+                if text.contains("\"listening\"") {
+                    answered = true;
+                    break;
+                }
+                if text.contains("\"error\"") {
+                    eprintln!("loadgen: listen refused: {text}");
+                    break;
+                }
+            }
+        }
+        if !answered {
+            refused += 1;
+            continue;
+        }
+        let (packets, lost) = (packets.clone(), lost.clone());
+        let reads = n >= stalled;
+        tasks.push(tokio::spawn(async move {
+            if !reads {
+                // Holds the connection without reading.
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                drop(ws);
+                return;
+            }
+            let mut last: Option<u32> = None;
+            while let Some(Ok(frame)) = ws.next().await {
+                if let Message::Binary(bytes) = frame {
+                    if bytes.len() >= 6 {
+                        let seq = u32::from_le_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]);
+                        if let Some(last) = last {
+                            lost.fetch_add(
+                                u64::from(seq.wrapping_sub(last).saturating_sub(1)),
+                                Ordering::Relaxed,
+                            );
+                        }
+                        last = Some(seq);
+                        packets.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+    let before = process_usage(args.server_pid);
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = match (before, process_usage(args.server_pid)) {
+        (Some((a, _)), Some((b, rss))) => format!(
+            "; server CPU {:.0} % of a core, RSS {:.0} MB",
+            100.0 * (b - a) / elapsed,
+            rss as f64 / 1e6
+        ),
+        _ => String::new(),
+    };
+    println!(
+        "listeners: {} listening ({} reading, {stalled} stalled, {refused} refused) for {elapsed:.1} s: {} packets read, {} lost by the reading ones{cpu}",
+        tasks.len(),
+        tasks.len().saturating_sub(stalled),
+        packets.load(Ordering::Relaxed),
+        lost.load(Ordering::Relaxed),
+    );
+    for task in tasks {
+        task.abort();
+    }
 }
 
 /// `pingers`: only the ping swarm (`--pingers`, `--ping-rate`) for `--seconds`, in a process of

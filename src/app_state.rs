@@ -45,9 +45,17 @@ pub struct AppState {
     pub live_history: Option<Arc<crate::history::LiveHistory>>,
     /// The alert engine; `None` without rules.
     pub alerts: Option<crate::alerts::Alerts>,
+    /// Listening (`serve`; counted in `/metrics`).
+    pub audio: Option<crate::audio::Audio>,
 }
 
 impl AppState {
+    /// With the listening service.
+    pub fn with_audio(mut self, audio: Option<crate::audio::Audio>) -> Self {
+        self.audio = audio;
+        self
+    }
+
     /// The state of a server started now on `config`, serving `hub`.
     pub fn new(config: Arc<Config>, hub: Hub, backing: Backing) -> Self {
         let started = Instant::now();
@@ -61,6 +69,7 @@ impl AppState {
             history: backing.history,
             live_history: backing.live_history,
             alerts: backing.alerts,
+            audio: None,
         }
     }
 }

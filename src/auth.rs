@@ -22,12 +22,14 @@ const SUBPROTOCOL_TOKEN_PREFIX: &str = "bearer.";
 const MAX_TOKEN_BYTES: usize = 4096;
 
 /// What a client may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
     /// Topics it may receive.
     pub topics: TopicSet,
     /// May publish events (`POST /api/v1/publish`).
     pub admin: bool,
+    /// Receivers it may listen to.
+    pub audio: AudioAccess,
 }
 
 impl Access {
@@ -35,7 +37,64 @@ impl Access {
     pub const ALL: Access = Access {
         topics: TopicSet::ALL,
         admin: true,
+        audio: AudioAccess::All,
     };
+}
+
+/// The receivers whose audio a client may hear: named among a token's events as
+/// `audio:<receiver>`, or `audio:*` for every receiver. Listening costs a demodulator thread,
+/// so no token gets it without naming it (`auth.default_events` does not by default).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AudioAccess {
+    /// None.
+    #[default]
+    None,
+    /// Every receiver.
+    All,
+    /// These receivers.
+    Receivers(std::sync::Arc<[String]>),
+}
+
+/// The prefix of an audio grant among a token's events.
+pub const AUDIO_PREFIX: &str = "audio:";
+
+impl AudioAccess {
+    /// The audio grants among `names`; `default` when there are no names.
+    pub fn from_names(names: Option<&[String]>, default: &AudioAccess) -> AudioAccess {
+        let Some(names) = names else {
+            return default.clone();
+        };
+        let receivers: Vec<String> = names
+            .iter()
+            .filter_map(|n| n.strip_prefix(AUDIO_PREFIX))
+            .map(str::to_string)
+            .collect();
+        if receivers.iter().any(|r| r == "*") {
+            AudioAccess::All
+        } else if receivers.is_empty() {
+            AudioAccess::None
+        } else {
+            AudioAccess::Receivers(receivers.into())
+        }
+    }
+
+    /// Whether `receiver` may be heard.
+    pub fn allows(&self, receiver: &str) -> bool {
+        match self {
+            AudioAccess::None => false,
+            AudioAccess::All => true,
+            AudioAccess::Receivers(list) => list.iter().any(|r| r == receiver),
+        }
+    }
+}
+
+/// Whether `name` may stand among a token's events: a topic, or an audio grant
+/// (`audio:<receiver>`, `audio:*`).
+pub fn valid_event_name(name: &str) -> bool {
+    Topic::parse(name).is_some()
+        || name
+            .strip_prefix(AUDIO_PREFIX)
+            .is_some_and(|r| !r.trim().is_empty())
 }
 
 /// Why a request is refused.
@@ -78,6 +137,8 @@ struct JwtRules {
     issuer: Option<String>,
     /// Topics of a token without an `events` claim.
     default_topics: TopicSet,
+    /// Audio of a token without an `events` claim.
+    default_audio: AudioAccess,
 }
 
 /// Topics from names, `default` when there are none; unknown names are a configuration error
@@ -94,6 +155,7 @@ impl Authenticator {
     pub fn new(config: &AuthConfig) -> Self {
         // A token that names no topics gets these: never everything by omission.
         let default_topics = topics_from(Some(&config.default_events), TopicSet::NONE);
+        let default_audio = AudioAccess::from_names(Some(&config.default_events), &AudioAccess::None);
         let optional = |s: &str| (!s.is_empty()).then(|| s.to_string());
         Self {
             enabled: config.enabled,
@@ -106,6 +168,7 @@ impl Authenticator {
                         Access {
                             topics: topics_from(t.events.as_deref(), default_topics),
                             admin: t.admin,
+                            audio: AudioAccess::from_names(t.events.as_deref(), &default_audio),
                         },
                     )
                 })
@@ -116,6 +179,7 @@ impl Authenticator {
                 audience: optional(&config.jwt_audience),
                 issuer: optional(&config.jwt_issuer),
                 default_topics,
+                default_audio,
             }),
             origins: config.allowed_origins.clone(),
         }
@@ -171,7 +235,7 @@ impl Authenticator {
         let mut found = None;
         for (candidate, access) in &self.tokens {
             if constant_time_eq(candidate, &digest) {
-                found = Some(*access);
+                found = Some(access.clone());
             }
         }
         if let Some(access) = found {
@@ -308,6 +372,7 @@ fn verify_jwt(token: &str, rules: &JwtRules, now_s: i64) -> Result<Access, Denie
     Ok(Access {
         topics: topics_from(claims.events.as_deref(), rules.default_topics),
         admin: claims.admin,
+        audio: AudioAccess::from_names(claims.events.as_deref(), &rules.default_audio),
     })
 }
 

@@ -18,6 +18,7 @@
 pub mod alerts;
 pub mod api;
 pub mod app_state;
+pub mod audio;
 pub mod auth;
 pub mod bus;
 pub mod cli;

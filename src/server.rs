@@ -22,8 +22,11 @@ pub async fn serve(
     backing: crate::app_state::Backing,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let state = web::Data::new(AppState::new(config.clone(), hub.clone(), backing));
-    let ws = Arc::new(crate::ws::WsContext::new(config.clone(), hub.clone()));
+    // Listening needs the pipeline's receivers (a gateway has none).
+    let audio = (!backing.receivers.is_empty())
+        .then(|| crate::audio::Audio::new(backing.receivers.clone(), config.audio.clone()));
+    let state = web::Data::new(AppState::new(config.clone(), hub.clone(), backing).with_audio(audio.clone()));
+    let ws = Arc::new(crate::ws::WsContext::new(config.clone(), hub.clone()).with_audio(audio));
     let address = listener.local_addr().context("listener has no address")?;
     let handshake_timeout = Duration::from_secs_f64(config.server.handshake_timeout_s);
     let server = actix_server::Server::build()

@@ -165,6 +165,54 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             let _ = writeln!(out, "{name}{{receiver=\"{}\"}} {}", label(&r.info.id), value(r));
         }
     }
+    if let Some(audio) = &state.audio {
+        let c = &audio.counters;
+        family(
+            &mut out,
+            "sdrhub_audio_listeners",
+            "gauge",
+            "Listeners now (audio.max_listeners at most).",
+        );
+        let _ = writeln!(out, "sdrhub_audio_listeners {}", audio.active());
+        family(
+            &mut out,
+            "sdrhub_audio_packets_total",
+            "counter",
+            "Audio packets: sent to the listener's session, dropped because its queue was full (the client did not read).",
+        );
+        let _ = writeln!(
+            out,
+            "sdrhub_audio_packets_total{{outcome=\"sent\"}} {}",
+            c.packets_sent.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "sdrhub_audio_packets_total{{outcome=\"dropped\"}} {}",
+            c.packets_dropped.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        family(
+            &mut out,
+            "sdrhub_audio_blocks_dropped_total",
+            "counter",
+            "IQ blocks a listener missed because its demodulator was behind (detection never waits for it).",
+        );
+        let _ = writeln!(
+            out,
+            "sdrhub_audio_blocks_dropped_total {}",
+            c.blocks_dropped.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        family(
+            &mut out,
+            "sdrhub_audio_busy_seconds_total",
+            "counter",
+            "Time the listeners spent demodulating and encoding.",
+        );
+        let _ = writeln!(
+            out,
+            "sdrhub_audio_busy_seconds_total {:.6}",
+            c.busy_ns.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e9
+        );
+    }
     if let Some(alerts) = &state.alerts {
         family(
             &mut out,

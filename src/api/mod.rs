@@ -9,6 +9,7 @@ pub mod history;
 pub mod known_signals;
 pub mod metrics;
 mod params;
+pub mod recordings;
 pub mod spectrum;
 
 use crate::app_state::AppState;
@@ -29,7 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(history::configure)
         .configure(spectrum::configure)
         .configure(known_signals::configure)
-        .configure(alerts::configure);
+        .configure(alerts::configure)
+        .configure(recordings::configure);
 }
 
 /// The topic a token must allow to read `path`: the live topic whose history it is. Occupancy
@@ -211,7 +213,7 @@ const MAX_PUBLISH_BATCH: usize = 10_000;
 async fn publish(req: actix_web::HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
     let access = actix_web::HttpMessage::extensions(&req)
         .get::<crate::auth::Access>()
-        .copied();
+        .cloned();
     if !state.config.auth.enabled {
         return crate::auth::Denied::Forbidden(
             "publishing needs [auth] enabled and an admin token; it is off on an open server".into(),

@@ -72,8 +72,8 @@ impl AuthConfig {
         );
         for name in &self.default_events {
             p.check(
-                crate::events::Topic::parse(name).is_some(),
-                format!("auth.default_events: unknown topic {name:?}"),
+                crate::auth::valid_event_name(name),
+                format!("auth.default_events: unknown topic {name:?} (topics, or audio:<receiver>, audio:*)"),
             );
         }
         for (i, token) in self.tokens.iter().enumerate() {
@@ -86,7 +86,7 @@ impl AuthConfig {
             );
             for name in token.events.iter().flatten() {
                 p.check(
-                    crate::events::Topic::parse(name).is_some(),
+                    crate::auth::valid_event_name(name),
                     format!("auth.tokens[{i}] ({}).events: unknown topic {name:?}", token.name),
                 );
             }

@@ -9,6 +9,7 @@
 
 mod acquisition;
 pub mod alerts;
+pub mod audio;
 mod auth;
 pub mod bus;
 mod dashboard;
@@ -20,6 +21,7 @@ mod server;
 
 pub use acquisition::AcquisitionSettings;
 pub use alerts::{AlertRule, AlertsConfig, MqttConfig, WebhookConfig};
+pub use audio::AudioConfig;
 pub use auth::{AuthConfig, TokenConfig, MAX_JWT_LEEWAY_S};
 pub use bus::BusConfig;
 pub use dashboard::{DashboardConfig, SpectrumFramesConfig, MAX_SPECTRUM_FRAME_RATE_HZ, SPECTRUM_FRAME_BINS};
@@ -123,6 +125,8 @@ pub struct Config {
     pub history: history::HistoryConfig,
     /// Alert rules (`[alerts]`).
     pub alerts: AlertsConfig,
+    /// Listening to signals (`[audio]`).
+    pub audio: AudioConfig,
 }
 
 impl Config {
@@ -175,6 +179,7 @@ impl Config {
         problems.extend(self.auth.problems());
         problems.extend(self.bus.problems());
         problems.extend(self.history.problems());
+        problems.extend(self.audio.problems());
         if problems.is_empty() {
             Ok(())
         } else {

@@ -139,11 +139,15 @@ pub enum EventKind {
     SpectrumFrame,
     /// `alerts:raised`
     AlertsRaised,
+    /// `listening`
+    Listening,
+    /// `recorded`
+    Recorded,
 }
 
 impl EventKind {
     /// Every kind, in counter order ([`EventKind::index`]).
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::ServicesHealth,
         EventKind::WebsdrsStatus,
         EventKind::SignalsDetected,
@@ -155,6 +159,8 @@ impl EventKind {
         EventKind::Resync,
         EventKind::SpectrumFrame,
         EventKind::AlertsRaised,
+        EventKind::Listening,
+        EventKind::Recorded,
     ];
 
     /// Its position in [`EventKind::ALL`].
@@ -183,6 +189,8 @@ impl EventKind {
             EventKind::Error => "error",
             EventKind::Subscriptions => "subscriptions",
             EventKind::Resync => "resync",
+            EventKind::Listening => "listening",
+            EventKind::Recorded => "recorded",
             // A topic's name is the topic's.
             topic => topic.topic().map_or("unknown", Topic::as_str),
         }

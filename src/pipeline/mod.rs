@@ -144,6 +144,8 @@ pub struct ReceiverHandle {
     pub remote: Option<Arc<RemoteReceiver>>,
     /// Its recent IQ, for TDOA.
     pub snippets: Arc<SnippetRing>,
+    /// Its listeners (audio).
+    pub listen: Arc<crate::audio::taps::ListenTaps>,
 }
 
 impl ReceiverHandle {
@@ -215,12 +217,14 @@ impl Pipeline {
                 ..DspStats::default()
             });
             let snippets = Arc::new(SnippetRing::new(acquisition.info().sample_rate_hz));
+            let listen = Arc::new(crate::audio::taps::ListenTaps::default());
             receivers.push(ReceiverHandle {
                 info: acquisition.info().clone(),
                 acquisition: acquisition.stats().clone(),
                 dsp: dsp_stats.clone(),
                 remote: source.remote,
                 snippets: snippets.clone(),
+                listen: listen.clone(),
             });
             let mut dsp = ReceiverDsp::new(index, &spectrum, &config.dsp.detector());
             if let Some(period_ns) = config.spectrum_frames.period_ns() {
@@ -246,6 +250,7 @@ impl Pipeline {
                 out: spectra_tx.clone(),
                 stop: stop.clone(),
                 snippets,
+                listen,
             };
             let thread = std::thread::Builder::new()
                 .name(format!("dsp-{}", acquisition.info().id))
@@ -384,6 +389,7 @@ struct DspWorker {
     out: mpsc::Sender<SpectrumDetections>,
     stop: Arc<AtomicBool>,
     snippets: Arc<SnippetRing>,
+    listen: Arc<crate::audio::taps::ListenTaps>,
 }
 
 impl DspWorker {
@@ -399,6 +405,8 @@ impl DspWorker {
             let started = Instant::now();
             // Kept for TDOA (which uses only GPS-timed stretches of it).
             self.snippets.push(&block);
+            // Listeners get it without this thread waiting for them.
+            self.listen.offer(&block);
             let out = &self.out;
             let mut closed = false;
             self.dsp.process(&block, |spectrum| {

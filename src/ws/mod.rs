@@ -45,6 +45,8 @@ pub struct WsContext {
     pub trusted_proxies: Vec<addresses::Network>,
     /// What each client address may hold and open.
     pub addresses: addresses::AddressLimits,
+    /// Listening (`serve` only).
+    pub audio: Option<crate::audio::Audio>,
 }
 
 impl WsContext {
@@ -79,7 +81,14 @@ impl WsContext {
                 connect_burst: config.server.connect_burst_per_address,
             }),
             config,
+            audio: None,
         }
+    }
+
+    /// With the listening service.
+    pub fn with_audio(mut self, audio: Option<crate::audio::Audio>) -> Self {
+        self.audio = audio;
+        self
     }
 }
 
@@ -201,6 +210,7 @@ async fn admit(state: &WsContext, req: &Request) -> Result<session::SessionSetup
         connection,
         topics,
         allowed: access.topics,
+        audio: state.audio.clone().map(|service| (service, access.audio.clone())),
         config: state.session,
         slot,
         address_slot,

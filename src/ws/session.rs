@@ -110,6 +110,8 @@ pub struct SessionSetup {
     pub topics: TopicSet,
     /// Topics its credentials allow.
     pub allowed: TopicSet,
+    /// The listening service (`serve`), and which receivers its credentials may hear.
+    pub audio: Option<(crate::audio::Audio, crate::auth::AudioAccess)>,
     /// Tunables.
     pub config: SessionConfig,
     /// Its place among the sessions allowed.
@@ -126,6 +128,7 @@ pub async fn run(stream: TcpStream, early: BytesMut, setup: SessionSetup) {
         connection,
         topics,
         allowed,
+        audio,
         config,
         slot: _slot,
         address_slot: _address_slot,
@@ -140,6 +143,8 @@ pub async fn run(stream: TcpStream, early: BytesMut, setup: SessionSetup) {
         allowed,
         config,
         rate: RateLimit::new(config.messages_per_s, config.message_burst),
+        audio,
+        listening: None,
     };
     let ending = transport::run(stream, early, config.limits, &mut session).await;
     // The hub lets go of the client before the closing handshake, which may take seconds.
@@ -162,7 +167,14 @@ struct Session {
     allowed: TopicSet,
     config: SessionConfig,
     rate: RateLimit,
+    audio: Option<(crate::audio::Audio, crate::auth::AudioAccess)>,
+    /// The client's listener; its audio frames are written between events.
+    listening: Option<crate::audio::Listening>,
 }
+
+/// Audio frames moved into the writer per turn: a turn's worth of packets, so events and
+/// audio take turns.
+const AUDIO_FRAMES_PER_TURN: usize = 8;
 
 impl Handler for Session {
     async fn on_message(&mut self, message: Data, writer: &mut Writer) -> Option<End> {
@@ -196,14 +208,52 @@ impl Handler for Session {
         } else {
             self.outbox.poll_kick(cx)
         };
-        taken.map(|taken| match taken {
-            Taken::Kicked(kick) => Some(End::Close {
-                code: kick.code,
-                reason: kick.reason,
-                discard: true,
-            }),
-            Taken::Messages(_) => None,
-        })
+        match taken {
+            Poll::Ready(Taken::Kicked(kick)) => {
+                return Poll::Ready(Some(End::Close {
+                    code: kick.code,
+                    reason: kick.reason,
+                    discard: true,
+                }))
+            }
+            Poll::Ready(Taken::Messages(_)) => return Poll::Ready(None),
+            Poll::Pending => {}
+        }
+        // Audio only while the socket has taken everything (a client that does not read fills
+        // its listener's queue, which drops and counts).
+        if take {
+            if let Some(listening) = &mut self.listening {
+                let mut queued = false;
+                let mut ended = false;
+                for _ in 0..AUDIO_FRAMES_PER_TURN {
+                    match listening.frames.poll_recv(cx) {
+                        Poll::Ready(Some(frame)) => {
+                            writer.push(Outgoing::control(frame));
+                            queued = true;
+                        }
+                        Poll::Ready(None) => {
+                            ended = true;
+                            break;
+                        }
+                        Poll::Pending => break,
+                    }
+                }
+                if ended {
+                    let mut report = listening.report.clone();
+                    report.active = false;
+                    report.ended = Some(
+                        "the listener stopped (the receiver changed its sample rate or went away)".into(),
+                    );
+                    self.listening = None;
+                    self.reply_now(writer, Event::Listening(Box::new(report)));
+                    return Poll::Ready(None);
+                }
+                if queued {
+                    return Poll::Ready(None);
+                }
+            }
+        }
+        Poll::Pending
     }
 
     fn sent(&self, message: &Outgoing) {
@@ -221,7 +271,14 @@ impl Session {
     /// ([`WRITE_BACKLOG_BYTES`]).
     fn pong(&self, writer: &mut Writer) {
         let now = Timestamp::now();
-        let event = Event::Pong(Pong { server_time: now });
+        self.reply_now(writer, Event::Pong(Pong { server_time: now }));
+    }
+
+    /// Queues `event` for this client in the writer now, after the events already queued for
+    /// it, numbered with the `seq` of the event before it (see [`Session::pong`]): a reply
+    /// that must precede what the session writes next (the `listening` that precedes audio).
+    fn reply_now(&self, writer: &mut Writer, event: Event) {
+        let now = Timestamp::now();
         // A closed outbox means the hub has let go of the client; the session is ending.
         let _ = writer.take_with(|queue| {
             self.outbox.take_then_reply(queue, |seq| {
@@ -241,10 +298,85 @@ impl Session {
         });
     }
 
+    /// Starts the client's listener (replacing the one it had): the `listening` answer goes
+    /// into the writer before any audio frame.
+    async fn listen(&mut self, request: &crate::audio::ListenRequest, writer: &mut Writer) {
+        // The old listener's place is free before the new one asks for one.
+        self.listening = None;
+        let outcome = match &self.audio {
+            Some((service, access)) => service.listen(request, access),
+            None => Err(ErrorReport {
+                code: "listen_refused",
+                message: "this server has no receivers to listen to (a gateway: listen on the node that runs the receiver)".into(),
+            }),
+        };
+        match outcome {
+            Ok(listening) => {
+                let report = listening.report.clone();
+                self.listening = Some(listening);
+                self.reply_now(writer, Event::Listening(Box::new(report)));
+            }
+            Err(error) => self.hub.reply(self.id, Event::Error(error)).await,
+        }
+    }
+
     async fn handle_text(&mut self, text: &str, writer: &mut Writer) {
         let (hub, id) = (&self.hub, self.id);
         match protocol::parse(text) {
             Ok(ClientMessage::Ping) => self.pong(writer),
+            Ok(ClientMessage::Listen(request)) => self.listen(&request, writer).await,
+            Ok(ClientMessage::Record(signal_id)) => {
+                let outcome = match &self.listening {
+                    Some(listening) => listening.record(signal_id).await,
+                    None => Err("record: nothing is being listened to (send listen first)".into()),
+                };
+                if let Err(message) = outcome {
+                    let error = ErrorReport {
+                        code: "record_refused",
+                        message,
+                    };
+                    hub.reply(id, Event::Error(error)).await;
+                }
+            }
+            Ok(ClientMessage::RecordStop) => {
+                let outcome = match &self.listening {
+                    Some(listening) => listening.stop_recording().await,
+                    None => Err("record_stop: nothing is being listened to".into()),
+                };
+                match outcome {
+                    Ok(report) => self.reply_now(writer, Event::Recorded(Box::new(report))),
+                    Err(message) => {
+                        let error = ErrorReport {
+                            code: "record_refused",
+                            message,
+                        };
+                        hub.reply(id, Event::Error(error)).await;
+                    }
+                }
+            }
+            Ok(ClientMessage::Unlisten) => {
+                // A recording in progress is finished and announced first.
+                if let Some(listening) = &self.listening {
+                    if let Ok(report) = listening.stop_recording().await {
+                        self.reply_now(writer, Event::Recorded(Box::new(report)));
+                    }
+                }
+                let report = match self.listening.take() {
+                    Some(listening) => crate::events::ListeningReport {
+                        active: false,
+                        ..listening.report
+                    },
+                    None => {
+                        let error = ErrorReport {
+                            code: "not_listening",
+                            message: "unlisten: nothing is being listened to".into(),
+                        };
+                        hub.reply(id, Event::Error(error)).await;
+                        return;
+                    }
+                };
+                self.reply_now(writer, Event::Listening(Box::new(report)));
+            }
             Ok(ClientMessage::Subscribe(list)) => {
                 if let Some(topic) = list.iter().find(|t| !self.allowed.contains(**t)) {
                     let error = ErrorReport {

@@ -48,6 +48,14 @@ pub struct SimTransmitter {
     pub(crate) waveform: Arc<Waveform>,
 }
 
+impl SimTransmitter {
+    /// The tones of an FM transmitter's voice-like message, strongest first: (frequency Hz,
+    /// share of the peak deviation). What a listener should hear; empty for other kinds.
+    pub fn message_tones(&self) -> Vec<(f64, f64)> {
+        self.waveform.modulation.fm_tones()
+    }
+}
+
 #[derive(Debug)]
 struct Model {
     config: SceneConfig,

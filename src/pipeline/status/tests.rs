@@ -62,6 +62,7 @@ fn a_blocked_dsp_thread_is_reported_stalled_from_the_first_report_after_a_freeze
         acquisition: stats.clone(),
         dsp: dsp.clone(),
         remote: None,
+        listen: Arc::default(),
     };
     let id = handle.info.id.to_string();
     let receivers = [handle];

@@ -1,0 +1,142 @@
+//! `/api/v1/recordings`: what listeners recorded (see `crate::audio::recorder`): the list, and
+//! each file streamed as it is on disk. Needs a token that may listen (an `audio:` grant) with
+//! `[auth]` on.
+
+use crate::app_state::AppState;
+use crate::audio::recorder::is_recording_file;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+
+/// Bytes read from disk per chunk of a streamed file.
+const CHUNK_BYTES: usize = 64 << 10;
+/// Recordings listed at most (newest first).
+const MAX_LISTED: usize = 1000;
+
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v1/recordings", web::get().to(list))
+        .route("/api/v1/recordings/{file}", web::get().to(file));
+}
+
+/// One recording in the list.
+#[derive(Debug, Serialize)]
+struct Listed {
+    name: String,
+    wav: String,
+    sigmf_meta: String,
+    sigmf_data: String,
+    bytes: u64,
+}
+
+/// The refusal for a client that may not listen; `None` when it may.
+fn refusal(req: &HttpRequest) -> Option<HttpResponse> {
+    let access = actix_web::HttpMessage::extensions(req)
+        .get::<crate::auth::Access>()
+        .cloned();
+    match access {
+        Some(a) if a.audio != crate::auth::AudioAccess::None => None,
+        _ => Some(
+            crate::auth::Denied::Forbidden(
+                "recordings need a token that may listen (audio:<receiver> or audio:* among its events)"
+                    .into(),
+            )
+            .response(),
+        ),
+    }
+}
+
+fn directory(state: &AppState) -> Option<std::path::PathBuf> {
+    state.audio.as_ref().map(|a| a.recordings_dir())
+}
+
+/// `GET /api/v1/recordings`: `{"recordings": [...]}`, newest first.
+async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(denied) = refusal(&req) {
+        return denied;
+    }
+    let Some(dir) = directory(&state) else {
+        return HttpResponse::Ok().json(serde_json::json!({"recordings": []}));
+    };
+    let listed = web::block(move || {
+        let mut names: Vec<(String, u64)> = Vec::new();
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let file = entry.file_name().to_string_lossy().to_string();
+            if let Some(name) = file.strip_suffix(".sigmf-meta") {
+                let base = dir.join(name);
+                let bytes = [".wav", ".sigmf-data", ".sigmf-meta"]
+                    .iter()
+                    .filter_map(|e| std::fs::metadata(format!("{}{e}", base.display())).ok())
+                    .map(|m| m.len())
+                    .sum();
+                names.push((name.to_string(), bytes));
+            }
+        }
+        // Names start with the UTC time: newest first.
+        names.sort_by(|a, b| b.0.cmp(&a.0));
+        names.truncate(MAX_LISTED);
+        names
+    })
+    .await
+    .unwrap_or_default();
+    let url = |name: &str, ext: &str| format!("/api/v1/recordings/{name}.{ext}");
+    let recordings: Vec<Listed> = listed
+        .into_iter()
+        .map(|(name, bytes)| Listed {
+            wav: url(&name, "wav"),
+            sigmf_meta: url(&name, "sigmf-meta"),
+            sigmf_data: url(&name, "sigmf-data"),
+            name,
+            bytes,
+        })
+        .collect();
+    HttpResponse::Ok().json(serde_json::json!({ "recordings": recordings }))
+}
+
+/// `GET /api/v1/recordings/{file}`: one file, streamed.
+async fn file(req: HttpRequest, state: web::Data<AppState>, name: web::Path<String>) -> HttpResponse {
+    if let Some(denied) = refusal(&req) {
+        return denied;
+    }
+    let not_found = || {
+        HttpResponse::NotFound().json(serde_json::json!({
+            "code": "not_found",
+            "message": format!("no recording file {:?}", name.as_str()),
+        }))
+    };
+    let (Some(dir), true) = (directory(&state), is_recording_file(&name)) else {
+        return not_found();
+    };
+    let Ok(file) = tokio::fs::File::open(dir.join(name.as_str())).await else {
+        return not_found();
+    };
+    let length = file.metadata().await.map(|m| m.len()).ok();
+    let content_type = if name.ends_with(".wav") {
+        "audio/wav"
+    } else if name.ends_with(".sigmf-meta") {
+        "application/json"
+    } else {
+        "application/octet-stream"
+    };
+    let body = futures_util::stream::unfold(Some(file), |file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut file = file?;
+        let mut buffer = vec![0u8; CHUNK_BYTES];
+        match file.read(&mut buffer).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buffer.truncate(n);
+                Some((Ok::<_, std::io::Error>(web::Bytes::from(buffer)), Some(file)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    });
+    let mut response = HttpResponse::Ok();
+    response.content_type(content_type).insert_header((
+        "Content-Disposition",
+        format!("attachment; filename=\"{}\"", name.as_str()),
+    ));
+    if let Some(length) = length {
+        response.no_chunking(length);
+    }
+    response.streaming(body)
+}

@@ -1,0 +1,179 @@
+//! Recording what a listener hears: the channel's IQ as a SigMF recording (`cf32_le` at the
+//! channel rate, centred on the passband) and the audio as a 16-bit WAV, side by side in
+//! `audio.recordings_dir`, named `<UTC time>_<receiver>_<kHz>_<mode>`. The listener thread
+//! writes both as the audio is made (nothing waits for the disk but that thread), up to
+//! `audio.max_record_s`; the SigMF metadata names the signal listened to.
+
+use crate::events::RecordedReport;
+use sdrhub_dsp::Complex32;
+use sdrhub_hardware::recording::{format_datetime, Annotation, RecordingMeta, SigmfWriter};
+use std::path::{Path, PathBuf};
+
+/// What a recording is of.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    /// The receiver.
+    pub receiver: String,
+    /// The listened frequency, Hz.
+    pub frequency_hz: f64,
+    /// The mode's name.
+    pub mode: &'static str,
+    /// The passband relative to the frequency, Hz.
+    pub passband_hz: [f64; 2],
+    /// The signal listened to, if the client named it.
+    pub signal_id: Option<String>,
+}
+
+/// A recording in progress.
+pub struct Recorder {
+    name: String,
+    subject: Subject,
+    iq: SigmfWriter,
+    wav: hound::WavWriter<std::io::BufWriter<std::fs::File>>,
+    wav_path: PathBuf,
+    audio_rate_hz: f64,
+    audio_samples: u64,
+    limit_samples: u64,
+    started_ns: i64,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder").field("name", &self.name).finish()
+    }
+}
+
+/// Whether `name` is a file a recording is made of (no path, one of its extensions).
+pub fn is_recording_file(name: &str) -> bool {
+    !name.contains(['/', '\\'])
+        && !name.starts_with('.')
+        && [".wav", ".sigmf-meta", ".sigmf-data"]
+            .iter()
+            .any(|e| name.ends_with(e))
+}
+
+impl Recorder {
+    /// Starts a recording in `dir` (created if need be) of `subject`: IQ at `channel_rate_hz`
+    /// centred `channel_offset_hz` from the listened frequency, audio at `audio_rate_hz`, from
+    /// `started_ns` (antenna time), at most `max_s` seconds.
+    ///
+    /// # Errors
+    /// When the directory or files cannot be created (the message names the path).
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        dir: &Path,
+        subject: Subject,
+        channel_rate_hz: f64,
+        channel_offset_hz: f64,
+        audio_rate_hz: f64,
+        started_ns: i64,
+        max_s: f64,
+    ) -> Result<Recorder, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let stamp = format_datetime(started_ns).replace([':', '-'], "");
+        let stamp = stamp.split('.').next().unwrap_or(&stamp).to_string();
+        let name = format!(
+            "{stamp}_{}_{:.0}kHz_{}",
+            subject
+                .receiver
+                .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"),
+            subject.frequency_hz / 1e3,
+            subject.mode
+        );
+        let centre = subject.frequency_hz + channel_offset_hz;
+        let mut meta = RecordingMeta::new(sdrhub_dsp::convert::SampleFormat::Cf32Le, channel_rate_hz, centre);
+        meta.captures[0].time_ns = Some(started_ns);
+        meta.recorder = Some(format!("sdrhub {}", env!("CARGO_PKG_VERSION")));
+        meta.hw = Some(subject.receiver.clone());
+        meta.description = Some(format!(
+            "what a listener heard: {:.4} MHz in {} on {}{}; the audio is {name}.wav",
+            subject.frequency_hz / 1e6,
+            subject.mode,
+            subject.receiver,
+            subject
+                .signal_id
+                .as_deref()
+                .map(|s| format!(", signal {s}"))
+                .unwrap_or_default()
+        ));
+        let base = dir.join(&name);
+        let iq = SigmfWriter::create(&base, meta, false).map_err(|e| e.to_string())?;
+        let wav_path = dir.join(format!("{name}.wav"));
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: audio_rate_hz.round() as u32,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let wav = hound::WavWriter::create(&wav_path, spec)
+            .map_err(|e| format!("cannot create {}: {e}", wav_path.display()))?;
+        Ok(Recorder {
+            name,
+            subject,
+            iq,
+            wav,
+            wav_path,
+            audio_rate_hz,
+            audio_samples: 0,
+            limit_samples: (max_s * audio_rate_hz) as u64,
+            started_ns,
+        })
+    }
+
+    /// Adds the channel IQ and audio of one block; `false` once the length limit is reached
+    /// (the caller then finishes the recording).
+    ///
+    /// # Errors
+    /// When a write fails (the disk is full).
+    pub fn write(&mut self, channel: &[Complex32], audio: &[f32]) -> Result<bool, String> {
+        self.iq.write(channel).map_err(|e| e.to_string())?;
+        for &sample in audio {
+            let value = (sample * 32767.0).round().clamp(-32768.0, 32767.0) as i16;
+            self.wav
+                .write_sample(value)
+                .map_err(|e| format!("{}: {e}", self.wav_path.display()))?;
+        }
+        self.audio_samples += audio.len() as u64;
+        Ok(self.audio_samples < self.limit_samples)
+    }
+
+    /// Closes both files: the SigMF metadata gets an annotation over the whole recording.
+    ///
+    /// # Errors
+    /// When a file cannot be completed.
+    pub fn finish(mut self) -> Result<RecordedReport, String> {
+        let samples = self.iq.samples();
+        let [low, high] = self.subject.passband_hz;
+        self.iq.meta_mut().annotations.push(Annotation {
+            sample_start: 0,
+            sample_count: samples,
+            freq_lower_edge_hz: self.subject.frequency_hz + low,
+            freq_upper_edge_hz: self.subject.frequency_hz + high,
+            label: Some(
+                self.subject
+                    .signal_id
+                    .clone()
+                    .unwrap_or_else(|| self.subject.mode.to_string()),
+            ),
+            comment: Some(format!("listened in {}", self.subject.mode)),
+            generator: Some("sdrhub".into()),
+        });
+        self.iq.finish().map_err(|e| e.to_string())?;
+        self.wav
+            .finalize()
+            .map_err(|e| format!("{}: {e}", self.wav_path.display()))?;
+        let url = |ext: &str| format!("/api/v1/recordings/{}.{ext}", self.name);
+        Ok(RecordedReport {
+            name: self.name.clone(),
+            receiver: self.subject.receiver.clone(),
+            frequency_hz: self.subject.frequency_hz,
+            mode: self.subject.mode,
+            signal_id: self.subject.signal_id.clone(),
+            started: crate::events::Timestamp(self.started_ns),
+            seconds: self.audio_samples as f64 / self.audio_rate_hz,
+            wav: url("wav"),
+            sigmf_meta: url("sigmf-meta"),
+            sigmf_data: url("sigmf-data"),
+        })
+    }
+}
