@@ -266,14 +266,23 @@ impl Modulation {
     /// The main tone of each of an FM message's voice tones, strongest first: (frequency Hz,
     /// share of the peak deviation); empty for other modulations.
     pub(crate) fn fm_tones(&self) -> Vec<(f64, f64)> {
-        let Modulation::Fm { deviation_hz, components } = self else {
+        let Modulation::Fm {
+            deviation_hz,
+            components,
+        } = self
+        else {
             return Vec::new();
         };
         // Components come three per tone, the tone itself first (see `fm_message`).
         let mut tones: Vec<(f64, f64)> = components
             .iter()
             .step_by(3)
-            .map(|c| (c.freq_hz, c.cycles * std::f64::consts::TAU * c.freq_hz / deviation_hz))
+            .map(|c| {
+                (
+                    c.freq_hz,
+                    c.cycles * std::f64::consts::TAU * c.freq_hz / deviation_hz,
+                )
+            })
             .collect();
         tones.sort_by(|a, b| b.1.total_cmp(&a.1));
         tones
