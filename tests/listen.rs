@@ -389,3 +389,98 @@ async fn what_is_heard_is_recorded_as_sigmf_channel_iq_and_wav_audio() {
     server.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The metric `name` (first sample) from `/metrics`.
+async fn metric(server: &sdrhub::roles::RunningServer, name: &str) -> f64 {
+    let text = reqwest::get(format!("http://{}/metrics", server.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("{name} not in /metrics"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_that_stops_reading_loses_audio_and_nobody_else_does() {
+    let config = test_config();
+    let center = config.simulation.center_frequency_hz;
+    let server = start(config);
+    // A client with a tiny receive window that asks for wide FM (192 kbit/s) and never reads.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.addr).await.unwrap();
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    let (mut stalled, _) =
+        tokio_tungstenite::client_async(format!("ws://{}/ws?events=", server.addr), stream)
+            .await
+            .unwrap();
+    let answer = listen(&mut stalled, "rx1", center, "wfm").await;
+    assert_eq!(answer["event"], "listening", "{answer}");
+    // A listener that reads, and a client of events.
+    let mut reader = connect(&server, "/ws?events=").await;
+    assert_eq!(
+        listen(&mut reader, "rx2", center, "wfm").await["event"],
+        "listening"
+    );
+    let mut watcher = connect(&server, "/ws?events=services:health").await;
+
+    let mut last_seq: Option<u32> = None;
+    let mut gaps = 0;
+    let mut packets = 0;
+    let mut health = Vec::new();
+    // Until the stalled listener loses audio: its packets dropped once the socket buffers are
+    // full, or the listener ended with its connection, closed by the slow-client policy
+    // (`server.send_timeout_s` without write progress); at most a minute.
+    let started = Instant::now();
+    let mut check = tokio::time::interval(Duration::from_secs(1));
+    let dropped = loop {
+        tokio::select! {
+            frame = reader.next() => match frame {
+                Some(Ok(Message::Binary(bytes))) => {
+                    let packet = packet::decode(&bytes).unwrap();
+                    if let Some(last) = last_seq {
+                        gaps += packet.seq.wrapping_sub(last) - 1;
+                    }
+                    last_seq = Some(packet.seq);
+                    packets += 1;
+                }
+                Some(Ok(_)) => {}
+                other => panic!("the reading listener lost its connection: {other:?}"),
+            },
+            message = next_json(&mut watcher, Duration::from_secs(3)) => {
+                let message = message.expect("health keeps coming");
+                if message["event"] == "services:health" {
+                    health.push(Instant::now());
+                }
+            }
+            _ = check.tick() => {
+                let dropped = metric(&server, "sdrhub_audio_packets_total{outcome=\"dropped\"}").await;
+                let listeners = metric(&server, "sdrhub_audio_listeners").await;
+                // At least 8 s: the losses start within about 3 s, the rest shows nobody else
+                // losing anything meanwhile.
+                if (dropped > 0.0 || listeners < 2.0) && started.elapsed() > Duration::from_secs(8) {
+                    break (dropped, listeners);
+                }
+                assert!(started.elapsed() < Duration::from_secs(60), "nothing dropped in a minute");
+            }
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!("stalled listener after {seconds:.1} s: (dropped packets, listeners left) = {dropped:?}");
+    assert_eq!(gaps, 0, "the reading listener lost nothing ({packets} packets)");
+    assert!(
+        packets as f64 >= 20.0 * seconds,
+        "{packets} packets in {seconds:.1} s (25 a second)"
+    );
+    let widest = health.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(
+        health.len() as f64 >= seconds && widest < Duration::from_secs(2),
+        "{} health reports, widest gap {widest:?}",
+        health.len()
+    );
+    drop(stalled);
+    server.stop().await.unwrap();
+}

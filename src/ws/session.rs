@@ -175,6 +175,11 @@ struct Session {
 /// Audio frames moved into the writer per turn: a turn's worth of packets, so events and
 /// audio take turns.
 const AUDIO_FRAMES_PER_TURN: usize = 8;
+/// The kernel send buffer of a client that listens, bytes (Linux doubles it): without it the
+/// kernel would buffer megabytes (minutes of audio) for a client that stops reading before
+/// the listener's queue noticed; with it a slow client's audio is dropped (counted) after a
+/// few seconds instead of arriving minutes late.
+pub const LISTENER_SEND_BUFFER_BYTES: usize = 32 << 10;
 
 impl Handler for Session {
     async fn on_message(&mut self, message: Data, writer: &mut Writer) -> Option<End> {
@@ -314,6 +319,7 @@ impl Session {
             Ok(listening) => {
                 let report = listening.report.clone();
                 self.listening = Some(listening);
+                writer.send_buffer_request = Some(LISTENER_SEND_BUFFER_BYTES);
                 self.reply_now(writer, Event::Listening(Box::new(report)));
             }
             Err(error) => self.hub.reply(self.id, Event::Error(error)).await,

@@ -172,6 +172,10 @@ pub async fn run<H: Handler>(stream: TcpStream, early: BytesMut, limits: Limits,
             }
         }
         reader.release_if_idle();
+        if let Some(bytes) = writer.send_buffer_request.take() {
+            // Best effort: the kernel may round it; a failure leaves its own size.
+            let _ = socket2::SockRef::from(&stream).set_send_buffer_size(bytes);
+        }
         if writer.flush(&stream, |m| handler.sent(m)).is_err() {
             break End::Gone("write failed");
         }

@@ -36,6 +36,8 @@ pub struct Writer {
     pong: Option<Bytes>,
     /// When the socket last accepted bytes (or the queue was last empty).
     progress: Instant,
+    /// A kernel send buffer size the session asks for (the transport applies it once).
+    pub(crate) send_buffer_request: Option<usize>,
 }
 
 impl Default for Writer {
@@ -53,6 +55,7 @@ impl Writer {
             queued_bytes: 0,
             pong: None,
             progress: Instant::now(),
+            send_buffer_request: None,
         }
     }
 
