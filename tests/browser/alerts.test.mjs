@@ -20,7 +20,11 @@ before(async () => {
   const config = path.join(dir, "alerts.toml");
   fs.writeFileSync(
     config,
-    `[[alerts.rules]]
+    `# A fresh history: alerts of an earlier run would be restored (they persist).
+[history]
+url = "sqlite://${dir}/history.sqlite"
+
+[[alerts.rules]]
 name = "strong-carrier"
 kind = "level"
 severity = "critical"

@@ -62,11 +62,12 @@ export async function stopServer(handle, signal, timeoutMs = 15000) {
   return Promise.race([handle.exited, timer]);
 }
 
-/** Headless Debian Chromium, with nothing that would reach beyond the machine. */
-export function launchChromium() {
+/** Headless Debian Chromium, with nothing that would reach beyond the machine; `extraArgs`
+ * add to its flags (the listening test relaxes the autoplay policy). */
+export function launchChromium(extraArgs = []) {
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"],
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync", ...extraArgs],
   });
 }
 

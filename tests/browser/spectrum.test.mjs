@@ -196,6 +196,7 @@ test("spectrum: history at once, zoom, pan, frequency entry, averaging, peak hol
   await page.waitForFunction(() => /the last 30 s/.test(document.querySelector('[data-testid="waterfall"]').getAttribute("aria-label")), null, { timeout: 2000 });
 
   // Hovering the waterfall reads out the frequency, the level and when that row came.
+  await page.locator('[data-testid="waterfall"]').scrollIntoViewIfNeeded();
   const wbox = await page.locator('[data-testid="waterfall"]').boundingBox();
   await page.mouse.move(wbox.x + wbox.width / 2, wbox.y + 40);
   await page.waitForFunction(() => /MHz · -?\d+\.\d dBFS.* · \d\d:\d\d:\d\d \(−\d+ s\)$/.test(document.querySelector('[data-testid="spectrum-readout"]').textContent), null, { timeout: 2000 });

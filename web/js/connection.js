@@ -2,7 +2,8 @@
 // with `?since=<last seq>` after the first connect), pings for latency and half-open
 // detection, reconnects with full-jitter exponential backoff, and REST polling as a fallback
 // after CFG.failuresBeforePolling failed attempts (the WebSocket is still retried meanwhile).
-// It owns the socket and its timers; the rest of the page sees only S.connection.
+// It owns the socket and its timers; the rest of the page sees only S.connection, and sends
+// through sendJson (listen.js). Binary frames are audio packets: they go to listen.js.
 
 import { getJson } from "./api.js";
 import { CFG, TOKEN } from "./config.js";
@@ -10,6 +11,7 @@ import { setHealth, setLocs, setSignals, setWebsdrs } from "./data.js";
 import { applyEvent } from "./events.js";
 import { num, parseTime, str } from "./format.js";
 import { checkFreshness } from "./freshness.js";
+import { connectionLost, connectionOpened, onAudio } from "./listen.js";
 import { markDirty, S, touchData } from "./state.js";
 import { forgetHistory } from "./waterfall.js";
 
@@ -27,6 +29,17 @@ let pollGen = 0;
 export const isOpen = () => wsOpened;
 /** Whether a WebSocket is connecting right now (no backoff timer running). */
 export const attemptInProgress = () => Boolean(ws && !wsOpened);
+
+/** Sends `msg` as JSON on the open WebSocket; false when there is none (or it failed). */
+export function sendJson(msg) {
+  if (!ws || !wsOpened || ws.readyState !== WebSocket.OPEN) return false;
+  try {
+    ws.send(JSON.stringify(msg));
+    return true;
+  } catch (_) {
+    return false; // the close handler follows
+  }
+}
 
 function deriveConnection() {
   if (ws && wsOpened && ws.readyState === WebSocket.OPEN) return "connected";
@@ -90,6 +103,7 @@ export function connect() {
     onFailure();
     return;
   }
+  sock.binaryType = "arraybuffer"; // audio packets
   ws = sock;
   connectTimer = clearTimer(connectTimer);
   connectTimer = setTimeout(() => {
@@ -114,10 +128,16 @@ export function connect() {
     startPing();
     subscribeFrames(sock);
     if (S.dashConfig === null) loadDashboardConfig();
+    connectionOpened(); // a listener of a lost connection is asked for again
     updateConnection();
   };
   sock.onmessage = (ev) => {
     if (ws !== sock) return;
+    if (typeof ev.data !== "string") {
+      S.lastMsgAt = Date.now(); // proves the connection, like a pong
+      onAudio(ev.data);
+      return;
+    }
     onMessage(ev.data);
   };
   sock.onerror = () => {
@@ -170,9 +190,10 @@ function onMessage(raw) {
     S.badMessages++;
     return;
   }
-  if (num(msg.seq) !== null && msg.event !== "pong") {
-    // seq strictly increases; a repeat or an older one is a duplicate. A pong repeats the
-    // seq of the message before it (the server answers pings outside its event sequence).
+  if (num(msg.seq) !== null && msg.event !== "pong" && msg.event !== "listening") {
+    // seq strictly increases; a repeat or an older one is a duplicate. A pong and a
+    // listening repeat the seq of the message before them (the server answers pings and
+    // listen requests outside its event sequence).
     if (connSeq !== null && msg.seq <= connSeq) return;
     connSeq = msg.seq;
     S.lastSeq = msg.seq;
@@ -212,6 +233,7 @@ function backoffDelay(failures) {
 function onFailure() {
   connectTimer = clearTimer(connectTimer);
   stopPing();
+  connectionLost();
   wsOpened = false;
   S.latencyMs = null; // a dead connection has no latency
   S.failures++;

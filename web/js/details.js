@@ -3,6 +3,7 @@
 
 import { $, el, renderAges, setAttr, setText } from "./dom.js";
 import { DASH, fmtFixed, fmtInt, fmtIso } from "./format.js";
+import { isListeningTo, listenToSignal, modeFor, stopListening } from "./listen.js";
 import { showReceiver } from "./spectrum_view.js";
 import { markDirty, receiverName, S } from "./state.js";
 
@@ -64,7 +65,7 @@ export function renderDetails() {
   setAttr($("clear-selection"), "hidden", id === null ? "" : null);
   const s = id !== null ? (S.signals && S.signals.get(id)) || S.offAir.get(id) || null : null;
   const l = id !== null && S.locs ? S.locs.get(id) || null : null;
-  const key = JSON.stringify([id, s && { ...s, timestamp: 0 }, l, (S.websdrs || []).map((w) => [w.id, w.name])]);
+  const key = JSON.stringify([id, s && { ...s, timestamp: 0 }, l, (S.websdrs || []).map((w) => [w.id, w.name]), isListeningTo(id)]);
   if (key === detailsKey) return;
   detailsKey = key;
   const box = $("details");
@@ -74,7 +75,12 @@ export function renderDetails() {
   }
   const parts = [];
   const head = el("h3", "details-title", id);
-  parts.push(head);
+  // The listen toggle on the title's line (the panel keeps its height).
+  if (s && !s.off_air && s.frequency_hz !== null) {
+    const line = el("div", "details-head");
+    line.append(head, listenButton(s));
+    parts.push(line);
+  } else parts.push(head);
   if (!s && !l) {
     parts.push(el("p", "empty", "This signal is no longer active and has no position estimate."));
     box.replaceChildren(...parts);
@@ -132,8 +138,25 @@ export function renderDetails() {
     kv(dl, "Estimated", null, l.timestamp);
     parts.push(dl);
   }
+  // The rebuild must not drop the keyboard user's place on the listen toggle.
+  const onListen = document.activeElement && document.activeElement.dataset && document.activeElement.dataset.testid === "details-listen";
   box.replaceChildren(...parts);
+  if (onListen) box.querySelector('[data-testid="details-listen"]')?.focus();
   renderAges();
+}
+
+/** Listen to the signal (on its best receiver, in the mode its width suggests), or stop. */
+function listenButton(s) {
+  const hearing = isListeningTo(s.signal_id);
+  const b = el("button", "btn btn-small listen-details", hearing ? "■ Stop listening" : `▶ Listen (${modeFor(s.bandwidth_hz, s.frequency_hz).toUpperCase()})`);
+  b.type = "button";
+  b.dataset.testid = "details-listen";
+  setAttr(b, "aria-pressed", hearing ? "true" : "false");
+  b.addEventListener("click", () => {
+    if (isListeningTo(s.signal_id)) stopListening();
+    else listenToSignal((S.signals && S.signals.get(s.signal_id)) || s); // its newest report
+  });
+  return b;
 }
 
 /** Tells screen readers what was selected (a polite live region). */

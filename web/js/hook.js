@@ -1,9 +1,11 @@
 // `window.sdrhub`: a read-only view of the dashboard for tests and debugging (documented in
 // tests/browser/README.md). It returns copies, never live references, so a test cannot
-// change what it observes.
+// change what it observes; the one exception is listenAnalyser(), the audio graph's
+// AnalyserNode, since what plays can only be read from it.
 
 import { CFG } from "./config.js";
 import { historyState } from "./history.js";
+import { analyserNode, listenView } from "./listen.js";
 import { tilesShown } from "./map.js";
 import { plotSignals, spectrumView } from "./spectrum.js";
 import { S } from "./state.js";
@@ -79,6 +81,15 @@ const hook = Object.freeze({
   /** The signals marked on the spectrum: id, x (CSS px from the plot's left edge), known name. */
   plotSignals() {
     return plotSignals();
+  },
+  /** Listening: state, receiver, frequency, mode, passband, squelch, the stream's rate, packets,
+   * lost packets, channel power, latency antenna to speaker (ms) and its parts, the player. */
+  listen() {
+    return listenView();
+  },
+  /** The AnalyserNode after the volume control (null before the first listen). */
+  listenAnalyser() {
+    return analyserNode();
   },
 });
 

@@ -17,6 +17,10 @@
 //   waterfall.js   the waterfall's rows (live and the server's recent history) and drawing
 //   map.js         the map drawer (Web Mercator, optional tiles): live estimates, stored fixes
 //   details.js     the selected signal and its details panel
+//   listen.js      listening: listen requests, audio packets to the player, latency
+//   listen_bar.js  the listening bar: what is heard, its controls and its numbers
+//   listen-worklet.js  the player (AudioWorklet): jitter buffer, resampling;
+//                  listen_sources.js where there is no AudioWorklet; audio_packet.js decodes
 //   history.js     the History view: search over the signal log, one stored signal
 //   heatmap.js     the History view's occupancy heatmap
 //   timeline.js    a stored signal's power per receiver over time
@@ -33,6 +37,7 @@ import { $, renderAges } from "./dom.js";
 import { wireFilter } from "./filter.js";
 import { initHistory, renderHistory } from "./history.js";
 import { installHook } from "./hook.js";
+import { renderListen, wireListen } from "./listen_bar.js";
 import { renderMap } from "./map.js";
 import { renderSpectrum, wirePlot } from "./spectrum.js";
 import { wireSpectrumControls } from "./spectrum_view.js";
@@ -46,6 +51,7 @@ import { renderHealth, renderLocs, renderReceivers, renderSignals, setSort } fro
 function render(d) {
   const all = d.has("all");
   if (all || d.has("conn")) renderConnection();
+  if (all || d.has("listen") || d.has("listen-stats")) renderListen(all || d.has("listen"));
   if (S.view === "history") {
     if (all || d.has("websdrs")) renderHistory();
     renderMeta();
@@ -54,11 +60,11 @@ function render(d) {
   if (all || d.has("alerts") || d.has("signals")) renderAlerts();
   if (all || d.has("health")) renderHealth();
   if (all || d.has("websdrs")) renderReceivers();
-  if (all || d.has("signals") || d.has("websdrs") || d.has("selection")) renderSignals();
+  if (all || d.has("signals") || d.has("websdrs") || d.has("selection") || d.has("listen")) renderSignals();
   if (all || d.has("locs") || d.has("signals") || d.has("websdrs") || d.has("selection")) renderLocs();
   if (all || d.has("locs") || d.has("signals") || d.has("websdrs") || d.has("selection") || d.has("map")) renderMap();
   if (all || d.has("spectrum") || d.has("signals") || d.has("websdrs") || d.has("selection") || d.has("conn")) renderSpectrum();
-  if (all || d.has("signals") || d.has("locs") || d.has("websdrs") || d.has("selection")) renderDetails();
+  if (all || d.has("signals") || d.has("locs") || d.has("websdrs") || d.has("selection") || d.has("listen")) renderDetails();
   if (all || d.has("tick")) renderAges();
   renderMeta();
 }
@@ -71,6 +77,7 @@ function init() {
     $("details").focus(); // the button hides itself: keep the keyboard user in the panel
   });
   wireSpectrumControls();
+  wireListen();
   wireFilter(markDirty);
   $("show-ignored").addEventListener("change", (ev) => {
     S.showIgnored = ev.target.checked;

@@ -1,6 +1,8 @@
 // The live spectrum and waterfall of one receiver at a time, from the opt-in `spectrum:frame`
 // stream (connection.js subscribes to it after every connect), with the active signals marked
 // on both plots; clicking a mark or stepping with the arrow keys selects the signal.
+// Listening (listen.js): Shift+click listens there (to the signal under the pointer, if any),
+// and while listening a click tunes; the passband is shaded on the spectrum, its edges drag.
 //
 // What is shown (zoom, pan, levels, averaging, peak hold, the waterfall's span) is decided in
 // spectrum_view.js; the waterfall's rows (live, and the server's recent history) and their
@@ -11,11 +13,18 @@ import { $, el, setAttr, setText } from "./dom.js";
 import { decodeFrame, sameBins } from "./frame.js";
 import { cssColors, fitCanvas, fmtMHz, niceStep } from "./plot.js";
 import { shownSignal } from "./data.js";
+import { commitPassband, dragEdge, isActive, listenAt, listenBand, listenToSignal } from "./listen.js";
 import { BADGE_TEXT, markDirty, receiverName, S } from "./state.js";
 import { centreOn, dragged, fullSpan, levelAxis, shownSpan, traces, updateTraces, V, wireZoomPan, zoomKey } from "./spectrum_view.js";
 import { addRow, coveredS, drawWaterfall, loadHistory } from "./waterfall.js";
 
 const PLOT = { padL: 52, padR: 12, padT: 18, padB: 22, labelRows: 30 };
+/** A passband edge takes the pointer this close, CSS px; a band narrower than MIN_BAND_PX
+ * has no draggable edges (a click there tunes instead). */
+const EDGE_PX = 6;
+const MIN_BAND_PX = 10;
+const LISTEN_FILL = "rgba(63,207,106,.16)";
+const LISTEN_LINE = "#3fcf6a";
 let plotHits = []; // signal bands on the visible plots: {id, x0, x1, xc}
 let drawn = null; // what the last render drew (for the hover readout and the test hook)
 
@@ -188,6 +197,9 @@ export function renderSpectrum() {
     ctx.fillStyle = isSel ? "rgba(255,210,74,.28)" : "rgba(182,156,255,.18)";
     ctx.fillRect(hit.x0, top, hit.x1 - hit.x0, ph);
   }
+  const band = listenBand();
+  const heard = band && band.rx === rx ? band : null;
+  if (heard) drawPassband(ctx, heard, x, { x: PLOT.padL, y: top, w: pw, h: ph });
   // traces: peak hold under the live (or averaged) one
   ctx.save();
   ctx.beginPath();
@@ -280,8 +292,14 @@ export function renderSpectrum() {
     g.fill();
   }
   g.setLineDash([]);
+  if (heard) {
+    // Above the waterfall, the passband as a bar (what is heard of each row under it).
+    const x0 = Math.max(PLOT.padL, x(heard.lo)), x1 = Math.min(PLOT.padL + pw, x(heard.hi));
+    g.fillStyle = LISTEN_LINE;
+    if (x1 >= x0) g.fillRect(x0, PLOT.padT - 4, Math.max(2, x1 - x0), 3);
+  }
   plotHits = hits;
-  drawn = { rx, span, full, levels: { ...levels }, i0, i1, live, peak, f, waterfall: { ...wf, y: PLOT.padT, h: ph2 } };
+  drawn = { rx, span, full, levels: { ...levels }, i0, i1, live, peak, f, pw, heard, waterfall: { ...wf, y: PLOT.padT, h: ph2 } };
 
   const range = `${fmtMHz(span.lo, fStep)} to ${fmtMHz(span.hi, fStep)} MHz`;
   const selTxt = S.selected && hits.some((x2) => x2.id === S.selected) ? `, ${S.selected} selected` : "";
@@ -289,6 +307,93 @@ export function renderSpectrum() {
   setAttr(sc, "aria-label", `Spectrum of ${receiverName(rx)}, ${range}, levels ${Math.round(levels.lo)} to ${Math.round(levels.hi)} dBFS; ${sigs.length} signal${sigs.length === 1 ? "" : "s"} marked${names ? `: ${names}` : ""}${selTxt}.`);
   setAttr(wc, "aria-label", `Waterfall of ${receiverName(rx)}, ${range}, the last ${fmtAgo(spanMs)} (${wf.rows} rows), newest at the top${selTxt}.`);
   setAttr(sc, "data-span-hz", `${Math.round(span.lo)},${Math.round(span.hi)}`);
+}
+
+/** The listened passband on the spectrum: shaded, its edges with handles, the frequency dashed. */
+function drawPassband(ctx, band, x, area) {
+  const x0 = x(band.lo), x1 = x(band.hi), xc = x(band.hz);
+  ctx.save();
+  ctx.beginPath();
+  ctx.rect(area.x, area.y - 6, area.w, area.h + 6);
+  ctx.clip();
+  ctx.fillStyle = LISTEN_FILL;
+  ctx.fillRect(x0, area.y, x1 - x0, area.h);
+  ctx.strokeStyle = LISTEN_LINE;
+  ctx.fillStyle = LISTEN_LINE;
+  ctx.lineWidth = band.dragging ? 2 : 1.5;
+  ctx.beginPath();
+  for (const e of [x0, x1]) {
+    ctx.moveTo(Math.round(e) + 0.5, area.y);
+    ctx.lineTo(Math.round(e) + 0.5, area.y + area.h);
+  }
+  ctx.stroke();
+  if (x1 - x0 >= MIN_BAND_PX) for (const e of [x0, x1]) ctx.fillRect(e - 3, area.y - 6, 6, 10); // the handles
+  ctx.setLineDash([4, 3]);
+  ctx.lineWidth = 1;
+  ctx.beginPath();
+  ctx.moveTo(Math.round(xc) + 0.5, area.y);
+  ctx.lineTo(Math.round(xc) + 0.5, area.y + area.h);
+  ctx.stroke();
+  ctx.restore();
+}
+
+/** The frequency under a pointer x (CSS px) on the plots as last drawn; null outside the plot. */
+function hzAt(px) {
+  if (!drawn || px < PLOT.padL || px > PLOT.padL + drawn.pw) return null;
+  return drawn.span.lo + ((px - PLOT.padL) / drawn.pw) * (drawn.span.hi - drawn.span.lo);
+}
+
+/** The passband edge ("lo" or "hi") under a pointer x on the spectrum, or null. */
+function edgeAt(px) {
+  const band = listenBand();
+  if (!drawn || !band || band.rx !== drawn.rx) return null;
+  const xOf = (hz) => PLOT.padL + ((hz - drawn.span.lo) / (drawn.span.hi - drawn.span.lo)) * drawn.pw;
+  const x0 = xOf(band.lo), x1 = xOf(band.hi);
+  if (x1 - x0 < MIN_BAND_PX) return null;
+  const d0 = Math.abs(px - x0), d1 = Math.abs(px - x1);
+  if (Math.min(d0, d1) > EDGE_PX) return null;
+  return d0 <= d1 ? "lo" : "hi";
+}
+
+/** Dragging a passband edge on the spectrum: the band follows, the new one is asked for on
+ * release. Wired before the pan, which a press on an edge does not start. */
+function wirePassband(canvas) {
+  let edge = null;
+  const px = (ev) => ev.clientX - canvas.getBoundingClientRect().left;
+  canvas.addEventListener("pointerdown", (ev) => {
+    const which = ev.button === 0 ? edgeAt(px(ev)) : null;
+    if (which === null) return;
+    ev.stopImmediatePropagation();
+    edge = { which, id: ev.pointerId };
+    canvas.setPointerCapture(ev.pointerId);
+  });
+  canvas.addEventListener("pointermove", (ev) => {
+    if (!edge || ev.pointerId !== edge.id) return;
+    ev.stopImmediatePropagation();
+    const band = listenBand();
+    const hz = drawn ? drawn.span.lo + ((px(ev) - PLOT.padL) / drawn.pw) * (drawn.span.hi - drawn.span.lo) : null;
+    if (band && hz !== null) dragEdge(edge.which, hz - band.hz);
+  });
+  const end = (ev) => {
+    if (!edge || ev.pointerId !== edge.id) return;
+    ev.stopImmediatePropagation();
+    edge = null;
+    canvas.dataset.dragged = "1"; // the click that follows does not tune
+    commitPassband();
+  };
+  canvas.addEventListener("pointerup", end);
+  canvas.addEventListener("pointercancel", end);
+}
+
+/** Listens at a pointer x on the shown receiver: to the signal `id` under it, else to that
+ * frequency. False when x is off the plot. */
+function tuneAt(px, id) {
+  const hz = hzAt(px);
+  if (hz === null) return false;
+  const s = id !== null && S.signals ? S.signals.get(id) : null;
+  if (s) listenToSignal(s, drawn.rx);
+  else listenAt(drawn.rx, hz);
+  return true;
 }
 
 /** The signal under a pointer x on a plot: the band containing it, else the nearest marker within 8 px. */
@@ -316,13 +421,16 @@ function geometryOf(canvas) {
 /** Pointer and keyboard on a plot: click selects, hover reads out, wheel and drag zoom and
  * pan, double-click shows the full span; ← → step, Esc clears, + − 0 and Shift+← → zoom and pan. */
 export function wirePlot(canvas) {
+  if (canvas.id === "spectrum") wirePassband(canvas);
   wireZoomPan(canvas, () => geometryOf(canvas));
   canvas.addEventListener("click", (ev) => {
     // The second click of a double-click (the full span) does not undo the first's selection.
     if (dragged(canvas) || ev.detail > 1) return;
     const r = canvas.getBoundingClientRect();
     const id = signalAt(ev.clientX - r.left);
-    if (id !== null) selectSignal(id, { fromSpectrum: true });
+    // Shift+click listens; while listening, any click tunes.
+    const tuned = (ev.shiftKey || isActive()) && tuneAt(ev.clientX - r.left, id);
+    if (id !== null) selectSignal(id, { fromSpectrum: true, keep: tuned });
   });
   canvas.addEventListener("mousemove", (ev) => {
     const r = canvas.getBoundingClientRect();
@@ -338,7 +446,7 @@ export function wirePlot(canvas) {
     const hz = drawn.span.lo + ((px - PLOT.padL) / pw) * (drawn.span.hi - drawn.span.lo);
     const i = Math.min(f.bins - 1, Math.max(0, Math.floor((hz - f.start) / f.binHz)));
     const id = signalAt(px);
-    canvas.style.cursor = id === null ? "crosshair" : "pointer";
+    canvas.style.cursor = canvas.id === "spectrum" && edgeAt(px) ? "ew-resize" : id === null ? "crosshair" : "pointer";
     const known = id === null ? null : plotHits.find((h) => h.id === id).name;
     const peakTxt = drawn.peak ? ` (peak ${drawn.peak[i].toFixed(1)})` : "";
     // On the waterfall, also when the row under the pointer was received.
@@ -358,6 +466,14 @@ export function wirePlot(canvas) {
       ev.preventDefault();
       return;
     }
+    if ((ev.key === "l" || ev.key === "L") && !ev.ctrlKey && !ev.metaKey && !ev.altKey) {
+      // Listen: to the selected signal, else to the middle of the view.
+      const s = S.selected !== null && S.signals ? S.signals.get(S.selected) : null;
+      if (s) listenToSignal(s);
+      else if (drawn) listenAt(drawn.rx, (drawn.span.lo + drawn.span.hi) / 2);
+      ev.preventDefault();
+      return;
+    }
     if ((ev.key !== "ArrowRight" && ev.key !== "ArrowLeft") || ids.length === 0) return;
     ev.preventDefault();
     const at = ids.indexOf(S.selected);
@@ -372,7 +488,8 @@ export function plotSignals() {
 }
 
 /** What the spectrum panel shows (for the test hook): receiver, frequencies (shown and full),
- * level axis, options, the traces in view (dB per bin) and the waterfall's rows. */
+ * level axis, options, the traces in view (dB per bin), the listened passband and the
+ * waterfall's rows. */
 export function spectrumView() {
   const sp = S.spectrumRx === null ? null : S.spectra.get(S.spectrumRx);
   const d = drawn;
@@ -387,6 +504,8 @@ export function spectrumView() {
     peakHold: V.peakHold,
     live: d ? Array.from(d.live.subarray(d.i0, d.i1 + 1)) : [],
     peak: d && d.peak ? Array.from(d.peak.subarray(d.i0, d.i1 + 1)) : null,
+    // The listened passband as drawn (Hz): frequency, edges.
+    passband: d && d.heard ? { hz: d.heard.hz, lo: d.heard.lo, hi: d.heard.hi } : null,
     waterfall: {
       spanS: V.spanS,
       rows: sp ? sp.rows.length : 0,

@@ -8,6 +8,7 @@ import { selectSignal } from "./details.js";
 import { currentFilter, describeFilter, matchesFilter, renderFilterReceivers } from "./filter.js";
 import { $, el, renderAges, setAttr, setText, showPanel } from "./dom.js";
 import { DASH, fmtFixed, fmtInt, fmtIso, knownStatus, mhz, num, parseTime, str } from "./format.js";
+import { isListeningTo, listenToSignal, stopListening } from "./listen.js";
 import { markDirty, receiverName, S } from "./state.js";
 
 /** The services list (server order), with how long each has been in its status. */
@@ -141,6 +142,28 @@ export function renderReceivers() {
   renderAges();
 }
 
+/** The row's listen toggle: listens to its signal on its best receiver, or stops. An
+ * <input type="button"> (a native button all the same), so that the row's one <button> stays
+ * the one that selects. */
+function listenButton() {
+  const b = el("input", "listen-btn");
+  b.type = "button";
+  b.dataset.testid = "signal-listen";
+  b.addEventListener("click", (ev) => {
+    ev.stopPropagation();
+    const id = b.closest("tr").dataset.key;
+    if (isListeningTo(id)) {
+      stopListening();
+      return;
+    }
+    const s = S.signals && S.signals.get(id);
+    if (!s) return;
+    listenToSignal(s);
+    selectSignal(id, { keep: true }); // and shows it in the spectrum, where its passband is
+  });
+  return b;
+}
+
 function selectButton(onId) {
   const b = el("button", "sel-btn");
   b.type = "button";
@@ -230,7 +253,7 @@ export function renderSignals() {
     (s) => s.signal_id,
     () => {
       const tr = cells(el("tr", "selectable"), 9, [1, 2, 3, 4, 6, 7, 8]);
-      tr.children[0].append(selectButton((b) => b.closest("tr").dataset.key), el("span", "novel"), el("span", "known"));
+      tr.children[0].append(listenButton(), selectButton((b) => b.closest("tr").dataset.key), el("span", "novel"), el("span", "known"));
       tr.children[0].children[1].textContent = "new";
       tr.children[7].className = "num age";
       tr.children[8].className = "num heard";
@@ -239,7 +262,7 @@ export function renderSignals() {
     },
     (tr, s) => {
       const c = tr.children;
-      const btn = c[0].firstChild;
+      const [listen, btn, novel, known] = c[0].children;
       // A row of a signal on air, or (dimmed, after them) of one that went off air lately.
       tr.dataset.testid = s.off_air ? "offair-row" : "signal-row";
       tr.classList.toggle("off-air", Boolean(s.off_air));
@@ -247,7 +270,6 @@ export function renderSignals() {
       // Its name under its id: a known signal's (with its tags), else the configured
       // transmitter's; "new" when nothing was heard near its frequency for
       // history.novel_days before it appeared.
-      const [, novel, known] = c[0].children;
       setAttr(novel, "hidden", s.novel ? null : "");
       setAttr(novel, "title", s.novel ? "novel: nothing heard near this frequency recently" : null);
       setText(known, s.known ? s.known.name : s.name || "");
@@ -255,7 +277,15 @@ export function renderSignals() {
       known.classList.toggle("ignored", Boolean(s.known && s.known.ignore));
       const sel = S.selected === s.signal_id;
       setAttr(btn, "aria-pressed", sel ? "true" : "false");
-      setAttr(btn, "aria-label", `${s.signal_id}, ${mhz(s.frequency_hz) === null ? "unknown frequency" : `${mhz(s.frequency_hz).toFixed(4)} MHz`}: show details`);
+      const where = mhz(s.frequency_hz) === null ? "unknown frequency" : `${mhz(s.frequency_hz).toFixed(4)} MHz`;
+      setAttr(btn, "aria-label", `${s.signal_id}, ${where}: show details`);
+      // Off air, nothing to hear.
+      const hearing = isListeningTo(s.signal_id);
+      setAttr(listen, "hidden", s.off_air && !hearing ? "" : null);
+      setAttr(listen, "value", hearing ? "■" : "▶");
+      setAttr(listen, "aria-pressed", hearing ? "true" : "false");
+      setAttr(listen, "aria-label", hearing ? `Stop listening to ${s.signal_id}` : `Listen to ${s.signal_id}, ${where}`);
+      setAttr(listen, "title", hearing ? "Stop listening" : `Listen${s.websdr_id ? ` on ${receiverName(s.websdr_id)}` : ""} (or Shift+click the spectrum)`);
       tr.classList.toggle("selected", sel);
       const hasLoc = Boolean(S.locs && S.locs.has(s.signal_id));
       tr.classList.toggle("has-loc", hasLoc);
