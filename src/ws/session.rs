@@ -306,8 +306,13 @@ impl Session {
     /// Starts the client's listener (replacing the one it had): the `listening` answer goes
     /// into the writer before any audio frame.
     async fn listen(&mut self, request: &crate::audio::ListenRequest, writer: &mut Writer) {
-        // The old listener's place is free before the new one asks for one.
-        self.listening = None;
+        // The old listener's place is free before the new one asks for one; a recording it
+        // was making is finished and announced first.
+        if let Some(old) = self.listening.take() {
+            if let Ok(report) = old.stop_recording().await {
+                self.reply_now(writer, Event::Recorded(Box::new(report)));
+            }
+        }
         let outcome = match &self.audio {
             Some((service, access)) => service.listen(request, access),
             None => Err(ErrorReport {

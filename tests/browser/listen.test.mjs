@@ -52,7 +52,7 @@ before(async () => {
   assert.ok(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: apt-get install -y chromium`);
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "sdrhub-listen-"));
   const config = path.join(dir, "sdrhub.toml");
-  fs.writeFileSync(config, SCENE);
+  fs.writeFileSync(config, `[audio]\nrecordings_dir = "${dir}/recordings"\n${SCENE}`);
   const port = await freePort();
   BASE = `http://127.0.0.1:${port}`;
   server = await startServer(port, ["--config", config]);
@@ -203,7 +203,7 @@ test("listen: a row's listen button plays the FM voice's tone, antenna to speake
   await page.close();
 });
 
-test("listen: a carrier in CW is the 700 Hz BFO pitch, 1 kHz under it in USB a 1 kHz tone; a refused frequency says why", { timeout: 90000 }, async () => {
+test("listen: a carrier in CW is the 700 Hz BFO pitch, 1 kHz under it in USB a 1 kHz tone, recorded as WAV and SigMF; a refused frequency says why", { timeout: 90000 }, async () => {
   const { page, errors } = await openPageAt(browser, BASE);
   const id = await rowOf(page, CARRIER_HZ);
   // From its details panel this time.
@@ -234,6 +234,24 @@ test("listen: a carrier in CW is the 700 Hz BFO pitch, 1 kHz under it in USB a 1
     assert.ok(t.overMedianDb >= 20, `a clear tone: ${JSON.stringify(t)}`);
   }
   assert.ok((await shownLatency(page)) < 500);
+
+  // Record what is heard: the bar links the WAV and the SigMF files when it is finished.
+  await page.locator('[data-testid="listen-record"]').click();
+  await page.waitForFunction(() => /recording/.test(document.querySelector('[data-testid="listen-recorded"]').textContent), null, { timeout: 3000 });
+  await page.waitForTimeout(1500);
+  await page.locator('[data-testid="listen-record"]').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="listen-recorded-wav"]'), null, { timeout: 5000 });
+  const recorded = await page.locator('[data-testid="listen-recorded"]').textContent();
+  assert.match(recorded, /^\d+\.\d s recorded.*: WAV · SigMF meta · SigMF data$/, recorded);
+  const wav = await page.evaluate(async () => {
+    const href = document.querySelector('[data-testid="listen-recorded-wav"]').getAttribute("href");
+    const r = await fetch(href);
+    const b = new Uint8Array(await r.arrayBuffer());
+    return { status: r.status, riff: String.fromCharCode(...b.slice(0, 4)), bytes: b.length };
+  });
+  assert.equal(wav.status, 200);
+  assert.equal(wav.riff, "RIFF");
+  assert.ok(wav.bytes > 12000 * 2, `a WAV of more than a second: ${wav.bytes} bytes`);
 
   // A frequency the receiver does not cover: the server's reason, in the bar.
   await tune(page, "150");

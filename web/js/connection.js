@@ -15,6 +15,9 @@ import { connectionLost, connectionOpened, onAudio } from "./listen.js";
 import { markDirty, S, touchData } from "./state.js";
 import { forgetHistory } from "./waterfall.js";
 
+/** Replies the session makes itself, numbered with the seq of the message before them. */
+const OUTSIDE_SEQUENCE = new Set(["pong", "listening", "recorded"]);
+
 let ws = null;
 let wsOpened = false;
 let connSeq = null; // last seq on the current connection
@@ -190,10 +193,10 @@ function onMessage(raw) {
     S.badMessages++;
     return;
   }
-  if (num(msg.seq) !== null && msg.event !== "pong" && msg.event !== "listening") {
-    // seq strictly increases; a repeat or an older one is a duplicate. A pong and a
-    // listening repeat the seq of the message before them (the server answers pings and
-    // listen requests outside its event sequence).
+  if (num(msg.seq) !== null && !OUTSIDE_SEQUENCE.has(msg.event)) {
+    // seq strictly increases; a repeat or an older one is a duplicate. A pong, a listening
+    // and a recorded repeat the seq of the message before them (the server answers pings,
+    // listen and record requests outside its event sequence).
     if (connSeq !== null && msg.seq <= connSeq) return;
     connSeq = msg.seq;
     S.lastSeq = msg.seq;

@@ -5,7 +5,7 @@ import { setAlerts, upsertAlert } from "./alerts.js";
 import { setHealth, setLocs, setSignals, setWebsdrs, upsertLoc, upsertSignal } from "./data.js";
 import { $, setAttr, setText } from "./dom.js";
 import { fmtClock, str } from "./format.js";
-import { onListenError, onListening } from "./listen.js";
+import { onListenError, onListening, onRecorded, onRecordError } from "./listen.js";
 import { onFrame } from "./spectrum.js";
 import { markDirty, S, touchData } from "./state.js";
 
@@ -62,8 +62,11 @@ export function applyEvent(event, data, timestamp) {
     case "listening": // the answer to listen or unlisten, or the listener ended
       onListening(d);
       break;
+    case "recorded": // a recording of what was heard is finished: its files
+      onRecorded(d);
+      break;
     case "error":
-      if (onListenError(d)) break; // the listening bar shows it
+      if (onListenError(d) || onRecordError(d)) break; // the listening bar shows it
       if (d.code === "forbidden_topic" && /spectrum:frame/.test(str(d.message) || "")) {
         // Not an error of the page: this token simply does not include the waterfall.
         S.spectrumForbidden = true;

@@ -85,6 +85,8 @@ export const L = {
   volume: 0.8,
   muted: false,
   stats: freshStats(),
+  recording: false, // a recording asked for and not finished
+  recorded: null, // the last `recorded` (its files), or {error} when refused
 };
 
 const A = { ctx: null, gain: null, analyser: null, player: null, suspendTimer: 0 };
@@ -216,7 +218,38 @@ export function stopListening() {
   sendTimer = 0;
   if (L.onServer && sendJson({ event: "unlisten", data: {} })) L.pending++;
   L.onServer = false;
+  // The server finishes a recording with the listener and says so (`recorded`).
   endWith("stopped", "");
+}
+
+/** Starts recording what is heard (the channel IQ as SigMF, the audio as WAV), or finishes it. */
+export function toggleRecording() {
+  if (L.recording) {
+    sendJson({ event: "record_stop", data: {} });
+  } else if (L.state === "playing") {
+    const data = L.signalId ? { signal_id: L.signalId } : {};
+    if (sendJson({ event: "record", data })) {
+      L.recording = true;
+      L.recorded = null;
+    }
+  }
+  markDirty("listen");
+}
+
+/** The server's `recorded`: a recording finished (asked, or by unlisten or a retune). */
+export function onRecorded(d) {
+  L.recording = false;
+  L.recorded = d;
+  markDirty("listen");
+}
+
+/** An error event: true when it answers record or record_stop (the bar shows it). */
+export function onRecordError(d) {
+  if (str(d.code) !== "record_refused") return false;
+  L.recording = false;
+  L.recorded = { error: str(d.message) || "refused" };
+  markDirty("listen");
+  return true;
 }
 
 /** Hides the bar (after a stop). */

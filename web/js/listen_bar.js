@@ -5,7 +5,8 @@
 
 import { $, setAttr, setText } from "./dom.js";
 import { DASH } from "./format.js";
-import { DEFAULT_PASSBAND, dismiss, isActive, L, listenView, passbandOf, retune, setSquelch, setVolume, stopListening, TUNE_STEP_HZ, validPassband } from "./listen.js";
+import { DEFAULT_PASSBAND, dismiss, isActive, L, listenView, passbandOf, retune, setSquelch, setVolume, stopListening, toggleRecording, TUNE_STEP_HZ, validPassband } from "./listen.js";
+import { TOKEN } from "./config.js";
 import { receiverName } from "./state.js";
 import { parseFreq } from "./spectrum_view.js";
 
@@ -49,6 +50,7 @@ export function renderListen(all) {
     const mute = $("listen-mute");
     setAttr(mute, "aria-pressed", v.muted ? "true" : "false");
     setText(mute, v.muted ? "Unmute" : "Mute");
+    renderRecording();
     setAttr($("listen-stop"), "hidden", active ? null : "");
     setAttr($("listen-again"), "hidden", active ? "" : null);
     setAttr($("listen-close"), "hidden", active ? "" : null);
@@ -74,6 +76,35 @@ export function renderListen(all) {
   setAttr($("listen-buffer"), "title", `${v.underruns} underrun${v.underruns === 1 ? "" : "s"}, ${fmtMs(v.droppedMs)} dropped (buffer too deep)`);
   setText($("listen-lost"), String(v.lost));
   setAttr($("listen-lost"), "title", `packets lost in transit, of ${v.packets + v.lost}`);
+}
+
+/** The record button and the last recording's files. */
+function renderRecording() {
+  const button = $("listen-record");
+  setAttr(button, "aria-pressed", L.recording ? "true" : "false");
+  setText(button, L.recording ? "Stop recording" : "Record");
+  setAttr(button, "disabled", L.recording || L.state === "playing" ? null : "");
+  const out = $("listen-recorded");
+  out.replaceChildren();
+  const r = L.recorded;
+  if (L.recording) {
+    setText(out, "recording the channel (SigMF) and the audio (WAV)…");
+  } else if (r && r.error) {
+    setText(out, `not recorded: ${r.error}`);
+  } else if (r) {
+    out.append(`${r.seconds.toFixed(1)} s recorded${r.signal_id ? ` of ${r.signal_id}` : ""}: `);
+    const links = [["WAV", r.wav], ["SigMF meta", r.sigmf_meta], ["SigMF data", r.sigmf_data]];
+    links.forEach(([label, href], i) => {
+      const a = document.createElement("a");
+      // A link cannot carry the Authorization header: the token goes in the query.
+      a.href = TOKEN ? `${href}?token=${encodeURIComponent(TOKEN)}` : href;
+      a.download = "";
+      a.textContent = label;
+      a.dataset.testid = `listen-recorded-${label.toLowerCase().replace(" ", "-")}`;
+      out.append(a);
+      if (i < links.length - 1) out.append(" · ");
+    });
+  }
 }
 
 /** The mode's passband edges as typed, asked for when the server would take them. */
@@ -131,4 +162,5 @@ export function wireListen() {
     $("listen-stop").focus();
   });
   $("listen-close").addEventListener("click", dismiss);
+  $("listen-record").addEventListener("click", toggleRecording);
 }
