@@ -186,3 +186,39 @@ fn the_example_config_is_valid_and_documents_the_defaults() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn simulate_describe_prints_the_scene_with_the_tones_of_its_fm_voice() {
+    let output = Command::new(env!("CARGO_BIN_EXE_sdrhub"))
+        .args(["simulate", "--describe"])
+        .env_remove("SDRHUB_CONFIG")
+        .output()
+        .expect("the binary runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let scene: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(scene["receivers"].as_array().unwrap().len(), 5);
+    let transmitters = scene["transmitters"].as_array().unwrap();
+    let voice = transmitters
+        .iter()
+        .find(|t| t["kind"] == "fm")
+        .expect("an FM voice");
+    let tones = voice["message_tones"].as_array().unwrap();
+    assert_eq!(tones.len(), 3, "{voice}");
+    // Strongest first, each inside the voice band, their shares of the deviation under 1.
+    let shares: Vec<f64> = tones.iter().map(|t| t["share"].as_f64().unwrap()).collect();
+    assert!(shares.windows(2).all(|w| w[0] >= w[1]), "{shares:?}");
+    assert!(shares.iter().sum::<f64>() <= 1.0 + 1e-9, "{shares:?}");
+    assert!(tones
+        .iter()
+        .all(|t| (100.0..3_200.0).contains(&t["frequency_hz"].as_f64().unwrap())));
+    // A carrier has none.
+    let carrier = transmitters
+        .iter()
+        .find(|t| t["kind"] == "cw")
+        .expect("a carrier");
+    assert_eq!(carrier["message_tones"], serde_json::json!([]));
+}

@@ -23,6 +23,11 @@ pub struct SimulateArgs {
     /// Emulate KiwiSDR receivers (one per receiver of the scene).
     #[arg(long)]
     pub kiwi: bool,
+    /// Print the configuration's scene as JSON (receivers; transmitters with their positions,
+    /// schedules and, for FM voices, the tones they are modulated with: what a detector, a
+    /// locator and a listener should find) and exit.
+    #[arg(long, conflicts_with = "kiwi")]
+    pub describe: bool,
     /// Port of the first receiver; the others follow (0: any free ports).
     #[arg(long, default_value_t = 8073)]
     pub port: u16,
@@ -59,7 +64,7 @@ const CLOCK_PPM: [f64; 5] = [-3.1, 1.7, 0.4, -1.2, 2.6];
 /// When the scene is invalid or a port cannot be bound.
 pub fn start(args: &SimulateArgs, config: &Config) -> anyhow::Result<(Scene, Vec<KiwiEmulator>)> {
     if !args.kiwi {
-        bail!("name what to emulate: --kiwi (KiwiSDR receivers) is the one kind so far");
+        bail!("name what to emulate: --kiwi (KiwiSDR receivers) is the one kind so far (or --describe to print the scene)");
     }
     let scene_config = if args.from_config {
         config.simulation.clone()
@@ -120,8 +125,55 @@ pub fn receivers_toml(scene: &Scene, emulators: &[KiwiEmulator], password: Optio
     out
 }
 
-/// `sdrhub simulate`: runs until SIGINT or SIGTERM.
+/// The scene of `config` as JSON (see [`SimulateArgs::describe`]).
+///
+/// # Errors
+/// When the scene is invalid.
+pub fn describe(config: &Config) -> anyhow::Result<serde_json::Value> {
+    let scene = Scene::new(config.simulation.clone()).context("the simulated scene is invalid")?;
+    let receivers: Vec<serde_json::Value> = scene
+        .receivers()
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "id": &*r.id, "name": r.name,
+                "latitude": r.position.lat_deg, "longitude": r.position.lon_deg,
+            })
+        })
+        .collect();
+    let transmitters: Vec<serde_json::Value> = scene
+        .transmitters()
+        .iter()
+        .map(|t| {
+            let tones: Vec<serde_json::Value> = t
+                .message_tones()
+                .into_iter()
+                .map(
+                    |(frequency_hz, share)| serde_json::json!({"frequency_hz": frequency_hz, "share": share}),
+                )
+                .collect();
+            serde_json::json!({
+                "id": &*t.id, "name": t.name, "kind": t.kind,
+                "frequency_hz": t.frequency_hz, "bandwidth_hz": t.bandwidth_hz, "power_dbm": t.power_dbm,
+                "latitude": t.position.lat_deg, "longitude": t.position.lon_deg,
+                "schedule": t.schedule, "message_tones": tones,
+            })
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "center_frequency_hz": scene.config().center_frequency_hz,
+        "sample_rate_hz": scene.config().sample_rate_hz,
+        "receivers": receivers,
+        "transmitters": transmitters,
+    }))
+}
+
+/// `sdrhub simulate`: runs until SIGINT or SIGTERM (`--describe`: prints the scene and exits).
 pub fn run(args: &SimulateArgs, config: &Config) -> anyhow::Result<()> {
+    if args.describe {
+        println!("{}", serde_json::to_string_pretty(&describe(config)?)?);
+        return Ok(());
+    }
     let (scene, emulators) = start(args, config)?;
     for (receiver, emulator) in scene.receivers().iter().zip(&emulators) {
         eprintln!(

@@ -10,12 +10,15 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { BIN, CHROMIUM, freePort, launchChromium, openPageAt, startServer, stopServer, waitFor } from "./harness.mjs";
+import { execFileSync } from "node:child_process";
+import { BIN, CHROMIUM, freePort, launchChromium, openPageAt, startServer, stopServer, waitFor, serverEnv } from "./harness.mjs";
 
 let browser;
 let server;
 let BASE;
 let dir;
+/** The FM voice's strongest modulating tone, Hz (`sdrhub simulate --describe`). */
+let VOICE_TONE_HZ;
 
 const VOICE_HZ = 145350000;
 const CARRIER_HZ = 145112500;
@@ -56,6 +59,9 @@ before(async () => {
   const port = await freePort();
   BASE = `http://127.0.0.1:${port}`;
   server = await startServer(port, ["--config", config]);
+  // What the scene's FM voice is modulated with (the scene's truth, from the same binary).
+  const scene = JSON.parse(execFileSync(BIN, ["--config", config, "simulate", "--describe"], { encoding: "utf8", env: serverEnv() }));
+  VOICE_TONE_HZ = scene.transmitters.find((t) => t.id === "tx-voice").message_tones[0].frequency_hz;
   // Clicks start audio anyway (they are user gestures); the flag keeps a slow start from
   // depending on that.
   browser = await launchChromium(["--autoplay-policy=no-user-gesture-required"]);
@@ -161,7 +167,8 @@ test("listen: a row's listen button plays the FM voice's tone, antenna to speake
   assert.match(await page.locator('[data-testid="listen-what"]').textContent(), /^145\.350000 MHz · NFM · /);
   assert.match(await page.locator('[data-testid="listen-power-text"]').textContent(), /^-\d+\.\d dBFS/);
 
-  // The modulating tone: a clear peak between 100 Hz and 3 kHz, in the same place each time.
+  // The modulating tone: a clear peak between 100 Hz and 3 kHz, in the same place each time,
+  // at the scene's strongest tone.
   await fineAnalyser(page);
   await page.waitForTimeout(1000);
   const seen = await tones(page, 6);
@@ -172,7 +179,9 @@ test("listen: a row's listen button plays the FM voice's tone, antenna to speake
     assert.ok(Math.abs(t.bin - mid) <= 2, `a steady tone: bins ${bins.join(", ")} (${seen[0].binHz.toFixed(2)} Hz each)`);
     assert.ok(t.rms > 0.001, `audio plays: RMS ${t.rms}`);
   }
-  console.log(`# FM voice: tone at ${(mid * seen[0].binHz).toFixed(1)} Hz, ${Math.min(...seen.map((t) => t.overMedianDb)).toFixed(1)} dB over the median`);
+  console.log(`# FM voice: tone at ${(mid * seen[0].binHz).toFixed(1)} Hz, ${Math.min(...seen.map((t) => t.overMedianDb)).toFixed(1)} dB over the median; the scene's ${VOICE_TONE_HZ.toFixed(1)} Hz`);
+  // The scene's strongest modulating tone, within a bin and a half.
+  assert.ok(Math.abs(mid * seen[0].binHz - VOICE_TONE_HZ) <= 1.5 * seen[0].binHz, `the tone heard at ${(mid * seen[0].binHz).toFixed(1)} Hz is the scene's ${VOICE_TONE_HZ.toFixed(1)} Hz`);
 
   // Antenna to speaker, as the bar shows it: under 500 ms on loopback, and more than what the
   // jitter buffer holds (it is part of it).
