@@ -7,6 +7,7 @@
 //! compared by their SHA-256 digests in constant time; JWT signatures are checked by `hmac` in
 //! constant time. Tokens never reach the logs: denials log the reason only.
 
+use crate::config::auth::AUDIO_PREFIX;
 use crate::config::AuthConfig;
 use crate::events::{Topic, TopicSet};
 use actix_web::http::header::{self, HeaderMap};
@@ -55,9 +56,6 @@ pub enum AudioAccess {
     Receivers(std::sync::Arc<[String]>),
 }
 
-/// The prefix of an audio grant among a token's events.
-pub const AUDIO_PREFIX: &str = "audio:";
-
 impl AudioAccess {
     /// The audio grants among `names`; `default` when there are no names.
     pub fn from_names(names: Option<&[String]>, default: &AudioAccess) -> AudioAccess {
@@ -86,15 +84,6 @@ impl AudioAccess {
             AudioAccess::Receivers(list) => list.iter().any(|r| r == receiver),
         }
     }
-}
-
-/// Whether `name` may stand among a token's events: a topic, or an audio grant
-/// (`audio:<receiver>`, `audio:*`).
-pub fn valid_event_name(name: &str) -> bool {
-    Topic::parse(name).is_some()
-        || name
-            .strip_prefix(AUDIO_PREFIX)
-            .is_some_and(|r| !r.trim().is_empty())
 }
 
 /// Why a request is refused.

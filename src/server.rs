@@ -23,8 +23,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     // Listening needs the pipeline's receivers (a gateway has none).
-    let audio = (!backing.receivers.is_empty())
-        .then(|| crate::audio::Audio::new(backing.receivers.clone(), config.audio.clone()));
+    let audio = (!backing.receivers.is_empty()).then(|| {
+        crate::audio::Audio::new(backing.receivers.clone(), config.audio.clone())
+            .with_history(backing.history.clone())
+    });
     let state = web::Data::new(AppState::new(config.clone(), hub.clone(), backing).with_audio(audio.clone()));
     let ws = Arc::new(crate::ws::WsContext::new(config.clone(), hub.clone()).with_audio(audio));
     let address = listener.local_addr().context("listener has no address")?;

@@ -267,10 +267,16 @@ async fn what_is_heard_is_recorded_as_sigmf_channel_iq_and_wav_audio() {
     let carrier_hz = config.simulation.center_frequency_hz + 50_000.0;
     let server = start(config);
     let mut ws = connect(&server, "/ws?events=signals:detected").await;
+    let (heard, _) = wait_for(&mut ws, Duration::from_secs(20), "the carrier", |m| {
+        m["event"] == "signals:detected"
+            && (m["data"]["frequency_hz"].as_f64().unwrap_or(0.0) - carrier_hz).abs() < 2_000.0
+    })
+    .await;
+    let signal_id = heard["data"]["signal_id"].as_str().unwrap().to_string();
     let answer = listen(&mut ws, "rx1", carrier_hz, "cw").await;
     assert_eq!(answer["event"], "listening", "{answer}");
     let send = |text: Value| Message::Text(text.to_string().into());
-    ws.send(send(json!({"event": "record", "data": {"signal_id": "sig-7"}})))
+    ws.send(send(json!({"event": "record", "data": {"signal_id": signal_id}})))
         .await
         .unwrap();
     audio_for(&mut ws, Duration::from_secs(2)).await;
@@ -290,8 +296,12 @@ async fn what_is_heard_is_recorded_as_sigmf_channel_iq_and_wav_audio() {
     let data = &recorded["data"];
     assert_eq!(
         (&data["signal_id"], &data["mode"]),
-        (&json!("sig-7"), &json!("cw"))
+        (&json!(signal_id), &json!("cw"))
     );
+    // Linked to the signal's history entry.
+    let (status, entry) = get_json(&server, data["history"].as_str().expect("a history link")).await;
+    assert_eq!(status, 200, "{entry}");
+    assert_eq!(entry["signal"]["signal_id"], json!(signal_id), "{entry}");
     let seconds = data["seconds"].as_f64().unwrap();
     assert!((1.5..3.0).contains(&seconds), "{seconds} s");
 
@@ -346,7 +356,7 @@ async fn what_is_heard_is_recorded_as_sigmf_channel_iq_and_wav_audio() {
     assert_eq!(meta["global"]["core:datatype"], "cf32_le");
     let rate = meta["global"]["core:sample_rate"].as_f64().unwrap();
     let centre = meta["captures"][0]["core:frequency"].as_f64().unwrap();
-    assert_eq!(meta["annotations"][0]["core:label"], "sig-7");
+    assert_eq!(meta["annotations"][0]["core:label"], json!(signal_id));
     let iq = std::fs::read(dir.join(format!("{name}.sigmf-data"))).unwrap();
     let samples: Vec<rustfft::num_complex::Complex<f64>> = iq
         .chunks_exact(8)

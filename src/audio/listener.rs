@@ -10,8 +10,8 @@
 use super::adpcm::State;
 use super::packet::{self, Header};
 use super::recorder::{Recorder, Subject};
-use super::taps::{Chunk, ListenTaps};
 use crate::events::RecordedReport;
+use crate::pipeline::listen_taps::{Chunk, ListenTaps};
 use actix_web::web::Bytes;
 use sdrhub_dsp::demod::{DemodConfig, DemodError, Demodulator};
 use sdrhub_dsp::Complex32;

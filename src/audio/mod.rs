@@ -7,7 +7,8 @@
 //!     demodulate, packetize, IMA ADPCM --try_send--> [audio.client_queue] --> the client's session
 //! ```
 //!
-//! Rooms: [`taps`] (where a receiver's blocks meet its listeners), [`listener`] (one listener's
+//! Rooms: `crate::pipeline::listen_taps` (where a receiver's blocks meet its listeners, in the
+//! pipeline that owns the DSP threads), [`listener`] (one listener's
 //! thread), [`packet`] and [`adpcm`] (the binary frame and its codec), and here [`Audio`], the
 //! service that checks a request (receiver, frequency, mode, passband, the token's audio
 //! access, `audio.max_listeners`) and starts a listener.
@@ -26,7 +27,6 @@ pub mod adpcm;
 pub mod listener;
 pub mod packet;
 pub mod recorder;
-pub mod taps;
 
 use crate::auth::AudioAccess;
 use crate::config::AudioConfig;
@@ -63,6 +63,8 @@ pub struct Audio {
     next_id: Arc<AtomicU64>,
     /// What the listeners count, together.
     pub counters: Arc<ListenerCounters>,
+    /// Where recordings find their signal's history entry.
+    history: Option<crate::history::HistoryStore>,
 }
 
 /// A client's listener: audio frames arrive on `frames`; dropping it stops the listener.
@@ -74,6 +76,7 @@ pub struct Listening {
     pub frames: mpsc::Receiver<Bytes>,
     _listener: Listener,
     _slot: Slot,
+    history: Option<crate::history::HistoryStore>,
 }
 
 /// One of the `audio.max_listeners` places, given back when dropped.
@@ -114,7 +117,7 @@ impl Listening {
         answer.await.map_err(|_| "the listener stopped".to_string())?
     }
 
-    /// Finishes the recording: its files.
+    /// Finishes the recording: its files, and the history entry of the signal it names.
     ///
     /// # Errors
     /// Why there are none (not recording, a write failed).
@@ -124,7 +127,15 @@ impl Listening {
             .commands
             .try_send(listener::Command::Stop(reply))
             .map_err(|_| "the listener is busy; try again".to_string())?;
-        answer.await.map_err(|_| "the listener stopped".to_string())?
+        let mut report = answer.await.map_err(|_| "the listener stopped".to_string())??;
+        if let (Some(store), Some(signal)) = (&self.history, &report.signal_id) {
+            match store.latest_track(signal).await {
+                Ok(Some(id)) => report.history = Some(format!("/api/v1/history/signals/{id}")),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("the recording's signal not looked up in the history: {e}"),
+            }
+        }
+        Ok(report)
     }
 }
 
@@ -142,7 +153,14 @@ impl Audio {
             active: Arc::default(),
             next_id: Arc::new(AtomicU64::new(1)),
             counters: Arc::default(),
+            history: None,
         }
+    }
+
+    /// With the history database, which recordings link to.
+    pub fn with_history(mut self, history: Option<crate::history::HistoryStore>) -> Self {
+        self.history = history;
+        self
     }
 
     /// Listeners now.
@@ -255,6 +273,7 @@ impl Audio {
             frames,
             _listener: listener,
             _slot: slot,
+            history: self.history.clone(),
         })
     }
 }

@@ -174,6 +174,7 @@ impl Recorder {
             wav: url("wav"),
             sigmf_meta: url("sigmf-meta"),
             sigmf_data: url("sigmf-data"),
+            history: None,
         })
     }
 }

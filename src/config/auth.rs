@@ -72,7 +72,7 @@ impl AuthConfig {
         );
         for name in &self.default_events {
             p.check(
-                crate::auth::valid_event_name(name),
+                valid_event_name(name),
                 format!("auth.default_events: unknown topic {name:?} (topics, or audio:<receiver>, audio:*)"),
             );
         }
@@ -86,7 +86,7 @@ impl AuthConfig {
             );
             for name in token.events.iter().flatten() {
                 p.check(
-                    crate::auth::valid_event_name(name),
+                    valid_event_name(name),
                     format!("auth.tokens[{i}] ({}).events: unknown topic {name:?}", token.name),
                 );
             }
@@ -109,4 +109,16 @@ pub struct TokenConfig {
     /// May publish (`POST /api/v1/publish`).
     #[serde(default)]
     pub admin: bool,
+}
+
+/// The prefix of an audio grant among a token's events (`audio:<receiver>`, `audio:*`).
+pub const AUDIO_PREFIX: &str = "audio:";
+
+/// Whether `name` may stand among a token's events: a topic, or an audio grant
+/// (`audio:<receiver>`, `audio:*`).
+pub fn valid_event_name(name: &str) -> bool {
+    crate::events::Topic::parse(name).is_some()
+        || name
+            .strip_prefix(AUDIO_PREFIX)
+            .is_some_and(|r| !r.trim().is_empty())
 }

@@ -10,7 +10,7 @@
 mod acquisition;
 pub mod alerts;
 pub mod audio;
-mod auth;
+pub mod auth;
 pub mod bus;
 mod dashboard;
 pub mod history;

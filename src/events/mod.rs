@@ -5,13 +5,17 @@
 //! be spelled two ways. What the history database answers is in [`history`].
 
 pub mod alert;
+pub mod audio;
 pub mod history;
 mod identity;
+mod reply;
 mod time;
 mod topic;
 
 pub use alert::{AlertKind, AlertList, AlertReport, AlertState, AlertsListing, Severity};
+pub use audio::{ListeningReport, RecordedReport};
 pub use identity::SignalIdentity;
+pub use reply::{ErrorReport, Pong, SubscriptionsReport};
 pub use time::Timestamp;
 pub use topic::{EventKind, Topic, TopicSet};
 
@@ -445,86 +449,6 @@ pub struct Snapshot {
     /// Active alerts.
     #[serde(rename = "alerts:raised", skip_serializing_if = "Option::is_none")]
     pub alerts_raised: Option<AlertList>,
-}
-
-/// Payload of `pong`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Pong {
-    /// The server's clock when it answered.
-    pub server_time: Timestamp,
-}
-
-/// Payload of `error`: what was wrong with a client message. The connection stays open.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ErrorReport {
-    /// Machine-readable code: `bad_json`, `bad_message`, `unknown_event`, `unknown_topic`,
-    /// `unsupported_frame`, and for `listen`: `listen_refused` (a setting that cannot work:
-    /// the message says which), `forbidden_audio`, `too_many_listeners`.
-    pub code: &'static str,
-    /// What was wrong, for humans.
-    pub message: String,
-}
-
-/// Payload of `listening`: the answer to a client's `listen` (the audio follows in binary
-/// frames, see `docs/protocol.md#listening`), or to its `unlisten` (`active` false).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ListeningReport {
-    /// Whether audio is flowing now (false after `unlisten`, or when the listener ended).
-    pub active: bool,
-    /// The receiver.
-    pub receiver: String,
-    /// The listened frequency, Hz.
-    pub frequency_hz: f64,
-    /// `am`, `nfm`, `wfm`, `usb`, `lsb` or `cw`.
-    pub mode: &'static str,
-    /// The passband relative to `frequency_hz`, Hz: `[low, high]`.
-    pub passband_hz: [f64; 2],
-    /// Squelch level, dBFS of channel power; `null`: open.
-    pub squelch_dbfs: Option<f32>,
-    /// Audio samples per second.
-    pub sample_rate_hz: f64,
-    /// `ima-adpcm`: 4 bits a sample (see the packet layout in the protocol).
-    pub codec: &'static str,
-    /// Samples per packet (one binary frame).
-    pub packet_samples: usize,
-    /// The demodulator's delay, s (included in each packet's time).
-    pub latency_s: f64,
-    /// Why the listener ended, when it did on its own.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ended: Option<String>,
-}
-
-/// Payload of `recorded`: a listener's recording, finished (`record_stop`, `unlisten`, or
-/// its length limit): the files to download.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RecordedReport {
-    /// The recording's name (its files are `<name>.wav`, `.sigmf-meta`, `.sigmf-data`).
-    pub name: String,
-    /// The receiver.
-    pub receiver: String,
-    /// The listened frequency, Hz.
-    pub frequency_hz: f64,
-    /// The mode.
-    pub mode: &'static str,
-    /// The signal listened to, as the client named it.
-    pub signal_id: Option<String>,
-    /// Antenna time of the first sample.
-    pub started: Timestamp,
-    /// Length, s.
-    pub seconds: f64,
-    /// URL of the audio (16-bit WAV).
-    pub wav: String,
-    /// URL of the channel IQ's SigMF metadata.
-    pub sigmf_meta: String,
-    /// URL of the channel IQ (`cf32_le`).
-    pub sigmf_data: String,
-}
-
-/// Payload of `subscriptions`: the client's topics after a `subscribe` or `unsubscribe`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SubscriptionsReport {
-    /// Topics now subscribed, in wire order.
-    pub events: Vec<&'static str>,
 }
 
 /// Every message the server sends. The variant name on the wire is the `event` field and the

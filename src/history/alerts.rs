@@ -1,5 +1,6 @@
 //! Alerts in the database: every change of an alert stored as its latest state (table
-//! `alerts`), the active ones read back when the hub starts again, the past ones listed.
+//! `alerts`), the active ones read back when the hub starts again, the past ones listed. (Also
+//! the lookup of a live signal's track, which alerts and recordings link to.)
 
 use super::store::HistoryStore;
 use super::HistoryError;
@@ -81,6 +82,17 @@ impl HistoryStore {
             .fetch_all(&self.pool)
             .await?;
         Ok(reports(rows)?.into_iter().next())
+    }
+
+    /// The history id of live signal `signal_id`'s latest track (what
+    /// `GET /api/v1/history/signals/{id}` shows), if it is stored. Live ids start again with
+    /// each process; the latest track of one is the live signal's.
+    pub async fn latest_track(&self, signal_id: &str) -> Result<Option<i64>, HistoryError> {
+        let row = sqlx::query("SELECT id FROM tracks WHERE signal_id = $1 ORDER BY first_seen DESC LIMIT 1")
+            .bind(signal_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
     }
 
     /// The largest alert number stored (0 when none): a restarted engine numbers after it.

@@ -9,6 +9,7 @@
 pub mod emitter_fixes;
 pub mod frames;
 pub mod fusion;
+pub mod listen_taps;
 pub mod names;
 pub mod probe;
 pub mod snippets;
@@ -145,7 +146,7 @@ pub struct ReceiverHandle {
     /// Its recent IQ, for TDOA.
     pub snippets: Arc<SnippetRing>,
     /// Its listeners (audio).
-    pub listen: Arc<crate::audio::taps::ListenTaps>,
+    pub listen: Arc<listen_taps::ListenTaps>,
 }
 
 impl ReceiverHandle {
@@ -217,7 +218,7 @@ impl Pipeline {
                 ..DspStats::default()
             });
             let snippets = Arc::new(SnippetRing::new(acquisition.info().sample_rate_hz));
-            let listen = Arc::new(crate::audio::taps::ListenTaps::default());
+            let listen = Arc::new(listen_taps::ListenTaps::default());
             receivers.push(ReceiverHandle {
                 info: acquisition.info().clone(),
                 acquisition: acquisition.stats().clone(),
@@ -389,7 +390,7 @@ struct DspWorker {
     out: mpsc::Sender<SpectrumDetections>,
     stop: Arc<AtomicBool>,
     snippets: Arc<SnippetRing>,
-    listen: Arc<crate::audio::taps::ListenTaps>,
+    listen: Arc<listen_taps::ListenTaps>,
 }
 
 impl DspWorker {

@@ -94,6 +94,7 @@ function renderRecording() {
   } else if (r) {
     out.append(`${r.seconds.toFixed(1)} s recorded${r.signal_id ? ` of ${r.signal_id}` : ""}: `);
     const links = [["WAV", r.wav], ["SigMF meta", r.sigmf_meta], ["SigMF data", r.sigmf_data]];
+    if (r.history) links.push(["History", r.history]);
     links.forEach(([label, href], i) => {
       const a = document.createElement("a");
       // A link cannot carry the Authorization header: the token goes in the query.
