@@ -198,7 +198,15 @@ async fn listening_is_refused_with_reasons_and_limited_by_token_and_count() {
             events: Some(vec!["signals:detected".into(), "audio:*".into()]),
             admin: false,
         },
+        TokenConfig {
+            name: "rx2-only".into(),
+            token: "rx2-only-token-0123456789".into(),
+            events: Some(vec!["signals:detected".into(), "audio:rx2".into()]),
+            admin: false,
+        },
     ];
+    let dir = temp_path("recordings", "d");
+    config.audio.recordings_dir = dir.display().to_string();
     let carrier_hz = config.simulation.center_frequency_hz + 50_000.0;
     let server = start(config);
     let mut viewer = connect(&server, "/ws?token=viewer-token-0123456789").await;
@@ -237,6 +245,63 @@ async fn listening_is_refused_with_reasons_and_limited_by_token_and_count() {
     let found = dominant_hz(&samples, 12_000.0);
     assert!((found - 700.0).abs() < 5.0, "CW tone at {found:.1} Hz");
 
+    // A recording of rx1 is there for tokens that may hear rx1, not for one limited to rx2.
+    listener
+        .send(Message::Text(
+            json!({"event": "record", "data": {}}).to_string().into(),
+        ))
+        .await
+        .unwrap();
+    audio_for(&mut listener, Duration::from_millis(500)).await;
+    listener
+        .send(Message::Text(
+            json!({"event": "record_stop", "data": {}}).to_string().into(),
+        ))
+        .await
+        .unwrap();
+    let mut skipped = Vec::new();
+    let recorded = loop {
+        let m = next_text(&mut listener, Duration::from_secs(5), &mut skipped)
+            .await
+            .expect("recorded");
+        if m["event"] == "recorded" {
+            break m;
+        }
+    };
+    let wav = recorded["data"]["wav"].as_str().unwrap().to_string();
+    let fetch = |token: &'static str, path: String| {
+        let url = format!("http://{}{path}", server.addr);
+        async move {
+            let response = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap_or_default())
+        }
+    };
+    assert_eq!(fetch("listener-token-0123456789", wav.clone()).await.0, 200);
+    assert_eq!(fetch("operator-token-0123456789", wav.clone()).await.0, 200);
+    assert_eq!(
+        fetch("rx2-only-token-0123456789", wav.clone()).await.0,
+        404,
+        "not rx2's"
+    );
+    assert_eq!(
+        fetch("viewer-token-0123456789", wav.clone()).await.0,
+        403,
+        "no audio grant"
+    );
+    let (_, listed) = fetch("rx2-only-token-0123456789", "/api/v1/recordings".into()).await;
+    assert_eq!(listed, r#"{"recordings":[]}"#);
+    let (_, listed) = fetch("operator-token-0123456789", "/api/v1/recordings".into()).await;
+    assert!(
+        listed.contains(recorded["data"]["name"].as_str().unwrap()),
+        "{listed}"
+    );
+
     // The one place is taken.
     let mut operator = connect(
         &server,
@@ -257,6 +322,7 @@ async fn listening_is_refused_with_reasons_and_limited_by_token_and_count() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     server.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

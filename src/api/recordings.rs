@@ -1,6 +1,6 @@
 //! `/api/v1/recordings`: what listeners recorded (see `crate::audio::recorder`): the list, and
-//! each file streamed as it is on disk. Needs a token that may listen (an `audio:` grant) with
-//! `[auth]` on.
+//! each file streamed as it is on disk. With `[auth]` on, a client sees only the recordings of
+//! the receivers its token may hear (`audio:<receiver>`, `audio:*`).
 
 use crate::app_state::AppState;
 use crate::audio::recorder::is_recording_file;
@@ -28,20 +28,32 @@ struct Listed {
     bytes: u64,
 }
 
+/// What the client may hear (set by the guard; everything with `[auth]` off).
+fn audio_access(req: &HttpRequest) -> crate::auth::AudioAccess {
+    actix_web::HttpMessage::extensions(req)
+        .get::<crate::auth::Access>()
+        .map(|a| a.audio.clone())
+        .unwrap_or_default()
+}
+
+/// The receiver a recording is of (its SigMF `core:hw`), from `<dir>/<base>.sigmf-meta`.
+fn receiver_of(dir: &std::path::Path, base: &str) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join(format!("{base}.sigmf-meta"))).ok()?;
+    let meta: serde_json::Value = serde_json::from_str(&text).ok()?;
+    meta["global"]["core:hw"].as_str().map(str::to_string)
+}
+
 /// The refusal for a client that may not listen; `None` when it may.
 fn refusal(req: &HttpRequest) -> Option<HttpResponse> {
-    let access = actix_web::HttpMessage::extensions(req)
-        .get::<crate::auth::Access>()
-        .cloned();
-    match access {
-        Some(a) if a.audio != crate::auth::AudioAccess::None => None,
-        _ => Some(
+    match audio_access(req) {
+        crate::auth::AudioAccess::None => Some(
             crate::auth::Denied::Forbidden(
                 "recordings need a token that may listen (audio:<receiver> or audio:* among its events)"
                     .into(),
             )
             .response(),
         ),
+        _ => None,
     }
 }
 
@@ -57,11 +69,16 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let Some(dir) = directory(&state) else {
         return HttpResponse::Ok().json(serde_json::json!({"recordings": []}));
     };
+    let access = audio_access(&req);
     let listed = web::block(move || {
         let mut names: Vec<(String, u64)> = Vec::new();
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let file = entry.file_name().to_string_lossy().to_string();
             if let Some(name) = file.strip_suffix(".sigmf-meta") {
+                // Only the recordings of receivers the client may hear.
+                if !receiver_of(&dir, name).is_some_and(|r| access.allows(&r)) {
+                    continue;
+                }
                 let base = dir.join(name);
                 let bytes = [".wav", ".sigmf-data", ".sigmf-meta"]
                     .iter()
@@ -106,6 +123,14 @@ async fn file(req: HttpRequest, state: web::Data<AppState>, name: web::Path<Stri
     let (Some(dir), true) = (directory(&state), is_recording_file(&name)) else {
         return not_found();
     };
+    // A recording of a receiver the client may not hear is not there for it.
+    let base = [".wav", ".sigmf-meta", ".sigmf-data"]
+        .iter()
+        .find_map(|e| name.strip_suffix(e))
+        .unwrap_or(&name);
+    if !receiver_of(&dir, base).is_some_and(|r| audio_access(&req).allows(&r)) {
+        return not_found();
+    }
     let Ok(file) = tokio::fs::File::open(dir.join(name.as_str())).await else {
         return not_found();
     };
