@@ -28,7 +28,13 @@ pub async fn serve(
             .with_history(backing.history.clone())
     });
     let state = web::Data::new(AppState::new(config.clone(), hub.clone(), backing).with_audio(audio.clone()));
-    let ws = Arc::new(crate::ws::WsContext::new(config.clone(), hub.clone()).with_audio(audio));
+    let pool = crate::ws::pool::Pool::start(config.server.session_threads, config.server.session_nice)
+        .context("cannot start the WebSocket session threads")?;
+    let ws = Arc::new(
+        crate::ws::WsContext::new(config.clone(), hub.clone())
+            .with_audio(audio)
+            .with_pool(pool),
+    );
     let address = listener.local_addr().context("listener has no address")?;
     let handshake_timeout = Duration::from_secs_f64(config.server.handshake_timeout_s);
     let server = actix_server::Server::build()

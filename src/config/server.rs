@@ -60,6 +60,12 @@ pub struct ServerConfig {
     pub recent_localizations: usize,
     /// Seconds to let connections close cleanly at shutdown.
     pub shutdown_grace_s: f64,
+    /// Threads that run WebSocket sessions after their handshake, apart from the two HTTP
+    /// workers (REST, handshakes, the publish API): clients busy sending do not delay those.
+    pub session_threads: usize,
+    /// Scheduling niceness of those threads (0: as the rest of the hub; up to 19: they yield
+    /// the CPU to the pipeline and the hub first).
+    pub session_nice: i32,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +94,8 @@ impl Default for ServerConfig {
             status_interval_s: 5.0,
             recent_localizations: 100,
             shutdown_grace_s: 5.0,
+            session_threads: 2,
+            session_nice: 0,
         }
     }
 }
@@ -180,6 +188,8 @@ impl ServerConfig {
                 self.shutdown_grace_s
             ),
         );
+        p.range("server.session_threads", self.session_threads, 1, 64);
+        p.range("server.session_nice", self.session_nice, 0, 19);
         p.into_vec()
     }
 }

@@ -517,3 +517,20 @@ fn the_emitter_memory_is_checked_and_reaches_the_tracker() {
     off.tracker.emitter_memory_s = 0.0;
     assert!(problems(&off).is_empty());
 }
+
+#[test]
+fn the_session_threads_are_checked() {
+    let mut config = Config::default();
+    config.server.session_threads = 0;
+    config.server.session_nice = 20;
+    assert_eq!(
+        problems(&config),
+        [
+            "server.session_threads = 0: must be in 1..=64",
+            "server.session_nice = 20: must be in 0..=19"
+        ]
+    );
+    config.server.session_threads = 4;
+    config.server.session_nice = 19;
+    assert!(problems(&config).is_empty(), "{:?}", problems(&config));
+}

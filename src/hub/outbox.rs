@@ -4,6 +4,12 @@
 //! The hub pushes already-framed events under a short lock and wakes the connection; the
 //! connection takes everything queued at once and writes it with one vectored write. A full
 //! outbox is the hub's signal that the client is not keeping up.
+//!
+//! Written at once: while nothing waits in the outbox, the connection may offer a
+//! [`DirectWrite`] through which the hub's push writes the event to the client's socket itself
+//! (the hub still knows no socket). Then an event's delivery does not wait for the connection's
+//! task to be scheduled, so clients that keep the connection threads busy with their own
+//! messages do not delay everyone else's events.
 
 use super::config::Kick;
 use crate::events::EventKind;
@@ -62,9 +68,31 @@ pub enum Taken {
     Kicked(Kick),
 }
 
+/// How the connection writes a message at once for the hub (see the module documentation).
+pub trait DirectWrite: Send + Sync + std::fmt::Debug {
+    /// Writes `message` to the client now if the connection has nothing of its own waiting and
+    /// the socket takes it; never waits.
+    fn write_now(&self, message: &Outgoing) -> Written;
+}
+
+/// What [`DirectWrite::write_now`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// The whole message is in the socket.
+    Whole,
+    /// Part of it is: the connection, woken, writes the rest before anything else.
+    Started,
+    /// Nothing: queue it.
+    NotNow,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     queue: VecDeque<Outgoing>,
+    /// Writes at once, while the connection offers it.
+    direct: Option<Box<dyn DirectWrite>>,
+    /// The connection has a message started for it to finish (wake it even with nothing queued).
+    nudged: bool,
     kick: Option<Kick>,
     closed: bool,
     /// The `seq` of the latest event queued, which a reply made by the connection carries.
@@ -94,7 +122,13 @@ impl Outbox {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a message and wakes the connection; the number of messages now waiting.
+    /// Lets the hub write to the client at once while nothing waits (the connection's offer).
+    pub fn set_direct(&self, direct: Box<dyn DirectWrite>) {
+        self.lock().direct = Some(direct);
+    }
+
+    /// Queues a message and wakes the connection, or writes it at once (see the module
+    /// documentation); the number of messages now waiting (0: written).
     ///
     /// # Errors
     /// [`Refused::Full`] at capacity, [`Refused::Closed`] once the connection has ended.
@@ -109,6 +143,22 @@ impl Outbox {
             }
             if message.kind.is_some() {
                 inner.last_seq = inner.last_seq.max(message.seq);
+            }
+            if inner.queue.is_empty() {
+                let written = inner
+                    .direct
+                    .as_ref()
+                    .map_or(Written::NotNow, |direct| direct.write_now(&message));
+                match written {
+                    Written::Whole => return Ok(0),
+                    Written::Started => {
+                        inner.nudged = true;
+                        drop(inner);
+                        self.waker.wake();
+                        return Ok(0);
+                    }
+                    Written::NotNow => {}
+                }
             }
             inner.queue.push_back(message);
             inner.queue.len()
@@ -163,6 +213,7 @@ impl Outbox {
         let mut inner = self.lock();
         inner.closed = true;
         inner.queue = VecDeque::new();
+        inner.direct = None;
     }
 
     /// Reports a kick without taking messages; pending (and wakes the task later) otherwise.
@@ -184,8 +235,12 @@ impl Outbox {
             return Poll::Ready(Taken::Kicked(kick));
         }
         if inner.queue.is_empty() {
+            if std::mem::take(&mut inner.nudged) {
+                return Poll::Ready(Taken::Messages(0));
+            }
             return Poll::Pending;
         }
+        inner.nudged = false;
         let count = inner.queue.len();
         into.extend(inner.queue.drain(..));
         if inner.queue.capacity() > 64 {
@@ -199,7 +254,7 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use std::sync::{Arc, Mutex};
 
     fn message(n: i64) -> Outgoing {
         Outgoing {
@@ -280,5 +335,71 @@ mod tests {
         assert_eq!(outbox.depth(), 0);
         outbox.close();
         assert_eq!(outbox.take_then_reply(&mut written, reply), Err(Refused::Closed));
+    }
+
+    /// Writes what it is told to while `open`, as a socket with room would.
+    #[derive(Debug)]
+    struct Socket {
+        answer: Written,
+        wrote: Arc<Mutex<Vec<i64>>>,
+    }
+
+    impl DirectWrite for Socket {
+        fn write_now(&self, message: &Outgoing) -> Written {
+            if self.answer != Written::NotNow {
+                self.wrote.lock().expect("lock").push(message.created_ns);
+            }
+            self.answer
+        }
+    }
+
+    #[tokio::test]
+    async fn the_hub_writes_at_once_only_while_nothing_is_queued() {
+        let outbox = Outbox::new(4);
+        let wrote = Arc::new(Mutex::new(Vec::new()));
+        outbox.set_direct(Box::new(Socket {
+            answer: Written::Whole,
+            wrote: wrote.clone(),
+        }));
+        assert_eq!(outbox.push(message(1)), Ok(0));
+        assert_eq!(outbox.depth(), 0);
+        assert_eq!(*wrote.lock().expect("lock"), [1]);
+
+        // Something queued (a refused direct write) keeps the order: later events queue too.
+        outbox.set_direct(Box::new(Socket {
+            answer: Written::NotNow,
+            wrote: wrote.clone(),
+        }));
+        assert_eq!(outbox.push(message(2)), Ok(1));
+        outbox.set_direct(Box::new(Socket {
+            answer: Written::Whole,
+            wrote: wrote.clone(),
+        }));
+        assert_eq!(outbox.push(message(3)), Ok(2));
+        assert_eq!(*wrote.lock().expect("lock"), [1]);
+        let mut got = VecDeque::new();
+        let taken = std::future::poll_fn(|cx| outbox.poll_take(cx, &mut got)).await;
+        assert_eq!(taken, Taken::Messages(2));
+        assert_eq!(got.iter().map(|m| m.created_ns).collect::<Vec<_>>(), [2, 3]);
+
+        // A frame started at once wakes the connection to finish it, with nothing to take.
+        outbox.set_direct(Box::new(Socket {
+            answer: Written::Started,
+            wrote: wrote.clone(),
+        }));
+        assert_eq!(outbox.push(message(4)), Ok(0));
+        got.clear();
+        let replied = outbox.take_then_reply(&mut got, |seq| message(seq as i64 * 10));
+        assert_eq!(replied, Ok(1));
+        assert_eq!(got[0].created_ns, 40, "a reply follows the event written at once");
+        got.clear();
+        let taken = std::future::poll_fn(|cx| outbox.poll_take(cx, &mut got)).await;
+        assert_eq!(taken, Taken::Messages(0));
+        let woken = std::future::poll_fn(|cx| Poll::Ready(outbox.poll_take(cx, &mut got))).await;
+        assert!(woken.is_pending(), "one wake per started frame");
+
+        outbox.close();
+        assert_eq!(outbox.push(message(5)), Err(Refused::Closed));
+        assert_eq!(*wrote.lock().expect("lock"), [1, 4]);
     }
 }

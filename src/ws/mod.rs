@@ -4,10 +4,12 @@
 //! actix-http hands every `Connection: Upgrade` request, with its TCP socket, to [`serve`]:
 //! after checking the request it answers `101 Switching Protocols` itself and runs the
 //! session on the bare socket ([`session`]), so a WebSocket costs one task and no HTTP buffers.
+//! The session then moves to the session threads ([`pool`]), away from the HTTP workers.
 //! Refusals are ordinary HTTP responses with a JSON body.
 
 pub mod addresses;
 pub mod handshake;
+pub mod pool;
 pub mod protocol;
 pub mod reader;
 pub mod session;
@@ -47,6 +49,8 @@ pub struct WsContext {
     pub addresses: addresses::AddressLimits,
     /// Listening (`serve` only).
     pub audio: Option<crate::audio::Audio>,
+    /// The threads sessions run on (`None`: on the HTTP worker that made the handshake).
+    pub pool: Option<pool::Pool>,
 }
 
 impl WsContext {
@@ -82,7 +86,14 @@ impl WsContext {
             }),
             config,
             audio: None,
+            pool: None,
         }
+    }
+
+    /// Runs sessions on `pool`.
+    pub fn with_pool(mut self, pool: pool::Pool) -> Self {
+        self.pool = Some(pool);
+        self
     }
 
     /// With the listening service.
@@ -100,10 +111,38 @@ pub const PATHS: [&str; 2] = ["/ws/updates", "/ws"];
 pub async fn serve<T: handshake::IntoTcp>(state: Arc<WsContext>, req: Request, framed: Framed<T, h1::Codec>) {
     // The handshake's futures are boxed so that they are freed once it is done: only the
     // session's state stays in the connection's task for its lifetime.
-    let Some((io, early, setup)) = Box::pin(open(state, req, framed)).await else {
+    let Some((io, early, setup)) = Box::pin(open(state.clone(), req, framed)).await else {
         return;
     };
-    session::run(io, early, setup).await;
+    let Some(pool) = &state.pool else {
+        session::run(io, early, setup).await;
+        return;
+    };
+    // The socket leaves this worker's reactor for the pool thread's.
+    let io = match io.into_std() {
+        Ok(io) => io,
+        Err(error) => {
+            tracing::warn!(%error, "a session could not be moved to its thread");
+            setup.hub.disconnect(setup.connection.id).await;
+            setup.connection.outbox.close();
+            return;
+        }
+    };
+    let started = pool
+        .run(move || async move {
+            match TcpStream::from_std(io) {
+                Ok(io) => session::run(io, early, setup).await,
+                Err(error) => {
+                    tracing::warn!(%error, "a session could not start on its thread");
+                    setup.hub.disconnect(setup.connection.id).await;
+                    setup.connection.outbox.close();
+                }
+            }
+        })
+        .await;
+    if started.is_none() {
+        tracing::warn!("a session ended without finishing (its thread stopped or it panicked)");
+    }
 }
 
 /// Admits the client or refuses it; on admission, answers `101 Switching Protocols` and returns

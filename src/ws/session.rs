@@ -14,9 +14,9 @@
 
 use super::protocol::{self, ClientMessage};
 use super::transport::{self, code, Data, End, Handler, Limits};
-use super::writer::Writer;
+use super::writer::{Gate, Writer};
 use crate::events::{Envelope, ErrorReport, Event, Pong, Timestamp, TopicSet};
-use crate::hub::outbox::{Outbox, Taken};
+use crate::hub::outbox::{DirectWrite, Outbox, Taken, Written};
 use crate::hub::{Connection, Counters, Hub, Outgoing};
 use actix_web::web::BytesMut;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -263,6 +263,30 @@ impl Handler for Session {
 
     fn sent(&self, message: &Outgoing) {
         self.counters.record_sent(message);
+    }
+
+    fn attach(&mut self, gate: &Arc<Gate>) {
+        self.outbox.set_direct(Box::new(DirectSocket {
+            gate: gate.clone(),
+            counters: self.counters.clone(),
+        }));
+    }
+}
+
+/// The hub's way to write this client's events at once (see [`crate::hub::outbox`]).
+#[derive(Debug)]
+struct DirectSocket {
+    gate: Arc<Gate>,
+    counters: Arc<Counters>,
+}
+
+impl DirectWrite for DirectSocket {
+    fn write_now(&self, message: &Outgoing) -> Written {
+        let written = self.gate.write_now(message);
+        if written == Written::Whole {
+            self.counters.record_sent(message);
+        }
+        written
     }
 }
 

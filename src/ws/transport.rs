@@ -14,15 +14,15 @@
 //! [`LINGER`]), so bytes the peer sent meanwhile never turn the FIN into a reset.
 
 use super::reader::{Fill, Message, Reader, Violation};
-use super::writer::Writer;
+use super::writer::{Gate, Writer};
 use crate::frame;
 use crate::hub::Outgoing;
 use actix_web::web::{Bytes, BytesMut};
 use std::future::Future;
 use std::io;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{interval_at, sleep_until, timeout, Instant, MissedTickBehavior};
 
@@ -114,13 +114,20 @@ pub trait Handler {
 
     /// A frame that was an event, written whole to the socket.
     fn sent(&self, _message: &Outgoing) {}
+
+    /// The socket's gate, through which others may write to the client at once while the
+    /// connection has nothing waiting (see [`super::writer`]).
+    fn attach(&mut self, _gate: &Arc<Gate>) {}
 }
 
 /// Runs the connection until the session ends; returns how, with the connection still to be
 /// closed.
 pub async fn run<H: Handler>(stream: TcpStream, early: BytesMut, limits: Limits, handler: &mut H) -> Ending {
+    let stream = Arc::new(stream);
+    let gate = Arc::new(Gate::new(stream.clone()));
+    handler.attach(&gate);
     let mut reader = Reader::new(early, limits.max_message_bytes);
-    let mut writer = Writer::new();
+    let mut writer = Writer::with_gate(gate);
     let mut heartbeat = interval_at(
         Instant::now() + limits.heartbeat_interval,
         limits.heartbeat_interval,
@@ -215,6 +222,7 @@ pub async fn run<H: Handler>(stream: TcpStream, early: BytesMut, limits: Limits,
             }
         }
     };
+    writer.close_gate();
     Ending {
         end,
         stream,
@@ -228,7 +236,7 @@ pub async fn run<H: Handler>(stream: TcpStream, early: BytesMut, limits: Limits,
 #[derive(Debug)]
 pub struct Ending {
     end: End,
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     reader: Reader,
     writer: Writer,
     send_timeout: Duration,
@@ -258,7 +266,7 @@ impl Ending {
 /// Ends the connection as `end` says: close frames where the peer can still get one, then a
 /// half-close and a bounded wait for the peer to close.
 async fn finish<H: Handler>(
-    mut stream: TcpStream,
+    stream: Arc<TcpStream>,
     mut reader: Reader,
     mut writer: Writer,
     end: End,
@@ -315,13 +323,16 @@ async fn finish<H: Handler>(
         })
         .await;
     }
-    linger(&mut stream).await;
+    linger(&stream).await;
 }
 
 /// Half-closes and reads (discarding) until the peer closes too, at most [`LINGER`] and
 /// [`LINGER_BYTES`].
-async fn linger(stream: &mut TcpStream) {
-    if stream.shutdown().await.is_err() {
+async fn linger(stream: &TcpStream) {
+    if socket2::SockRef::from(stream)
+        .shutdown(std::net::Shutdown::Write)
+        .is_err()
+    {
         return;
     }
     let _ = timeout(LINGER, async {
