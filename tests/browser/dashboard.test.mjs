@@ -113,7 +113,9 @@ test("live dashboard: connects, fills the spectrum, waterfall, tables and map; s
   assert.ok(sf.frames >= 12, `frames ${sf.frames}`);
   assert.deepEqual(Object.keys(sf.waterfallRows).sort(), websdrs.map((w) => w.id).sort(), "frames of every receiver");
   const px = await waterfallPixels(page);
-  assert.ok(px.colours > 30 && px.std > 4, `the waterfall is not uniform: ${JSON.stringify(px)}`);
+  // An empty or flat waterfall has one or two colours; noise through the colour map has dozens
+  // (27 seen once in a quiet stretch, so the bar is 16, with the luminance spread).
+  assert.ok(px.colours > 16 && px.std > 4, `the waterfall is not uniform: ${JSON.stringify(px)}`);
 
   // Signals and a localization within 20 s (the simulated scene produces both).
   const s = await waitState(page, (st) => st.signals > 0 && st.localizations > 0, 20000, "signals and a localization");
