@@ -394,3 +394,158 @@ async fn shutdown_closes_every_client_with_going_away() {
     assert_eq!(code, Some(1001));
     stopping.await.unwrap().unwrap();
 }
+
+type SmallBufferWs = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// A client connected through a socket with a 4 KiB receive buffer (so the server's writes to
+/// it fill up after a frame or two whenever it stops reading).
+async fn connect_small_buffer(server: &sdrhub::roles::RunningServer, path: &str) -> SmallBufferWs {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.addr).await.expect("tcp connects");
+    let url = format!("ws://{}{}", server.addr, path);
+    tokio_tungstenite::client_async(url, stream)
+        .await
+        .expect("websocket connects")
+        .0
+}
+
+/// How a test reader behaves.
+struct Reader {
+    /// Listen to this (receiver, frequency) first: the server then gives the socket a small
+    /// send buffer, so its events queue while the reader pauses.
+    listen: Option<(&'static str, f64)>,
+    /// Pause after every this many events ...
+    every: u64,
+    /// ... for this long.
+    pause: Duration,
+}
+
+/// The next text message (binary audio skipped), or what went wrong.
+async fn next_text(ws: &mut SmallBufferWs, after: &str) -> Result<Value, String> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let frame = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .map_err(|_| format!("nothing for {WAIT:?} after {after}"))?
+            .ok_or("the server closed the connection")?
+            .map_err(|e| format!("not a valid WebSocket stream after {after}: {e}"))?;
+        match frame {
+            Message::Text(text) => {
+                return serde_json::from_str(&text).map_err(|e| format!("not JSON after {after}: {e}"))
+            }
+            Message::Close(close) => return Err(format!("closed after {after}: {close:?}")),
+            _ => continue,
+        }
+    }
+}
+
+/// Takes the snapshot (and starts listening), says so on `ready`, then reads `count` test
+/// events (`load-0` ...) as `reader` says; returns the first thing that is wrong, if any.
+async fn read_in_order(
+    mut ws: SmallBufferWs,
+    reader: Reader,
+    count: u64,
+    ready: tokio::sync::oneshot::Sender<()>,
+) -> Result<(), String> {
+    use futures_util::SinkExt;
+    let first = next_text(&mut ws, "the upgrade").await?;
+    if first["event"] != "snapshot" {
+        return Err(format!("the first message is not the snapshot: {first}"));
+    }
+    if let Some((receiver, frequency_hz)) = reader.listen {
+        let request = serde_json::json!({"event": "listen", "data": {"receiver": receiver, "frequency_hz": frequency_hz, "mode": "cw"}});
+        ws.send(tokio_tungstenite::tungstenite::Message::Text(
+            request.to_string().into(),
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+        let answer = next_text(&mut ws, "listen").await?;
+        if answer["event"] != "listening" {
+            return Err(format!("listen was answered with {answer}"));
+        }
+    }
+    let _ = ready.send(());
+    let mut last_seq = 0;
+    for next in 0..count {
+        let message = next_text(&mut ws, &format!("load-{next}")).await?;
+        let id = message["data"]["signal_id"].as_str().unwrap_or("");
+        if message["event"] != "signals:detected" || id != format!("load-{next}") {
+            return Err(format!("expected load-{next}, got {message}"));
+        }
+        let seq = message["seq"].as_u64().unwrap_or(0);
+        if seq <= last_seq {
+            return Err(format!("seq {seq} after {last_seq}"));
+        }
+        last_seq = seq;
+        if (next + 1) % reader.every == 0 {
+            tokio::time::sleep(reader.pause).await;
+        }
+    }
+    Ok(())
+}
+
+/// Whatever way an event reaches a socket (written by the publishing thread while the client has
+/// nothing queued, started there and finished by the client's connection when the socket takes
+/// only part of it, or queued for the connection), a client that is not ours (tungstenite) reads
+/// whole frames, every event, in order: one reader that keeps up, and one that listens (so the
+/// server gives its socket a small send buffer) and stops reading now and then; both read
+/// through 4 KiB receive buffers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_and_pausing_readers_with_small_buffers_get_every_event_whole_and_in_order() {
+    let mut config = quiet_config();
+    // This test is about the bytes on the wire, not the slow-client policy: nothing may drop.
+    config.server.client_queue = 10_000;
+    let carrier_hz = config.simulation.center_frequency_hz + 50_000.0;
+    let server = start(config);
+    const EVENTS: u64 = 3_000;
+    let readers = [
+        Reader {
+            listen: None,
+            every: EVENTS,
+            pause: Duration::ZERO,
+        },
+        Reader {
+            listen: Some(("rx1", carrier_hz)),
+            every: 150,
+            pause: Duration::from_millis(150),
+        },
+    ];
+    let mut tasks = Vec::new();
+    for reader in readers {
+        let ws = connect_small_buffer(&server, "/ws?events=signals:detected").await;
+        let (ready, is_ready) = tokio::sync::oneshot::channel();
+        tasks.push(tokio::spawn(read_in_order(ws, reader, EVENTS, ready)));
+        is_ready.await.expect("the reader is ready");
+    }
+    let hub = server.hub().clone();
+    // About 500 events/s of 2 kB each.
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    for n in 0..EVENTS {
+        if n % 5 == 0 {
+            tick.tick().await;
+        }
+        hub.publish(fake_signal("load", n, 100)).await;
+    }
+    for (task, who) in tasks
+        .into_iter()
+        .zip(["the reader that keeps up", "the reader that pauses"])
+    {
+        task.await.unwrap().expect(who);
+    }
+
+    let stats = get_json(&server, "/api/v1/ws/stats").await.1;
+    println!("{stats}");
+    assert_eq!(stats["messages_dropped"], 0, "{stats}");
+    assert_eq!(stats["slow_clients_closed"], 0, "{stats}");
+    assert_eq!(stats["resyncs"], 0, "{stats}");
+    // All three ways in were taken: whole writes by the publishing thread, writes it started
+    // that the connection finished (once or so per pause), and the connection's queue.
+    let sent = stats["messages_sent"]["signals:detected"].as_u64().unwrap();
+    let whole = stats["direct_writes"].as_u64().unwrap();
+    let partial = stats["direct_writes_partial"].as_u64().unwrap();
+    assert_eq!(sent, 2 * EVENTS, "{stats}");
+    assert!(whole > 0 && partial > 0 && whole + partial < sent, "{stats}");
+    server.stop().await.unwrap();
+}

@@ -41,7 +41,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let counters = state.hub.counters();
     let mut out = String::with_capacity(8192);
     // Plain values: (name, type, help, value).
-    let plain: [(&str, &str, &str, u64); 9] = [
+    let plain: [(&str, &str, &str, u64); 11] = [
         (
             "sdrhub_ws_connections",
             "gauge",
@@ -83,6 +83,18 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             "counter",
             "Connections resumed by replay.",
             stats.resumes,
+        ),
+        (
+            "sdrhub_ws_direct_writes_total",
+            "counter",
+            "Events the publishing thread wrote whole into a client's socket itself.",
+            stats.direct_writes,
+        ),
+        (
+            "sdrhub_ws_direct_writes_partial_total",
+            "counter",
+            "Events the publishing thread started in a client's socket and the connection finished.",
+            stats.direct_writes_partial,
         ),
         (
             "sdrhub_ws_queued_messages",

@@ -93,6 +93,12 @@ pub struct Counters {
     pub resyncs: AtomicU64,
     /// Connections resumed by replaying retained events.
     pub resumes: AtomicU64,
+    /// Events the publishing thread wrote whole into a client's socket itself (the client had
+    /// nothing queued; see [`crate::hub::outbox::DirectWrite`]).
+    pub direct_writes: AtomicU64,
+    /// Events the publishing thread started in a client's socket and its connection finished
+    /// (the socket took only part of the frame).
+    pub direct_writes_partial: AtomicU64,
     /// Event creation (envelope) to the end of its write to a client, seconds.
     pub fanout_latency: Histogram<12>,
     /// A client's queue depth when a message is queued for it.
@@ -108,6 +114,8 @@ impl Default for Counters {
             slow_clients_closed: AtomicU64::new(0),
             resyncs: AtomicU64::new(0),
             resumes: AtomicU64::new(0),
+            direct_writes: AtomicU64::new(0),
+            direct_writes_partial: AtomicU64::new(0),
             fanout_latency: Histogram::new(LATENCY_BUCKETS_S),
             queue_depth: Histogram::new(DEPTH_BUCKETS),
         }
@@ -157,6 +165,10 @@ pub struct WsStats {
     pub resyncs: u64,
     /// Connections resumed by replay.
     pub resumes: u64,
+    /// Events the publishing thread wrote whole into a client's socket itself.
+    pub direct_writes: u64,
+    /// Events the publishing thread started in a socket and the client's connection finished.
+    pub direct_writes_partial: u64,
     /// Broadcast events retained for replay now.
     pub replay_retained: usize,
     /// The oldest `seq` a client can resume from (it gets every event after it).

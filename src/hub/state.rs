@@ -522,6 +522,8 @@ impl HubState {
             seq: self.seq,
             resyncs: self.counters.resyncs.load(Ordering::Relaxed),
             resumes: self.counters.resumes.load(Ordering::Relaxed),
+            direct_writes: self.counters.direct_writes.load(Ordering::Relaxed),
+            direct_writes_partial: self.counters.direct_writes_partial.load(Ordering::Relaxed),
             replay_retained: self.replay.len(),
             replay_from_seq: self.replay.evicted_through(),
         }

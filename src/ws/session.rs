@@ -283,8 +283,17 @@ struct DirectSocket {
 impl DirectWrite for DirectSocket {
     fn write_now(&self, message: &Outgoing) -> Written {
         let written = self.gate.write_now(message);
-        if written == Written::Whole {
-            self.counters.record_sent(message);
+        match written {
+            Written::Whole => {
+                self.counters.record_sent(message);
+                self.counters.direct_writes.fetch_add(1, Ordering::Relaxed);
+            }
+            Written::Started => {
+                self.counters
+                    .direct_writes_partial
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Written::NotNow => {}
         }
         written
     }
