@@ -295,7 +295,8 @@ async fn listening_is_refused_with_reasons_and_limited_by_token_and_count() {
         "no audio grant"
     );
     let (_, listed) = fetch("rx2-only-token-0123456789", "/api/v1/recordings".into()).await;
-    assert_eq!(listed, r#"{"recordings":[]}"#);
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed["recordings"], json!([]), "{listed}");
     let (_, listed) = fetch("operator-token-0123456789", "/api/v1/recordings".into()).await;
     assert!(
         listed.contains(recorded["data"]["name"].as_str().unwrap()),
@@ -559,4 +560,105 @@ async fn a_listener_that_stops_reading_loses_audio_and_nobody_else_does() {
     );
     drop(stalled);
     server.stop().await.unwrap();
+}
+
+/// The recording files of `dir` (what `audio.max_recordings_bytes` counts), bytes.
+fn recordings_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| sdrhub::audio::recorder::is_recording_file(&e.file_name().to_string_lossy()))
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
+}
+
+/// The next `recorded` or `error`, audio skipped.
+async fn recorded_or_error(ws: &mut Ws, within: Duration) -> Value {
+    let mut audio = Vec::new();
+    loop {
+        let m = next_text(ws, within, &mut audio)
+            .await
+            .expect("recorded or an error");
+        if m["event"] == "recorded" || m["event"] == "error" {
+            return m;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recordings_share_a_space_limit_a_recording_stops_there_and_says_so_and_none_starts_when_full() {
+    let mut config = test_config();
+    let dir = temp_path("recordings", "d");
+    std::fs::create_dir_all(&dir).unwrap();
+    // An older recording already takes 1 of the 2 MiB.
+    std::fs::write(
+        dir.join("20261201T000000Z_rx1_1000kHz_am.wav"),
+        vec![0u8; 1 << 20],
+    )
+    .unwrap();
+    // Not a recording file: not counted.
+    std::fs::write(dir.join("notes.txt"), vec![0u8; 4 << 20]).unwrap();
+    config.audio.recordings_dir = dir.display().to_string();
+    config.audio.max_recordings_bytes = 2 << 20;
+    let carrier_hz = config.simulation.center_frequency_hz + 50_000.0;
+    let server = start(config);
+    let mut ws = connect(&server, "/ws?events=").await;
+    let answer = listen(&mut ws, "rx1", carrier_hz, "nfm").await;
+    assert_eq!(answer["event"], "listening", "{answer}");
+    let send = |text: Value| Message::Text(text.to_string().into());
+    ws.send(send(json!({"event": "record", "data": {}})))
+        .await
+        .unwrap();
+
+    // NFM records ~216 kB/s (24 kS/s of cf32 IQ and 12 kS/s of 16-bit audio): the MiB left
+    // lasts ~5 s. The client is told when it stops, without asking.
+    let recorded = recorded_or_error(&mut ws, Duration::from_secs(20)).await;
+    assert_eq!(recorded["event"], "recorded", "{recorded}");
+    let data = &recorded["data"];
+    let stopped = data["stopped"].as_str().expect("why it stopped");
+    assert!(stopped.contains("audio.max_recordings_bytes"), "{stopped}");
+    let seconds = data["seconds"].as_f64().unwrap();
+    assert!((3.0..6.0).contains(&seconds), "{seconds} s");
+    // At the limit, give or take the last block (a few kB).
+    let used = recordings_bytes(&dir);
+    println!("stopped after {seconds} s at {used} bytes: {stopped}");
+    assert!(
+        ((2 << 20) - 64_000..=(2 << 20) + 64_000).contains(&used),
+        "{used} bytes"
+    );
+    // The files are whole: a WAV whose header counts the samples it holds.
+    let wav = std::fs::read(dir.join(format!("{}.wav", data["name"].as_str().unwrap()))).unwrap();
+    assert_eq!(
+        u32::from_le_bytes(wav[40..44].try_into().unwrap()) as usize,
+        wav.len() - 44,
+        "the WAV's data size"
+    );
+    assert!((((wav.len() - 44) / 2) as f64 / 12_000.0 - seconds).abs() < 0.01);
+
+    // Full: no recording starts, and the refusal names the limit.
+    ws.send(send(json!({"event": "record", "data": {}})))
+        .await
+        .unwrap();
+    let refused = recorded_or_error(&mut ws, Duration::from_secs(5)).await;
+    assert_eq!(refused["data"]["code"], "record_refused", "{refused}");
+    let message = refused["data"]["message"].as_str().unwrap();
+    assert!(message.contains("audio.max_recordings_bytes"), "{message}");
+    let (status, listed) = get_json(&server, "/api/v1/recordings").await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["max_bytes"], 2 << 20, "{listed}");
+    assert_eq!(listed["bytes"], used, "{listed}");
+
+    // Deleting the old recording gives its room back.
+    std::fs::remove_file(dir.join("20261201T000000Z_rx1_1000kHz_am.wav")).unwrap();
+    ws.send(send(json!({"event": "record", "data": {}})))
+        .await
+        .unwrap();
+    ws.send(send(json!({"event": "record_stop", "data": {}})))
+        .await
+        .unwrap();
+    let recorded = recorded_or_error(&mut ws, Duration::from_secs(5)).await;
+    assert_eq!(recorded["event"], "recorded", "{recorded}");
+    assert_eq!(recorded["data"]["stopped"], Value::Null, "{recorded}");
+    server.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -69,8 +69,13 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let Some(dir) = directory(&state) else {
         return HttpResponse::Ok().json(serde_json::json!({"recordings": []}));
     };
+    let max_bytes = state
+        .audio
+        .as_ref()
+        .map(crate::audio::Audio::max_recordings_bytes);
     let access = audio_access(&req);
     let listed = web::block(move || {
+        let used = crate::audio::recorder::Space::measure(&dir);
         let mut names: Vec<(String, u64)> = Vec::new();
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let file = entry.file_name().to_string_lossy().to_string();
@@ -91,10 +96,11 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         // Names start with the UTC time: newest first.
         names.sort_by(|a, b| b.0.cmp(&a.0));
         names.truncate(MAX_LISTED);
-        names
+        (names, used)
     })
     .await
     .unwrap_or_default();
+    let (listed, used) = listed;
     let url = |name: &str, ext: &str| format!("/api/v1/recordings/{name}.{ext}");
     let recordings: Vec<Listed> = listed
         .into_iter()
@@ -106,7 +112,12 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
             bytes,
         })
         .collect();
-    HttpResponse::Ok().json(serde_json::json!({ "recordings": recordings }))
+    // The space every recording shares (`audio.max_recordings_bytes`), whoever made them.
+    HttpResponse::Ok().json(serde_json::json!({
+        "recordings": recordings,
+        "bytes": used,
+        "max_bytes": max_bytes,
+    }))
 }
 
 /// `GET /api/v1/recordings/{file}`: one file, streamed.

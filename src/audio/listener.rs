@@ -9,7 +9,7 @@
 
 use super::adpcm::State;
 use super::packet::{self, Header};
-use super::recorder::{Recorder, Subject};
+use super::recorder::{Recorder, Space, Subject};
 use crate::events::RecordedReport;
 use crate::pipeline::listen_taps::{Chunk, ListenTaps};
 use actix_web::web::Bytes;
@@ -45,6 +45,8 @@ pub enum Command {
     Record(Subject, oneshot::Sender<Result<(), String>>),
     /// Finish the recording (the answer: its files, or why there are none).
     Stop(oneshot::Sender<Result<RecordedReport, String>>),
+    /// Hand over the recording that stopped on its own, if it is still there.
+    TakeStopped(oneshot::Sender<Option<Result<RecordedReport, String>>>),
 }
 
 /// A running listener; dropping it stops the thread and removes its tap.
@@ -55,6 +57,9 @@ pub struct Listener {
     stop: Arc<AtomicBool>,
     /// Commands to its thread.
     pub commands: crossbeam_channel::Sender<Command>,
+    /// A message each time a recording stops on its own (its length or space limit, a failed
+    /// write): its outcome waits in the thread for the next [`Command::Stop`].
+    pub recording_stopped: mpsc::Receiver<()>,
     /// The demodulator's delay, s.
     pub latency_s: f64,
 }
@@ -82,6 +87,8 @@ pub struct Plan {
     pub recordings_dir: PathBuf,
     /// Longest recording, s.
     pub max_record_s: f64,
+    /// The room all recordings share.
+    pub recordings_space: Arc<Space>,
 }
 
 /// Starts the listener of `plan` on `taps`; frames go to `frames`, counts to `counters`.
@@ -99,6 +106,7 @@ pub fn start(
     let (blocks_in, blocks) = crossbeam_channel::bounded(plan.block_queue);
     let stop = Arc::new(AtomicBool::new(false));
     let (commands, commanded) = crossbeam_channel::bounded(4);
+    let (stopped_tx, recording_stopped) = mpsc::channel(1);
     taps.add(plan.id, blocks_in, counters.blocks_dropped.clone());
     let worker = Worker {
         demodulator,
@@ -116,6 +124,8 @@ pub fn start(
         finished: None,
         recordings_dir: plan.recordings_dir,
         max_record_s: plan.max_record_s,
+        recordings_space: plan.recordings_space,
+        recording_stopped: stopped_tx,
     };
     let spawned = std::thread::Builder::new()
         .name(format!("listen-{}", plan.id))
@@ -133,6 +143,7 @@ pub fn start(
         taps,
         stop,
         commands,
+        recording_stopped,
         latency_s,
     })
 }
@@ -154,10 +165,13 @@ struct Worker {
     /// The channel IQ of the current block (while recording).
     channel: Vec<Complex32>,
     recorder: Option<Recorder>,
-    /// A recording that reached its length limit, for the next `Stop`.
+    /// A recording that stopped on its own, for the next `Stop`.
     finished: Option<Result<RecordedReport, String>>,
+    /// Says that one did.
+    recording_stopped: mpsc::Sender<()>,
     recordings_dir: PathBuf,
     max_record_s: f64,
+    recordings_space: Arc<Space>,
 }
 
 impl Worker {
@@ -209,6 +223,7 @@ impl Worker {
                     self.demodulator.output_rate_hz(),
                     end.max(sdrhub_hardware::acquisition::now_ns() - 1_000_000_000),
                     self.max_record_s,
+                    self.recordings_space.clone(),
                 );
                 let outcome = started.map(|recorder| {
                     self.recorder = Some(recorder);
@@ -223,6 +238,9 @@ impl Worker {
                     (None, None) => Err("not recording".into()),
                 };
                 let _ = reply.send(outcome);
+            }
+            Command::TakeStopped(reply) => {
+                let _ = reply.send(self.finished.take());
             }
         }
     }
@@ -260,6 +278,8 @@ impl Worker {
                 // The length limit, or a write that failed: the recording ends here.
                 if let Some(recorder) = self.recorder.take() {
                     self.finished = Some(written.and_then(|_| recorder.finish()));
+                    // Full only if the session has not yet taken the last one: it will ask.
+                    let _ = self.recording_stopped.try_send(());
                 }
             }
         } else {

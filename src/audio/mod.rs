@@ -65,6 +65,8 @@ pub struct Audio {
     pub counters: Arc<ListenerCounters>,
     /// Where recordings find their signal's history entry.
     history: Option<crate::history::HistoryStore>,
+    /// The room all recordings share (`audio.max_recordings_bytes`).
+    recordings_space: Arc<recorder::Space>,
 }
 
 /// A client's listener: audio frames arrive on `frames`; dropping it stops the listener.
@@ -122,12 +124,64 @@ impl Listening {
     /// # Errors
     /// Why there are none (not recording, a write failed).
     pub async fn stop_recording(&self) -> Result<crate::events::RecordedReport, String> {
+        self.recording().stop().await
+    }
+
+    /// Ready once a recording has stopped on its own (its length or space limit, a failed
+    /// write): [`Listening::recording`]`().take_stopped()` then gives its files or what went
+    /// wrong.
+    pub fn poll_recording_stopped(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        match self._listener.recording_stopped.poll_recv(cx) {
+            std::task::Poll::Ready(Some(())) => std::task::Poll::Ready(()),
+            _ => std::task::Poll::Pending,
+        }
+    }
+
+    /// A handle that finishes this listener's recording from elsewhere (a task of the session).
+    pub fn recording(&self) -> RecordingControl {
+        RecordingControl {
+            commands: self._listener.commands.clone(),
+            history: self.history.clone(),
+        }
+    }
+}
+
+/// Finishes a listener's recording (see [`Listening::recording`]).
+#[derive(Debug, Clone)]
+pub struct RecordingControl {
+    commands: crossbeam_channel::Sender<listener::Command>,
+    history: Option<crate::history::HistoryStore>,
+}
+
+impl RecordingControl {
+    /// Finishes the recording: its files, and the history entry of the signal it names.
+    ///
+    /// # Errors
+    /// Why there are none (not recording, a write failed, the listener is gone).
+    pub async fn stop(&self) -> Result<crate::events::RecordedReport, String> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self._listener
-            .commands
+        self.commands
             .try_send(listener::Command::Stop(reply))
             .map_err(|_| "the listener is busy; try again".to_string())?;
-        let mut report = answer.await.map_err(|_| "the listener stopped".to_string())??;
+        let report = answer.await.map_err(|_| "the listener stopped".to_string())??;
+        Ok(self.linked(report).await)
+    }
+
+    /// The recording that stopped on its own, unless a [`RecordingControl::stop`] or a new
+    /// recording took its place: its files, or what went wrong.
+    pub async fn take_stopped(&self) -> Option<Result<crate::events::RecordedReport, String>> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.commands
+            .try_send(listener::Command::TakeStopped(reply))
+            .ok()?;
+        match answer.await.ok()? {
+            Some(Ok(report)) => Some(Ok(self.linked(report).await)),
+            other => other,
+        }
+    }
+
+    /// `report` with the history entry of the signal it names.
+    async fn linked(&self, mut report: crate::events::RecordedReport) -> crate::events::RecordedReport {
         if let (Some(store), Some(signal)) = (&self.history, &report.signal_id) {
             match store.latest_track(signal).await {
                 Ok(Some(id)) => report.history = Some(format!("/api/v1/history/signals/{id}")),
@@ -135,7 +189,7 @@ impl Listening {
                 Err(e) => tracing::warn!("the recording's signal not looked up in the history: {e}"),
             }
         }
-        Ok(report)
+        report
     }
 }
 
@@ -145,15 +199,21 @@ impl Audio {
         self.config.recordings_dir.clone().into()
     }
 
+    /// `audio.max_recordings_bytes`.
+    pub fn max_recordings_bytes(&self) -> u64 {
+        self.recordings_space.max_bytes()
+    }
+
     /// The service over `receivers` (their taps).
     pub fn new(receivers: Arc<Vec<ReceiverHandle>>, config: AudioConfig) -> Self {
         Self {
             receivers,
-            config,
             active: Arc::default(),
             next_id: Arc::new(AtomicU64::new(1)),
             counters: Arc::default(),
             history: None,
+            recordings_space: Arc::new(recorder::Space::new(config.max_recordings_bytes)),
+            config,
         }
     }
 
@@ -241,6 +301,7 @@ impl Audio {
             block_queue: self.config.block_queue,
             recordings_dir: self.config.recordings_dir.clone().into(),
             max_record_s: self.config.max_record_s,
+            recordings_space: self.recordings_space.clone(),
         };
         let started = listener::start(plan, receiver.listen.clone(), frames_in, self.counters.clone());
         let listener = started.map_err(|e| {

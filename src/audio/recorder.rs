@@ -2,12 +2,75 @@
 //! channel rate, centred on the passband) and the audio as a 16-bit WAV, side by side in
 //! `audio.recordings_dir`, named `<UTC time>_<receiver>_<kHz>_<mode>`. The listener thread
 //! writes both as the audio is made (nothing waits for the disk but that thread), up to
-//! `audio.max_record_s`; the SigMF metadata names the signal listened to.
+//! `audio.max_record_s`, and while the recording files of the directory together stay under
+//! `audio.max_recordings_bytes` ([`Space`]); the SigMF metadata names the signal listened to.
 
 use crate::events::RecordedReport;
 use sdrhub_dsp::Complex32;
 use sdrhub_hardware::recording::{format_datetime, Annotation, RecordingMeta, SigmfWriter};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Bytes of one channel IQ sample on disk (`cf32_le`).
+const IQ_SAMPLE_BYTES: u64 = 8;
+/// Bytes of one audio sample on disk (16-bit WAV).
+const AUDIO_SAMPLE_BYTES: u64 = 2;
+
+/// The room the recordings have in their directory together (`audio.max_recordings_bytes`),
+/// shared by every listener's recorder. Each recording start measures the directory (so
+/// recordings deleted by hand give their room back); each block written is counted at once.
+#[derive(Debug)]
+pub struct Space {
+    max_bytes: u64,
+    used: AtomicU64,
+}
+
+impl Space {
+    /// Room for `max_bytes` of recording files.
+    pub fn new(max_bytes: u64) -> Self {
+        Self {
+            max_bytes,
+            used: AtomicU64::new(0),
+        }
+    }
+
+    /// The limit, bytes.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// The bytes of the recording files in `dir` now (recordings in progress included, less
+    /// what their writers still buffer).
+    pub fn measure(dir: &Path) -> u64 {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|entry| is_recording_file(&entry.file_name().to_string_lossy()))
+            .filter_map(|entry| entry.metadata().ok())
+            .filter(std::fs::Metadata::is_file)
+            .map(|meta| meta.len())
+            .sum()
+    }
+
+    /// Counts what `dir` holds now; the count.
+    fn refresh(&self, dir: &Path) -> u64 {
+        let used = Self::measure(dir);
+        self.used.store(used, Ordering::Relaxed);
+        used
+    }
+
+    /// Counts `bytes` more written; `false` once the count reaches the limit.
+    fn take(&self, bytes: u64) -> bool {
+        self.used.fetch_add(bytes, Ordering::Relaxed) + bytes < self.max_bytes
+    }
+}
+
+/// `bytes` in MiB, for messages.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+}
 
 /// What a recording is of.
 #[derive(Debug, Clone)]
@@ -34,6 +97,9 @@ pub struct Recorder {
     audio_rate_hz: f64,
     audio_samples: u64,
     limit_samples: u64,
+    max_s: f64,
+    space: Arc<Space>,
+    stopped: Option<String>,
     started_ns: i64,
 }
 
@@ -55,10 +121,11 @@ pub fn is_recording_file(name: &str) -> bool {
 impl Recorder {
     /// Starts a recording in `dir` (created if need be) of `subject`: IQ at `channel_rate_hz`
     /// centred `channel_offset_hz` from the listened frequency, audio at `audio_rate_hz`, from
-    /// `started_ns` (antenna time), at most `max_s` seconds.
+    /// `started_ns` (antenna time), at most `max_s` seconds and while `space` has room.
     ///
     /// # Errors
-    /// When the directory or files cannot be created (the message names the path).
+    /// When the directory or files cannot be created (the message names the path), or the
+    /// directory's recordings already fill `space` (the message names the limit's key).
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         dir: &Path,
@@ -68,8 +135,18 @@ impl Recorder {
         audio_rate_hz: f64,
         started_ns: i64,
         max_s: f64,
+        space: Arc<Space>,
     ) -> Result<Recorder, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let used = space.refresh(dir);
+        if used >= space.max_bytes() {
+            return Err(format!(
+                "the recordings in {} take {} of audio.max_recordings_bytes ({}): delete old recordings to record again",
+                dir.display(),
+                mib(used),
+                mib(space.max_bytes())
+            ));
+        }
         let stamp = format_datetime(started_ns).replace([':', '-'], "");
         let stamp = stamp.split('.').next().unwrap_or(&stamp).to_string();
         let name = format!(
@@ -116,12 +193,15 @@ impl Recorder {
             audio_rate_hz,
             audio_samples: 0,
             limit_samples: (max_s * audio_rate_hz) as u64,
+            max_s,
+            space,
+            stopped: None,
             started_ns,
         })
     }
 
-    /// Adds the channel IQ and audio of one block; `false` once the length limit is reached
-    /// (the caller then finishes the recording).
+    /// Adds the channel IQ and audio of one block; `false` once the length limit or the
+    /// recordings' space limit is reached (the caller then finishes the recording).
     ///
     /// # Errors
     /// When a write fails (the disk is full).
@@ -134,7 +214,16 @@ impl Recorder {
                 .map_err(|e| format!("{}: {e}", self.wav_path.display()))?;
         }
         self.audio_samples += audio.len() as u64;
-        Ok(self.audio_samples < self.limit_samples)
+        let bytes = channel.len() as u64 * IQ_SAMPLE_BYTES + audio.len() as u64 * AUDIO_SAMPLE_BYTES;
+        if !self.space.take(bytes) {
+            self.stopped = Some(format!(
+                "the recordings reached audio.max_recordings_bytes ({}): delete old recordings to record again",
+                mib(self.space.max_bytes())
+            ));
+        } else if self.audio_samples >= self.limit_samples {
+            self.stopped = Some(format!("audio.max_record_s ({} s) reached", self.max_s));
+        }
+        Ok(self.stopped.is_none())
     }
 
     /// Closes both files: the SigMF metadata gets an annotation over the whole recording.
@@ -175,6 +264,7 @@ impl Recorder {
             sigmf_meta: url("sigmf-meta"),
             sigmf_data: url("sigmf-data"),
             history: None,
+            stopped: self.stopped.clone(),
         })
     }
 }

@@ -16,6 +16,8 @@ pub const BLOCK_QUEUE: std::ops::RangeInclusive<usize> = 2..=1000;
 
 /// Allowed `audio.max_record_s`: an hour of NFM is ~700 MB of channel IQ and audio.
 pub const MAX_RECORD_S: f64 = 3_600.0;
+/// Allowed `audio.max_recordings_bytes`: from 1 MiB (a few seconds of NFM) to 1 PiB.
+pub const MAX_RECORDINGS_BYTES: std::ops::RangeInclusive<u64> = (1 << 20)..=(1 << 50);
 
 /// `[audio]`: see the module documentation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +37,10 @@ pub struct AudioConfig {
     pub recordings_dir: String,
     /// Longest recording, s (it stops there).
     pub max_record_s: f64,
+    /// Bytes the recording files in `recordings_dir` may take together: a recording that
+    /// reaches it stops there, and none starts while the directory holds this much (delete
+    /// old recordings to record again). WFM's channel IQ alone is ~7 GB an hour.
+    pub max_recordings_bytes: u64,
 }
 
 impl Default for AudioConfig {
@@ -46,6 +52,7 @@ impl Default for AudioConfig {
             block_queue: 32,
             recordings_dir: "data/recordings".into(),
             max_record_s: 300.0,
+            max_recordings_bytes: 4 << 30,
         }
     }
 }
@@ -79,6 +86,12 @@ impl AudioConfig {
             *BLOCK_QUEUE.end(),
         );
         p.interval("audio.max_record_s", self.max_record_s, 1.0, MAX_RECORD_S);
+        p.range(
+            "audio.max_recordings_bytes",
+            self.max_recordings_bytes,
+            *MAX_RECORDINGS_BYTES.start(),
+            *MAX_RECORDINGS_BYTES.end(),
+        );
         p.check(
             !self.recordings_dir.trim().is_empty(),
             "audio.recordings_dir: must not be empty".into(),

@@ -60,4 +60,7 @@ pub struct RecordedReport {
     /// URL of the signal's history entry (`/api/v1/history/signals/{id}`), when the recording
     /// names a signal that is stored.
     pub history: Option<String>,
+    /// Why the recording stopped on its own before the client finished it (its length limit,
+    /// or the recordings' space limit); `null` when it ran until `record_stop` or `unlisten`.
+    pub stopped: Option<String>,
 }

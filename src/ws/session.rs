@@ -226,6 +226,24 @@ impl Handler for Session {
         }
         // Audio only while the socket has taken everything (a client that does not read fills
         // its listener's queue, which drops and counts).
+        if let Some(listening) = &mut self.listening {
+            if listening.poll_recording_stopped(cx).is_ready() {
+                // Said at once (the dashboard stops showing "recording"), by a task of its own:
+                // finding the signal's history entry waits for the database.
+                let (recording, hub, id) = (listening.recording(), self.hub.clone(), self.id);
+                tokio::task::spawn_local(async move {
+                    let event = match recording.take_stopped().await {
+                        Some(Ok(report)) => Event::Recorded(Box::new(report)),
+                        Some(Err(message)) => Event::Error(ErrorReport {
+                            code: "record_refused",
+                            message: format!("the recording stopped: {message}"),
+                        }),
+                        None => return,
+                    };
+                    hub.reply(id, event).await;
+                });
+            }
+        }
         if take {
             if let Some(listening) = &mut self.listening {
                 let mut queued = false;

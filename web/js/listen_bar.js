@@ -92,7 +92,10 @@ function renderRecording() {
   } else if (r && r.error) {
     setText(out, `not recorded: ${r.error}`);
   } else if (r) {
-    out.append(`${r.seconds.toFixed(1)} s recorded${r.signal_id ? ` of ${r.signal_id}` : ""}: `);
+    out.append(`${r.seconds.toFixed(1)} s recorded${r.signal_id ? ` of ${r.signal_id}` : ""}`);
+    // It stopped on its own: the length limit, or the recordings' space is full.
+    if (r.stopped) out.append(` (stopped: ${r.stopped})`);
+    out.append(": ");
     const links = [["WAV", r.wav], ["SigMF meta", r.sigmf_meta], ["SigMF data", r.sigmf_data]];
     if (r.history) links.push(["History", r.history]);
     links.forEach(([label, href], i) => {
