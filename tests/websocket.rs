@@ -203,6 +203,32 @@ async fn malformed_input_gets_an_error_and_the_connection_survives() {
     .unwrap();
     let reply = next_json(&mut ws, WAIT).await.unwrap();
     assert_eq!(reply["data"]["code"], "unsupported_frame");
+    // A 60 kB name is not sent back whole: the message quotes its start and says how long it was.
+    let long = "x".repeat(60_000);
+    for (input, code) in [
+        (format!(r#"{{"event":"{long}","data":{{}}}}"#), "unknown_event"),
+        (
+            format!(r#"{{"event":"subscribe","data":{{"events":["{long}"]}}}}"#),
+            "unknown_topic",
+        ),
+        (
+            format!(r#"{{"event":"listen","data":{{"receiver":"{long}","frequency_hz":1e6,"mode":"am"}}}}"#),
+            "listen_refused",
+        ),
+        (
+            format!(r#"{{"event":"listen","data":{{"receiver":"rx1","frequency_hz":1e6,"mode":"{long}"}}}}"#),
+            "bad_message",
+        ),
+    ] {
+        send(&mut ws, &input).await;
+        let reply = next_json(&mut ws, WAIT).await.unwrap();
+        let message = reply["data"]["message"].as_str().unwrap();
+        assert_eq!(reply["data"]["code"], code, "{message}");
+        assert!(
+            message.len() < 400 && message.contains("(60000 bytes)"),
+            "{message}"
+        );
+    }
     // After all that, the session works normally.
     send(&mut ws, r#"{"event":"ping","data":{}}"#).await;
     assert_eq!(next_json(&mut ws, WAIT).await.unwrap()["event"], "pong");

@@ -34,7 +34,7 @@ async fn list(state: web::Data<AppState>) -> HttpResponse {
 /// `POST /api/v1/alerts/{id}/ack`: the alert, acknowledged; an active alert's
 /// acknowledgement goes out on `alerts:raised` (state `acked`) once.
 async fn ack(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let absent = || ApiError::NotFound(format!("no alert with id {:?}", id.as_str()));
+    let absent = || ApiError::NotFound(format!("no alert with id {}", crate::events::quoted(&id)));
     let Some(alerts) = &state.alerts else {
         return Err(absent());
     };

@@ -81,7 +81,8 @@ async fn signal(
     let format = params.format(&[Format::Json, Format::Csv])?;
     let id: i64 = id.parse().map_err(|_| {
         ApiError::BadRequest(format!(
-            "id = {id:?}: must be a signal's history id (the `id` of /api/v1/history/signals, a whole number)"
+            "id = {}: must be a signal's history id (the `id` of /api/v1/history/signals, a whole number)",
+            crate::events::quoted(&id)
         ))
     })?;
     let mut detail = store
@@ -149,7 +150,8 @@ async fn occupancy(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         Some("max_power_dbfs") => OccupancyValues::MaxPower,
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
-                "values = {other:?}: must be occupancy or max_power_dbfs"
+                "values = {}: must be occupancy or max_power_dbfs",
+                crate::events::quoted(other)
             )))
         }
     };

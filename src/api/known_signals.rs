@@ -22,7 +22,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 fn parse_id(text: &str) -> Result<i64, ApiError> {
     text.parse().map_err(|_| {
         ApiError::BadRequest(format!(
-            "id = {text:?}: must be a known signal's id (a whole number)"
+            "id = {}: must be a known signal's id (a whole number)",
+            crate::events::quoted(text)
         ))
     })
 }

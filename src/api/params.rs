@@ -10,7 +10,7 @@
 //!   (`1795341600`, `1795341600.5`).
 
 use super::error::ApiError;
-use crate::events::Timestamp;
+use crate::events::{quoted, Timestamp};
 
 /// The answer formats of the history endpoints (`format=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +54,8 @@ impl Params {
         for (i, (name, _)) in pairs.iter().enumerate() {
             if !taken.contains(&name.as_str()) && !ALWAYS_TAKEN.contains(&name.as_str()) {
                 return Err(ApiError::BadRequest(format!(
-                    "{name}: unknown parameter (this endpoint takes {})",
+                    "{}: unknown parameter (this endpoint takes {})",
+                    quoted(name),
                     taken.join(", ")
                 )));
             }
@@ -83,7 +84,8 @@ impl Params {
             .map(|text| {
                 parse_time(text).ok_or_else(|| {
                     ApiError::BadRequest(format!(
-                        "{name} = {text:?}: must be an RFC 3339 time (2026-11-22T10:00:00Z) or Unix seconds"
+                        "{name} = {}: must be an RFC 3339 time (2026-11-22T10:00:00Z) or Unix seconds",
+                        quoted(text)
                     ))
                 })
             })
@@ -98,7 +100,7 @@ impl Params {
         self.text(name)
             .map(|text| {
                 text.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| {
-                    ApiError::BadRequest(format!("{name} = {text:?}: must be a number, {unit}"))
+                    ApiError::BadRequest(format!("{name} = {}: must be a number, {unit}", quoted(text)))
                 })
             })
             .transpose()
@@ -111,8 +113,9 @@ impl Params {
     pub fn count(&self, name: &str) -> Result<Option<usize>, ApiError> {
         self.text(name)
             .map(|text| {
-                text.parse::<usize>()
-                    .map_err(|_| ApiError::BadRequest(format!("{name} = {text:?}: must be a whole number")))
+                text.parse::<usize>().map_err(|_| {
+                    ApiError::BadRequest(format!("{name} = {}: must be a whole number", quoted(text)))
+                })
             })
             .transpose()
     }
@@ -127,7 +130,11 @@ impl Params {
         };
         allowed.iter().copied().find(|f| f.name() == text).ok_or_else(|| {
             let names: Vec<&str> = allowed.iter().map(|f| f.name()).collect();
-            ApiError::BadRequest(format!("format = {text:?}: must be one of {}", names.join(", ")))
+            ApiError::BadRequest(format!(
+                "format = {}: must be one of {}",
+                quoted(text),
+                names.join(", ")
+            ))
         })
     }
 }
@@ -211,7 +218,10 @@ mod tests {
             Err(ApiError::BadRequest(m)) => m,
             other => panic!("{query}: {other:?}"),
         };
-        assert!(refused("freqmin=1").starts_with("freqmin: unknown parameter"));
+        assert!(refused("freqmin=1").starts_with("\"freqmin\": unknown parameter"));
+        // A long name is quoted in part, with its length.
+        let long = refused(&format!("{}=1", "q".repeat(10_000)));
+        assert!(long.len() < 300 && long.contains("(10000 bytes)"), "{long}");
         assert!(refused("from=1&from=2").starts_with("from: given more than once"));
         let p = Params::parse("from=&limit=x&format=xml&token=t", &["from", "limit", "format"]).unwrap();
         assert_eq!(p.time("from").unwrap(), None, "empty is absent");

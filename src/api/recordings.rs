@@ -128,7 +128,7 @@ async fn file(req: HttpRequest, state: web::Data<AppState>, name: web::Path<Stri
     let not_found = || {
         HttpResponse::NotFound().json(serde_json::json!({
             "code": "not_found",
-            "message": format!("no recording file {:?}", name.as_str()),
+            "message": format!("no recording file {}", crate::events::quoted(&name)),
         }))
     };
     let (Some(dir), true) = (directory(&state), is_recording_file(&name)) else {

@@ -19,7 +19,8 @@ async fn waterfall(path: web::Path<String>, state: web::Data<AppState>) -> Resul
     let Some(rows) = state.hub.waterfall(&receiver).await else {
         return Ok(super::unavailable());
     };
-    let rows = rows.ok_or_else(|| ApiError::NotFound(format!("no receiver {receiver:?}")))?;
+    let rows =
+        rows.ok_or_else(|| ApiError::NotFound(format!("no receiver {}", crate::events::quoted(&receiver))))?;
     let frames = &state.config.spectrum_frames;
     let kept = frames.history().is_some();
     Ok(HttpResponse::Ok().json(WaterfallHistory {

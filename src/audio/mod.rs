@@ -251,8 +251,8 @@ impl Audio {
             return Err(refuse(
                 "listen_refused",
                 format!(
-                    "unknown receiver {:?}; receivers here: {}",
-                    request.receiver,
+                    "unknown receiver {}; receivers here: {}",
+                    crate::events::quoted(&request.receiver),
                     known.join(", ")
                 ),
             ));

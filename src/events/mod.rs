@@ -15,7 +15,7 @@ mod topic;
 pub use alert::{AlertKind, AlertList, AlertReport, AlertState, AlertsListing, Severity};
 pub use audio::{ListeningReport, RecordedReport};
 pub use identity::SignalIdentity;
-pub use reply::{ErrorReport, Pong, SubscriptionsReport};
+pub use reply::{quoted, ErrorReport, Pong, SubscriptionsReport, QUOTED_CHARS};
 pub use time::Timestamp;
 pub use topic::{EventKind, Topic, TopicSet};
 

@@ -1,7 +1,7 @@
 //! Parsing of client messages. Every rejection carries an error code and a message naming
 //! what was wrong, so a client developer can fix it from the `error` event alone.
 
-use crate::events::{ErrorReport, Topic};
+use crate::events::{quoted, ErrorReport, Topic};
 
 /// A valid client message.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,7 +73,7 @@ pub fn parse(text: &str) -> Result<ClientMessage, ErrorReport> {
         "record_stop" => Ok(ClientMessage::RecordStop),
         other => Err(reject(
             "unknown_event",
-            format!("unknown event {other:?}; expected subscribe, unsubscribe, ping, listen, unlisten, record or record_stop"),
+            format!("unknown event {}; expected subscribe, unsubscribe, ping, listen, unlisten, record or record_stop", quoted(other)),
         )),
     }
 }
@@ -113,7 +113,19 @@ fn listen(data: Option<&serde_json::Value>) -> Result<crate::audio::ListenReques
                 "listen: \"mode\" must be one of am, nfm, wfm, usb, lsb, cw",
             )
         })
-        .and_then(|m| Mode::parse(m).map_err(|e| reject("bad_message", format!("listen: {e}"))))?;
+        .and_then(|m| {
+            Mode::parse(m).map_err(|_| {
+                let known: Vec<&str> = Mode::ALL.iter().map(|m| m.as_str()).collect();
+                reject(
+                    "bad_message",
+                    format!(
+                        "listen: unknown mode {}; expected one of {}",
+                        quoted(m),
+                        known.join(", ")
+                    ),
+                )
+            })
+        })?;
     let passband = match data.get("passband_hz") {
         None | Some(serde_json::Value::Null) => None,
         Some(value) => {
@@ -175,7 +187,11 @@ fn topics(event: &str, data: Option<&serde_json::Value>) -> Result<Vec<Topic>, E
 /// The message for a topic name that does not exist.
 pub fn unknown_topic(name: &str) -> String {
     let known: Vec<&str> = Topic::ALL.iter().map(|t| t.as_str()).collect();
-    format!("unknown topic {name:?}; known topics: {}", known.join(", "))
+    format!(
+        "unknown topic {}; known topics: {}",
+        quoted(name),
+        known.join(", ")
+    )
 }
 
 #[cfg(test)]
