@@ -10,7 +10,7 @@
 //!   (`1795341600`, `1795341600.5`).
 
 use super::error::ApiError;
-use crate::events::{quoted, Timestamp};
+use crate::events::{quoted, Timestamp, QUOTED_CHARS};
 
 /// The answer formats of the history endpoints (`format=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,9 +53,14 @@ impl Params {
             .into_inner();
         for (i, (name, _)) in pairs.iter().enumerate() {
             if !taken.contains(&name.as_str()) && !ALWAYS_TAKEN.contains(&name.as_str()) {
+                // The message starts with the name as given; a long one is quoted in part.
+                let shown = if name.chars().count() > QUOTED_CHARS {
+                    quoted(name)
+                } else {
+                    name.clone()
+                };
                 return Err(ApiError::BadRequest(format!(
-                    "{}: unknown parameter (this endpoint takes {})",
-                    quoted(name),
+                    "{shown}: unknown parameter (this endpoint takes {})",
                     taken.join(", ")
                 )));
             }
@@ -218,7 +223,7 @@ mod tests {
             Err(ApiError::BadRequest(m)) => m,
             other => panic!("{query}: {other:?}"),
         };
-        assert!(refused("freqmin=1").starts_with("\"freqmin\": unknown parameter"));
+        assert!(refused("freqmin=1").starts_with("freqmin: unknown parameter"));
         // A long name is quoted in part, with its length.
         let long = refused(&format!("{}=1", "q".repeat(10_000)));
         assert!(long.len() < 300 && long.contains("(10000 bytes)"), "{long}");
