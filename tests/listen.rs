@@ -659,6 +659,16 @@ async fn recordings_share_a_space_limit_a_recording_stops_there_and_says_so_and_
     let recorded = recorded_or_error(&mut ws, Duration::from_secs(5)).await;
     assert_eq!(recorded["event"], "recorded", "{recorded}");
     assert_eq!(recorded["data"]["stopped"], Value::Null, "{recorded}");
+    // Recording again at once (most likely within the same second) gets files of its own.
+    ws.send(send(json!({"event": "record", "data": {}})))
+        .await
+        .unwrap();
+    ws.send(send(json!({"event": "record_stop", "data": {}})))
+        .await
+        .unwrap();
+    let again = recorded_or_error(&mut ws, Duration::from_secs(5)).await;
+    assert_eq!(again["event"], "recorded", "{again}");
+    assert_ne!(again["data"]["name"], recorded["data"]["name"]);
     server.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

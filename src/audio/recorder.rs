@@ -67,6 +67,28 @@ impl Space {
     }
 }
 
+/// Recordings started within one second (record, stop, record again; two listeners on one
+/// frequency) would have one name: the later ones get `_2`, `_3`, ... (no file is overwritten).
+const SAME_NAME_MAX: usize = 1000;
+
+/// `base`, or `base_N` with the smallest N from 2 whose files are all absent from `dir`.
+fn free_name(dir: &Path, base: &str) -> Result<String, String> {
+    let taken = |name: &str| {
+        [".wav", ".sigmf-meta", ".sigmf-data"]
+            .iter()
+            .any(|ext| dir.join(format!("{name}{ext}")).exists())
+    };
+    std::iter::once(base.to_string())
+        .chain((2..=SAME_NAME_MAX).map(|n| format!("{base}_{n}")))
+        .find(|name| !taken(name))
+        .ok_or_else(|| {
+            format!(
+                "{SAME_NAME_MAX} recordings named {base} in {} already",
+                dir.display()
+            )
+        })
+}
+
 /// `bytes` in MiB, for messages.
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
@@ -148,15 +170,24 @@ impl Recorder {
             ));
         }
         let stamp = format_datetime(started_ns).replace([':', '-'], "");
-        let stamp = stamp.split('.').next().unwrap_or(&stamp).to_string();
-        let name = format!(
-            "{stamp}_{}_{:.0}kHz_{}",
-            subject
-                .receiver
-                .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"),
-            subject.frequency_hz / 1e3,
-            subject.mode
-        );
+        // Whole seconds, without the zone letter (which a time on a whole second would keep).
+        let stamp = stamp
+            .split('.')
+            .next()
+            .unwrap_or(&stamp)
+            .trim_end_matches('Z')
+            .to_string();
+        let name = free_name(
+            dir,
+            &format!(
+                "{stamp}_{}_{:.0}kHz_{}",
+                subject
+                    .receiver
+                    .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"),
+                subject.frequency_hz / 1e3,
+                subject.mode
+            ),
+        )?;
         let centre = subject.frequency_hz + channel_offset_hz;
         let mut meta = RecordingMeta::new(sdrhub_dsp::convert::SampleFormat::Cf32Le, channel_rate_hz, centre);
         meta.captures[0].time_ns = Some(started_ns);
@@ -266,5 +297,44 @@ impl Recorder {
             history: None,
             stopped: self.stopped.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subject() -> Subject {
+        Subject {
+            receiver: "rx1".into(),
+            frequency_hz: 145e6,
+            mode: "nfm",
+            passband_hz: [-6e3, 6e3],
+            signal_id: None,
+        }
+    }
+
+    #[test]
+    fn recordings_started_in_the_same_second_get_names_of_their_own() {
+        let dir = std::env::temp_dir().join(format!("sdrhub-recorder-names-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let space = Arc::new(Space::new(1 << 30));
+        let start = |at_ns| Recorder::start(&dir, subject(), 24e3, 0.0, 12e3, at_ns, 10.0, space.clone());
+        let first = start(1_800_000_000_000_000_000).unwrap();
+        // 300 ms later: the same second.
+        let second = start(1_800_000_000_300_000_000).unwrap();
+        let third = start(1_800_000_000_600_000_000).unwrap();
+        let names: Vec<String> = [first, second, third]
+            .into_iter()
+            .map(|r| r.finish().unwrap().name)
+            .collect();
+        assert_eq!(names[1], format!("{}_2", names[0]));
+        assert_eq!(names[2], format!("{}_3", names[0]));
+        for name in &names {
+            for ext in [".wav", ".sigmf-meta", ".sigmf-data"] {
+                assert!(dir.join(format!("{name}{ext}")).is_file(), "{name}{ext}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
